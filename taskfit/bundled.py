@@ -1,0 +1,34 @@
+"""The datasets shipped inside the package (taskfit/datasets/), listed in its index.yaml."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class Bundled:
+    name: str
+    path: Path
+    task: str
+    label: str
+    rows: int
+    features: int
+    classes: int | None
+    about: str
+    source: str
+
+
+@functools.cache
+def bundled_datasets() -> dict[str, Bundled]:
+    folder = resources.files("taskfit").joinpath("datasets")
+    index: dict[str, dict[str, Any]] = yaml.safe_load(folder.joinpath("index.yaml").read_text())
+    return {
+        name: Bundled(name=name, path=Path(str(folder.joinpath(row.pop("file")))), **row)
+        for name, row in index.items()
+    }

@@ -1,0 +1,65 @@
+"""A CSV file -> its columns as strings (stdlib only, so `check` stays instant).
+
+Every way a file can be unreadable becomes a DataError naming the file and the line.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from taskfit.errors import DataError
+
+
+@dataclass(frozen=True)
+class Table:
+    path: str
+    columns: tuple[str, ...]
+    cells: dict[str, list[str]]  # column -> one string per row, as written
+    lines: list[int]  # the file line of each data row (the header is line 1)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.lines)
+
+
+def read_csv(path: Path) -> Table:
+    where = str(path)
+    if path.is_dir():
+        raise DataError(f"{where}: is a directory; data.source must name a CSV file")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            rows, lines = [], []
+            for row in reader:
+                if row:  # csv yields [] for blank lines
+                    rows.append(row)
+                    lines.append(reader.line_num)
+    except FileNotFoundError:
+        raise DataError(
+            f"{where}: no such file; data.source is a bundled dataset's name (taskfit datasets) "
+            "or a CSV path relative to the spec file"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{where}: is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from None
+    except csv.Error as exc:
+        raise DataError(f"{where}: is not a readable CSV: {exc}") from None
+    except OSError as exc:
+        raise DataError(f"{where}: cannot be read: {exc.strerror}") from None
+    if not rows:
+        raise DataError(f"{where}: is empty; expected a header line and data rows")
+    header = tuple(name.strip() for name in rows[0])
+    twice = [name for name, n in Counter(header).items() if n > 1]
+    if twice:
+        raise DataError(f"{where}: column names must be unique; {', '.join(twice)} appear twice. "
+                        "Rename one of each pair in the header line.")
+    if len(rows) == 1:
+        raise DataError(f"{where}: has a header but no data rows")
+    for line, row in zip(lines[1:], rows[1:], strict=True):
+        if len(row) != len(header):
+            raise DataError(f"{where}:{line}: has {len(row)} fields; the header has "
+                            f"{len(header)}. Every row needs one value per column.")
+    cells = {name: [row[j].strip() for row in rows[1:]] for j, name in enumerate(header)}
+    return Table(where, header, cells, lines[1:])

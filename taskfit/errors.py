@@ -1,0 +1,60 @@
+"""The errors a user can cause. The CLI turns each into stderr lines and an exit code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a spec or its data, located as precisely as we can."""
+
+    where: str  # a dotted spec path (`model.layers[1].units`), a CSV column, or a file
+    message: str  # what was given, what was expected, how to fix it
+    line: int | None = None  # 1-based line in the YAML file or CSV, when known
+    source: str | None = None  # the file the line refers to
+
+    def __str__(self) -> str:
+        place = self.where
+        if self.source and self.line:
+            place = f"{self.source}:{self.line}: {self.where}"
+        elif self.line:
+            place = f"line {self.line}: {self.where}"
+        return f"{place}: {self.message}" if place else self.message
+
+
+class TaskfitError(Exception):
+    """A mistake in the user's input: reported, never a traceback. Exit code 1."""
+
+    exit_code = 1
+
+    def __init__(self, problems: list[Problem] | str) -> None:
+        if isinstance(problems, str):
+            problems = [Problem("", problems)]
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class SpecError(TaskfitError):
+    """The YAML spec (or a --set override) is invalid."""
+
+
+class DataError(TaskfitError):
+    """The data file does not fit the spec or the recommendation table."""
+
+
+class Problems:
+    """Collects every problem so the user sees them all at once, then fails once."""
+
+    def __init__(self) -> None:
+        self.items: list[Problem] = []
+
+    def add(self, where: str, message: str, line: int | None = None, source: str | None = None) -> None:
+        self.items.append(Problem(where, message, line, source))
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def raise_if_any(self, kind: type[TaskfitError] = SpecError) -> None:
+        if self.items:
+            raise kind(self.items)

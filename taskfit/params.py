@@ -1,0 +1,117 @@
+"""Typed parameters with ranges: one checker for spec keys and for the table's Keras parameters.
+
+Messages follow scikit-learn's form: what was expected, then "Got ... instead."
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+_TYPE_NAMES = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "list[int]": "a list of integers",
+    "list[float]": "a list of numbers",
+    "list[str]": "a list of strings",
+}
+
+
+def _is_type(value: Any, kind: str) -> bool:
+    if kind == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):  # YAML `true` is not a number
+        return False
+    if kind == "int":
+        return isinstance(value, int)
+    if kind == "float":
+        return isinstance(value, int | float)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind.startswith("list["):
+        inner = kind[5:-1]
+        return isinstance(value, list) and all(_is_type(v, inner) for v in value)
+    raise ValueError(f"unknown parameter type {kind!r}")
+
+
+def show(value: Any) -> str:
+    """A value as the user wrote it in YAML."""
+    if isinstance(value, str):
+        return repr(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Param:
+    """A typed value with optional bounds; `check` returns the problem, or None."""
+
+    type: str
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+    choices: tuple[str, ...] | None = None
+    default: Any = None
+    required: bool = False
+    doc: str = ""
+
+    @classmethod
+    def from_table(cls, row: Mapping[str, Any]) -> Param:
+        fields = dict(row)
+        if "choices" in fields:
+            fields["choices"] = tuple(fields["choices"])
+        return cls(**fields)
+
+    def expected(self) -> str:
+        text = _TYPE_NAMES[self.type]
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        bounds = []
+        if self.gt is not None:
+            bounds.append(f"> {self.gt:g}")
+        if self.ge is not None:
+            bounds.append(f">= {self.ge:g}")
+        if self.lt is not None:
+            bounds.append(f"< {self.lt:g}")
+        if self.le is not None:
+            bounds.append(f"<= {self.le:g}")
+        return text + (" " + " and ".join(bounds) if bounds else "")
+
+    def check(self, value: Any) -> str | None:
+        if value is None and not self.required and self.default is None:
+            return None
+        ok = _is_type(value, self.type)
+        if ok and self.choices is not None:
+            ok = value in self.choices
+        if ok and self.type in ("int", "float"):
+            ok = (
+                (self.gt is None or value > self.gt)
+                and (self.ge is None or value >= self.ge)
+                and (self.lt is None or value < self.lt)
+                and (self.le is None or value <= self.le)
+            )
+        if ok:
+            return None
+        return f"must be {self.expected()}. Got {show(value)} instead."
+
+
+def suggest(word: str, options: Iterable[str]) -> str:
+    """' Did you mean "x"?' for a near miss, else an empty string."""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f' Did you mean "{close[0]}"?' if close else ""
+
+
+def unknown(kind: str, word: str, options: Iterable[str]) -> str:
+    """The message for a name that is not one of `options`."""
+    options = list(options)
+    return f"unknown {kind} {show(word)}.{suggest(word, options)} Expected one of: " + ", ".join(
+        options
+    )

@@ -1,0 +1,67 @@
+"""The run folder: runs/<name>-<UTC timestamp>/, never shared, every file written atomically."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from taskfit.errors import TaskfitError
+
+
+def create_run_dir(parent: Path, name: str) -> Path:
+    """A new folder; a second run in the same second gets a -2, -3 ... suffix, never a shared one."""
+    stem = f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TaskfitError(f"--output {parent}: cannot create the folder: {exc.strerror}") from None
+    for n in range(1, 1000):
+        path = parent / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise TaskfitError(f"--output {parent}: cannot write there: {exc.strerror}") from None
+    raise TaskfitError(f"--output {parent}: too many runs named {stem}")
+
+
+def remove_run_dir(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Temporary file + rename: a crash never leaves a truncated file behind."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, doc: Any) -> None:
+    write_text(path, json.dumps(doc, indent=2) + "\n")
+
+
+def write_yaml(path: Path, doc: Any, header: str = "") -> None:
+    write_text(path, header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+
+
+def write_history(path: Path, history: dict[str, list[float]]) -> None:
+    """One row per epoch: epoch, then every logged quantity under Keras's names."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    names = list(history)
+    writer.writerow(["epoch", *names])
+    epochs = len(next(iter(history.values()), []))
+    for i in range(epochs):
+        writer.writerow([i + 1, *(f"{history[n][i]:.6g}" for n in names)])
+    write_text(path, out.getvalue())

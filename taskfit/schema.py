@@ -1,0 +1,184 @@
+"""Plain YAML data -> frozen dataclasses, collecting every problem with its path and line.
+
+The spec's dataclasses are the one definition: their annotations give the types, a `Param` in a
+field's metadata gives the range, and the same definitions drive the README's spec reference.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from taskfit.errors import Problems
+from taskfit.params import Param, show, suggest
+from taskfit.yamlfile import PathKey, YamlDoc, dotted
+
+T = TypeVar("T")
+
+
+def key(
+    default: Any = dataclasses.MISSING, *, doc: str, param: Param | None = None, names: str = ""
+) -> Any:
+    """A spec key: its default, one line of documentation, optionally its range, and the table
+    list its value must come from (`names="activations"`), checked by the Builder's `lookup`."""
+    metadata = {"doc": doc, "param": param, "names": names}
+    if isinstance(default, tuple | list | dict) or dataclasses.is_dataclass(default):
+        return dataclasses.field(default_factory=lambda: default, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A named thing with parameters: `adam`, or `{name: sgd, momentum: 0.9}`."""
+
+    name: str
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def as_yaml(self) -> str | dict[str, Any]:
+        return {"name": self.name, **self.params} if self.params else self.name
+
+
+@dataclass
+class Builder:
+    """Walks raw YAML data along the dataclass definitions; problems go to `problems`."""
+
+    doc: YamlDoc
+    overridden: frozenset[PathKey] = frozenset()
+    lookup: Callable[[str, Any, PathKey, Builder], None] | None = None
+    problems: Problems = dataclasses.field(default_factory=Problems)
+
+    def add(self, path: PathKey, message: str) -> None:
+        where = dotted(path)
+        if any(path[: len(o)] == o for o in self.overridden):
+            self.problems.add(f"--set {where}", message)
+        else:
+            self.problems.add(where, message, self.doc.line(path), self.doc.source)
+
+    def build(self, cls: type[T], raw: Any, path: PathKey = ()) -> T | None:
+        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        if not isinstance(raw, Mapping):
+            self.add(path, f"must be a mapping with keys {', '.join(fields)}. Got {show(raw)} instead.")
+            return None
+        before = len(self.problems.items)
+        for name in raw:
+            if name not in fields:
+                hint = suggest(str(name), fields)
+                self.add((*path, name), f"unknown key.{hint} Valid keys here: {', '.join(fields)}")
+        hints = _hints(cls)
+        values = {}
+        for name, f in fields.items():
+            if name in raw:
+                value = self.convert(hints[name], f.metadata.get("param"), raw[name], (*path, name))
+                if f.metadata.get("names") and self.lookup and value is not None:
+                    self.lookup(f.metadata["names"], value, (*path, name), self)
+                values[name] = value
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                self.add((*path, name), "is required" + _doc_hint(f))
+        if len(self.problems.items) > before:
+            return None
+        return cls(**values)
+
+    def convert(self, tp: Any, param: Param | None, value: Any, path: PathKey) -> Any:
+        options = typing.get_args(tp) if isinstance(tp, types.UnionType) else (tp,)
+        if value is None and type(None) in options:
+            return None
+        options = tuple(o for o in options if o is not type(None))
+        if len(options) > 1:  # `str | tuple[str, ...]`, `int | str`: a string, or the other kind
+            if isinstance(value, str) and str in options:
+                return self.convert(str, param, value, path)
+            other = next(o for o in options if o is not str)
+            return self.convert(other, param, value, path)
+        tp = options[0]
+        if typing.get_origin(tp) is tuple:
+            item_type = typing.get_args(tp)[0]
+            if not isinstance(value, list):
+                self.add(path, f"must be a list. Got {show(value)} instead.")
+                return None
+            return tuple(self.convert(item_type, param, v, (*path, i)) for i, v in enumerate(value))
+        if tp is Choice:
+            return self.choice(value, path)
+        if dataclasses.is_dataclass(tp):
+            return self.build(tp, value, path)  # type: ignore[arg-type]
+        check = param or Param(tp.__name__)
+        problem = check.check(value)
+        if problem:
+            self.add(path, problem)
+            return None
+        return float(value) if tp is float else value
+
+    def choice(self, value: Any, path: PathKey) -> Choice | None:
+        if isinstance(value, str):
+            return Choice(value)
+        if isinstance(value, Mapping) and isinstance(value.get("name"), str):
+            return Choice(value["name"], {k: v for k, v in value.items() if k != "name"})
+        self.add(path, f"must be a name or a mapping with a `name` key. Got {show(value)} instead.")
+        return None
+
+
+def as_data(value: Any) -> Any:
+    """A spec (or any part of it) back to plain YAML data."""
+    if isinstance(value, Choice):
+        return value.as_yaml()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: as_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [as_data(v) for v in value]
+    return value
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _doc_hint(f: dataclasses.Field[Any]) -> str:
+    doc = f.metadata.get("doc")
+    return f" ({doc})" if doc else ""
+
+
+def reference(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
+    """(key, type, default, doc) rows for every key, nested keys dotted: the README's reference."""
+    rows = []
+    hints = _hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        name = prefix + f.name
+        inner = [t for t in typing.get_args(tp) if dataclasses.is_dataclass(t)] or (
+            [tp] if dataclasses.is_dataclass(tp) else []
+        )
+        param = f.metadata.get("param")
+        kind = param.expected() if param else _type_name(tp)
+        if f.default is not dataclasses.MISSING:
+            default = show(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            made = f.default_factory()
+            default = "" if dataclasses.is_dataclass(made) else show(list(made))
+        else:
+            default = "required"
+        rows.append((name, kind, default, f.metadata.get("doc", "")))
+        for sub in inner:
+            rows.extend(reference(sub, name + "."))  # type: ignore[arg-type]
+        sub_items = [typing.get_args(t)[0] for t in typing.get_args(tp) or (tp,)
+                     if typing.get_origin(t) is tuple]
+        for sub in sub_items:
+            if dataclasses.is_dataclass(sub):
+                rows.extend(reference(sub, name + "[]."))  # type: ignore[arg-type]
+    return rows
+
+
+def _type_name(tp: Any) -> str:
+    if tp is Choice:
+        return "a name or {name: ..., params}"
+    if isinstance(tp, types.UnionType):
+        return " or ".join(_type_name(t) for t in typing.get_args(tp))
+    if typing.get_origin(tp) is tuple:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false",
+            "NoneType": "null"}.get(getattr(tp, "__name__", str(tp)), str(tp))

@@ -1,0 +1,215 @@
+"""The task spec: YAML -> a frozen, validated `Spec`. Every problem at once, with path and line.
+
+`load_spec` checks everything that can be checked without the data: structure, types, ranges, and
+every loss, optimizer, schedule, metric and activation name against the recommendation table.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from taskfit.errors import SpecError
+from taskfit.params import Param, show, unknown
+from taskfit.schema import Builder, Choice, key
+from taskfit.table import TASKS, Named, load_table
+from taskfit.yamlfile import PathKey, YamlDoc, parse_yaml, read_yaml
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    units: int = key(doc="width of the Dense layer", param=Param("int", ge=1))
+    activation: str = key("relu", doc="Keras activation name", names="activations")
+    dropout: float = key(0.0, doc="Dropout rate after the layer", param=Param("float", ge=0, lt=1))
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    units: int | str = key("auto", doc="auto: from the table (1, or one per class)")
+    activation: str = key(
+        "auto", doc="auto: from the table (sigmoid, softmax, linear)", names="activations"
+    )
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    layers: tuple[LayerSpec, ...] | None = key(None, doc="hidden layers in order; default: the table's")
+    output: OutputSpec = key(OutputSpec(), doc="the output layer; leave it to the table")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    source: str = key(doc="a bundled dataset's name, or a CSV path relative to the spec")
+    label: str | tuple[str, ...] = key(doc="the label column; for one-hot labels a list of columns")
+    features: tuple[str, ...] | None = key(None, doc="input columns; default: every other column")
+    ignore: tuple[str, ...] = key((), doc="columns to leave out")
+    test_fraction: float = key(0.2, doc="held-out test split", param=Param("float", gt=0, lt=1))
+    validation_fraction: float = key(
+        0.2, doc="validation split, taken from the training part", param=Param("float", ge=0, lt=1)
+    )
+
+
+@dataclass(frozen=True)
+class EarlyStoppingSpec:
+    patience: int = key(10, doc="epochs without improvement before stopping", param=Param("int", ge=0))
+    monitor: str = key("val_loss", doc="the logged quantity to watch")
+    min_delta: float = key(0.0, doc="smallest change that counts", param=Param("float", ge=0))
+    restore_best_weights: bool = key(True, doc="keep the best epoch's weights")
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    epochs: int = key(100, doc="most passes over the training split", param=Param("int", ge=1))
+    batch_size: int = key(32, doc="rows per gradient step", param=Param("int", ge=1))
+    seed: int = key(0, doc="seeds the split, initial weights and shuffling", param=Param("int", ge=0))
+    early_stopping: EarlyStoppingSpec | None = key(
+        EarlyStoppingSpec(), doc="stop when val_loss stops improving; null turns it off"
+    )
+
+
+@dataclass(frozen=True)
+class Spec:
+    task: str = key(doc="the kind of label", param=Param("str", choices=TASKS))
+    data: DataSpec = key(doc="where the rows come from")
+    name: str | None = key(None, doc="names the run folder; default: the spec file's name")
+    model: ModelSpec = key(ModelSpec(), doc="the network between input and output")
+    loss: Choice = key(
+        Choice("auto"), doc="auto: the table's loss for the label format", names="losses"
+    )
+    optimizer: Choice = key(
+        Choice("adam"), doc="a name takes Keras defaults; a mapping sets params", names="optimizers"
+    )
+    schedule: Choice | None = key(
+        None, doc="a learning-rate schedule for the optimizer", names="schedules"
+    )
+    metrics: str | tuple[str, ...] = key("auto", doc="auto: the table's metrics; or Keras names")
+    training: TrainingSpec = key(TrainingSpec(), doc="how long and how to fit")
+    strict: bool = key(True, doc="false: contradictions with the table warn instead of failing")
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A valid spec and where it came from (relative data paths resolve against `base_dir`)."""
+
+    spec: Spec
+    base_dir: Path
+    source: str
+    raw: dict[str, Any]  # the user's keys, after --set, for spec.resolved.yaml
+
+
+def load_spec(path: str | Path, overrides: list[str] | None = None) -> LoadedSpec:
+    path = Path(path)
+    return _load(read_yaml(path), path.resolve().parent, overrides or [])
+
+
+def parse_spec(text: str, base_dir: Path, overrides: list[str] | None = None) -> LoadedSpec:
+    return _load(parse_yaml(text, "<spec>"), base_dir, overrides or [])
+
+
+def _load(doc: YamlDoc, base_dir: Path, overrides: list[str]) -> LoadedSpec:
+    if doc.data is None:
+        raise SpecError(f"{doc.source}: is empty; a spec needs at least `task` and `data`")
+    data = copy.deepcopy(doc.data)
+    overridden = frozenset(apply_override(data, item) for item in overrides)
+    builder = Builder(doc, overridden, lookup=check_name)
+    spec = builder.build(Spec, data)
+    if spec is not None:
+        check_together(spec, builder)
+    builder.problems.raise_if_any()
+    assert spec is not None
+    return LoadedSpec(spec, base_dir, doc.source, data)
+
+
+def apply_override(data: Any, item: str) -> PathKey:
+    """`training.epochs=3` -> data["training"]["epochs"] = 3 (the value parsed as YAML)."""
+    dotted_key, sep, text = item.partition("=")
+    parts = dotted_key.strip().split(".")
+    if not sep or not all(parts):
+        raise SpecError(f"--set {item}: expected key.path=value, e.g. --set training.epochs=3")
+    if not isinstance(data, dict):
+        raise SpecError("--set: the spec must be a mapping of keys")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    node = data
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise SpecError(f"--set {item}: `{part}` is {show(child)}, not a mapping of keys")
+        node = child
+    node[parts[-1]] = value
+    return tuple(parts)
+
+
+def check_name(kind: str, value: Any, path: PathKey, b: Builder) -> None:
+    """A name the spec uses must be in the table (`kind` is the table list), with valid params."""
+    table = load_table()
+    if kind == "activations":
+        if value != "auto" and value not in table.activations:
+            options = table.activations if path[-2:] != ("output", "activation") else (
+                "auto", *table.activations)
+            b.add(path, unknown("activation", value, options))
+        return
+    catalog: dict[str, Named] = {
+        "losses": table.all_losses(), "optimizers": table.optimizers, "schedules": table.schedules
+    }[kind]
+    if kind == "losses" and value.name == "auto":
+        return
+    if value.name not in catalog:
+        b.add(path, unknown(kind[:-1], value.name, catalog))
+        return
+    extra = table.optimizer_common if kind == "optimizers" else None
+    _check_params(catalog[value.name], value, path, b, extra)
+    if kind == "schedules":
+        _check_piecewise(value, b)
+
+
+def check_together(spec: Spec, b: Builder) -> None:
+    """Checks that span several keys, once each key is valid on its own."""
+    table = load_table()
+    recipe = table.recipe(spec.task)
+    if spec.schedule and "learning_rate" in spec.optimizer.params:
+        b.add(("optimizer", "learning_rate"),
+              "is set together with `schedule`; the schedule sets the learning rate. "
+              "Remove one of them.")
+    if isinstance(spec.metrics, tuple):
+        for i, metric in enumerate(spec.metrics):
+            if metric not in recipe.metric_choices:
+                b.add(("metrics", i), unknown(f"{spec.task} metric", metric, recipe.metric_choices))
+    units = spec.model.output.units
+    if units != "auto" and (isinstance(units, bool) or not isinstance(units, int) or units < 1):
+        b.add(("model", "output", "units"),
+              f"must be auto or an integer >= 1. Got {show(units)} instead.")
+
+
+def _check_params(
+    item: Named, choice: Choice, path: PathKey, b: Builder, extra: dict[str, Param] | None = None
+) -> None:
+    allowed = {**item.params, **(extra or {})}
+    for name, value in choice.params.items():
+        if name not in allowed:
+            b.add((*path, name), unknown(f"{item.name} parameter", name, allowed))
+        elif problem := allowed[name].check(value):
+            b.add((*path, name), problem)
+    for name, param in item.params.items():
+        if param.required and name not in choice.params:
+            b.add(path, f"{item.name} needs `{name}` ({param.doc}), e.g. "
+                        f"{ {'name': item.name, **(item.example or {})} }")
+
+
+def _check_piecewise(schedule: Choice, b: Builder) -> None:
+    bounds, values = schedule.params.get("boundaries"), schedule.params.get("values")
+    if not (isinstance(bounds, list) and isinstance(values, list)):
+        return
+    if len(values) != len(bounds) + 1:
+        b.add(("schedule", "values"), f"needs one more value than boundaries ({len(bounds) + 1}). "
+                                      f"Got {len(values)} instead.")
+    if any(a >= c for a, c in zip(bounds, bounds[1:], strict=False)):
+        b.add(("schedule", "boundaries"), f"must increase. Got {bounds} instead.")

@@ -1,0 +1,132 @@
+"""Compile, fit, evaluate, and write the run folder. The only module that drives Keras training.
+
+Flow: check_spec (no TensorFlow) -> arrays -> build_model -> compile -> fit -> evaluate -> save.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from taskfit.arrays import Splits, split, to_arrays
+from taskfit.checking import Checked, check_spec
+from taskfit.keras_setup import import_keras
+from taskfit.plan import plan_summary, resolved_spec
+from taskfit.runfolder import (
+    create_run_dir,
+    remove_run_dir,
+    write_history,
+    write_json,
+    write_yaml,
+)
+
+SMOKE_ROWS = 256  # a CI smoke run fits one epoch on at most this many training rows
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict[str, float]
+    history: dict[str, list[float]]
+    model: Any  # keras.Model
+    checked: Checked
+    seconds: float
+    smoke: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def document(self) -> dict[str, Any]:
+        """What `train --json` prints."""
+        doc = {
+            "run_dir": str(self.run_dir),
+            "task": self.checked.plan.task,
+            "epochs": len(next(iter(self.history.values()), [])),
+            "seconds": round(self.seconds, 3),
+            "metrics": self.metrics,
+        }
+        if self.smoke is not None:
+            doc["smoke"] = self.smoke
+        if self.warnings:
+            doc["warnings"] = self.warnings
+        return doc
+
+
+def train(
+    spec_path: str | Path,
+    overrides: list[str] | None = None,
+    output: str | Path = "runs",
+    smoke: bool = False,
+    verbose: int | str = "auto",
+) -> RunResult:
+    """Train the spec; `verbose` is Keras's (0 silent, 1 bar, 2 a line per epoch, on stderr)."""
+    started = time.perf_counter()
+    checked = check_spec(spec_path, overrides)  # every user mistake surfaces before TensorFlow
+    spec, plan = checked.loaded.spec, checked.plan
+    keras = import_keras()
+    keras.utils.set_random_seed(spec.training.seed)
+    x, y = to_arrays(checked.data, plan)
+    splits = split(x, y, spec.data, spec.training.seed, stratify=plan.task != "regression")
+    if smoke:
+        splits = Splits(splits.train.head(SMOKE_ROWS),
+                        splits.validation.head(SMOKE_ROWS) if splits.validation else None,
+                        splits.test.head(SMOKE_ROWS))
+    name = spec.name or Path(spec_path).stem
+    run_dir = create_run_dir(Path(output), name + ("-smoke" if smoke else ""))
+    try:
+        model, history = _fit(keras, checked, splits, smoke, verbose)
+        with contextlib.redirect_stdout(sys.stderr):
+            metrics = model.evaluate(splits.test.x, splits.test.y, verbose=0, return_dict=True)
+        metrics = {k: float(v) for k, v in metrics.items()}
+        model.save(run_dir / "model.keras")
+        write_yaml(run_dir / "spec.resolved.yaml", resolved_spec(spec, plan, checked.data.source),
+                   header="".join(f"# {line}\n" for line in plan_summary(plan).splitlines()))
+        write_history(run_dir / "history.csv", history)
+        write_json(run_dir / "metrics.json", metrics)
+        smoke_doc = _reload_matches(keras, model, run_dir, splits.test.x) if smoke else None
+    except BaseException:
+        remove_run_dir(run_dir)  # nothing half-written left behind
+        raise
+    return RunResult(run_dir, metrics, history, model, checked, time.perf_counter() - started,
+                     smoke_doc, list(plan.warnings))
+
+
+def _fit(keras: Any, checked: Checked, splits: Splits, smoke: bool, verbose: int | str) -> Any:
+    from taskfit.model import build_model
+    from taskfit.optim import make_loss, make_metrics, make_optimizer
+
+    spec, plan = checked.loaded.spec, checked.plan
+    model = build_model(plan, splits.train.x.shape[1], adapt_on=splits.train.x, target=splits.train.y)
+    model.compile(optimizer=make_optimizer(plan), loss=make_loss(plan), metrics=make_metrics(plan))
+    callbacks = []
+    stopping = spec.training.early_stopping
+    if stopping and splits.validation is not None and not smoke:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=stopping.monitor, patience=stopping.patience, min_delta=stopping.min_delta,
+            restore_best_weights=stopping.restore_best_weights))
+    validation = (splits.validation.x, splits.validation.y) if splits.validation else None
+    with contextlib.redirect_stdout(sys.stderr):  # results alone on stdout; progress on stderr
+        fitted = model.fit(
+            splits.train.x, splits.train.y,
+            validation_data=validation,
+            epochs=1 if smoke else spec.training.epochs,
+            batch_size=spec.training.batch_size,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+    history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
+    return model, history
+
+
+def _reload_matches(keras: Any, model: Any, run_dir: Path, x: np.ndarray) -> dict[str, Any]:
+    """The saved .keras file must predict what the in-memory model predicts."""
+    reloaded = keras.saving.load_model(run_dir / "model.keras")
+    before = model.predict(x, verbose=0)
+    after = reloaded.predict(x, verbose=0)
+    diff = float(np.max(np.abs(before - after))) if len(x) else 0.0
+    return {"reload_matches": bool(np.allclose(before, after, atol=1e-6)), "max_abs_diff": diff,
+            "rows": int(len(x))}
