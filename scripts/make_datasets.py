@@ -46,14 +46,26 @@ def diabetes() -> pd.DataFrame:
 
 
 DATASETS = {
-    "breast_cancer": (breast_cancer, "binary", "diagnosis",
-                      "Breast cancer Wisconsin (diagnostic): 30 cell-nucleus measurements; "
-                      "diagnosis 1 = malignant, 0 = benign"),
-    "digits": (digits, "multiclass", "digit",
-               "Optical recognition of handwritten digits: 8x8 pixel intensities 0-16; digit 0-9"),
-    "diabetes": (diabetes, "regression", "progression",
-                 "Diabetes: age, sex, BMI, blood pressure and six serum measurements; "
-                 "progression one year after baseline"),
+    "breast_cancer": (
+        breast_cancer,
+        "binary",
+        "diagnosis",
+        "Breast cancer Wisconsin (diagnostic): 30 cell-nucleus measurements; "
+        "diagnosis 1 = malignant, 0 = benign",
+    ),
+    "digits": (
+        digits,
+        "multiclass",
+        "digit",
+        "Optical recognition of handwritten digits: 8x8 pixel intensities 0-16; digit 0-9",
+    ),
+    "diabetes": (
+        diabetes,
+        "regression",
+        "progression",
+        "Diabetes: age, sex, BMI, blood pressure and six serum measurements; "
+        "progression one year after baseline",
+    ),
 }
 
 

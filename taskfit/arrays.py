@@ -32,7 +32,9 @@ class Splits:
 
 def to_arrays(view: DataView, plan: Plan) -> tuple[np.ndarray, np.ndarray]:
     """Features as float32 columns; labels as the loss expects them."""
-    x = np.array([view.table.cells[c] for c in view.features], dtype=np.float64).T.astype(np.float32)
+    x = np.array([view.table.cells[c] for c in view.features], dtype=np.float64).T.astype(
+        np.float32
+    )
     labels = plan.labels
     if labels.format == "real":
         y = np.asarray(view.table.cells[labels.columns[0]], dtype=np.float64).astype(np.float32)
@@ -71,7 +73,7 @@ def _cut(
     keep, take = [], []
     for group in np.unique(groups[rows]):
         members = rng.permutation(rows[groups[rows] == group])
-        n = int(round(len(members) * fraction))
+        n = round(len(members) * fraction)
         take.append(members[:n])
         keep.append(members[n:])
     return rng.permutation(np.concatenate(keep)), rng.permutation(np.concatenate(take))

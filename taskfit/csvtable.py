@@ -43,7 +43,9 @@ def read_csv(path: Path) -> Table:
             "or a CSV path relative to the spec file"
         ) from None
     except UnicodeDecodeError as exc:
-        raise DataError(f"{where}: is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from None
+        raise DataError(
+            f"{where}: is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV"
+        ) from None
     except csv.Error as exc:
         raise DataError(f"{where}: is not a readable CSV: {exc}") from None
     except OSError as exc:
@@ -53,13 +55,17 @@ def read_csv(path: Path) -> Table:
     header = tuple(name.strip() for name in rows[0])
     twice = [name for name, n in Counter(header).items() if n > 1]
     if twice:
-        raise DataError(f"{where}: column names must be unique; {', '.join(twice)} appear twice. "
-                        "Rename one of each pair in the header line.")
+        raise DataError(
+            f"{where}: column names must be unique; {', '.join(twice)} appear twice. "
+            "Rename one of each pair in the header line."
+        )
     if len(rows) == 1:
         raise DataError(f"{where}: has a header but no data rows")
     for line, row in zip(lines[1:], rows[1:], strict=True):
         if len(row) != len(header):
-            raise DataError(f"{where}:{line}: has {len(row)} fields; the header has "
-                            f"{len(header)}. Every row needs one value per column.")
+            raise DataError(
+                f"{where}:{line}: has {len(row)} fields; the header has "
+                f"{len(header)}. Every row needs one value per column."
+            )
     cells = {name: [row[j].strip() for row in rows[1:]] for j, name in enumerate(header)}
     return Table(where, header, cells, lines[1:])

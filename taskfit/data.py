@@ -39,8 +39,10 @@ def source_path(loaded: LoadedSpec) -> tuple[Path, str]:
         path = loaded.base_dir / path
     if not path.exists() and not source.lower().endswith(".csv"):
         hint = suggest(source, bundled)
-        raise DataError(f"data.source: {source!r} is neither a bundled dataset nor a file.{hint} "
-                        f"Bundled: {', '.join(bundled)} (taskfit datasets); or give a CSV path.")
+        raise DataError(
+            f"data.source: {source!r} is neither a bundled dataset nor a file.{hint} "
+            f"Bundled: {', '.join(bundled)} (taskfit datasets); or give a CSV path."
+        )
     return path, str(path.resolve())
 
 
@@ -51,12 +53,17 @@ def inspect_data(loaded: LoadedSpec) -> DataView:
     data = loaded.spec.data
     problems = Problems()
     label_columns = (data.label,) if isinstance(data.label, str) else data.label
-    named = [("data.label", c) for c in label_columns] + [("data.features", c) for c in data.features or ()]
+    named = [("data.label", c) for c in label_columns] + [
+        ("data.features", c) for c in data.features or ()
+    ]
     named += [("data.ignore", c) for c in data.ignore]
     for key, column in named:
         if column not in table.columns:
-            problems.add(key, f"no column {column!r} in {path.name}.{suggest(column, table.columns)} "
-                         f"Columns: {', '.join(table.columns)}")
+            problems.add(
+                key,
+                f"no column {column!r} in {path.name}.{suggest(column, table.columns)} "
+                f"Columns: {', '.join(table.columns)}",
+            )
     problems.raise_if_any(DataError)
     used = set(label_columns) | set(data.ignore)
     features = data.features or tuple(c for c in table.columns if c not in used)
@@ -78,14 +85,22 @@ def _check_numeric(table: Table, column: str, problems: Problems) -> None:
     for i, cell in enumerate(table.cells[column]):
         value = number(cell)
         if is_missing(cell):
-            problems.add(f"column {column}", f"is empty at CSV line {table.lines[i]}; fill the "
-                         "missing values or add the column to data.ignore")
+            problems.add(
+                f"column {column}",
+                f"is empty at CSV line {table.lines[i]}; fill the "
+                "missing values or add the column to data.ignore",
+            )
             return
         if value is None:
-            problems.add(f"column {column}", f"is not numeric: CSV line {table.lines[i]} has "
-                         f"{cell!r}. Add it to data.ignore, or encode it as numbers.")
+            problems.add(
+                f"column {column}",
+                f"is not numeric: CSV line {table.lines[i]} has "
+                f"{cell!r}. Add it to data.ignore, or encode it as numbers.",
+            )
             return
         if not math.isfinite(value):
-            problems.add(f"column {column}", f"has {cell!r} at CSV line {table.lines[i]}; "
-                         "features must be finite numbers")
+            problems.add(
+                f"column {column}",
+                f"has {cell!r} at CSV line {table.lines[i]}; features must be finite numbers",
+            )
             return

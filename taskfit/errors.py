@@ -49,7 +49,9 @@ class Problems:
     def __init__(self) -> None:
         self.items: list[Problem] = []
 
-    def add(self, where: str, message: str, line: int | None = None, source: str | None = None) -> None:
+    def add(
+        self, where: str, message: str, line: int | None = None, source: str | None = None
+    ) -> None:
         self.items.append(Problem(where, message, line, source))
 
     def __bool__(self) -> bool:

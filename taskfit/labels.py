@@ -21,7 +21,9 @@ MISSING = {"", "na", "nan", "null", "none", "n/a"}
 class Labels:
     format: str  # binary | integer | onehot | real
     columns: tuple[str, ...]
-    classes: tuple[str, ...] = ()  # class names in output-unit order; for binary: (negative, positive)
+    classes: tuple[
+        str, ...
+    ] = ()  # class names in output-unit order; for binary: (negative, positive)
 
     @property
     def n_classes(self) -> int | None:
@@ -31,7 +33,8 @@ class Labels:
         if self.format == "real":
             return "real numbers"
         if self.format == "binary":
-            return f"two values: {self.classes[0]}, {self.classes[1]} (positive class: {self.classes[1]})"
+            negative, positive = self.classes
+            return f"two values: {negative}, {positive} (positive class: {positive})"
         names = ", ".join(self.classes[:10]) + (", ..." if len(self.classes) > 10 else "")
         kind = "one-hot columns" if self.format == "onehot" else "class ids"
         return f"{len(self.classes)} {kind}: {names}"
@@ -68,28 +71,38 @@ def detect_labels(
     cells = table.cells[label]
     missing = [i for i, c in enumerate(cells) if is_missing(c)]
     if missing:
-        problems.add(f"column {label}", f"has {len(missing)} empty label(s) at CSV line(s) "
-                     f"{_lines(table, missing)}; fill them or remove those rows")
+        problems.add(
+            f"column {label}",
+            f"has {len(missing)} empty label(s) at CSV line(s) "
+            f"{_lines(table, missing)}; fill them or remove those rows",
+        )
         return None
     if task == "regression":
         bad = [i for i, c in enumerate(cells) if number(c) is None or not math.isfinite(float(c))]
         if bad:
-            problems.add(f"column {label}",
-                         f"a regression label must be a finite number; CSV line "
-                         f"{table.lines[bad[0]]} has {cells[bad[0]]!r} ({len(bad)} such rows). "
-                         "For classes use task: binary or multiclass.")
+            problems.add(
+                f"column {label}",
+                f"a regression label must be a finite number; CSV line "
+                f"{table.lines[bad[0]]} has {cells[bad[0]]!r} ({len(bad)} such rows). "
+                "For classes use task: binary or multiclass.",
+            )
             return None
         return Labels("real", (label,))
     values = sorted(set(cells), key=_sort_key)
     fractions = [v for v in values if (n := number(v)) is not None and not n.is_integer()]
     if fractions:
-        problems.add(f"column {label}",
-                     f"has non-integer numbers (e.g. {fractions[0]}); a {task} label holds "
-                     "classes. For a real-valued label use task: regression.")
+        problems.add(
+            f"column {label}",
+            f"has non-integer numbers (e.g. {fractions[0]}); a {task} label holds "
+            "classes. For a real-valued label use task: regression.",
+        )
         return None
     if len(values) < 2:
-        problems.add(f"column {label}", f"has a single class ({values[0]!r}); "
-                     "a classifier needs at least two. Check the label column or the file.")
+        problems.add(
+            f"column {label}",
+            f"has a single class ({values[0]!r}); "
+            "a classifier needs at least two. Check the label column or the file.",
+        )
         return None
     if len(values) == 2:  # sorted, so 0/1, false/true and no/yes put the positive class last
         return Labels("binary", (label,), tuple(values))
@@ -99,8 +112,11 @@ def detect_labels(
 def _onehot(task: str, table: Table, columns: tuple[str, ...], problems: Problems) -> Labels | None:
     before = len(problems.items)
     if task != "multiclass":
-        problems.add("data.label", f"a list of label columns means one-hot multiclass labels; "
-                     f"this spec is {task}. Give one column, or use task: multiclass.")
+        problems.add(
+            "data.label",
+            f"a list of label columns means one-hot multiclass labels; "
+            f"this spec is {task}. Give one column, or use task: multiclass.",
+        )
         return None
     if len(columns) < 2:
         problems.add("data.label", "one-hot labels need one column per class (at least two)")
@@ -108,14 +124,20 @@ def _onehot(task: str, table: Table, columns: tuple[str, ...], problems: Problem
     for column in columns:
         bad = [i for i, c in enumerate(table.cells[column]) if c not in ("0", "1", "0.0", "1.0")]
         if bad:
-            problems.add(f"column {column}", f"one-hot label columns hold 0 or 1; CSV line "
-                         f"{table.lines[bad[0]]} has {table.cells[column][bad[0]]!r}")
+            problems.add(
+                f"column {column}",
+                f"one-hot label columns hold 0 or 1; CSV line "
+                f"{table.lines[bad[0]]} has {table.cells[column][bad[0]]!r}",
+            )
     if len(problems.items) > before:
         return None
     sums = [sum(float(table.cells[c][i]) for c in columns) for i in range(table.n_rows)]
     bad = [i for i, s in enumerate(sums) if s != 1]
     if bad:
-        problems.add("data.label", f"one-hot rows must have exactly one 1; CSV line(s) "
-                     f"{_lines(table, bad)} do not. Fix those rows, or give one class-id column.")
+        problems.add(
+            "data.label",
+            f"one-hot rows must have exactly one 1; CSV line(s) "
+            f"{_lines(table, bad)} do not. Fix those rows, or give one class-id column.",
+        )
         return None
     return Labels("onehot", columns, columns)

@@ -16,7 +16,10 @@ def feature_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_model(
-    plan: Plan, n_features: int, adapt_on: np.ndarray | None = None, target: np.ndarray | None = None
+    plan: Plan,
+    n_features: int,
+    adapt_on: np.ndarray | None = None,
+    target: np.ndarray | None = None,
 ) -> keras.Sequential:
     """The normalization layer takes its statistics from `adapt_on` (the training split only).
 
@@ -26,18 +29,26 @@ def build_model(
     """
     if adapt_on is not None:
         mean, variance = feature_statistics(adapt_on)
-        normalization = keras.layers.Normalization(mean=mean, variance=variance, name="normalization")
+        normalization = keras.layers.Normalization(
+            mean=mean, variance=variance, name="normalization"
+        )
     else:
         normalization = keras.layers.Normalization(name="normalization")
-    stack: list[keras.layers.Layer] = [keras.Input(shape=(n_features,), name="features"),
-                                       normalization]
+    stack: list[keras.layers.Layer] = [
+        keras.Input(shape=(n_features,), name="features"),
+        normalization,
+    ]
     for i, layer in enumerate(plan.layers, start=1):
-        stack.append(keras.layers.Dense(layer.units, activation=layer.activation, name=f"dense_{i}"))
+        stack.append(
+            keras.layers.Dense(layer.units, activation=layer.activation, name=f"dense_{i}")
+        )
         if layer.dropout:
             stack.append(keras.layers.Dropout(layer.dropout, name=f"dropout_{i}"))
     activation = None if plan.output_activation == "linear" else plan.output_activation
     stack.append(keras.layers.Dense(plan.output_units, activation=activation, name="output"))
     if plan.task == "regression" and target is not None:
         std = float(target.std()) or 1.0
-        stack.append(keras.layers.Rescaling(scale=std, offset=float(target.mean()), name="target_scale"))
+        stack.append(
+            keras.layers.Rescaling(scale=std, offset=float(target.mean()), name="target_scale")
+        )
     return keras.Sequential(stack, name=f"taskfit_{plan.task}")

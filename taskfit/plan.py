@@ -24,8 +24,8 @@ class Built:
     keras_class: str
     params: dict[str, Any]
 
-    def as_yaml(self) -> dict[str, Any]:
-        return {"name": self.name, **self.params}
+    def as_yaml(self) -> str | dict[str, Any]:
+        return {"name": self.name, **self.params} if self.params else self.name
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,10 @@ def row_text(recipe: Recipe, label_format: str, classes: int | None = None) -> s
     """One table row in words: `binary (two values): Dense(1, sigmoid) + binary_crossentropy`."""
     units = recipe.units_for(classes) if classes or recipe.output_units != "classes" else "k"
     act = "" if recipe.output_activation == "linear" else f", {recipe.output_activation}"
-    return (f"table row {recipe.task} ({recipe.label_formats[label_format]}): "
-            f"Dense({units}{act}) + {recipe.recommended_loss[label_format]}")
+    return (
+        f"table row {recipe.task} ({recipe.label_formats[label_format]}): "
+        f"Dense({units}{act}) + {recipe.recommended_loss[label_format]}"
+    )
 
 
 def _label_problem(spec: Spec, labels: Labels) -> str | None:
@@ -57,8 +59,10 @@ def _label_problem(spec: Spec, labels: Labels) -> str | None:
     if spec.task == "binary" and labels.format != "binary":
         k = labels.n_classes
         fix = row_text(table.recipe("multiclass"), "integer", k)
-        return (f"column {labels.columns[0]} has {k} classes ({labels.describe()}); a binary task "
-                f"needs two. Use task: multiclass ({fix}).")
+        return (
+            f"column {labels.columns[0]} has {k} classes ({labels.describe()}); a binary task "
+            f"needs two. Use task: multiclass ({fix})."
+        )
     return None
 
 
@@ -75,42 +79,60 @@ def make_plan(spec: Spec, labels: Labels) -> Plan:
 
     label_format = labels.format
     if spec.task == "multiclass" and label_format == "binary":
-        contradiction("task", f"the label has two classes ({labels.describe()}); "
-                      f"two classes take {row_text(table.recipe('binary'), 'binary')}. "
-                      "Use task: binary, or set strict: false to keep a 2-unit softmax.")
+        contradiction(
+            "task",
+            f"the label has two classes ({labels.describe()}); "
+            f"two classes take {row_text(table.recipe('binary'), 'binary')}. "
+            "Use task: binary, or set strict: false to keep a 2-unit softmax.",
+        )
         label_format = "integer"
     units = recipe.units_for(labels.n_classes)
     out = spec.model.output
     if out.units != "auto" and out.units != units:
-        contradiction("model.output.units", f"is {out.units}, but the {row_text(recipe, label_format)} "
-                      f"gives {units} here. Remove model.output.units (auto).")
+        contradiction(
+            "model.output.units",
+            f"is {out.units}, but the {row_text(recipe, label_format)} "
+            f"gives {units} here. Remove model.output.units (auto).",
+        )
     activation = recipe.output_activation if out.activation == "auto" else out.activation
     if activation != recipe.output_activation:
-        contradiction("model.output.activation",
-                      f"{activation} on a {spec.task} output contradicts the {row_text(recipe, label_format)}."
-                      f" Use {recipe.output_activation} (or leave it out: auto).")
+        contradiction(
+            "model.output.activation",
+            f"{activation} on a {spec.task} output contradicts the "
+            f"{row_text(recipe, label_format)}. "
+            f"Use {recipe.output_activation} (or leave it out: auto).",
+        )
     elif activation == "softmax" and out.units != "auto" and out.units == 1:
-        contradiction("model.output.units", "softmax with one unit always outputs 1.0. "
-                      f"Use {row_text(table.recipe('binary'), 'binary')}.")
+        contradiction(
+            "model.output.units",
+            "softmax with one unit always outputs 1.0. "
+            f"Use {row_text(table.recipe('binary'), 'binary')}.",
+        )
     loss = _loss(spec.loss, recipe, label_format, contradiction)
     onehot = label_format == "integer" and "onehot" in loss.labels and "integer" not in loss.labels
-    onehot = onehot or loss.encodes_integer_labels and label_format == "integer"
+    onehot = onehot or (loss.encodes_integer_labels and label_format == "integer")
     warnings = tuple(str(p) for p in problems.items) if not spec.strict else ()
     if spec.strict:
         problems.raise_if_any(SpecError)
     return Plan(
         task=spec.task,
         labels=labels,
-        layers=spec.model.layers if spec.model.layers is not None else tuple(
-            LayerSpec(**layer) for layer in recipe.layers),
+        layers=spec.model.layers
+        if spec.model.layers is not None
+        else tuple(LayerSpec(**layer) for layer in recipe.layers),
         output_units=units if out.units == "auto" else int(out.units),
         output_activation=activation,
         loss=_built(loss, spec.loss),
         onehot_targets=onehot,
         metrics=recipe.metrics if spec.metrics == "auto" else tuple(spec.metrics),
-        optimizer=_built(table.optimizers[spec.optimizer.name], spec.optimizer,
-                         drop=("learning_rate",) if spec.schedule else ()),
-        schedule=_built(table.schedules[spec.schedule.name], spec.schedule) if spec.schedule else None,
+        optimizer=_built(
+            table.optimizers[spec.optimizer.name],
+            spec.optimizer,
+            drop=("learning_rate",) if spec.schedule else (),
+        ),
+        schedule=_built(table.schedules[spec.schedule.name], spec.schedule)
+        if spec.schedule
+        else None,
         warnings=warnings,
     )
 
@@ -123,14 +145,20 @@ def _loss(choice: Choice, recipe: Recipe, label_format: str, contradiction: Any)
     assert owner is not None  # the spec loader checked the name
     loss = owner.losses[choice.name]
     if owner.task != recipe.task:
-        contradiction("loss", f"{choice.name} belongs to the {owner.task} row, not {recipe.task}; "
-                      f"the {row_text(recipe, label_format)}. Use loss: "
-                      f"{recipe.recommended_loss[label_format]} (or leave it out: auto).")
+        contradiction(
+            "loss",
+            f"{choice.name} belongs to the {owner.task} row, not {recipe.task}; "
+            f"the {row_text(recipe, label_format)}. Use loss: "
+            f"{recipe.recommended_loss[label_format]} (or leave it out: auto).",
+        )
     elif label_format not in loss.labels:
         fits = next(f for f in loss.labels)
-        contradiction("loss", f"{choice.name} needs {recipe.label_formats[fits]}; the label here is "
-                      f"{recipe.label_formats[label_format]}, so the {row_text(recipe, label_format)}. "
-                      f"Use loss: {recipe.recommended_loss[label_format]}.")
+        contradiction(
+            "loss",
+            f"{choice.name} needs {recipe.label_formats[fits]}; the label here is "
+            f"{recipe.label_formats[label_format]}, so the {row_text(recipe, label_format)}. "
+            f"Use loss: {recipe.recommended_loss[label_format]}.",
+        )
     return loss
 
 
@@ -157,7 +185,9 @@ def resolved_spec(spec: Spec, plan: Plan, source: str) -> dict[str, Any]:
 def plan_summary(plan: Plan) -> str:
     """The table's choices in one comment block, for spec.resolved.yaml and `check`."""
     act = "" if plan.output_activation == "linear" else f", {plan.output_activation}"
-    return (f"labels: {plan.labels.describe()} ({plan.labels.format})\n"
-            f"output: Dense({plan.output_units}{act}); loss: {plan.loss.name}; "
-            f"metrics: {', '.join(plan.metrics)}; optimizer: {plan.optimizer.name}"
-            + (f" with {plan.schedule.name}" if plan.schedule else ""))
+    return (
+        f"labels: {plan.labels.describe()} ({plan.labels.format})\n"
+        f"output: Dense({plan.output_units}{act}); loss: {plan.loss.name}; "
+        f"metrics: {', '.join(plan.metrics)}; optimizer: {plan.optimizer.name}"
+        + (f" with {plan.schedule.name}" if plan.schedule else "")
+    )

@@ -28,9 +28,14 @@ def recommendation_table(row: dict[str, Any]) -> Table:
         label = "loss" if name == row["loss"] else "  alternative"
         params = ", ".join(f"{k}={v}" for k, v in loss.get("params", {}).items())
         table.add_row(label, name + (f" ({params})" if params else ""), loss["when"])
-    table.add_row("metrics", ", ".join(row["metrics"]), "also: " + ", ".join(row["more_metrics"])
-                  if row["more_metrics"] else "")
-    layers = " -> ".join(f"{layer['units']} {layer['activation']}" for layer in row["hidden_layers"])
+    table.add_row(
+        "metrics",
+        ", ".join(row["metrics"]),
+        "also: " + ", ".join(row["more_metrics"]) if row["more_metrics"] else "",
+    )
+    layers = " -> ".join(
+        f"{layer['units']} {layer['activation']}" for layer in row["hidden_layers"]
+    )
     table.add_row("hidden layers", layers, "a starting point; set model.layers")
     for name, when in row["optimizers"].items():
         label = "optimizer" if name == row["optimizer"] else "  alternative"

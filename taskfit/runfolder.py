@@ -18,7 +18,7 @@ from taskfit.errors import TaskfitError
 
 
 def create_run_dir(parent: Path, name: str) -> Path:
-    """A new folder; a second run in the same second gets a -2, -3 ... suffix, never a shared one."""
+    """A new folder, never a shared one: a second run in the same second gets -2, -3 ..."""
     stem = f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     try:
         parent.mkdir(parents=True, exist_ok=True)

@@ -54,7 +54,7 @@ class Builder:
 
     def add(self, path: PathKey, message: str) -> None:
         where = dotted(path)
-        if any(path[: len(o)] == o for o in self.overridden):
+        if any(path[: len(o)] == o or o[: len(path)] == path for o in self.overridden):
             self.problems.add(f"--set {where}", message)
         else:
             self.problems.add(where, message, self.doc.line(path), self.doc.source)
@@ -62,7 +62,9 @@ class Builder:
     def build(self, cls: type[T], raw: Any, path: PathKey = ()) -> T | None:
         fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         if not isinstance(raw, Mapping):
-            self.add(path, f"must be a mapping with keys {', '.join(fields)}. Got {show(raw)} instead.")
+            self.add(
+                path, f"must be a mapping with keys {', '.join(fields)}. Got {show(raw)} instead."
+            )
             return None
         before = len(self.problems.items)
         for name in raw:
@@ -132,7 +134,7 @@ def as_data(value: Any) -> Any:
 
 
 @functools.cache
-def _hints(cls: type) -> dict[str, Any]:
+def _hints(cls: Any) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
@@ -163,8 +165,11 @@ def reference(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
         rows.append((name, kind, default, f.metadata.get("doc", "")))
         for sub in inner:
             rows.extend(reference(sub, name + "."))  # type: ignore[arg-type]
-        sub_items = [typing.get_args(t)[0] for t in typing.get_args(tp) or (tp,)
-                     if typing.get_origin(t) is tuple]
+        sub_items = [
+            typing.get_args(t)[0]
+            for t in typing.get_args(tp) or (tp,)
+            if typing.get_origin(t) is tuple
+        ]
         for sub in sub_items:
             if dataclasses.is_dataclass(sub):
                 rows.extend(reference(sub, name + "[]."))  # type: ignore[arg-type]
@@ -180,5 +185,10 @@ def _type_name(tp: Any) -> str:
         return f"a list of {_type_name(typing.get_args(tp)[0])}"
     if dataclasses.is_dataclass(tp):
         return "a mapping"
-    return {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false",
-            "NoneType": "null"}.get(getattr(tp, "__name__", str(tp)), str(tp))
+    return {
+        "str": "a string",
+        "int": "an integer",
+        "float": "a number",
+        "bool": "true or false",
+        "NoneType": "null",
+    }.get(getattr(tp, "__name__", str(tp)), str(tp))

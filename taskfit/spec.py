@@ -7,6 +7,7 @@ every loss, optimizer, schedule, metric and activation name against the recommen
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,9 @@ class OutputSpec:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    layers: tuple[LayerSpec, ...] | None = key(None, doc="hidden layers in order; default: the table's")
+    layers: tuple[LayerSpec, ...] | None = key(
+        None, doc="hidden layers in order; default: the table's"
+    )
     output: OutputSpec = key(OutputSpec(), doc="the output layer; leave it to the table")
 
 
@@ -55,7 +58,9 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class EarlyStoppingSpec:
-    patience: int = key(10, doc="epochs without improvement before stopping", param=Param("int", ge=0))
+    patience: int = key(
+        10, doc="epochs without improvement before stopping", param=Param("int", ge=0)
+    )
     monitor: str = key("val_loss", doc="the logged quantity to watch")
     min_delta: float = key(0.0, doc="smallest change that counts", param=Param("float", ge=0))
     restore_best_weights: bool = key(True, doc="keep the best epoch's weights")
@@ -65,7 +70,9 @@ class EarlyStoppingSpec:
 class TrainingSpec:
     epochs: int = key(100, doc="most passes over the training split", param=Param("int", ge=1))
     batch_size: int = key(32, doc="rows per gradient step", param=Param("int", ge=1))
-    seed: int = key(0, doc="seeds the split, initial weights and shuffling", param=Param("int", ge=0))
+    seed: int = key(
+        0, doc="seeds the split, initial weights and shuffling", param=Param("int", ge=0)
+    )
     early_stopping: EarlyStoppingSpec | None = key(
         EarlyStoppingSpec(), doc="stop when val_loss stops improving; null turns it off"
     )
@@ -153,17 +160,23 @@ def check_name(kind: str, value: Any, path: PathKey, b: Builder) -> None:
     table = load_table()
     if kind == "activations":
         if value != "auto" and value not in table.activations:
-            options = table.activations if path[-2:] != ("output", "activation") else (
-                "auto", *table.activations)
+            options = (
+                table.activations
+                if path[-2:] != ("output", "activation")
+                else ("auto", *table.activations)
+            )
             b.add(path, unknown("activation", value, options))
         return
     catalog: dict[str, Named] = {
-        "losses": table.all_losses(), "optimizers": table.optimizers, "schedules": table.schedules
+        "losses": table.all_losses(),
+        "optimizers": table.optimizers,
+        "schedules": table.schedules,
     }[kind]
     if kind == "losses" and value.name == "auto":
         return
     if value.name not in catalog:
-        b.add(path, unknown(kind[:-1], value.name, catalog))
+        singular = {"losses": "loss", "optimizers": "optimizer", "schedules": "schedule"}[kind]
+        b.add(path, unknown(singular, value.name, catalog))
         return
     extra = table.optimizer_common if kind == "optimizers" else None
     _check_params(catalog[value.name], value, path, b, extra)
@@ -176,17 +189,21 @@ def check_together(spec: Spec, b: Builder) -> None:
     table = load_table()
     recipe = table.recipe(spec.task)
     if spec.schedule and "learning_rate" in spec.optimizer.params:
-        b.add(("optimizer", "learning_rate"),
-              "is set together with `schedule`; the schedule sets the learning rate. "
-              "Remove one of them.")
+        b.add(
+            ("optimizer", "learning_rate"),
+            "is set together with `schedule`; the schedule sets the learning rate. "
+            "Remove one of them.",
+        )
     if isinstance(spec.metrics, tuple):
         for i, metric in enumerate(spec.metrics):
             if metric not in recipe.metric_choices:
                 b.add(("metrics", i), unknown(f"{spec.task} metric", metric, recipe.metric_choices))
     units = spec.model.output.units
     if units != "auto" and (isinstance(units, bool) or not isinstance(units, int) or units < 1):
-        b.add(("model", "output", "units"),
-              f"must be auto or an integer >= 1. Got {show(units)} instead.")
+        b.add(
+            ("model", "output", "units"),
+            f"must be auto or an integer >= 1. Got {show(units)} instead.",
+        )
 
 
 def _check_params(
@@ -200,8 +217,11 @@ def _check_params(
             b.add((*path, name), problem)
     for name, param in item.params.items():
         if param.required and name not in choice.params:
-            b.add(path, f"{item.name} needs `{name}` ({param.doc}), e.g. "
-                        f"{ {'name': item.name, **(item.example or {})} }")
+            b.add(
+                path,
+                f"{item.name} needs `{name}` ({param.doc}), e.g. "
+                f"{ {'name': item.name, **(item.example or {})} }",
+            )
 
 
 def _check_piecewise(schedule: Choice, b: Builder) -> None:
@@ -209,7 +229,9 @@ def _check_piecewise(schedule: Choice, b: Builder) -> None:
     if not (isinstance(bounds, list) and isinstance(values, list)):
         return
     if len(values) != len(bounds) + 1:
-        b.add(("schedule", "values"), f"needs one more value than boundaries ({len(bounds) + 1}). "
-                                      f"Got {len(values)} instead.")
-    if any(a >= c for a, c in zip(bounds, bounds[1:], strict=False)):
+        b.add(
+            ("schedule", "values"),
+            f"needs one more value than boundaries ({len(bounds) + 1}). Got {len(values)} instead.",
+        )
+    if any(a >= c for a, c in itertools.pairwise(bounds)):
         b.add(("schedule", "boundaries"), f"must increase. Got {bounds} instead.")

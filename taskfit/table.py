@@ -154,7 +154,11 @@ def recommendation(task: str, label_format: str | None = None) -> dict[str, Any]
         "losses": {
             name: {
                 "when": item.when,
-                **({"params": {k: p.default for k, p in item.params.items()}} if item.params else {}),
+                **(
+                    {"params": {k: p.default for k, p in item.params.items()}}
+                    if item.params
+                    else {}
+                ),
             }
             for name, item in recipe.losses_for(label_format).items()
         },

@@ -37,6 +37,8 @@ class RunResult:
     model: Any  # keras.Model
     checked: Checked
     seconds: float
+    fit_seconds: float
+    train_rows: int
     smoke: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -47,6 +49,8 @@ class RunResult:
             "task": self.checked.plan.task,
             "epochs": len(next(iter(self.history.values()), [])),
             "seconds": round(self.seconds, 3),
+            "fit_seconds": round(self.fit_seconds, 3),
+            "train_rows": self.train_rows,
             "metrics": self.metrics,
         }
         if self.smoke is not None:
@@ -72,27 +76,44 @@ def train(
     x, y = to_arrays(checked.data, plan)
     splits = split(x, y, spec.data, spec.training.seed, stratify=plan.task != "regression")
     if smoke:
-        splits = Splits(splits.train.head(SMOKE_ROWS),
-                        splits.validation.head(SMOKE_ROWS) if splits.validation else None,
-                        splits.test.head(SMOKE_ROWS))
+        splits = Splits(
+            splits.train.head(SMOKE_ROWS),
+            splits.validation.head(SMOKE_ROWS) if splits.validation else None,
+            splits.test.head(SMOKE_ROWS),
+        )
     name = spec.name or Path(spec_path).stem
     run_dir = create_run_dir(Path(output), name + ("-smoke" if smoke else ""))
     try:
+        fit_started = time.perf_counter()
         model, history = _fit(keras, checked, splits, smoke, verbose)
+        fit_seconds = time.perf_counter() - fit_started
         with contextlib.redirect_stdout(sys.stderr):
             metrics = model.evaluate(splits.test.x, splits.test.y, verbose=0, return_dict=True)
         metrics = {k: float(v) for k, v in metrics.items()}
         model.save(run_dir / "model.keras")
-        write_yaml(run_dir / "spec.resolved.yaml", resolved_spec(spec, plan, checked.data.source),
-                   header="".join(f"# {line}\n" for line in plan_summary(plan).splitlines()))
+        write_yaml(
+            run_dir / "spec.resolved.yaml",
+            resolved_spec(spec, plan, checked.data.source),
+            header="".join(f"# {line}\n" for line in plan_summary(plan).splitlines()),
+        )
         write_history(run_dir / "history.csv", history)
         write_json(run_dir / "metrics.json", metrics)
         smoke_doc = _reload_matches(keras, model, run_dir, splits.test.x) if smoke else None
     except BaseException:
         remove_run_dir(run_dir)  # nothing half-written left behind
         raise
-    return RunResult(run_dir, metrics, history, model, checked, time.perf_counter() - started,
-                     smoke_doc, list(plan.warnings))
+    return RunResult(
+        run_dir,
+        metrics,
+        history,
+        model,
+        checked,
+        time.perf_counter() - started,
+        fit_seconds,
+        len(splits.train),
+        smoke_doc,
+        list(plan.warnings),
+    )
 
 
 def _fit(keras: Any, checked: Checked, splits: Splits, smoke: bool, verbose: int | str) -> Any:
@@ -100,18 +121,26 @@ def _fit(keras: Any, checked: Checked, splits: Splits, smoke: bool, verbose: int
     from taskfit.optim import make_loss, make_metrics, make_optimizer
 
     spec, plan = checked.loaded.spec, checked.plan
-    model = build_model(plan, splits.train.x.shape[1], adapt_on=splits.train.x, target=splits.train.y)
+    model = build_model(
+        plan, splits.train.x.shape[1], adapt_on=splits.train.x, target=splits.train.y
+    )
     model.compile(optimizer=make_optimizer(plan), loss=make_loss(plan), metrics=make_metrics(plan))
     callbacks = []
     stopping = spec.training.early_stopping
     if stopping and splits.validation is not None and not smoke:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=stopping.monitor, patience=stopping.patience, min_delta=stopping.min_delta,
-            restore_best_weights=stopping.restore_best_weights))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=stopping.monitor,
+                patience=stopping.patience,
+                min_delta=stopping.min_delta,
+                restore_best_weights=stopping.restore_best_weights,
+            )
+        )
     validation = (splits.validation.x, splits.validation.y) if splits.validation else None
     with contextlib.redirect_stdout(sys.stderr):  # results alone on stdout; progress on stderr
         fitted = model.fit(
-            splits.train.x, splits.train.y,
+            splits.train.x,
+            splits.train.y,
             validation_data=validation,
             epochs=1 if smoke else spec.training.epochs,
             batch_size=spec.training.batch_size,
@@ -128,5 +157,8 @@ def _reload_matches(keras: Any, model: Any, run_dir: Path, x: np.ndarray) -> dic
     before = model.predict(x, verbose=0)
     after = reloaded.predict(x, verbose=0)
     diff = float(np.max(np.abs(before - after))) if len(x) else 0.0
-    return {"reload_matches": bool(np.allclose(before, after, atol=1e-6)), "max_abs_diff": diff,
-            "rows": int(len(x))}
+    return {
+        "reload_matches": bool(np.allclose(before, after, atol=1e-6)),
+        "max_abs_diff": diff,
+        "rows": len(x),
+    }

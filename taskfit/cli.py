@@ -1,0 +1,203 @@
+"""The command line: parse, call the library, render. One handler maps errors to exit codes.
+
+Imports stay light: TensorFlow loads only inside `train`, so --help, recommend, check and
+datasets answer at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from taskfit.errors import TaskfitError
+
+app = typer.Typer(
+    name="taskfit",
+    help="A YAML task spec becomes the right Keras model: output layer, loss and metrics from one "
+    "recommendation table, then trained and saved.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_DATA = 1
+EXIT_INTERRUPTED = 130
+
+
+class Task(StrEnum):
+    binary = "binary"
+    multiclass = "multiclass"
+    regression = "regression"
+
+
+class LabelFormat(StrEnum):
+    integer = "integer"
+    onehot = "onehot"
+
+
+class Format(StrEnum):
+    table = "table"
+    yaml = "yaml"
+    json = "json"
+
+
+@contextlib.contextmanager
+def handled() -> Iterator[None]:
+    """User mistakes -> one stderr line each, exit 1; Ctrl-C -> exit 130. Bugs keep tracebacks."""
+    try:
+        yield
+    except TaskfitError as exc:
+        for problem in exc.problems:
+            typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+SpecArg = Annotated[Path, typer.Argument(help="the task spec (YAML)", show_default=False)]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="override a spec key: --set training.epochs=3 (repeatable)"),
+]
+
+
+@app.command()
+def recommend(
+    task: Annotated[Task, typer.Option(help="the kind of label")],
+    labels: Annotated[
+        LabelFormat | None,
+        typer.Option(help="multiclass only: integer class ids or one-hot columns"),
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="how to print the row")] = Format.table,
+) -> None:
+    """Print the table row for a task: output layer, loss and alternatives, metrics, optimizer."""
+    from taskfit.render import dump, print_table, recommendation_table
+    from taskfit.table import recommendation
+
+    if labels is not None and task != Task.multiclass:
+        typer.echo(
+            f"error: --labels applies to multiclass only; {task} has one label format", err=True
+        )
+        raise typer.Exit(2)
+    row = recommendation(task.value, labels.value if labels else None)
+    if fmt == Format.table:
+        print_table(recommendation_table(row))
+    else:
+        typer.echo(dump(row, fmt.value), nl=False)
+
+
+@app.command()
+def check(
+    spec: SpecArg,
+    overrides: SetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """Validate the spec and the data against the table, without training. All problems at once."""
+    from taskfit.checking import check_spec
+    from taskfit.plan import resolved_spec
+
+    with handled():
+        checked = check_spec(spec, overrides)
+    plan, data = checked.plan, checked.data
+    doc = {
+        "ok": True,
+        "rows": data.table.n_rows,
+        "features": len(data.features),
+        "labels": {"format": plan.labels.format, "classes": list(plan.labels.classes)},
+        "resolved": resolved_spec(checked.loaded.spec, plan, data.source),
+        "warnings": list(plan.warnings),
+    }
+    for warning in plan.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if as_json:
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    act = "" if plan.output_activation == "linear" else f", {plan.output_activation}"
+    typer.echo(f"ok: {spec}")
+    typer.echo(f"  data     {data.source}: {data.table.n_rows} rows, {len(data.features)} features")
+    typer.echo(f"  labels   {plan.labels.describe()}")
+    typer.echo(f"  output   Dense({plan.output_units}{act})")
+    typer.echo(f"  loss     {plan.loss.name}")
+    typer.echo(f"  metrics  {', '.join(plan.metrics)}")
+    layers = " -> ".join(f"{layer.units} {layer.activation}" for layer in plan.layers)
+    typer.echo(f"  layers   {layers or '(none)'}")
+    schedule = f" with {plan.schedule.name}" if plan.schedule else ""
+    typer.echo(f"  optimizer {plan.optimizer.name}{schedule}")
+
+
+@app.command()
+def train(
+    spec: SpecArg,
+    overrides: SetOpt = None,
+    output: Annotated[Path, typer.Option(help="folder the run folders go in")] = Path("runs"),
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    smoke: Annotated[
+        bool,
+        typer.Option(help="CI smoke run: one epoch on a small slice, save, reload, compare"),
+    ] = False,
+) -> None:
+    """Train, evaluate on the test split and write a run folder."""
+    from taskfit.train import train as run_training
+
+    quiet = as_json and not sys.stderr.isatty()
+    verbose = 0 if quiet or smoke else (1 if sys.stderr.isatty() else 2)
+    with handled():
+        result = run_training(spec, overrides, output, smoke=smoke, verbose=verbose)
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
+    if smoke:
+        ok = bool(result.smoke and result.smoke["reload_matches"])
+        typer.echo(
+            f"smoke {'ok' if ok else 'FAILED'}: {result.train_rows} rows, 1 epoch, test "
+            f"{metrics}, reload {'matches' if ok else 'differs'}, {result.seconds:.1f} s "
+            f"({result.run_dir})",
+            err=True,
+        )
+    if as_json:
+        typer.echo(json.dumps(result.document(), indent=2))
+    elif not smoke:
+        typer.echo(f"test {metrics}")
+        typer.echo(f"run folder: {result.run_dir}")
+    if smoke and not (result.smoke and result.smoke["reload_matches"]):
+        raise typer.Exit(EXIT_DATA)
+
+
+@app.command()
+def datasets(
+    fmt: Annotated[Format, typer.Option("--format", help="how to print the list")] = Format.table,
+) -> None:
+    """List the bundled datasets with their task and shape."""
+    from taskfit.bundled import bundled_datasets
+
+    rows = [
+        {
+            "name": d.name,
+            "task": d.task,
+            "label": d.label,
+            "rows": d.rows,
+            "features": d.features,
+            "classes": d.classes,
+        }
+        for d in bundled_datasets().values()
+    ]
+    if fmt == Format.table:
+        from taskfit.render import print_table, rows_table
+
+        print_table(rows_table("bundled datasets", list(rows[0]), [list(r.values()) for r in rows]))
+    else:
+        from taskfit.render import dump
+
+        typer.echo(dump(rows, fmt.value), nl=False)
+
+
+def main() -> None:
+    app()

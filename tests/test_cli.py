@@ -1,0 +1,91 @@
+"""The real CLI through typer's CliRunner: exit codes, stdout and stderr apart."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from taskfit.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def test_recommend_prints_the_row_in_each_format() -> None:
+    table = runner.invoke(app, ["recommend", "--task", "regression"])
+    assert table.exit_code == 0
+    assert "Dense(1, linear)" in table.stdout and "huber (delta=1.0)" in table.stdout
+    as_yaml = yaml.safe_load(
+        runner.invoke(app, ["recommend", "--task", "binary", "--format", "yaml"]).stdout
+    )
+    assert as_yaml["loss"] == "binary_crossentropy"
+    as_json = json.loads(
+        runner.invoke(
+            app, ["recommend", "--task", "multiclass", "--labels", "onehot", "--format", "json"]
+        ).stdout
+    )
+    assert as_json["loss"] == "categorical_crossentropy"
+    assert as_json["output_layer"]["activation"] == "softmax"
+
+
+def test_usage_errors_exit_2() -> None:
+    assert runner.invoke(app, ["recommend", "--task", "nope"]).exit_code == 2
+    wrong = runner.invoke(app, ["recommend", "--task", "binary", "--labels", "onehot"])
+    assert wrong.exit_code == 2
+    assert "--labels applies to multiclass only" in wrong.stderr
+    assert runner.invoke(app, ["train"]).exit_code == 2
+
+
+def test_check_reports_every_problem_on_stderr_and_exits_1(
+    write: Callable[[str, str], Path],
+) -> None:
+    spec = write("bad.yaml", "task: binary\ndata: {source: breast_cancer}\ntraining: {epochs: 0}\n")
+    result = runner.invoke(app, ["check", str(spec)])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        f"error: {spec}:2: data.label: is required (the label column; for one-hot labels a list of columns)",
+        f"error: {spec}:3: training.epochs: must be an integer >= 1. Got 0 instead.",
+    ]
+    assert "Traceback" not in result.stderr
+
+
+def test_check_ok_summarises_the_table_choices() -> None:
+    result = runner.invoke(app, ["check", str(ROOT / "configs" / "multiclass.yaml")])
+    assert result.exit_code == 0, result.stderr
+    assert "Dense(10, softmax)" in result.stdout
+    assert "sparse_categorical_crossentropy" in result.stdout
+    doc = json.loads(
+        runner.invoke(app, ["check", str(ROOT / "configs" / "binary.yaml"), "--json"]).stdout
+    )
+    assert doc["resolved"]["model"]["output"] == {"units": 1, "activation": "sigmoid"}
+    assert doc["rows"] == 569
+
+
+def test_datasets_lists_the_bundled_sets() -> None:
+    result = runner.invoke(app, ["datasets", "--format", "json"])
+    assert result.exit_code == 0
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["digits"]["classes"] == 10 and rows["diabetes"]["task"] == "regression"
+
+
+def test_fast_commands_never_import_tensorflow() -> None:
+    code = (
+        "import sys\nfrom taskfit.cli import app\n"
+        "for args in (['--help'], ['recommend', '--task', 'binary'], ['datasets'],"
+        f" ['check', {str(ROOT / 'configs' / 'binary.yaml')!r}]):\n"
+        "    try:\n        app(args)\n    except SystemExit as e:\n        assert e.code in (0, None), e\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert "HEAVY []" in result.stderr

@@ -1,0 +1,137 @@
+"""Real Keras training: the run folder, --json, --smoke; slow tests hold the quality floors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from taskfit.cli import app
+from taskfit.spec import load_spec
+from taskfit.train import train
+from tests.conftest import tiny_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+Write = Callable[[str, str], Path]
+
+
+@pytest.fixture
+def tiny_spec(write: Write) -> Path:
+    write("data.csv", tiny_csv(60, "multiclass"))
+    return write(
+        "spec.yaml",
+        "name: tiny\ntask: multiclass\ndata: {source: data.csv, label: y}\n"
+        "model: {layers: [{units: 8}]}\ntraining: {epochs: 2, batch_size: 8}\n",
+    )
+
+
+def test_train_writes_the_run_folder(tiny_spec: Path, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["train", str(tiny_spec), "--json", "--output", str(tmp_path / "runs")]
+    )
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)  # exactly one JSON document on stdout
+    run_dir = Path(doc["run_dir"])
+    assert run_dir.parent == tmp_path / "runs" and run_dir.name.startswith("tiny-")
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "history.csv",
+        "metrics.json",
+        "model.keras",
+        "spec.resolved.yaml",
+    ]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics) == {"loss", "accuracy"} and metrics == doc["metrics"]
+    with (run_dir / "history.csv").open() as f:
+        history = list(csv.DictReader(f))
+    assert [row["epoch"] for row in history] == ["1", "2"]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history[0])
+    model = keras.saving.load_model(run_dir / "model.keras")
+    assert model.output_shape == (None, 3)
+    resolved = yaml.safe_load((run_dir / "spec.resolved.yaml").read_text())
+    assert resolved["loss"] == "sparse_categorical_crossentropy"
+    assert resolved["model"]["output"] == {"units": 3, "activation": "softmax"}
+    assert resolved["optimizer"]["learning_rate"] == 0.001
+    # the resolved spec is itself a valid spec that names the same data
+    assert load_spec(run_dir / "spec.resolved.yaml").spec.data.source == str(
+        tiny_spec.parent / "data.csv"
+    )
+
+
+def test_runs_never_share_a_folder(tiny_spec: Path, tmp_path: Path) -> None:
+    first = train(tiny_spec, ["training.epochs=1"], tmp_path, verbose=0)
+    second = train(tiny_spec, ["training.epochs=1"], tmp_path, verbose=0)
+    assert first.run_dir != second.run_dir
+    assert (first.run_dir / "model.keras").exists() and (second.run_dir / "model.keras").exists()
+
+
+def test_same_seed_same_metrics(tiny_spec: Path, tmp_path: Path) -> None:
+    a = train(tiny_spec, None, tmp_path, verbose=0)
+    b = train(tiny_spec, None, tmp_path, verbose=0)
+    assert a.metrics == b.metrics
+
+
+def test_bad_output_folder_is_an_error_and_leaves_nothing(tiny_spec: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = runner.invoke(app, ["train", str(tiny_spec), "--output", str(blocker / "runs")])
+    assert result.exit_code == 1
+    assert f"error: --output {blocker / 'runs'}: cannot create the folder" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_spec_errors_stop_train_before_tensorflow_work(write: Write, tmp_path: Path) -> None:
+    spec = write(
+        "spec.yaml",
+        "task: regression\ndata: {source: breast_cancer, label: diagnosis}\n"
+        "loss: binary_crossentropy\n",
+    )
+    result = runner.invoke(app, ["train", str(spec), "--output", str(tmp_path / "runs")])
+    assert result.exit_code == 1
+    assert "loss: binary_crossentropy belongs to the binary row, not regression" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_smoke_run_as_a_subprocess(tmp_path: Path) -> None:
+    """The CI step: the installed console script, one epoch, reload check, one JSON document."""
+    taskfit = Path(sys.executable).with_name("taskfit")
+    result = subprocess.run(
+        [
+            str(taskfit),
+            "train",
+            str(ROOT / "configs" / "binary.yaml"),
+            "--smoke",
+            "--json",
+            "--output",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["smoke"]["reload_matches"] is True
+    assert doc["epochs"] == 1 and doc["train_rows"] <= 256
+    assert "smoke ok" in result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("config", "metric", "floor"),
+    [("binary", "accuracy", 0.95), ("multiclass", "accuracy", 0.95), ("regression", "mae", 50.0)],
+)
+def test_quality_floors_on_bundled_data(
+    config: str, metric: str, floor: float, tmp_path: Path
+) -> None:
+    result = train(ROOT / "configs" / f"{config}.yaml", None, tmp_path, verbose=0)
+    value = result.metrics[metric]
+    assert value <= floor if metric == "mae" else value >= floor, result.metrics
