@@ -12,7 +12,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from taskfit.errors import Problems
 from taskfit.params import Param, show, suggest
@@ -71,7 +71,7 @@ class Builder:
             if name not in fields:
                 hint = suggest(str(name), fields)
                 self.add((*path, name), f"unknown key.{hint} Valid keys here: {', '.join(fields)}")
-        hints = _hints(cls)
+        hints = _hints(cast(Any, cls))
         values = {}
         for name, f in fields.items():
             if name in raw:
@@ -150,16 +150,17 @@ def reference(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
         name = prefix + f.name
-        inner = [t for t in typing.get_args(tp) if dataclasses.is_dataclass(t)] or (
-            [tp] if dataclasses.is_dataclass(tp) else []
-        )
+        inner = [t for t in (*typing.get_args(tp), tp) if _is_section(t)]
         param = f.metadata.get("param")
         kind = param.expected() if param else _type_name(tp)
         if f.default is not dataclasses.MISSING:
             default = show(f.default)
         elif f.default_factory is not dataclasses.MISSING:
             made = f.default_factory()
-            default = "" if dataclasses.is_dataclass(made) else show(list(made))
+            if isinstance(made, Choice):
+                default = show(made.as_yaml())
+            else:
+                default = "" if dataclasses.is_dataclass(made) else show(list(made))
         else:
             default = "required"
         rows.append((name, kind, default, f.metadata.get("doc", "")))
@@ -176,13 +177,19 @@ def reference(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def _is_section(tp: Any) -> bool:
+    """A nested mapping of spec keys (a Choice's parameters come from the table instead)."""
+    return dataclasses.is_dataclass(tp) and tp is not Choice
+
+
 def _type_name(tp: Any) -> str:
     if tp is Choice:
         return "a name or {name: ..., params}"
     if isinstance(tp, types.UnionType):
         return " or ".join(_type_name(t) for t in typing.get_args(tp))
     if typing.get_origin(tp) is tuple:
-        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+        item = typing.get_args(tp)[0]
+        return "a list of " + ("mappings" if _is_section(item) else _type_name(item)[2:] + "s")
     if dataclasses.is_dataclass(tp):
         return "a mapping"
     return {

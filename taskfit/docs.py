@@ -1,0 +1,45 @@
+"""README sections generated from the one definition of each thing (a test keeps them equal).
+
+    python -m taskfit.docs   # prints both sections, to paste between the README's markers
+"""
+
+from __future__ import annotations
+
+from taskfit.schema import reference
+from taskfit.spec import Spec
+from taskfit.table import TASKS, load_table
+
+
+def spec_reference() -> str:
+    lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for name, kind, default, doc in reference(Spec):
+        lines.append(f"| `{name}` | {kind} | {default} | {doc} |")
+    return "\n".join(lines)
+
+
+def table_reference() -> str:
+    table = load_table()
+    lines = [
+        "| task | labels | output layer | loss | alternatives | metrics |",
+        "|---|---|---|---|---|---|",
+    ]
+    for task in TASKS:
+        recipe = table.recipe(task)
+        units = "k" if recipe.output_units == "classes" else recipe.output_units
+        act = "no activation" if recipe.output_activation == "linear" else recipe.output_activation
+        for fmt, looks in recipe.label_formats.items():
+            loss = recipe.recommended_loss[fmt]
+            others = [n for n in recipe.losses_for(fmt) if n != loss]
+            lines.append(
+                f"| {task} | {looks} | Dense({units}, {act}) | {loss} | "
+                f"{', '.join(others) or '-'} | {', '.join(recipe.metrics)} |"
+            )
+    optimizers = ", ".join(table.optimizers)
+    lines.append("")
+    lines.append(f"Optimizers: {optimizers} (default {table.default_optimizer}). "
+                 f"Schedules: {', '.join(table.schedules)}. Advice: {table.optimizer_advice}.")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(spec_reference(), "", table_reference(), sep="\n")
