@@ -112,7 +112,7 @@ def check(
         "rows": data.table.n_rows,
         "features": len(data.features),
         "labels": {"format": plan.labels.format, "classes": list(plan.labels.classes)},
-        "resolved": resolved_spec(checked.loaded.spec, plan, data.source),
+        "resolved": resolved_spec(checked.loaded.spec, plan, data.source, data.features),
         "warnings": list(plan.warnings),
     }
     for warning in plan.warnings:
@@ -165,6 +165,12 @@ def train(
     if as_json:
         typer.echo(json.dumps(result.document(), indent=2))
     elif not smoke:
+        if result.best_epoch:
+            typer.echo(
+                f"early stopping: {result.epochs} of {result.checked.loaded.spec.training.epochs}"
+                f" epochs run; kept the weights of epoch {result.best_epoch}",
+                err=True,
+            )
         typer.echo(f"test {metrics}")
         typer.echo(f"run folder: {result.run_dir}")
     if smoke and not (result.smoke and result.smoke["reload_matches"]):

@@ -1,6 +1,6 @@
 """README sections generated from the one definition of each thing (a test keeps them equal).
 
-    python -m taskfit.docs   # prints both sections, to paste between the README's markers
+python -m taskfit.docs   # prints both sections, to paste between the README's markers
 """
 
 from __future__ import annotations
@@ -36,8 +36,10 @@ def table_reference() -> str:
             )
     optimizers = ", ".join(table.optimizers)
     lines.append("")
-    lines.append(f"Optimizers: {optimizers} (default {table.default_optimizer}). "
-                 f"Schedules: {', '.join(table.schedules)}. Advice: {table.optimizer_advice}.")
+    lines.append(
+        f"Optimizers: {optimizers} (default {table.default_optimizer}). "
+        f"Schedules: {', '.join(table.schedules)}. Advice: {table.optimizer_advice}."
+    )
     return "\n".join(lines)
 
 

@@ -111,6 +111,8 @@ def make_plan(spec: Spec, labels: Labels) -> Plan:
     loss = _loss(spec.loss, recipe, label_format, contradiction)
     onehot = label_format == "integer" and "onehot" in loss.labels and "integer" not in loss.labels
     onehot = onehot or (loss.encodes_integer_labels and label_format == "integer")
+    metrics = recipe.metrics if spec.metrics == "auto" else tuple(spec.metrics)
+    _check_monitor(spec, metrics)
     warnings = tuple(str(p) for p in problems.items) if not spec.strict else ()
     if spec.strict:
         problems.raise_if_any(SpecError)
@@ -124,7 +126,7 @@ def make_plan(spec: Spec, labels: Labels) -> Plan:
         output_activation=activation,
         loss=_built(loss, spec.loss),
         onehot_targets=onehot,
-        metrics=recipe.metrics if spec.metrics == "auto" else tuple(spec.metrics),
+        metrics=metrics,
         optimizer=_built(
             table.optimizers[spec.optimizer.name],
             spec.optimizer,
@@ -135,6 +137,22 @@ def make_plan(spec: Spec, labels: Labels) -> Plan:
         else None,
         warnings=warnings,
     )
+
+
+def _check_monitor(spec: Spec, metrics: tuple[str, ...]) -> None:
+    """Early stopping must watch something the run logs (errors even with strict: false)."""
+    stopping = spec.training.early_stopping
+    if stopping is None:
+        return
+    logged = ["loss", *metrics]
+    if spec.data.validation_fraction > 0:
+        logged += [f"val_{name}" for name in logged]
+    if stopping.monitor not in logged:
+        why = "" if spec.data.validation_fraction > 0 else " (data.validation_fraction is 0)"
+        raise SpecError(
+            f"training.early_stopping.monitor: {stopping.monitor!r} is not logged{why}. "
+            f"Logged: {', '.join(logged)}; or set training.early_stopping: null"
+        )
 
 
 def _loss(choice: Choice, recipe: Recipe, label_format: str, contradiction: Any) -> Named:
@@ -169,10 +187,11 @@ def _built(item: Named, choice: Choice, drop: tuple[str, ...] = ()) -> Built:
     return Built(item.name, item.keras_class, {k: v for k, v in params.items() if k not in drop})
 
 
-def resolved_spec(spec: Spec, plan: Plan, source: str) -> dict[str, Any]:
+def resolved_spec(spec: Spec, plan: Plan, source: str, features: tuple[str, ...]) -> dict[str, Any]:
     """The spec with every default and every table choice filled in; loadable as a spec again."""
     doc: dict[str, Any] = as_data(spec)
     doc["data"]["source"] = source
+    doc["data"]["features"] = list(features)
     doc["model"]["layers"] = as_data(plan.layers)
     doc["model"]["output"] = {"units": plan.output_units, "activation": plan.output_activation}
     doc["loss"] = plan.loss.as_yaml()

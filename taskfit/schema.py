@@ -165,7 +165,7 @@ def reference(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
             default = "required"
         rows.append((name, kind, default, f.metadata.get("doc", "")))
         for sub in inner:
-            rows.extend(reference(sub, name + "."))  # type: ignore[arg-type]
+            rows.extend(reference(sub, name + "."))
         sub_items = [
             typing.get_args(t)[0]
             for t in typing.get_args(tp) or (tp,)

@@ -41,13 +41,19 @@ class RunResult:
     train_rows: int
     smoke: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
+    best_epoch: int | None = None  # 1-based; set when early stopping kept an earlier epoch
+
+    @property
+    def epochs(self) -> int:
+        return len(next(iter(self.history.values()), []))
 
     def document(self) -> dict[str, Any]:
         """What `train --json` prints."""
         doc = {
             "run_dir": str(self.run_dir),
             "task": self.checked.plan.task,
-            "epochs": len(next(iter(self.history.values()), [])),
+            "epochs": self.epochs,
+            "best_epoch": self.best_epoch,
             "seconds": round(self.seconds, 3),
             "fit_seconds": round(self.fit_seconds, 3),
             "train_rows": self.train_rows,
@@ -85,7 +91,7 @@ def train(
     run_dir = create_run_dir(Path(output), name + ("-smoke" if smoke else ""))
     try:
         fit_started = time.perf_counter()
-        model, history = _fit(keras, checked, splits, smoke, verbose)
+        model, history, best_epoch = _fit(keras, checked, splits, smoke, verbose)
         fit_seconds = time.perf_counter() - fit_started
         with contextlib.redirect_stdout(sys.stderr):
             metrics = model.evaluate(splits.test.x, splits.test.y, verbose=0, return_dict=True)
@@ -93,7 +99,7 @@ def train(
         model.save(run_dir / "model.keras")
         write_yaml(
             run_dir / "spec.resolved.yaml",
-            resolved_spec(spec, plan, checked.data.source),
+            resolved_spec(spec, plan, checked.data.source, checked.data.features),
             header="".join(f"# {line}\n" for line in plan_summary(plan).splitlines()),
         )
         write_history(run_dir / "history.csv", history)
@@ -113,10 +119,14 @@ def train(
         len(splits.train),
         smoke_doc,
         list(plan.warnings),
+        best_epoch,
     )
 
 
-def _fit(keras: Any, checked: Checked, splits: Splits, smoke: bool, verbose: int | str) -> Any:
+def _fit(
+    keras: Any, checked: Checked, splits: Splits, smoke: bool, verbose: int | str
+) -> tuple[Any, dict[str, list[float]], int | None]:
+    """Build, compile and fit; returns the model, its history and the epoch early stopping kept."""
     from taskfit.model import build_model
     from taskfit.optim import make_loss, make_metrics, make_optimizer
 
@@ -125,16 +135,14 @@ def _fit(keras: Any, checked: Checked, splits: Splits, smoke: bool, verbose: int
         plan, splits.train.x.shape[1], adapt_on=splits.train.x, target=splits.train.y
     )
     model.compile(optimizer=make_optimizer(plan), loss=make_loss(plan), metrics=make_metrics(plan))
-    callbacks = []
     stopping = spec.training.early_stopping
-    if stopping and splits.validation is not None and not smoke:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=stopping.monitor,
-                patience=stopping.patience,
-                min_delta=stopping.min_delta,
-                restore_best_weights=stopping.restore_best_weights,
-            )
+    stopper = None
+    if stopping and not smoke:
+        stopper = keras.callbacks.EarlyStopping(
+            monitor=stopping.monitor,
+            patience=stopping.patience,
+            min_delta=stopping.min_delta,
+            restore_best_weights=stopping.restore_best_weights,
         )
     validation = (splits.validation.x, splits.validation.y) if splits.validation else None
     with contextlib.redirect_stdout(sys.stderr):  # results alone on stdout; progress on stderr
@@ -144,11 +152,13 @@ def _fit(keras: Any, checked: Checked, splits: Splits, smoke: bool, verbose: int
             validation_data=validation,
             epochs=1 if smoke else spec.training.epochs,
             batch_size=spec.training.batch_size,
-            callbacks=callbacks,
+            callbacks=[stopper] if stopper else [],
             verbose=verbose,
         )
     history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
-    return model, history
+    kept = stopper is not None and stopper.restore_best_weights and stopper.stopped_epoch > 0
+    best_epoch = stopper.best_epoch + 1 if kept and stopper is not None else None
+    return model, history, best_epoch
 
 
 def _reload_matches(keras: Any, model: Any, run_dir: Path, x: np.ndarray) -> dict[str, Any]:

@@ -141,3 +141,30 @@ def test_table_defaults_fill_the_plan() -> None:
     assert [layer.units for layer in result.layers] == [128, 64]
     assert result.metrics == ("accuracy",)
     assert result.optimizer.params["learning_rate"] == 0.001
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            "data: {source: digits, label: digit, validation_fraction: 0}\n",
+            r"monitor: 'val_loss' is not logged \(data.validation_fraction is 0\). Logged: loss, accuracy",
+        ),
+        (
+            "training: {early_stopping: {monitor: val_auc}}\n",
+            r"monitor: 'val_auc' is not logged. Logged: loss, accuracy, val_loss, val_accuracy",
+        ),
+    ],
+)
+def test_early_stopping_must_watch_a_logged_quantity(extra: str, message: str) -> None:
+    text = DIGITS if extra.startswith("training") else "task: multiclass\n"
+    with pytest.raises(SpecError, match=message):
+        plan(text + extra)
+
+
+def test_early_stopping_can_be_turned_off_without_validation() -> None:
+    text = "task: multiclass\ndata: {source: digits, label: digit, validation_fraction: 0}\n"
+    assert (
+        plan(text + "training: {early_stopping: null}\n").loss.name
+        == "sparse_categorical_crossentropy"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -135,3 +136,32 @@ def test_quality_floors_on_bundled_data(
     result = train(ROOT / "configs" / f"{config}.yaml", None, tmp_path, verbose=0)
     value = result.metrics[metric]
     assert value <= floor if metric == "mae" else value >= floor, result.metrics
+
+
+def test_ctrl_c_exits_130_and_leaves_no_folder(tmp_path: Path) -> None:
+    taskfit = Path(sys.executable).with_name("taskfit")
+    proc = subprocess.Popen(
+        [
+            str(taskfit),
+            "train",
+            str(ROOT / "configs" / "multiclass.yaml"),
+            "--output",
+            str(tmp_path),
+            "--set",
+            "training.epochs=1000",
+            "--set",
+            "training.early_stopping=null",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:  # wait until training runs
+        if line.startswith("Epoch 2/"):
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
