@@ -95,9 +95,11 @@ def json_output(stdout: str) -> dict[str, Any]:
 def write_spec(folder: Path, dataset: str, epochs: int, batch_size: int, seed: int) -> Path:
     label, task = DATASETS[dataset]
     spec = folder / f"bench_{dataset}.yaml"
+    metric = "mae" if task == "regression" else "accuracy"  # the source document's, as by hand
     spec.write_text(
         f"task: {task}\n"
         f"data: {{source: {dataset}, label: {label}}}\n"
+        f"metrics: [{metric}]\n"
         f"training: {{epochs: {epochs}, batch_size: {batch_size}, seed: {seed}, "
         "early_stopping: null}\n"
     )

@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         validation_data=(x[validation], y[validation]),
         epochs=args.epochs,
         batch_size=args.batch_size,
+        verbose=0,  # taskfit --json into a pipe is silent too: neither side pays for progress
     )
     fit_seconds = time.perf_counter() - fit_started
     metrics = model.evaluate(x[test], y[test], verbose=0, return_dict=True)

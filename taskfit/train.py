@@ -90,9 +90,7 @@ def train(
     name = spec.name or Path(spec_path).stem
     run_dir = create_run_dir(Path(output), name + ("-smoke" if smoke else ""))
     try:
-        fit_started = time.perf_counter()
-        model, history, best_epoch = _fit(keras, checked, splits, smoke, verbose)
-        fit_seconds = time.perf_counter() - fit_started
+        model, history, best_epoch, fit_seconds = _fit(keras, checked, splits, smoke, verbose)
         with contextlib.redirect_stdout(sys.stderr):
             metrics = model.evaluate(splits.test.x, splits.test.y, verbose=0, return_dict=True)
         metrics = {k: float(v) for k, v in metrics.items()}
@@ -125,8 +123,9 @@ def train(
 
 def _fit(
     keras: Any, checked: Checked, splits: Splits, smoke: bool, verbose: int | str
-) -> tuple[Any, dict[str, list[float]], int | None]:
-    """Build, compile and fit; returns the model, its history and the epoch early stopping kept."""
+) -> tuple[Any, dict[str, list[float]], int | None, float]:
+    """Build, compile and fit: the model, its history, the epoch early stopping kept (if it
+    restored one), and the seconds `model.fit` took."""
     from taskfit.model import build_model
     from taskfit.optim import make_loss, make_metrics, make_optimizer
 
@@ -145,6 +144,7 @@ def _fit(
             restore_best_weights=stopping.restore_best_weights,
         )
     validation = (splits.validation.x, splits.validation.y) if splits.validation else None
+    fit_started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # results alone on stdout; progress on stderr
         fitted = model.fit(
             splits.train.x,
@@ -155,10 +155,11 @@ def _fit(
             callbacks=[stopper] if stopper else [],
             verbose=verbose,
         )
+    fit_seconds = time.perf_counter() - fit_started
     history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
     kept = stopper is not None and stopper.restore_best_weights and stopper.stopped_epoch > 0
     best_epoch = stopper.best_epoch + 1 if kept and stopper is not None else None
-    return model, history, best_epoch
+    return model, history, best_epoch, fit_seconds
 
 
 def _reload_matches(keras: Any, model: Any, run_dir: Path, x: np.ndarray) -> dict[str, Any]:
