@@ -86,15 +86,22 @@ def make_plan(spec: Spec, labels: Labels) -> Plan:
             "Use task: binary, or set strict: false to keep a 2-unit softmax.",
         )
         label_format = "integer"
-    units = recipe.units_for(labels.n_classes)
+    table_units = recipe.units_for(labels.n_classes)
     out = spec.model.output
-    if out.units != "auto" and out.units != units:
+    units = table_units if out.units == "auto" else int(out.units)
+    activation = recipe.output_activation if out.activation == "auto" else out.activation
+    if activation == "softmax" and units == 1:
+        contradiction(
+            "model.output",
+            "softmax with one unit always outputs 1.0, so nothing is learned. "
+            f"Use {row_text(table.recipe('binary'), 'binary')}.",
+        )
+    elif units != table_units:
         contradiction(
             "model.output.units",
-            f"is {out.units}, but the {row_text(recipe, label_format)} "
-            f"gives {units} here. Remove model.output.units (auto).",
+            f"is {units}, but the {row_text(recipe, label_format)} "
+            f"gives {table_units} here. Remove model.output.units (auto).",
         )
-    activation = recipe.output_activation if out.activation == "auto" else out.activation
     if activation != recipe.output_activation:
         contradiction(
             "model.output.activation",
@@ -102,15 +109,14 @@ def make_plan(spec: Spec, labels: Labels) -> Plan:
             f"{row_text(recipe, label_format)}. "
             f"Use {recipe.output_activation} (or leave it out: auto).",
         )
-    elif activation == "softmax" and out.units != "auto" and out.units == 1:
-        contradiction(
-            "model.output.units",
-            "softmax with one unit always outputs 1.0. "
-            f"Use {row_text(table.recipe('binary'), 'binary')}.",
-        )
     loss = _loss(spec.loss, recipe, label_format, contradiction)
-    onehot = label_format == "integer" and "onehot" in loss.labels and "integer" not in loss.labels
-    onehot = onehot or (loss.encodes_integer_labels and label_format == "integer")
+    # Integer labels are one-hot encoded for a loss that takes only one-hot targets (focal, or
+    # categorical_crossentropy under strict: false).
+    onehot = (
+        label_format == "integer"
+        and (loss.encodes_integer_labels or "integer" not in loss.labels)
+        and "onehot" in loss.labels
+    )
     metrics = recipe.metrics if spec.metrics == "auto" else tuple(spec.metrics)
     _check_monitor(spec, metrics)
     warnings = tuple(str(p) for p in problems.items) if not spec.strict else ()
@@ -122,7 +128,7 @@ def make_plan(spec: Spec, labels: Labels) -> Plan:
         layers=spec.model.layers
         if spec.model.layers is not None
         else tuple(LayerSpec(**layer) for layer in recipe.layers),
-        output_units=units if out.units == "auto" else int(out.units),
+        output_units=units,
         output_activation=activation,
         loss=_built(loss, spec.loss),
         onehot_targets=onehot,

@@ -38,9 +38,15 @@ def plan(text: str):  # type: ignore[no-untyped-def]
             r"categorical_crossentropy needs k columns of 0/1.*Use loss: sparse_categorical_crossentropy",
         ),
         (
+            DIGITS + "model: {output: {units: 4}}\n",
+            SpecError,
+            r"model.output.units: is 4, but the table row multiclass .* gives 10 here",
+        ),
+        (
             DIGITS + "model: {output: {units: 1}}\n",
             SpecError,
-            r"model.output.units: is 1, but the table row multiclass .* gives 10 here",
+            r"model.output: softmax with one unit always outputs 1.0, so nothing is learned. Use "
+            r"table row binary .*Dense\(1, sigmoid\) \+ binary_crossentropy",
         ),
         (
             CANCER + "model: {output: {units: 1, activation: softmax}}\n",
