@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
+from taskfit.yamlfile import load_data
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Bundled:
 @functools.cache
 def bundled_datasets() -> dict[str, Bundled]:
     folder = resources.files("taskfit").joinpath("datasets")
-    index: dict[str, dict[str, Any]] = yaml.safe_load(folder.joinpath("index.yaml").read_text())
+    index: dict[str, dict[str, Any]] = load_data(folder.joinpath("index.yaml").read_text())
     return {
         name: Bundled(name=name, path=Path(str(folder.joinpath(row.pop("file")))), **row)
         for name, row in index.items()

@@ -122,16 +122,20 @@ def check(
         typer.echo(json.dumps(doc, indent=2))
         return
     act = "" if plan.output_activation == "linear" else f", {plan.output_activation}"
-    typer.echo(f"ok: {spec}")
-    typer.echo(f"  data     {data.source}: {data.table.n_rows} rows, {len(data.features)} features")
-    typer.echo(f"  labels   {plan.labels.describe()}")
-    typer.echo(f"  output   Dense({plan.output_units}{act})")
-    typer.echo(f"  loss     {plan.loss.name}")
-    typer.echo(f"  metrics  {', '.join(plan.metrics)}")
     layers = " -> ".join(f"{layer.units} {layer.activation}" for layer in plan.layers)
-    typer.echo(f"  layers   {layers or '(none)'}")
     schedule = f" with {plan.schedule.name}" if plan.schedule else ""
-    typer.echo(f"  optimizer {plan.optimizer.name}{schedule}")
+    summary = {
+        "data": f"{data.source}: {data.table.n_rows} rows, {len(data.features)} features",
+        "labels": plan.labels.describe(),
+        "output": f"Dense({plan.output_units}{act})",
+        "loss": plan.loss.name,
+        "metrics": ", ".join(plan.metrics),
+        "layers": layers or "(none)",
+        "optimizer": plan.optimizer.name + schedule,
+    }
+    typer.echo(f"ok: {spec}")
+    for name, text in summary.items():
+        typer.echo(f"  {name:<10}{text}")
 
 
 @app.command()

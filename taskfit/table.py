@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from taskfit.params import Param
+from taskfit.yamlfile import load_data
 
 TASKS = ("binary", "multiclass", "regression")
 
@@ -84,7 +83,7 @@ class Table:
 
 def _read(name: str) -> dict[str, Any]:
     text = resources.files("taskfit").joinpath("recipes", name).read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = load_data(text)
     return data
 
 
