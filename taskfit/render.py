@@ -1,13 +1,17 @@
-"""Turning results into text for people (rich tables) or machines (JSON, YAML)."""
+"""Turning results into text for people (rich tables) or machines (JSON, YAML).
+
+rich loads only when a table is drawn: JSON and YAML output skip its import.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from rich.console import Console
-from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def dump(doc: Any, fmt: str) -> str:
@@ -17,6 +21,8 @@ def dump(doc: Any, fmt: str) -> str:
 
 
 def recommendation_table(row: dict[str, Any]) -> Table:
+    from rich.table import Table
+
     out = row["output_layer"]
     table = Table(title=f"{row['task']}: {row['summary']}", show_header=True, title_justify="left")
     table.add_column("choice", style="bold")
@@ -45,6 +51,8 @@ def recommendation_table(row: dict[str, Any]) -> Table:
 
 
 def rows_table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     for column in columns:
         table.add_column(column)
@@ -54,4 +62,6 @@ def rows_table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
 
 
 def print_table(table: Table) -> None:
+    from rich.console import Console
+
     Console(soft_wrap=False).print(table)

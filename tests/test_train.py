@@ -101,19 +101,17 @@ def test_spec_errors_stop_train_before_tensorflow_work(write: Write, tmp_path: P
     assert not (tmp_path / "runs").exists()
 
 
+def console_script(config: str, output: Path, *args: str) -> list[str]:
+    """`taskfit train configs/<config>.yaml --output <output> ...` with the installed script."""
+    taskfit = Path(sys.executable).with_name("taskfit")
+    spec = ROOT / "configs" / f"{config}.yaml"
+    return [str(taskfit), "train", str(spec), "--output", str(output), *args]
+
+
 def test_smoke_run_as_a_subprocess(tmp_path: Path) -> None:
     """The CI step: the installed console script, one epoch, reload check, one JSON document."""
-    taskfit = Path(sys.executable).with_name("taskfit")
     result = subprocess.run(
-        [
-            str(taskfit),
-            "train",
-            str(ROOT / "configs" / "binary.yaml"),
-            "--smoke",
-            "--json",
-            "--output",
-            str(tmp_path),
-        ],
+        console_script("binary", tmp_path, "--smoke", "--json"),
         capture_output=True,
         text=True,
         timeout=300,
@@ -139,19 +137,15 @@ def test_quality_floors_on_bundled_data(
 
 
 def test_ctrl_c_exits_130_and_leaves_no_folder(tmp_path: Path) -> None:
-    taskfit = Path(sys.executable).with_name("taskfit")
     proc = subprocess.Popen(
-        [
-            str(taskfit),
-            "train",
-            str(ROOT / "configs" / "multiclass.yaml"),
-            "--output",
-            str(tmp_path),
+        console_script(
+            "multiclass",
+            tmp_path,
             "--set",
             "training.epochs=1000",
             "--set",
             "training.early_stopping=null",
-        ],
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
