@@ -1,4 +1,5 @@
-"""The data view -> numpy arrays and a deterministic, seeded train/validation/test split."""
+"""The data view -> model inputs (one array per column) and targets, and a deterministic,
+seeded train/validation/test split."""
 
 from __future__ import annotations
 
@@ -6,21 +7,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from taskfit.columns import CATEGORICAL, NUMERIC
+from taskfit.csvtable import Table
 from taskfit.data import DataView
+from taskfit.labels import is_missing, number
 from taskfit.plan import Plan
 from taskfit.spec import DataSpec
+
+Inputs = dict[str, np.ndarray]  # column -> (rows, 1): float32 (NaN where empty) or str ("" empty)
 
 
 @dataclass(frozen=True)
 class Part:
-    x: np.ndarray
+    x: Inputs
     y: np.ndarray
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(self.y)
+
+    def take(self, rows: np.ndarray | slice) -> Part:
+        return Part({k: v[rows] for k, v in self.x.items()}, self.y[rows])
 
     def head(self, n: int) -> Part:
-        return Part(self.x[:n], self.y[:n])
+        return self.take(slice(0, n))
 
 
 @dataclass(frozen=True)
@@ -30,41 +39,67 @@ class Splits:
     test: Part
 
 
-def to_arrays(view: DataView, plan: Plan) -> tuple[np.ndarray, np.ndarray]:
-    """Features as float32 columns; labels as the loss expects them."""
-    x = np.array([view.table.cells[c] for c in view.features], dtype=np.float64).T.astype(
-        np.float32
-    )
+def numeric_column(table: Table, column: str, rows: list[int]) -> np.ndarray:
+    cells = table.cells[column]
+    values = [np.nan if is_missing(cells[i]) else number(cells[i]) for i in rows]
+    return np.array(values, dtype=np.float32).reshape(-1, 1)
+
+
+def categorical_column(table: Table, column: str, rows: list[int]) -> np.ndarray:
+    cells = table.cells[column]
+    values = ["" if is_missing(cells[i]) else cells[i] for i in rows]
+    return np.array(values, dtype=str).reshape(-1, 1)
+
+
+def to_inputs(
+    table: Table, numeric: tuple[str, ...], categorical: tuple[str, ...], rows: list[int]
+) -> Inputs:
+    """The model's raw inputs, keyed by column name, for the given rows."""
+    inputs = {c: numeric_column(table, c, rows) for c in numeric}
+    inputs.update({c: categorical_column(table, c, rows) for c in categorical})
+    return inputs
+
+
+def to_targets(view: DataView, plan: Plan, rows: list[int]) -> np.ndarray:
+    """Labels as the loss expects them: floats, class ids, or one-hot rows."""
     labels = plan.labels
-    if labels.format == "real":
-        y = np.asarray(view.table.cells[labels.columns[0]], dtype=np.float64).astype(np.float32)
-        return x, y
     if labels.format == "onehot":
-        cells = [view.table.cells[c] for c in labels.columns]
-        return x, np.array(cells, dtype=np.float64).T.astype(np.float32)
+        cells = [[view.table.cells[c][i] for i in rows] for c in labels.columns]
+        return np.array(cells, dtype=np.float64).T.astype(np.float32)
+    column = view.table.cells[labels.columns[0]]
+    if labels.format == "real":
+        return np.array([float(column[i]) for i in rows], dtype=np.float32)
     index = {name: i for i, name in enumerate(labels.classes)}
-    ids = np.array([index[c] for c in view.table.cells[labels.columns[0]]], dtype=np.int64)
+    ids = np.array([index[column[i]] for i in rows], dtype=np.int64)
     if plan.onehot_targets:
-        return x, np.eye(len(labels.classes), dtype=np.float32)[ids]
+        return np.eye(len(labels.classes), dtype=np.float32)[ids]
     if plan.output_units == 1:  # one sigmoid unit: a float 0/1 target
-        return x, ids.astype(np.float32)
-    return x, ids
+        return ids.astype(np.float32)
+    return ids
+
+
+def to_part(view: DataView, plan: Plan) -> Part:
+    """Every labelled row: inputs and targets."""
+    rows = view.rows
+    x = to_inputs(view.table, view.of_kind(NUMERIC), view.of_kind(CATEGORICAL), rows)
+    return Part(x, to_targets(view, plan, rows))
 
 
 def class_ids(y: np.ndarray) -> np.ndarray:
     return y.argmax(axis=1) if y.ndim == 2 else y
 
 
-def split(x: np.ndarray, y: np.ndarray, data: DataSpec, seed: int, stratify: bool) -> Splits:
+def split(data: Part, spec: DataSpec, seed: int, stratify: bool) -> Splits:
     """Test first, then validation from the rest; each class keeps its share when stratified."""
     rng = np.random.default_rng(seed)
+    y = data.y
     groups = class_ids(y) if stratify else np.zeros(len(y), dtype=np.int64)
-    rest, test = _cut(np.arange(len(y)), groups, data.test_fraction, rng)
+    rest, test = _cut(np.arange(len(y)), groups, spec.test_fraction, rng)
     validation = None
-    if data.validation_fraction > 0:
-        rest, val = _cut(rest, groups, data.validation_fraction, rng)
-        validation = Part(x[val], y[val])
-    return Splits(Part(x[rest], y[rest]), validation, Part(x[test], y[test]))
+    if spec.validation_fraction > 0:
+        rest, val = _cut(rest, groups, spec.validation_fraction, rng)
+        validation = data.take(val)
+    return Splits(data.take(rest), validation, data.take(test))
 
 
 def _cut(

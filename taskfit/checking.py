@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from taskfit.columns import CATEGORICAL, NUMERIC
 from taskfit.data import DataView, inspect_data
 from taskfit.plan import Plan, make_plan
+from taskfit.schema import as_data
 from taskfit.spec import LoadedSpec, load_spec
 
 
@@ -15,6 +18,29 @@ class Checked:
     loaded: LoadedSpec
     data: DataView
     plan: Plan
+
+    def resolved(self) -> dict[str, Any]:
+        """The spec with every default, inferred column type and table choice filled in;
+        loadable as a spec again (spec.resolved.yaml)."""
+        plan, data = self.plan, self.data
+        doc: dict[str, Any] = as_data(self.loaded.spec)
+        doc["data"].update(
+            source=data.source,
+            features=list(data.features),
+            numeric=list(data.of_kind(NUMERIC)),
+            categorical=list(data.of_kind(CATEGORICAL)),
+        )
+        if plan.labels.format in ("binary", "integer"):
+            doc["data"]["classes"] = list(plan.labels.classes)
+        if plan.labels.format == "binary":
+            doc["data"]["positive"] = plan.labels.classes[1]
+        doc["model"]["layers"] = as_data(plan.layers)
+        doc["model"]["output"] = {"units": plan.output_units, "activation": plan.output_activation}
+        doc["loss"] = plan.loss.as_yaml()
+        doc["optimizer"] = plan.optimizer.as_yaml()
+        doc["schedule"] = plan.schedule.as_yaml() if plan.schedule else None
+        doc["metrics"] = list(plan.metrics)
+        return doc
 
 
 def check_spec(path: str | Path, overrides: list[str] | None = None) -> Checked:

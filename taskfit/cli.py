@@ -103,7 +103,6 @@ def check(
 ) -> None:
     """Validate the spec and the data against the table, without training. All problems at once."""
     from taskfit.checking import check_spec
-    from taskfit.plan import resolved_spec
 
     with handled():
         checked = check_spec(spec, overrides)
@@ -113,7 +112,18 @@ def check(
         "rows": data.table.n_rows,
         "features": len(data.features),
         "labels": {"format": plan.labels.format, "classes": list(plan.labels.classes)},
-        "resolved": resolved_spec(checked.loaded.spec, plan, data.source, data.features),
+        "columns": [
+            {
+                "name": c.name,
+                "type": c.kind,
+                "missing": c.missing,
+                "distinct": c.distinct,
+                "note": c.note,
+            }
+            for c in data.columns
+        ],
+        "rows_without_label": len(plan.labels.missing_rows),
+        "resolved": checked.resolved(),
         "warnings": list(plan.warnings),
     }
     for warning in plan.warnings:
@@ -136,6 +146,13 @@ def check(
     typer.echo(f"ok: {spec}")
     for name, text in summary.items():
         typer.echo(f"  {name:<10}{text}")
+    if plan.labels.missing_rows:
+        typer.echo(f"  {len(plan.labels.missing_rows)} rows have no label: left out of training")
+    width = max(len(c.name) for c in data.columns)
+    typer.echo(f"\n  {'column':<{width}}  {'type':<11}  {'missing':>7}  {'distinct':>8}")
+    for c in data.columns:
+        note = f"  {c.note}" if c.note else ""
+        typer.echo(f"  {c.name:<{width}}  {c.kind:<11}  {c.missing:>7}  {c.distinct:>8}{note}")
 
 
 @app.command()

@@ -1,6 +1,6 @@
 """README sections generated from the one definition of each thing (a test keeps them equal).
 
-python -m taskfit.docs   # prints both sections, to paste between the README's markers
+python -m taskfit.docs README.md   # rewrites the sections between the README's markers
 """
 
 from __future__ import annotations
@@ -43,5 +43,18 @@ def table_reference() -> str:
     return "\n".join(lines)
 
 
+def rewrite(text: str) -> str:
+    """`text` with its generated sections (between `<!-- name:start/end -->`) made anew."""
+    for name, body in (("spec", spec_reference()), ("table", table_reference())):
+        start, end = f"<!-- {name}:start -->\n", f"\n<!-- {name}:end -->"
+        head, rest = text.split(start)
+        text = head + start + body + end + rest.split(end, 1)[1]
+    return text
+
+
 if __name__ == "__main__":
-    print(spec_reference(), "", table_reference(), sep="\n")
+    import sys
+    from pathlib import Path
+
+    readme = Path(sys.argv[1])
+    readme.write_text(rewrite(readme.read_text(encoding="utf-8")), encoding="utf-8")

@@ -4,6 +4,9 @@ binary   one column, two values          -> Dense(1, sigmoid) + binary_crossentr
 integer  one column of class ids         -> Dense(k, softmax) + sparse_categorical_crossentropy
 onehot   k columns of 0/1 summing to 1   -> Dense(k, softmax) + categorical_crossentropy
 real     one numeric column              -> Dense(1) + mse
+
+Class labels may be any values (0/1, yes/no, strings, any integers): they are kept as the CSV
+spells them, in output-unit order, and every output uses those names.
 """
 
 from __future__ import annotations
@@ -13,17 +16,20 @@ from dataclasses import dataclass
 
 from taskfit.csvtable import Table
 from taskfit.errors import Problems
+from taskfit.spec import DataSpec
 
 MISSING = {"", "na", "nan", "null", "none", "n/a"}
+# How YAML's true/false (`positive: yes` loads as true) may be spelled in a CSV.
+TRUE_WORDS, FALSE_WORDS = {"true", "yes", "y", "t", "1"}, {"false", "no", "n", "f", "0"}
 
 
 @dataclass(frozen=True)
 class Labels:
     format: str  # binary | integer | onehot | real
     columns: tuple[str, ...]
-    classes: tuple[
-        str, ...
-    ] = ()  # class names in output-unit order; for binary: (negative, positive)
+    classes: tuple[str, ...] = ()  # output-unit order; binary: (negative, positive)
+    missing_rows: tuple[int, ...] = ()  # rows without a label: left out of training
+    positive_default: bool = False  # binary: the positive class was chosen by taskfit
 
     @property
     def n_classes(self) -> int | None:
@@ -34,9 +40,10 @@ class Labels:
             return "real numbers"
         if self.format == "binary":
             negative, positive = self.classes
-            return f"two values: {negative}, {positive} (positive class: {positive})"
+            how = " (default; set data.positive to change)" if self.positive_default else ""
+            return f"two values: {negative}, {positive} (positive class: {positive}{how})"
         names = ", ".join(self.classes[:10]) + (", ..." if len(self.classes) > 10 else "")
-        kind = "one-hot columns" if self.format == "onehot" else "class ids"
+        kind = "one-hot columns" if self.format == "onehot" else "classes"
         return f"{len(self.classes)} {kind}: {names}"
 
 
@@ -52,9 +59,18 @@ def is_missing(text: str) -> bool:
     return text.strip().lower() in MISSING
 
 
+def same_label(spec_value: str | int | bool, cell: str) -> bool:
+    """A label value from the spec (YAML-typed) against a CSV cell."""
+    if isinstance(spec_value, bool):
+        return cell.strip().lower() in (TRUE_WORDS if spec_value else FALSE_WORDS)
+    if isinstance(spec_value, int) and (n := number(cell)) is not None:
+        return n == spec_value
+    return cell == str(spec_value)
+
+
 def _sort_key(value: str) -> tuple[int, float, str]:
     num = number(value)
-    return (0, num, "") if num is not None else (1, 0.0, value)
+    return (0, num, "") if num is not None else (1, 0.0, value.lower())
 
 
 def _lines(table: Table, rows: list[int]) -> str:
@@ -62,51 +78,104 @@ def _lines(table: Table, rows: list[int]) -> str:
     return shown + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
 
 
-def detect_labels(
-    task: str, table: Table, label: str | tuple[str, ...], problems: Problems
-) -> Labels | None:
+def detect_labels(task: str, table: Table, data: DataSpec, problems: Problems) -> Labels | None:
     """The label format for `task`, or None with the reasons added to `problems`."""
-    if isinstance(label, tuple):
-        return _onehot(task, table, label, problems)
+    if not isinstance(data.label, str):
+        return _onehot(task, table, data.label, problems)
+    label = data.label
     cells = table.cells[label]
-    missing = [i for i, c in enumerate(cells) if is_missing(c)]
-    if missing:
-        problems.add(
-            f"column {label}",
-            f"has {len(missing)} empty label(s) at CSV line(s) "
-            f"{_lines(table, missing)}; fill them or remove those rows",
-        )
+    missing = tuple(i for i, c in enumerate(cells) if is_missing(c))
+    present = [c for c in cells if not is_missing(c)]
+    if not present:
+        problems.add(f"column {label}", "has no labels at all; every row is empty")
         return None
     if task == "regression":
-        bad = [i for i, c in enumerate(cells) if number(c) is None or not math.isfinite(float(c))]
+        bad = [
+            i
+            for i, c in enumerate(cells)
+            if not is_missing(c) and ((n := number(c)) is None or not math.isfinite(n))
+        ]
         if bad:
             problems.add(
                 f"column {label}",
-                f"a regression label must be a finite number; CSV line "
-                f"{table.lines[bad[0]]} has {cells[bad[0]]!r} ({len(bad)} such rows). "
-                "For classes use task: binary or multiclass.",
+                f"a regression label must be a finite number; CSV line {table.lines[bad[0]]} "
+                f"has {cells[bad[0]]!r} ({len(bad)} such rows). For classes use task: binary "
+                "or multiclass.",
             )
             return None
-        return Labels("real", (label,))
-    values = sorted(set(cells), key=_sort_key)
+        return Labels("real", (label,), missing_rows=missing)
+    values = sorted(set(present), key=_sort_key)
     fractions = [v for v in values if (n := number(v)) is not None and not n.is_integer()]
     if fractions:
         problems.add(
             f"column {label}",
-            f"has non-integer numbers (e.g. {fractions[0]}); a {task} label holds "
-            "classes. For a real-valued label use task: regression.",
+            f"has non-integer numbers (e.g. {fractions[0]}); a {task} label holds classes. "
+            "For a real-valued label use task: regression.",
         )
         return None
+    if data.classes is not None:
+        return _declared_classes(task, table, data, values, missing, problems)
     if len(values) < 2:
         problems.add(
             f"column {label}",
-            f"has a single class ({values[0]!r}); "
-            "a classifier needs at least two. Check the label column or the file.",
+            f"has a single class ({values[0]!r}); a classifier needs at least two. "
+            "Check the label column or the file.",
         )
         return None
-    if len(values) == 2:  # sorted, so 0/1, false/true and no/yes put the positive class last
-        return Labels("binary", (label,), tuple(values))
-    return Labels("integer", (label,), tuple(values))
+    if len(values) == 2:
+        return _binary(table, data, values, missing, problems)
+    return Labels("integer", (label,), tuple(values), missing)
+
+
+def _binary(
+    table: Table, data: DataSpec, values: list[str], missing: tuple[int, ...], problems: Problems
+) -> Labels | None:
+    label = str(data.label)
+    if data.positive is not None:
+        chosen = [v for v in values if same_label(data.positive, v)]
+        if len(chosen) != 1:
+            problems.add(
+                "data.positive",
+                f"{data.positive!r} is not one of the label's two values "
+                f"({', '.join(values)}); name one of them",
+            )
+            return None
+        positive = chosen[0]
+        negative = next(v for v in values if v != positive)
+        return Labels("binary", (label,), (negative, positive), missing)
+    # sorted order puts the positive class last for 0/1, false/true and no/yes
+    return Labels("binary", (label,), tuple(values), missing, positive_default=True)
+
+
+def _declared_classes(
+    task: str,
+    table: Table,
+    data: DataSpec,
+    values: list[str],
+    missing: tuple[int, ...],
+    problems: Problems,
+) -> Labels | None:
+    declared = data.classes or ()
+    names = []
+    for value in declared:
+        match = [v for v in values if same_label(value, v)]
+        names.append(match[0] if match else str(value))
+    unknown = [v for v in values if v not in names]
+    if unknown:
+        cells = table.cells[str(data.label)]
+        row = next(i for i, c in enumerate(cells) if c == unknown[0])
+        problems.add(
+            "data.classes",
+            f"does not list {unknown[0]!r} (CSV line {table.lines[row]}); "
+            "add every label value, or leave data.classes out",
+        )
+        return None
+    if task == "binary":
+        if len(names) != 2:
+            problems.add("data.classes", f"a binary task has two classes. Got {len(names)}.")
+            return None
+        return Labels("binary", (str(data.label),), tuple(names), missing)
+    return Labels("integer", (str(data.label),), tuple(names), missing)
 
 
 def _onehot(task: str, table: Table, columns: tuple[str, ...], problems: Problems) -> Labels | None:
@@ -114,8 +183,8 @@ def _onehot(task: str, table: Table, columns: tuple[str, ...], problems: Problem
     if task != "multiclass":
         problems.add(
             "data.label",
-            f"a list of label columns means one-hot multiclass labels; "
-            f"this spec is {task}. Give one column, or use task: multiclass.",
+            f"a list of label columns means one-hot multiclass labels; this spec is {task}. "
+            "Give one column, or use task: multiclass.",
         )
         return None
     if len(columns) < 2:
@@ -126,8 +195,8 @@ def _onehot(task: str, table: Table, columns: tuple[str, ...], problems: Problem
         if bad:
             problems.add(
                 f"column {column}",
-                f"one-hot label columns hold 0 or 1; CSV line "
-                f"{table.lines[bad[0]]} has {table.cells[column][bad[0]]!r}",
+                f"one-hot label columns hold 0 or 1; CSV line {table.lines[bad[0]]} has "
+                f"{table.cells[column][bad[0]]!r}",
             )
     if len(problems.items) > before:
         return None
@@ -136,8 +205,8 @@ def _onehot(task: str, table: Table, columns: tuple[str, ...], problems: Problem
     if bad:
         problems.add(
             "data.label",
-            f"one-hot rows must have exactly one 1; CSV line(s) "
-            f"{_lines(table, bad)} do not. Fix those rows, or give one class-id column.",
+            f"one-hot rows must have exactly one 1; CSV line(s) {_lines(table, bad)} do not. "
+            "Fix those rows, or give one class-id column.",
         )
         return None
     return Labels("onehot", columns, columns)

@@ -1,11 +1,21 @@
-"""Plan -> an uncompiled keras.Sequential: input, normalization, hidden layers, table output."""
+"""Plan + training split -> the Keras model: a preprocessing stage that takes the raw columns by
+name (fill gaps, standardise numbers, look up categories) around the table's keras.Sequential
+body (hidden layers, the table's output layer). The saved .keras file is the whole thing."""
 
 from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
 
+from taskfit.arrays import Inputs, Part
+from taskfit.layers import FillMissing
 from taskfit.plan import Plan
+
+ONE_HOT_UP_TO = 32  # categories; above this a column gets an embedding instead of one-hot
 
 
 def feature_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -15,29 +25,14 @@ def feature_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(variance > 1e-12, variance, 1.0)
 
 
-def build_model(
-    plan: Plan,
-    n_features: int,
-    adapt_on: np.ndarray | None = None,
-    target: np.ndarray | None = None,
-) -> keras.Sequential:
-    """The normalization layer takes its statistics from `adapt_on` (the training split only).
+def build_body(plan: Plan, width: int, target: np.ndarray | None = None) -> keras.Sequential:
+    """The table's part: hidden layers and output layer, on `width` standardised features.
 
     For regression with `target` (the training labels), a fixed Rescaling after the linear output
     maps it to the label's units: the network learns a standardised target (fast, at any scale),
     while loss, metrics and the saved model's predictions stay in the label's own units.
     """
-    if adapt_on is not None:
-        mean, variance = feature_statistics(adapt_on)
-        normalization = keras.layers.Normalization(
-            mean=mean, variance=variance, name="normalization"
-        )
-    else:
-        normalization = keras.layers.Normalization(name="normalization")
-    stack: list[keras.layers.Layer] = [
-        keras.Input(shape=(n_features,), name="features"),
-        normalization,
-    ]
+    stack: list[keras.layers.Layer] = [keras.Input(shape=(width,), name="features")]
     for i, layer in enumerate(plan.layers, start=1):
         stack.append(
             keras.layers.Dense(layer.units, activation=layer.activation, name=f"dense_{i}")
@@ -51,4 +46,134 @@ def build_model(
         stack.append(
             keras.layers.Rescaling(scale=std, offset=float(target.mean()), name="target_scale")
         )
-    return keras.Sequential(stack, name=f"taskfit_{plan.task}")
+    return keras.Sequential(stack, name="body")
+
+
+NUMERIC_BLOCK = "__numeric__"  # the training model takes the numeric columns as one matrix
+
+
+@dataclass(frozen=True)
+class Models:
+    """Two views of the same layers: `fit` trains on the numeric columns as one matrix (many
+    small inputs would slow every step); `named` takes each raw column by name and is saved."""
+
+    fit: keras.Model
+    named: keras.Model
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+
+    def pack(self, x: Inputs) -> dict[str, Any]:
+        """Named column arrays -> the `fit` model's inputs."""
+        packed: dict[str, Any] = {c: strings(x[c]) for c in self.categorical}
+        if self.numeric:
+            packed[NUMERIC_BLOCK] = np.concatenate([x[c] for c in self.numeric], axis=1)
+        return packed
+
+
+def strings(column: np.ndarray) -> Any:
+    """Keras takes no numpy string arrays: category columns go in as TensorFlow string tensors
+    (StringLookup runs on TensorFlow whatever the backend)."""
+    import tensorflow as tf
+
+    return tf.constant(column.astype(str))
+
+
+def named_inputs(x: Inputs) -> dict[str, Any]:
+    """Raw column arrays -> what the saved (named) model takes."""
+    return {c: strings(v) if v.dtype.kind in "OUS" else v for c, v in x.items()}
+
+
+def build_model(
+    plan: Plan,
+    numeric: tuple[str, ...],
+    categorical: tuple[str, ...],
+    train: Part,
+    gaps: frozenset[str] = frozenset(),
+) -> Models:
+    """`gaps`: numeric columns with empty cells anywhere in the data (they get an indicator)."""
+    names = _layer_names([*numeric, *categorical])
+    inputs: dict[str, keras.KerasTensor] = {}
+    parts = []
+    if numeric:
+        inputs[NUMERIC_BLOCK] = keras.Input(shape=(len(numeric),), name=NUMERIC_BLOCK)
+        x = inputs[NUMERIC_BLOCK]
+        matrix = np.concatenate([train.x[c] for c in numeric], axis=1)
+        if any(c in gaps for c in numeric):
+            fill = (
+                np.nan_to_num(np.nanmedian(matrix, axis=0))
+                if len(matrix)
+                else np.zeros(len(numeric))
+            )
+            indicate = [i for i, c in enumerate(numeric) if c in gaps]
+            layer = FillMissing(fill.tolist(), indicate, name="fill_missing")
+            x = layer(x)
+            matrix = np.asarray(layer(matrix))
+        mean, variance = feature_statistics(matrix)
+        parts.append(
+            keras.layers.Normalization(mean=mean, variance=variance, name="normalization")(x)
+        )
+    for column in categorical:
+        inputs[column] = keras.Input(shape=(1,), name=_input_name(column), dtype="string")
+        parts.append(_categorical(names[column], inputs[column], train.x[column]))
+    features = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="features")(parts)
+    target = train.y if plan.task == "regression" else None
+    body = build_body(plan, int(features.shape[-1]), target)
+    fit = keras.Model(inputs=inputs, outputs=body(features), name="preprocess_and_body")
+    return Models(fit, _named(fit, numeric, categorical, names, plan.task), numeric, categorical)
+
+
+def _named(
+    fit: keras.Model,
+    numeric: tuple[str, ...],
+    categorical: tuple[str, ...],
+    names: dict[str, str],
+    task: str,
+) -> keras.Model:
+    """The saved model: one input per raw column, keyed by the column's name."""
+    columns: dict[str, keras.KerasTensor] = {}
+    packed: dict[str, keras.KerasTensor] = {}
+    for column in numeric:
+        columns[column] = keras.Input(shape=(1,), name=_input_name(column), dtype="float32")
+    if numeric:
+        block = [columns[c] for c in numeric]
+        packed[NUMERIC_BLOCK] = (
+            keras.layers.Concatenate(name="numeric_block")(block) if len(block) > 1 else block[0]
+        )
+    for column in categorical:
+        columns[column] = keras.Input(shape=(1,), name=_input_name(column), dtype="string")
+        packed[column] = columns[column]
+    return keras.Model(inputs=columns, outputs=fit(packed), name=f"taskfit_{task}")
+
+
+def _categorical(name: str, tensor: keras.KerasTensor, values: np.ndarray) -> object:
+    """Vocabulary from the training split; an unseen category maps to the out-of-vocabulary slot."""
+    vocabulary = sorted({str(v) for v in values.ravel()})
+    if len(vocabulary) <= ONE_HOT_UP_TO:
+        lookup = keras.layers.StringLookup(
+            vocabulary=vocabulary, output_mode="one_hot", name=f"{name}_lookup"
+        )
+        return lookup(tensor)
+    lookup = keras.layers.StringLookup(vocabulary=vocabulary, name=f"{name}_lookup")
+    dim = min(16, round(1.6 * len(vocabulary) ** 0.56))  # fast.ai's rule of thumb
+    embedded = keras.layers.Embedding(len(vocabulary) + 1, dim, name=f"{name}_embedding")(
+        lookup(tensor)
+    )
+    return keras.layers.Flatten(name=f"{name}_flat")(embedded)
+
+
+def _input_name(column: str) -> str:
+    """Keras matches a dict of inputs by tensor name, so an input is named as its column (Keras
+    refuses only `/` in a name)."""
+    return column.replace("/", "_")
+
+
+def _layer_names(columns: list[str]) -> dict[str, str]:
+    """Column names as valid, distinct layer names (the inputs stay keyed by the column names)."""
+    names: dict[str, str] = {}
+    for column in columns:
+        base = re.sub(r"[^0-9A-Za-z_]+", "_", column).strip("_") or "column"
+        name, n = base, 2
+        while name in names.values():
+            name, n = f"{base}_{n}", n + 1
+        names[column] = name
+    return names

@@ -11,7 +11,7 @@ from typing import Any
 
 from taskfit.errors import DataError, Problems, SpecError
 from taskfit.labels import Labels
-from taskfit.schema import Choice, as_data
+from taskfit.schema import Choice
 from taskfit.spec import LayerSpec, Spec
 from taskfit.table import Named, Recipe, load_table
 
@@ -191,20 +191,6 @@ def _built(item: Named, choice: Choice, drop: tuple[str, ...] = ()) -> Built:
     `drop` leaves out what something else sets (a schedule sets the learning rate)."""
     params = {**item.defaults(), **choice.params}
     return Built(item.name, item.keras_class, {k: v for k, v in params.items() if k not in drop})
-
-
-def resolved_spec(spec: Spec, plan: Plan, source: str, features: tuple[str, ...]) -> dict[str, Any]:
-    """The spec with every default and every table choice filled in; loadable as a spec again."""
-    doc: dict[str, Any] = as_data(spec)
-    doc["data"]["source"] = source
-    doc["data"]["features"] = list(features)
-    doc["model"]["layers"] = as_data(plan.layers)
-    doc["model"]["output"] = {"units": plan.output_units, "activation": plan.output_activation}
-    doc["loss"] = plan.loss.as_yaml()
-    doc["optimizer"] = plan.optimizer.as_yaml()
-    doc["schedule"] = plan.schedule.as_yaml() if plan.schedule else None
-    doc["metrics"] = list(plan.metrics)
-    return doc
 
 
 def plan_summary(plan: Plan) -> str:

@@ -90,11 +90,13 @@ class Builder:
         if value is None and type(None) in options:
             return None
         options = tuple(o for o in options if o is not type(None))
-        if len(options) > 1:  # `str | tuple[str, ...]`, `int | str`: a string, or the other kind
-            if isinstance(value, str) and str in options:
-                return self.convert(str, param, value, path)
-            other = next(o for o in options if o is not str)
-            return self.convert(other, param, value, path)
+        if len(options) > 1:  # `str | tuple[str, ...]`, `str | int | bool`: the kind that fits
+            fitting = next((o for o in options if _fits(o, value)), None)
+            if fitting is None:
+                kinds = " or ".join(_type_name(o) for o in options)
+                self.add(path, f"must be {kinds}. Got {show(value)} instead.")
+                return None
+            return self.convert(fitting, param, value, path)
         tp = options[0]
         if typing.get_origin(tp) is tuple:
             item_type = typing.get_args(tp)[0]
@@ -177,6 +179,19 @@ def reference(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def _fits(tp: Any, value: Any) -> bool:
+    """Whether `value` is of the kind `tp` names (its range is checked later)."""
+    if typing.get_origin(tp) is tuple:
+        return isinstance(value, list)
+    if dataclasses.is_dataclass(tp):
+        return isinstance(value, Mapping)
+    if tp is bool or isinstance(value, bool):
+        return tp is bool and isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, int | float)
+    return isinstance(value, tp)
+
+
 def _is_section(tp: Any) -> bool:
     """A nested mapping of spec keys (a Choice's parameters come from the table instead)."""
     return dataclasses.is_dataclass(tp) and tp is not Choice
@@ -189,7 +204,10 @@ def _type_name(tp: Any) -> str:
         return " or ".join(_type_name(t) for t in typing.get_args(tp))
     if typing.get_origin(tp) is tuple:
         item = typing.get_args(tp)[0]
-        return "a list of " + ("mappings" if _is_section(item) else _type_name(item)[2:] + "s")
+        if _is_section(item):
+            return "a list of mappings"
+        kinds = typing.get_args(item) if isinstance(item, types.UnionType) else (item,)
+        return "a list of " + " or ".join(_type_name(k).split(" ", 1)[1] + "s" for k in kinds)
     if dataclasses.is_dataclass(tp):
         return "a mapping"
     return {

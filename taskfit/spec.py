@@ -50,6 +50,18 @@ class DataSpec:
     label: str | tuple[str, ...] = key(doc="the label column; for one-hot labels a list of columns")
     features: tuple[str, ...] | None = key(None, doc="input columns; default: every other column")
     ignore: tuple[str, ...] = key((), doc="columns to leave out")
+    numeric: tuple[str, ...] = key((), doc="columns to treat as numbers (default: inferred)")
+    categorical: tuple[str, ...] = key(
+        (), doc="columns to treat as categories, e.g. integer codes (default: inferred)"
+    )
+    positive: str | int | bool | None = key(
+        None,
+        doc="binary: the label value of the positive class (default: 1, true, yes, or the "
+        "second value in sorted order)",
+    )
+    classes: tuple[str | int, ...] | None = key(
+        None, doc="class names in output order (default: the label values, sorted)"
+    )
     test_fraction: float = key(0.2, doc="held-out test split", param=Param("float", gt=0, lt=1))
     validation_fraction: float = key(
         0.2, doc="validation split, taken from the training part", param=Param("float", ge=0, lt=1)

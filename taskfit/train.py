@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from taskfit.arrays import Splits, split, to_arrays
+from taskfit.arrays import Inputs, Splits, split, to_part
 from taskfit.checking import Checked, check_spec
+from taskfit.columns import CATEGORICAL, NUMERIC
 from taskfit.keras_setup import import_keras
-from taskfit.plan import plan_summary, resolved_spec
+from taskfit.plan import plan_summary
 from taskfit.runfolder import (
     create_run_dir,
     remove_run_dir,
@@ -79,8 +80,8 @@ def train(
     spec, plan = checked.loaded.spec, checked.plan
     keras = import_keras()
     keras.utils.set_random_seed(spec.training.seed)
-    x, y = to_arrays(checked.data, plan)
-    splits = split(x, y, spec.data, spec.training.seed, stratify=plan.task != "regression")
+    rows = to_part(checked.data, plan)
+    splits = split(rows, spec.data, spec.training.seed, stratify=plan.task != "regression")
     if smoke:
         splits = Splits(
             splits.train.head(SMOKE_ROWS),
@@ -90,14 +91,17 @@ def train(
     name = spec.name or Path(spec_path).stem
     run_dir = create_run_dir(Path(output), name + ("-smoke" if smoke else ""))
     try:
-        model, history, best_epoch, fit_seconds = _fit(keras, checked, splits, smoke, verbose)
+        models, history, best_epoch, fit_seconds = _fit(keras, checked, splits, smoke, verbose)
+        model = models.named
         with contextlib.redirect_stdout(sys.stderr):
-            metrics = model.evaluate(splits.test.x, splits.test.y, verbose=0, return_dict=True)
+            metrics = models.fit.evaluate(
+                models.pack(splits.test.x), splits.test.y, verbose=0, return_dict=True
+            )
         metrics = {k: float(v) for k, v in metrics.items()}
         model.save(run_dir / "model.keras")
         write_yaml(
             run_dir / "spec.resolved.yaml",
-            resolved_spec(spec, plan, checked.data.source, checked.data.features),
+            checked.resolved(),
             header="".join(f"# {line}\n" for line in plan_summary(plan).splitlines()),
         )
         write_history(run_dir / "history.csv", history)
@@ -124,15 +128,16 @@ def train(
 def _fit(
     keras: Any, checked: Checked, splits: Splits, smoke: bool, verbose: int | str
 ) -> tuple[Any, dict[str, list[float]], int | None, float]:
-    """Build, compile and fit: the model, its history, the epoch early stopping kept (if it
+    """Build, compile and fit: the models, the history, the epoch early stopping kept (if it
     restored one), and the seconds `model.fit` took."""
     from taskfit.model import build_model
     from taskfit.optim import make_loss, make_metrics, make_optimizer
 
     spec, plan = checked.loaded.spec, checked.plan
-    model = build_model(
-        plan, splits.train.x.shape[1], adapt_on=splits.train.x, target=splits.train.y
-    )
+    view = checked.data
+    gaps = frozenset(c.name for c in view.columns if c.kind == NUMERIC and c.missing)
+    models = build_model(plan, view.of_kind(NUMERIC), view.of_kind(CATEGORICAL), splits.train, gaps)
+    model = models.fit
     model.compile(optimizer=make_optimizer(plan), loss=make_loss(plan), metrics=make_metrics(plan))
     stopping = spec.training.early_stopping
     stopper = None
@@ -143,11 +148,13 @@ def _fit(
             min_delta=stopping.min_delta,
             restore_best_weights=stopping.restore_best_weights,
         )
-    validation = (splits.validation.x, splits.validation.y) if splits.validation else None
+    validation = (
+        (models.pack(splits.validation.x), splits.validation.y) if splits.validation else None
+    )
     fit_started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # results alone on stdout; progress on stderr
         fitted = model.fit(
-            splits.train.x,
+            models.pack(splits.train.x),
             splits.train.y,
             validation_data=validation,
             epochs=1 if smoke else spec.training.epochs,
@@ -159,17 +166,19 @@ def _fit(
     history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
     kept = stopper is not None and stopper.restore_best_weights and stopper.stopped_epoch > 0
     best_epoch = stopper.best_epoch + 1 if kept and stopper is not None else None
-    return model, history, best_epoch, fit_seconds
+    return models, history, best_epoch, fit_seconds
 
 
-def _reload_matches(keras: Any, model: Any, run_dir: Path, x: np.ndarray) -> dict[str, Any]:
+def _reload_matches(keras: Any, model: Any, run_dir: Path, x: Inputs) -> dict[str, Any]:
     """The saved .keras file must predict what the in-memory model predicts."""
+    from taskfit.model import named_inputs
+
     reloaded = keras.saving.load_model(run_dir / "model.keras")
-    before = model.predict(x, verbose=0)
-    after = reloaded.predict(x, verbose=0)
-    diff = float(np.max(np.abs(before - after))) if len(x) else 0.0
+    before = model.predict(named_inputs(x), verbose=0)
+    after = reloaded.predict(named_inputs(x), verbose=0)
+    diff = float(np.max(np.abs(before - after))) if before.size else 0.0
     return {
         "reload_matches": bool(np.allclose(before, after, atol=1e-6)),
         "max_abs_diff": diff,
-        "rows": len(x),
+        "rows": len(before),
     }

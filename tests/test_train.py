@@ -13,12 +13,12 @@ from pathlib import Path
 import keras
 import pytest
 import yaml
+from helpers import tiny_csv
 from typer.testing import CliRunner
 
 from taskfit.cli import app
 from taskfit.spec import load_spec
 from taskfit.train import train
-from tests.conftest import tiny_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
