@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,29 @@ class Checked:
         doc["schedule"] = plan.schedule.as_yaml() if plan.schedule else None
         doc["metrics"] = list(plan.metrics)
         return doc
+
+
+SKEWED = 0.2  # a class under this share of the labels gets a note
+
+
+def notes(checked: Checked) -> list[str]:
+    """What the user should know about the data before trusting the result."""
+    data, labels = checked.data, checked.plan.labels
+    out = []
+    if labels.missing_rows:
+        out.append(f"{len(labels.missing_rows)} rows have no {labels.columns[0]} label: left out")
+    if labels.format in ("binary", "integer") and checked.loaded.spec.training.class_weight is None:
+        column = data.table.cells[labels.columns[0]]
+        counts = Counter(column[i] for i in data.rows)
+        rare = [c for c in labels.classes if counts[c] < SKEWED * len(data.rows)]
+        if rare:
+            shares = ", ".join(f"{c} {counts[c] / len(data.rows):.0%}" for c in rare)
+            focal = "binary" if labels.format == "binary" else "categorical"
+            out.append(
+                f"skewed classes ({shares} of the labels): consider "
+                f"training.class_weight: balanced, or loss: {focal}_focal_crossentropy"
+            )
+    return out
 
 
 def check_spec(path: str | Path, overrides: list[str] | None = None) -> Checked:

@@ -102,12 +102,13 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
     """Validate the spec and the data against the table, without training. All problems at once."""
-    from taskfit.checking import check_spec
+    from taskfit.checking import check_spec, notes
 
     with handled():
         checked = check_spec(spec, overrides)
     plan, data = checked.plan, checked.data
-    doc = {
+    found = notes(checked)
+    doc: dict[str, object] = {
         "ok": True,
         "rows": data.table.n_rows,
         "features": len(data.features),
@@ -125,9 +126,12 @@ def check(
         "rows_without_label": len(plan.labels.missing_rows),
         "resolved": checked.resolved(),
         "warnings": list(plan.warnings),
+        "notes": found,
     }
     for warning in plan.warnings:
         typer.echo(f"warning: {warning}", err=True)
+    for note in found:
+        typer.echo(f"note: {note}", err=True)
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
         return
@@ -146,8 +150,6 @@ def check(
     typer.echo(f"ok: {spec}")
     for name, text in summary.items():
         typer.echo(f"  {name:<10}{text}")
-    if plan.labels.missing_rows:
-        typer.echo(f"  {len(plan.labels.missing_rows)} rows have no label: left out of training")
     width = max(len(c.name) for c in data.columns)
     typer.echo(f"\n  {'column':<{width}}  {'type':<11}  {'missing':>7}  {'distinct':>8}")
     for c in data.columns:
@@ -175,6 +177,8 @@ def train(
         result = run_training(spec, overrides, output, smoke=smoke, verbose=verbose)
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
     if smoke:
         ok = bool(result.smoke and result.smoke["reload_matches"])
@@ -197,6 +201,86 @@ def train(
         typer.echo(f"run folder: {result.run_dir}")
     if smoke and not (result.smoke and result.smoke["reload_matches"]):
         raise typer.Exit(EXIT_DATA)
+
+
+RunArg = Annotated[Path, typer.Argument(help="a run folder written by `taskfit train`")]
+CsvArg = Annotated[Path, typer.Argument(help="a CSV with the columns the model was trained on")]
+
+
+@app.command()
+def predict(
+    run: RunArg,
+    data: CsvArg,
+    output: Annotated[
+        Path | None, typer.Option(help="write the predictions here (CSV) instead of stdout")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """Predict each row of a CSV: the class and its probabilities, or the value."""
+    from taskfit.predict import predict as run_predict
+
+    with handled():
+        result = run_predict(run, data)
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    if as_json:
+        typer.echo(json.dumps({"predictions": result.records()}, indent=2))
+        return
+    text = _csv_text(result.columns, result.rows)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    with handled():
+        from taskfit.runfolder import write_text
+
+        try:
+            write_text(output, text)
+        except OSError as exc:
+            raise TaskfitError(f"--output {output}: cannot write there: {exc.strerror}") from None
+    typer.echo(f"wrote {len(result.rows)} predictions to {output}", err=True)
+
+
+@app.command()
+def evaluate(
+    run: RunArg,
+    data: CsvArg,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """Test metrics of a run's model on any labelled CSV (the names metrics.json uses)."""
+    from taskfit.predict import evaluate as run_evaluate
+
+    with handled():
+        result = run_evaluate(run, data)
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    if result.left_out:
+        typer.echo(f"note: {result.left_out} rows have no label: left out", err=True)
+    if as_json:
+        doc = {"rows": result.rows, "metrics": result.metrics, "confusion": result.confusion}
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    typer.echo(
+        ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items()) + f" ({result.rows} rows)"
+    )
+    if result.confusion:
+        classes = list(result.confusion)
+        width = max(len(c) for c in [*classes, "actual"])
+        typer.echo(f"\n{'actual':<{width}}  predicted")
+        typer.echo(f"{'':<{width}}  " + "  ".join(f"{c:>{max(len(c), 5)}}" for c in classes))
+        for actual, row in result.confusion.items():
+            cells = "  ".join(f"{row[c]:>{max(len(c), 5)}}" for c in classes)
+            typer.echo(f"{actual:<{width}}  {cells}")
+
+
+def _csv_text(columns: list[str], rows: list[list[object]]) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([f"{v:.6g}" if isinstance(v, float) else v for v in row] for row in rows)
+    return out.getvalue()
 
 
 @app.command()

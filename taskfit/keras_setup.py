@@ -1,4 +1,4 @@
-"""The one place TensorFlow and Keras are imported, quietly."""
+"""The one place the training code imports Keras from (taskfit/__init__.py quiets TensorFlow)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from types import ModuleType
 
 
 def import_keras() -> ModuleType:
-    # TensorFlow's C++ logging reads this once, at import: set it before the first import.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import keras
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taskfit.errors import DataError, Problems, SpecError
-from taskfit.labels import Labels
+from taskfit.labels import Labels, same_label
 from taskfit.schema import Choice
 from taskfit.spec import LayerSpec, Spec
 from taskfit.table import Named, Recipe, load_table
@@ -41,6 +41,8 @@ class Plan:
     optimizer: Built
     schedule: Built | None
     warnings: tuple[str, ...] = field(default=())
+    # "balanced", or class index -> weight; None: every class weighs the same
+    class_weight: str | dict[int, float] | None = None
 
 
 def row_text(recipe: Recipe, label_format: str, classes: int | None = None) -> str:
@@ -119,6 +121,7 @@ def make_plan(spec: Spec, labels: Labels) -> Plan:
     )
     metrics = recipe.metrics if spec.metrics == "auto" else tuple(spec.metrics)
     _check_monitor(spec, metrics)
+    class_weight = _class_weight(spec, labels)
     warnings = tuple(str(p) for p in problems.items) if not spec.strict else ()
     if spec.strict:
         problems.raise_if_any(SpecError)
@@ -142,7 +145,31 @@ def make_plan(spec: Spec, labels: Labels) -> Plan:
         if spec.schedule
         else None,
         warnings=warnings,
+        class_weight=class_weight,
     )
+
+
+def _class_weight(spec: Spec, labels: Labels) -> str | dict[int, float] | None:
+    """training.class_weight by class name -> by output index, every name checked."""
+    weights = spec.training.class_weight
+    if weights is None:
+        return None
+    if spec.task == "regression":
+        raise SpecError(
+            "training.class_weight: weighs classes; a regression task has none. Remove it."
+        )
+    if isinstance(weights, str):
+        return weights
+    by_index: dict[int, float] = {}
+    for name, weight in weights.items():
+        match = [i for i, c in enumerate(labels.classes) if same_label(name, c)]
+        if not match:
+            raise SpecError(
+                f"training.class_weight: {name!r} is not a class. Classes: "
+                f"{', '.join(labels.classes)}"
+            )
+        by_index[match[0]] = weight
+    return {i: by_index.get(i, 1.0) for i in range(len(labels.classes))}
 
 
 def _check_monitor(spec: Spec, metrics: tuple[str, ...]) -> None:

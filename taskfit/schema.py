@@ -98,6 +98,12 @@ class Builder:
                 return None
             return self.convert(fitting, param, value, path)
         tp = options[0]
+        if typing.get_origin(tp) is dict:
+            if not isinstance(value, Mapping):
+                self.add(path, f"must be a mapping. Got {show(value)} instead.")
+                return None
+            item_type = typing.get_args(tp)[1]
+            return {k: self.convert(item_type, None, v, (*path, k)) for k, v in value.items()}
         if typing.get_origin(tp) is tuple:
             item_type = typing.get_args(tp)[0]
             if not isinstance(value, list):
@@ -154,7 +160,10 @@ def reference(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
         name = prefix + f.name
         inner = [t for t in (*typing.get_args(tp), tp) if _is_section(t)]
         param = f.metadata.get("param")
-        kind = param.expected() if param else _type_name(tp)
+        kind = _type_name(tp)
+        if param:  # the range replaces its own type's name; other kinds of the union stay
+            others = [t for t in typing.get_args(tp) if t.__name__ != param.type]
+            kind = " or ".join([param.expected(), *(_type_name(t) for t in others)])
         if f.default is not dataclasses.MISSING:
             default = show(f.default)
         elif f.default_factory is not dataclasses.MISSING:
@@ -183,7 +192,7 @@ def _fits(tp: Any, value: Any) -> bool:
     """Whether `value` is of the kind `tp` names (its range is checked later)."""
     if typing.get_origin(tp) is tuple:
         return isinstance(value, list)
-    if dataclasses.is_dataclass(tp):
+    if typing.get_origin(tp) is dict or dataclasses.is_dataclass(tp):
         return isinstance(value, Mapping)
     if tp is bool or isinstance(value, bool):
         return tp is bool and isinstance(value, bool)
@@ -210,6 +219,8 @@ def _type_name(tp: Any) -> str:
         return "a list of " + " or ".join(_type_name(k).split(" ", 1)[1] + "s" for k in kinds)
     if dataclasses.is_dataclass(tp):
         return "a mapping"
+    if typing.get_origin(tp) is dict:
+        return f"a mapping to {_type_name(typing.get_args(tp)[1]).split(' ', 1)[1]}s"
     return {
         "str": "a string",
         "int": "an integer",

@@ -88,6 +88,11 @@ class TrainingSpec:
     early_stopping: EarlyStoppingSpec | None = key(
         EarlyStoppingSpec(), doc="stop when val_loss stops improving; null turns it off"
     )
+    class_weight: str | dict[Any, float] | None = key(
+        None,
+        doc="balanced (weights inverse to class frequency in training) or {class name: weight}",
+        param=Param("str", choices=("balanced",)),
+    )
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,12 @@ class RunResult:
     def epochs(self) -> int:
         return len(next(iter(self.history.values()), []))
 
+    @property
+    def notes(self) -> list[str]:
+        from taskfit.checking import notes
+
+        return notes(self.checked)
+
     def document(self) -> dict[str, Any]:
         """What `train --json` prints."""
         doc = {
@@ -59,11 +65,14 @@ class RunResult:
             "fit_seconds": round(self.fit_seconds, 3),
             "train_rows": self.train_rows,
             "metrics": self.metrics,
+            "rows_without_label": len(self.checked.plan.labels.missing_rows),
         }
         if self.smoke is not None:
             doc["smoke"] = self.smoke
         if self.warnings:
             doc["warnings"] = self.warnings
+        if self.notes:
+            doc["notes"] = self.notes
         return doc
 
 
@@ -160,6 +169,7 @@ def _fit(
             epochs=1 if smoke else spec.training.epochs,
             batch_size=spec.training.batch_size,
             callbacks=[stopper] if stopper else [],
+            class_weight=class_weights(plan.class_weight, splits.train.y, plan.output_units),
             verbose=verbose,
         )
     fit_seconds = time.perf_counter() - fit_started
@@ -167,6 +177,18 @@ def _fit(
     kept = stopper is not None and stopper.restore_best_weights and stopper.stopped_epoch > 0
     best_epoch = stopper.best_epoch + 1 if kept and stopper is not None else None
     return models, history, best_epoch, fit_seconds
+
+
+def class_weights(
+    setting: str | dict[int, float] | None, y: np.ndarray, n_classes: int
+) -> dict[int, float] | None:
+    """Keras's class_weight: "balanced" weighs each class by n / (k * its count in training)."""
+    if setting is None or isinstance(setting, dict):
+        return setting
+    ids = y.argmax(axis=1) if y.ndim == 2 else y.astype(int)
+    counts = np.bincount(ids, minlength=max(n_classes, 2))
+    present = counts > 0
+    return {int(c): float(len(ids) / (present.sum() * counts[c])) for c in np.flatnonzero(present)}
 
 
 def _reload_matches(keras: Any, model: Any, run_dir: Path, x: Inputs) -> dict[str, Any]:

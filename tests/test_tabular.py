@@ -1,0 +1,170 @@
+"""Real-world CSVs end to end: column types, gaps, string labels, predict and evaluate."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import mixed_csv
+from typer.testing import CliRunner
+
+from taskfit.arrays import to_inputs
+from taskfit.checking import check_spec
+from taskfit.cli import app
+from taskfit.errors import SpecError
+from taskfit.model import named_inputs
+from taskfit.train import class_weights, train
+
+runner = CliRunner()
+Write = Callable[[str, str], Path]
+SPEC = "task: binary\ndata: {source: data.csv, label: bought, categorical: [plan]}\n"
+FAST = ["training.epochs=3", "training.batch_size=8"]
+
+
+@pytest.fixture
+def mixed(write: Write) -> Path:
+    write("data.csv", mixed_csv())
+    return write("spec.yaml", SPEC)
+
+
+def rows_of(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_check_shows_the_inferred_schema(mixed: Path) -> None:
+    result = runner.invoke(app, ["check", str(mixed)])
+    assert result.exit_code == 0, result.stderr
+    lines = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[10:] if line}
+    assert lines["id"][:3] == ["ignored", "0", "60"] and "identifier" in " ".join(lines["id"])
+    assert lines["city"][:3] == ["categorical", "15", "3"]
+    assert lines["plan"][:3] == ["categorical", "0", "3"]
+    assert lines["income"][:2] == ["numeric", "10"]
+    assert "note: 1 rows have no bought label: left out" in result.stderr
+
+
+def test_train_predict_round_trip(mixed: Path, tmp_path: Path) -> None:
+    """predict on the training file gives what the in-memory model gives on the same arrays."""
+    result = train(mixed, FAST, tmp_path / "runs", verbose=0)
+    assert result.document()["rows_without_label"] == 1
+    out = runner.invoke(app, ["predict", str(result.run_dir), str(mixed.parent / "data.csv")])
+    assert out.exit_code == 0, out.stderr
+    predicted = rows_of(out.stdout)
+    assert len(predicted) == 60  # every input row, in order, the unlabelled one too
+    assert list(predicted[0]) == ["predicted_bought", "probability_no", "probability_yes"]
+    data = result.checked.data
+    x = to_inputs(data.table, data.of_kind("numeric"), data.of_kind("categorical"), list(range(60)))
+    expected = np.asarray(result.model.predict(named_inputs(x), verbose=0))[:, 0]
+    got = np.array([float(row["probability_yes"]) for row in predicted])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert {row["predicted_bought"] for row in predicted} <= {"yes", "no"}
+    assert all(
+        row["predicted_bought"] == ("yes" if p > 0.5 else "no")
+        for row, p in zip(predicted, got, strict=True)
+    )
+
+
+def test_predict_checks_columns_and_takes_unseen_categories(
+    mixed: Path, tmp_path: Path, write: Write
+) -> None:
+    run = train(mixed, FAST, tmp_path / "runs", verbose=0).run_dir
+    write("new.csv", "age,city,plan,income,extra\n33,madrid,9,,x\n55,oslo,2,1500,y\n")
+    out = runner.invoke(app, ["predict", str(run), str(tmp_path / "new.csv"), "--json"])
+    assert out.exit_code == 0, out.stderr
+    predictions = json.loads(out.stdout)["predictions"]
+    assert len(predictions) == 2
+    assert 0 <= predictions[0]["probability_yes"] <= 1  # unseen city and plan: the OOV slot
+    assert "note: ignored columns the model does not use: extra" in out.stderr
+    write("short.csv", "age,plan,income\n33,1,1200\n")
+    bad = runner.invoke(app, ["predict", str(run), str(tmp_path / "short.csv")])
+    assert bad.exit_code == 1
+    assert (
+        "error: column city: is missing from short.csv; the model needs this input column"
+        in bad.stderr
+    )
+    assert "Traceback" not in bad.stderr
+
+
+def test_evaluate_reports_metrics_and_confusion(mixed: Path, tmp_path: Path) -> None:
+    result = train(mixed, FAST, tmp_path / "runs", verbose=0)
+    out = runner.invoke(
+        app, ["evaluate", str(result.run_dir), str(mixed.parent / "data.csv"), "--json"]
+    )
+    assert out.exit_code == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert set(doc["metrics"]) == set(result.metrics)  # the names metrics.json uses
+    assert doc["rows"] == 59
+    confusion = doc["confusion"]
+    assert set(confusion) == {"no", "yes"}
+    assert sum(sum(row.values()) for row in confusion.values()) == 59
+    accuracy = (confusion["no"]["no"] + confusion["yes"]["yes"]) / 59
+    assert accuracy == pytest.approx(doc["metrics"]["accuracy"], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("labels", "task", "classes"),
+    [
+        (
+            ["setosa", "versicolor", "virginica"],
+            "multiclass",
+            ["setosa", "versicolor", "virginica"],
+        ),
+        (["10", "30", "20"], "multiclass", ["10", "20", "30"]),
+    ],
+)
+def test_class_names_are_kept_in_every_output(
+    write: Write, tmp_path: Path, labels: list[str], task: str, classes: list[str]
+) -> None:
+    write(
+        "data.csv",
+        "a,b,y\n"
+        + "".join(f"{i % 7 / 7:.3f},{labels[i % 3]}x,{labels[i % 3]}\n" for i in range(45)),
+    )
+    spec = write("spec.yaml", f"task: {task}\ndata: {{source: data.csv, label: y}}\n")
+    result = train(spec, FAST, tmp_path / "runs", verbose=0)
+    out = runner.invoke(app, ["predict", str(result.run_dir), str(tmp_path / "data.csv")])
+    header = out.stdout.splitlines()[0].split(",")
+    assert header == ["predicted_y", *(f"probability_{c}" for c in classes)]
+    assert {row["predicted_y"] for row in rows_of(out.stdout)} <= set(classes)
+
+
+def test_onehot_label_columns_train_and_predict(write: Write, tmp_path: Path) -> None:
+    rows = "".join(
+        f"{i % 5 / 5},{int(i % 3 == 0)},{int(i % 3 == 1)},{int(i % 3 == 2)}\n" for i in range(45)
+    )
+    write("data.csv", "x,red,green,blue\n" + rows)
+    spec = write(
+        "spec.yaml", "task: multiclass\ndata: {source: data.csv, label: [red, green, blue]}\n"
+    )
+    result = train(spec, FAST, tmp_path / "runs", verbose=0)
+    assert result.checked.plan.loss.name == "categorical_crossentropy"
+    out = runner.invoke(app, ["predict", str(result.run_dir), str(tmp_path / "data.csv")])
+    assert (
+        out.stdout.splitlines()[0]
+        == "predicted_class,probability_red,probability_green,probability_blue"
+    )
+
+
+def test_class_weight_balanced_and_by_name(mixed: Path) -> None:
+    y = np.array([0, 0, 0, 1], dtype=np.float32)
+    assert class_weights("balanced", y, 1) == {0: pytest.approx(4 / 6), 1: pytest.approx(2.0)}
+    plan = check_spec(mixed, ["training.class_weight={yes: 3}"]).plan
+    assert plan.class_weight == {0: 1.0, 1: 3.0}  # classes (no, yes)
+    with pytest.raises(
+        SpecError, match=r"training.class_weight: 'maybe' is not a class. Classes: no, yes"
+    ):
+        check_spec(mixed, ["training.class_weight={maybe: 3}"])
+
+
+def test_skewed_classes_get_a_note(write: Write) -> None:
+    write("data.csv", "a,y\n" + "".join(f"{i / 10},{int(i % 10 == 0)}\n" for i in range(50)))
+    spec = write("spec.yaml", "task: binary\ndata: {source: data.csv, label: y}\n")
+    result = runner.invoke(app, ["check", str(spec)])
+    assert (
+        "note: skewed classes (1 10% of the labels): consider training.class_weight: balanced, "
+        "or loss: binary_focal_crossentropy" in result.stderr
+    )
