@@ -72,27 +72,60 @@ SetOpt = Annotated[
 
 @app.command()
 def recommend(
-    task: Annotated[Task, typer.Option(help="the kind of label")],
+    task: Annotated[Task | None, typer.Option(help="the kind of label")] = None,
     labels: Annotated[
         LabelFormat | None,
         typer.Option(help="multiclass only: integer class ids or one-hot columns"),
     ] = None,
+    data: Annotated[Path | None, typer.Option(help="a CSV: infer the task from its label")] = None,
+    label: Annotated[str | None, typer.Option(help="with --data: the label column")] = None,
+    write: Annotated[
+        Path | None, typer.Option(help="with --data: write a starter spec that trains as is")
+    ] = None,
     fmt: Annotated[Format, typer.Option("--format", help="how to print the row")] = Format.table,
 ) -> None:
-    """Print the table row for a task: output layer, loss and alternatives, metrics, optimizer."""
+    """Print the table row for a task (or for a CSV's label): output layer, losses, metrics."""
     from taskfit.render import dump, print_table, recommendation_table
     from taskfit.table import recommendation
 
+    if (task is None) == (data is None) or (data is not None) != (label is not None):
+        _usage("give --task, or --data with --label")
     if labels is not None and task != Task.multiclass:
-        typer.echo(
-            f"error: --labels applies to multiclass only; {task} has one label format", err=True
-        )
-        raise typer.Exit(2)
-    row = recommendation(task.value, labels.value if labels else None)
+        _usage(f"--labels applies to multiclass only; {task or 'an inferred task'} has one format")
+    if write is not None and data is None:
+        _usage("--write goes with --data and --label")
+    chosen = task.value if task else ""
+    if data is not None and label is not None:
+        with handled():
+            chosen = _infer_and_write(data, label, write)
+    row = recommendation(chosen, labels.value if labels else None)
     if fmt == Format.table:
         print_table(recommendation_table(row))
     else:
         typer.echo(dump(row, fmt.value), nl=False)
+
+
+def _infer_and_write(data: Path, label: str, write: Path | None) -> str:
+    from taskfit.csvtable import read_csv
+    from taskfit.infer import infer_task, starter_spec
+    from taskfit.runfolder import write_text
+
+    task, why = infer_task(read_csv(data), label)
+    typer.echo(f"{label}: {why}", err=True)
+    if write is not None:
+        if write.exists():
+            raise TaskfitError(f"--write {write}: exists already; choose another path")
+        try:
+            write_text(write, starter_spec(task, data, label, write))
+        except OSError as exc:
+            raise TaskfitError(f"--write {write}: cannot write there: {exc.strerror}") from None
+        typer.echo(f"wrote {write}; train it with: taskfit train {write}", err=True)
+    return task
+
+
+def _usage(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
 
 
 @app.command()

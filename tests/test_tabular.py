@@ -168,3 +168,47 @@ def test_skewed_classes_get_a_note(write: Write) -> None:
         "note: skewed classes (1 10% of the labels): consider training.class_weight: balanced, "
         "or loss: binary_focal_crossentropy" in result.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("label", "task", "why"),
+    [
+        ("bought", "binary", "2 distinct values: no, yes -> binary"),
+        ("plan", "multiclass", "3 distinct integers (1, 2, 3) -> multiclass"),
+        ("city", "multiclass", "3 distinct values (oslo, paris, rome) -> multiclass"),
+        ("age", "regression", "45 distinct integers -> regression"),
+    ],
+)
+def test_recommend_infers_the_task_from_a_csv(
+    write: Write, tmp_path: Path, label: str, task: str, why: str
+) -> None:
+    data = write("data.csv", mixed_csv())
+    result = runner.invoke(
+        app, ["recommend", "--data", str(data), "--label", label, "--format", "json"]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["task"] == task
+    assert f"{label}: {why}" in result.stderr
+
+
+def test_recommend_writes_a_starter_spec_that_trains(write: Write, tmp_path: Path) -> None:
+    data = write("data.csv", mixed_csv())
+    spec = tmp_path / "specs" / "starter.yaml"
+    spec.parent.mkdir()
+    args = ["recommend", "--data", str(data), "--label", "bought", "--write", str(spec)]
+    assert runner.invoke(app, args).exit_code == 0
+    assert "source: ../data.csv" in spec.read_text()
+    assert check_spec(spec).plan.loss.name == "binary_crossentropy"
+    again = runner.invoke(app, args)  # never overwrites
+    assert again.exit_code == 1 and "exists already; choose another path" in again.stderr
+    result = train(spec, FAST, tmp_path / "runs", verbose=0)
+    assert set(result.metrics) == {"loss", "accuracy", "auc"}
+
+
+def test_recommend_usage_errors(write: Write) -> None:
+    data = write("data.csv", mixed_csv())
+    assert runner.invoke(app, ["recommend"]).exit_code == 2
+    assert runner.invoke(app, ["recommend", "--data", str(data)]).exit_code == 2
+    missing = runner.invoke(app, ["recommend", "--data", str(data), "--label", "bougth"])
+    assert missing.exit_code == 1
+    assert "no column 'bougth' in data.csv. Did you mean \"bought\"?" in missing.stderr
