@@ -11,7 +11,7 @@ import pytest
 from taskfit.arrays import Part, to_part
 from taskfit.checking import check_spec
 from taskfit.labels import Labels
-from taskfit.model import build_body, build_model
+from taskfit.model import build_body, build_model, named_inputs
 from taskfit.optim import make_loss, make_optimizer
 from taskfit.plan import Plan, make_plan
 from taskfit.spec import parse_spec
@@ -147,3 +147,25 @@ def test_every_config_checks_and_builds(config: Path) -> None:
     models.fit.compile(optimizer=make_optimizer(checked.plan), loss=make_loss(checked.plan))
     assert models.named.output_shape == (None, checked.plan.output_units)
     assert sorted(models.named.input) == sorted(data.features)
+
+
+def test_fill_missing_uses_training_medians_and_flags_gaps() -> None:
+    plan = plan_for("binary", Labels("binary", ("y",), ("0", "1")))
+    columns = {
+        "a": np.array([[1.0], [np.nan], [3.0], [5.0]], "float32"),
+        "b": np.array([[10.0], [20.0], [30.0], [40.0]], "float32"),
+    }
+    models = build_model(plan, ("a", "b"), (), Part(columns, np.zeros(4)), frozenset({"a"}))
+    fill = models.fit.get_layer("fill_missing")
+    out = np.asarray(fill(np.array([[np.nan, np.nan], [2.0, 7.0]], "float32")))
+    # a's median over its three values is 3; b had no gaps in the data, so no flag column for it
+    np.testing.assert_allclose(out, [[3.0, 25.0, 1.0], [2.0, 7.0, 0.0]])
+
+
+def test_many_categories_get_an_embedding() -> None:
+    plan = plan_for("binary", Labels("binary", ("y",), ("0", "1")))
+    names = np.array([[f"shop{i % 40}"] for i in range(80)])
+    models = build_model(plan, (), ("shop",), Part({"shop": names}, np.zeros(80)))
+    embedding = models.fit.get_layer("shop_embedding")
+    assert embedding.input_dim == 41  # 40 shops + the out-of-vocabulary slot
+    assert models.named.predict(named_inputs({"shop": names[:3]}), verbose=0).shape == (3, 1)

@@ -212,3 +212,45 @@ def test_recommend_usage_errors(write: Write) -> None:
     missing = runner.invoke(app, ["recommend", "--data", str(data), "--label", "bougth"])
     assert missing.exit_code == 1
     assert "no column 'bougth' in data.csv. Did you mean \"bought\"?" in missing.stderr
+
+
+def test_predict_refuses_what_it_cannot_use(mixed: Path, tmp_path: Path, write: Write) -> None:
+    not_a_run = runner.invoke(app, ["predict", str(tmp_path), str(mixed.parent / "data.csv")])
+    assert not_a_run.exit_code == 1
+    assert "not a run folder (it needs model.keras and spec.resolved.yaml)" in not_a_run.stderr
+    run = train(mixed, FAST, tmp_path / "runs", verbose=0).run_dir
+    write("bad.csv", "age,city,plan,income\n33,oslo,1,lots\n")
+    bad = runner.invoke(app, ["predict", str(run), str(tmp_path / "bad.csv")])
+    assert bad.exit_code == 1
+    assert "error: column income: is numeric in this model; CSV line 2 has 'lots'" in bad.stderr
+
+
+def test_evaluate_needs_known_classes(mixed: Path, tmp_path: Path, write: Write) -> None:
+    run = train(mixed, FAST, tmp_path / "runs", verbose=0).run_dir
+    write("odd.csv", "age,city,plan,income,bought\n33,oslo,1,1200,maybe\n")
+    out = runner.invoke(app, ["evaluate", str(run), str(tmp_path / "odd.csv")])
+    assert out.exit_code == 1
+    assert "CSV line 2 has 'maybe', not one of the classes the model knows (no, yes)" in out.stderr
+
+
+@pytest.mark.slow
+def test_a_target_in_the_thousands_trains_as_well_as_a_small_one(
+    write: Write, tmp_path: Path
+) -> None:
+    """The hand-written MLP's classic failure: unscaled targets. taskfit learns them standardised."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 3))
+    signal = x @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=400)
+    results = {}
+    for scale, offset in ((1.0, 0.0), (25_000.0, 250_000.0)):
+        rows = "".join(
+            f"{a:.4f},{b:.4f},{c:.4f},{offset + scale * s:.4f}\n"
+            for (a, b, c), s in zip(x, signal, strict=True)
+        )
+        write(f"price{scale:g}.csv", "a,b,c,price\n" + rows)
+        spec = write(
+            "spec.yaml", f"task: regression\ndata: {{source: price{scale:g}.csv, label: price}}\n"
+        )
+        results[scale] = train(spec, None, tmp_path / "runs", verbose=0).metrics["mae"] / scale
+    assert results[25_000.0] == pytest.approx(results[1.0], rel=0.25)
+    assert results[25_000.0] < 0.2  # the noise is 0.1: a clear fit, in the label's own units
