@@ -10,6 +10,7 @@ import numpy as np
 from taskfit.columns import CATEGORICAL, NUMERIC
 from taskfit.csvtable import Table
 from taskfit.data import DataView
+from taskfit.errors import DataError
 from taskfit.labels import is_missing, number
 from taskfit.plan import Plan
 from taskfit.spec import DataSpec
@@ -60,16 +61,31 @@ def to_inputs(
     return inputs
 
 
-def to_targets(view: DataView, plan: Plan, rows: list[int]) -> np.ndarray:
-    """Labels as the loss expects them: floats, class ids, or one-hot rows."""
+def to_targets(table: Table, plan: Plan, rows: list[int]) -> np.ndarray:
+    """Labels as the loss expects them: floats, class ids, or one-hot rows. A label the plan does
+    not know (a new file given to `evaluate`) is an error naming the CSV line."""
     labels = plan.labels
     if labels.format == "onehot":
-        cells = [[view.table.cells[c][i] for i in rows] for c in labels.columns]
+        cells = [[table.cells[c][i] for i in rows] for c in labels.columns]
         return np.array(cells, dtype=np.float64).T.astype(np.float32)
-    column = view.table.cells[labels.columns[0]]
+    name = labels.columns[0]
+    column = table.cells[name]
     if labels.format == "real":
+        bad = next((i for i in rows if number(column[i]) is None), None)
+        if bad is not None:
+            raise DataError(
+                f"column {name}: CSV line {table.lines[bad]} has {column[bad]!r}; "
+                "a regression label must be a number"
+            )
         return np.array([float(column[i]) for i in rows], dtype=np.float32)
-    index = {name: i for i, name in enumerate(labels.classes)}
+    index = {c: i for i, c in enumerate(labels.classes)}
+    unknown = next((i for i in rows if column[i] not in index), None)
+    if unknown is not None:
+        raise DataError(
+            f"column {name}: CSV line {table.lines[unknown]} has "
+            f"{column[unknown]!r}, not one of the classes the model knows "
+            f"({', '.join(labels.classes)})"
+        )
     ids = np.array([index[column[i]] for i in rows], dtype=np.int64)
     if plan.onehot_targets:
         return np.eye(len(labels.classes), dtype=np.float32)[ids]
@@ -82,7 +98,7 @@ def to_part(view: DataView, plan: Plan) -> Part:
     """Every labelled row: inputs and targets."""
     rows = view.rows
     x = to_inputs(view.table, view.of_kind(NUMERIC), view.of_kind(CATEGORICAL), rows)
-    return Part(x, to_targets(view, plan, rows))
+    return Part(x, to_targets(view.table, plan, rows))
 
 
 def class_ids(y: np.ndarray) -> np.ndarray:

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from taskfit.arrays import to_inputs
+from taskfit.arrays import to_inputs, to_targets
 from taskfit.errors import DataError
 from taskfit.keras_setup import import_keras
-from taskfit.labels import is_missing, number, same_label
+from taskfit.labels import is_missing
 from taskfit.runs import Run, open_run, read_rows
 
 
@@ -85,7 +85,11 @@ def evaluate(run_dir: str | Path, csv_path: str | Path) -> Evaluation:
 
     run = open_run(run_dir)
     table, notes = read_rows(run, Path(csv_path), need_label=True)
-    rows, y = _targets(run, table)
+    column = table.cells[run.label_columns[0]]
+    rows = [
+        i for i in range(table.n_rows) if len(run.label_columns) > 1 or not is_missing(column[i])
+    ]
+    y = to_targets(table, run.plan, rows)
     model = _load(run)
     model.compile(loss=make_loss(run.plan), metrics=make_metrics(run.plan))
     from taskfit.model import named_inputs
@@ -108,36 +112,3 @@ def evaluate(run_dir: str | Path, csv_path: str | Path) -> Evaluation:
         confusion,
         notes,
     )
-
-
-def _targets(run: Run, table: Any) -> tuple[list[int], np.ndarray]:
-    """The labelled rows and their targets as the loss expects them."""
-    plan, labels = run.plan, run.plan.labels
-    if labels.format == "onehot":
-        cells = [table.cells[c] for c in labels.columns]
-        rows = list(range(table.n_rows))
-        return rows, np.array(cells, dtype=np.float64).T.astype(np.float32)
-    column = table.cells[labels.columns[0]]
-    rows = [i for i, cell in enumerate(column) if not is_missing(cell)]
-    if labels.format == "real":
-        bad = next((i for i in rows if number(column[i]) is None), None)
-        if bad is not None:
-            raise DataError(
-                f"column {labels.columns[0]}: CSV line {table.lines[bad]} has "
-                f"{column[bad]!r}; a regression label must be a number"
-            )
-        return rows, np.array([float(column[i]) for i in rows], dtype=np.float32)
-    ids = []
-    for i in rows:
-        match = [k for k, name in enumerate(labels.classes) if same_label(name, column[i])]
-        if not match:
-            raise DataError(
-                f"column {labels.columns[0]}: CSV line {table.lines[i]} has "
-                f"{column[i]!r}, not one of the classes the model knows "
-                f"({', '.join(labels.classes)})"
-            )
-        ids.append(match[0])
-    y = np.array(ids, dtype=np.int64)
-    if plan.onehot_targets:
-        return rows, np.eye(len(labels.classes), dtype=np.float32)[y]
-    return rows, y.astype(np.float32) if plan.output_units == 1 else y
