@@ -136,58 +136,18 @@ def check(
 ) -> None:
     """Validate the spec and the data against the table, without training. All problems at once."""
     from taskfit.checking import check_spec, notes
+    from taskfit.render import check_document, check_text
 
     with handled():
         checked = check_spec(spec, overrides)
-    plan, data = checked.plan, checked.data
-    found = notes(checked)
-    doc: dict[str, object] = {
-        "ok": True,
-        "rows": data.table.n_rows,
-        "features": len(data.features),
-        "labels": {"format": plan.labels.format, "classes": list(plan.labels.classes)},
-        "columns": [
-            {
-                "name": c.name,
-                "type": c.kind,
-                "missing": c.missing,
-                "distinct": c.distinct,
-                "note": c.note,
-            }
-            for c in data.columns
-        ],
-        "rows_without_label": len(plan.labels.missing_rows),
-        "resolved": checked.resolved(),
-        "warnings": list(plan.warnings),
-        "notes": found,
-    }
-    for warning in plan.warnings:
+    for warning in checked.plan.warnings:
         typer.echo(f"warning: {warning}", err=True)
-    for note in found:
+    for note in notes(checked):
         typer.echo(f"note: {note}", err=True)
     if as_json:
-        typer.echo(json.dumps(doc, indent=2))
-        return
-    act = "" if plan.output_activation == "linear" else f", {plan.output_activation}"
-    layers = " -> ".join(f"{layer.units} {layer.activation}" for layer in plan.layers)
-    schedule = f" with {plan.schedule.name}" if plan.schedule else ""
-    summary = {
-        "data": f"{data.source}: {data.table.n_rows} rows, {len(data.features)} features",
-        "labels": plan.labels.describe(),
-        "output": f"Dense({plan.output_units}{act})",
-        "loss": plan.loss.name,
-        "metrics": ", ".join(plan.metrics),
-        "layers": layers or "(none)",
-        "optimizer": plan.optimizer.name + schedule,
-    }
-    typer.echo(f"ok: {spec}")
-    for name, text in summary.items():
-        typer.echo(f"  {name:<10}{text}")
-    width = max(len(c.name) for c in data.columns)
-    typer.echo(f"\n  {'column':<{width}}  {'type':<11}  {'missing':>7}  {'distinct':>8}")
-    for c in data.columns:
-        note = f"  {c.note}" if c.note else ""
-        typer.echo(f"  {c.name:<{width}}  {c.kind:<11}  {c.missing:>7}  {c.distinct:>8}{note}")
+        typer.echo(json.dumps(check_document(checked), indent=2))
+    else:
+        typer.echo(f"ok: {spec}\n{check_text(checked)}", nl=False)
 
 
 @app.command()
@@ -251,6 +211,7 @@ def predict(
 ) -> None:
     """Predict each row of a CSV: the class and its probabilities, or the value."""
     from taskfit.predict import predict as run_predict
+    from taskfit.render import csv_text
 
     with handled():
         result = run_predict(run, data)
@@ -259,7 +220,7 @@ def predict(
     if as_json:
         typer.echo(json.dumps({"predictions": result.records()}, indent=2))
         return
-    text = _csv_text(result.columns, result.rows)
+    text = csv_text(result.columns, result.rows)
     if output is None:
         typer.echo(text, nl=False)
         return
@@ -281,6 +242,7 @@ def evaluate(
 ) -> None:
     """Test metrics of a run's model on any labelled CSV (the names metrics.json uses)."""
     from taskfit.predict import evaluate as run_evaluate
+    from taskfit.render import confusion_text
 
     with handled():
         result = run_evaluate(run, data)
@@ -296,24 +258,7 @@ def evaluate(
         ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items()) + f" ({result.rows} rows)"
     )
     if result.confusion:
-        classes = list(result.confusion)
-        width = max(len(c) for c in [*classes, "actual"])
-        typer.echo(f"\n{'actual':<{width}}  predicted")
-        typer.echo(f"{'':<{width}}  " + "  ".join(f"{c:>{max(len(c), 5)}}" for c in classes))
-        for actual, row in result.confusion.items():
-            cells = "  ".join(f"{row[c]:>{max(len(c), 5)}}" for c in classes)
-            typer.echo(f"{actual:<{width}}  {cells}")
-
-
-def _csv_text(columns: list[str], rows: list[list[object]]) -> str:
-    import csv
-    import io
-
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows([f"{v:.6g}" if isinstance(v, float) else v for v in row] for row in rows)
-    return out.getvalue()
+        typer.echo(confusion_text(result.confusion), nl=False)
 
 
 @app.command()

@@ -6,6 +6,7 @@ is an error that cites the row and the fix; with `strict: false` it becomes a wa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,7 +189,9 @@ def _check_monitor(spec: Spec, metrics: tuple[str, ...]) -> None:
         )
 
 
-def _loss(choice: Choice, recipe: Recipe, label_format: str, contradiction: Any) -> Named:
+def _loss(
+    choice: Choice, recipe: Recipe, label_format: str, contradiction: Callable[[str, str], None]
+) -> Named:
     table = load_table()
     if choice.name == "auto":
         return recipe.losses[recipe.recommended_loss[label_format]]

@@ -5,6 +5,8 @@ rich loads only when a table is drawn: JSON and YAML output skip its import.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +14,8 @@ import yaml
 
 if TYPE_CHECKING:
     from rich.table import Table
+
+    from taskfit.checking import Checked
 
 
 def dump(doc: Any, fmt: str) -> str:
@@ -65,3 +69,76 @@ def print_table(table: Table) -> None:
     from rich.console import Console
 
     Console(soft_wrap=False).print(table)
+
+
+def check_document(checked: Checked) -> dict[str, Any]:
+    """What `check --json` prints."""
+    from taskfit.checking import notes
+
+    plan, data = checked.plan, checked.data
+    return {
+        "ok": True,
+        "rows": data.table.n_rows,
+        "features": len(data.features),
+        "labels": {"format": plan.labels.format, "classes": list(plan.labels.classes)},
+        "columns": [
+            {
+                "name": c.name,
+                "type": c.kind,
+                "missing": c.missing,
+                "distinct": c.distinct,
+                "note": c.note,
+            }
+            for c in data.columns
+        ],
+        "rows_without_label": len(plan.labels.missing_rows),
+        "resolved": checked.resolved(),
+        "warnings": list(plan.warnings),
+        "notes": notes(checked),
+    }
+
+
+def check_text(checked: Checked) -> str:
+    """The table's choices, then every column with its type."""
+    plan, data = checked.plan, checked.data
+    act = "" if plan.output_activation == "linear" else f", {plan.output_activation}"
+    layers = " -> ".join(f"{layer.units} {layer.activation}" for layer in plan.layers)
+    schedule = f" with {plan.schedule.name}" if plan.schedule else ""
+    summary = {
+        "data": f"{data.source}: {data.table.n_rows} rows, {len(data.features)} features",
+        "labels": plan.labels.describe(),
+        "output": f"Dense({plan.output_units}{act})",
+        "loss": plan.loss.name,
+        "metrics": ", ".join(plan.metrics),
+        "layers": layers or "(none)",
+        "optimizer": plan.optimizer.name + schedule,
+    }
+    lines = [f"  {name:<10}{text}" for name, text in summary.items()]
+    width = max(len(c.name) for c in data.columns)
+    lines.append(f"\n  {'column':<{width}}  {'type':<11}  {'missing':>7}  {'distinct':>8}")
+    for c in data.columns:
+        note = f"  {c.note}" if c.note else ""
+        lines.append(f"  {c.name:<{width}}  {c.kind:<11}  {c.missing:>7}  {c.distinct:>8}{note}")
+    return "\n".join(lines) + "\n"
+
+
+def confusion_text(confusion: dict[str, dict[str, int]]) -> str:
+    """Actual classes down, predicted across."""
+    classes = list(confusion)
+    width = max(len(c) for c in [*classes, "actual"])
+    cell = {c: max(len(c), 5) for c in classes}
+    lines = [
+        f"\n{'actual':<{width}}  predicted",
+        f"{'':<{width}}  " + "  ".join(f"{c:>{cell[c]}}" for c in classes),
+    ]
+    for actual, row in confusion.items():
+        lines.append(f"{actual:<{width}}  " + "  ".join(f"{row[c]:>{cell[c]}}" for c in classes))
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(columns: list[str], rows: list[list[Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([f"{v:.6g}" if isinstance(v, float) else v for v in row] for row in rows)
+    return out.getvalue()
