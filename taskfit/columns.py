@@ -4,13 +4,12 @@ cells and overridable with data.numeric / data.categorical / data.ignore. Standa
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
 from taskfit.csvtable import Table
 from taskfit.errors import Problems
-from taskfit.labels import is_missing, number
+from taskfit.labels import is_missing, not_finite, number
 from taskfit.spec import DataSpec
 
 NUMERIC, CATEGORICAL, IGNORED = "numeric", "categorical", "ignored"
@@ -74,14 +73,7 @@ def _infer(
 ) -> Column:
     values = [number(c) for c in present]
     if all(v is not None for v in values):
-        bad = next(
-            (
-                i
-                for i, c in enumerate(table.cells[name])
-                if (v := number(c)) is not None and not math.isfinite(v)
-            ),
-            None,
-        )
+        bad = next(iter(not_finite(table.cells[name])), None)  # every cell parses: an infinity
         if bad is not None:
             problems.add(
                 f"column {name}",

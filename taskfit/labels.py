@@ -59,6 +59,15 @@ def is_missing(text: str) -> bool:
     return text.strip().lower() in MISSING
 
 
+def not_finite(cells: list[str]) -> list[int]:
+    """Rows whose cell is present but not a finite number (text, inf, -inf)."""
+    return [
+        i
+        for i, c in enumerate(cells)
+        if not is_missing(c) and ((n := number(c)) is None or not math.isfinite(n))
+    ]
+
+
 def same_label(spec_value: str | int | bool, cell: str) -> bool:
     """A label value from the spec (YAML-typed) against a CSV cell."""
     if isinstance(spec_value, bool):
@@ -90,11 +99,7 @@ def detect_labels(task: str, table: Table, data: DataSpec, problems: Problems) -
         problems.add(f"column {label}", "has no labels at all; every row is empty")
         return None
     if task == "regression":
-        bad = [
-            i
-            for i, c in enumerate(cells)
-            if not is_missing(c) and ((n := number(c)) is None or not math.isfinite(n))
-        ]
+        bad = not_finite(cells)
         if bad:
             problems.add(
                 f"column {label}",

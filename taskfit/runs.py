@@ -6,13 +6,12 @@ its classes, and the table's choices; model.keras holds the weights and the prep
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from taskfit.csvtable import Table, read_csv
 from taskfit.errors import DataError, Problems
-from taskfit.labels import Labels, is_missing, number
+from taskfit.labels import Labels, not_finite
 from taskfit.plan import Plan, make_plan
 from taskfit.spec import LoadedSpec, Spec, load_spec
 
@@ -80,14 +79,13 @@ def read_rows(run: Run, path: Path, need_label: bool) -> tuple[Table, list[str]]
             )
     problems.raise_if_any(DataError)
     for column in run.numeric:
-        for i, cell in enumerate(table.cells[column]):
-            value = number(cell)
-            if not is_missing(cell) and (value is None or not math.isfinite(value)):
-                problems.add(
-                    f"column {column}",
-                    f"is numeric in this model; CSV line {table.lines[i]} has {cell!r}",
-                )
-                break
+        bad = not_finite(table.cells[column])
+        if bad:
+            cell = table.cells[column][bad[0]]
+            problems.add(
+                f"column {column}",
+                f"is numeric in this model; CSV line {table.lines[bad[0]]} has {cell!r}",
+            )
     problems.raise_if_any(DataError)
     extra = [c for c in table.columns if c not in features and c not in run.label_columns]
     notes = [f"ignored columns the model does not use: {', '.join(extra)}"] if extra else []
