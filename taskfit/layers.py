@@ -1,5 +1,5 @@
-"""taskfit's one custom Keras layer. Import this module before `keras.saving.load_model` on a
-model trained on data with empty numeric cells (`taskfit.load_model` does it for you)."""
+"""taskfit's custom Keras layers. Import this module before `keras.saving.load_model` on a model
+trained on data with empty numeric cells or heavy-tailed columns (`predict` and `evaluate` do)."""
 
 from __future__ import annotations
 
@@ -32,3 +32,21 @@ class FillMissing(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "fill": self.fill, "indicate": self.indicate}
+
+
+@keras.saving.register_keras_serializable(package="taskfit")
+class LogScale(keras.layers.Layer):
+    """log1p on the given columns: heavy-tailed counts and amounts (0 .. 10^4 and up) become
+    roughly bell-shaped, which a standardised MLP input needs and boosting never did."""
+
+    def __init__(self, columns: list[int], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.columns = [int(i) for i in columns]
+
+    def call(self, x: Any) -> Any:
+        width = x.shape[-1]
+        mask = keras.ops.convert_to_tensor([i in self.columns for i in range(width)])
+        return keras.ops.where(mask, keras.ops.log1p(keras.ops.maximum(x, 0.0)), x)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "columns": self.columns}

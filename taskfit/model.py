@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from taskfit.arrays import Inputs, Part
-from taskfit.layers import FillMissing
+from taskfit.layers import FillMissing, LogScale
 from taskfit.plan import Plan
 
 ONE_HOT_UP_TO = 32  # categories; above this a column gets an embedding instead of one-hot
@@ -23,6 +23,19 @@ def feature_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     would divide by ~1e-7 and turn any other value at test time into ~1e7."""
     mean, variance = x.mean(axis=0), x.var(axis=0)
     return mean, np.where(variance > 1e-12, variance, 1.0)
+
+
+def heavy_tailed(matrix: np.ndarray) -> list[int]:
+    """Columns that are never negative, reach 100 or more, and are strongly right-skewed
+    (skewness > 2) in training: counts and amounts that log1p should tame."""
+    chosen = []
+    for i in range(matrix.shape[1]):
+        v = matrix[:, i][~np.isnan(matrix[:, i])].astype(np.float64)
+        if len(v) < 3 or v.min() < 0 or v.max() < 100 or v.std() == 0:
+            continue
+        if np.mean((v - v.mean()) ** 3) / v.std() ** 3 > 2:
+            chosen.append(i)
+    return chosen
 
 
 def build_body(plan: Plan, width: int, target: np.ndarray | None = None) -> keras.Sequential:
@@ -61,6 +74,7 @@ class Models:
     named: keras.Model
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
+    log_scaled: tuple[str, ...] = ()  # numeric columns that go through log1p first
 
     def pack(self, x: Inputs) -> dict[str, Any]:
         """Named column arrays -> the `fit` model's inputs."""
@@ -94,10 +108,16 @@ def build_model(
     names = _layer_names([*numeric, *categorical])
     inputs: dict[str, keras.KerasTensor] = {}
     parts = []
+    skewed: list[int] = []
     if numeric:
         inputs[NUMERIC_BLOCK] = keras.Input(shape=(len(numeric),), name=NUMERIC_BLOCK)
         x = inputs[NUMERIC_BLOCK]
         matrix = np.concatenate([train.x[c] for c in numeric], axis=1)
+        skewed = heavy_tailed(matrix)
+        if skewed:
+            layer = LogScale(skewed, name="log_scale")
+            x = layer(x)
+            matrix = np.asarray(layer(matrix))
         if any(c in gaps for c in numeric):
             fill = (
                 np.nan_to_num(np.nanmedian(matrix, axis=0))
@@ -119,7 +139,9 @@ def build_model(
     target = train.y if plan.task == "regression" else None
     body = build_body(plan, int(features.shape[-1]), target)
     fit = keras.Model(inputs=inputs, outputs=body(features), name="preprocess_and_body")
-    return Models(fit, _named(fit, numeric, categorical, names, plan.task), numeric, categorical)
+    log_scaled = tuple(numeric[i] for i in skewed) if numeric else ()
+    named = _named(fit, numeric, categorical, names, plan.task)
+    return Models(fit, named, numeric, categorical, log_scaled)
 
 
 def _named(

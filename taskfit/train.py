@@ -43,6 +43,7 @@ class RunResult:
     smoke: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
     best_epoch: int | None = None  # 1-based; set when early stopping kept an earlier epoch
+    log_scaled: tuple[str, ...] = ()  # heavy-tailed numeric columns the model log1p-transforms
 
     @property
     def epochs(self) -> int:
@@ -52,7 +53,10 @@ class RunResult:
     def notes(self) -> list[str]:
         from taskfit.checking import notes
 
-        return notes(self.checked)
+        found = notes(self.checked)
+        if self.log_scaled:
+            found.append(f"log1p before scaling (heavy-tailed): {', '.join(self.log_scaled)}")
+        return found
 
     def document(self) -> dict[str, Any]:
         """What `train --json` prints."""
@@ -131,6 +135,7 @@ def train(
         smoke_doc,
         list(plan.warnings),
         best_epoch,
+        models.log_scaled,
     )
 
 

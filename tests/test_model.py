@@ -169,3 +169,20 @@ def test_many_categories_get_an_embedding() -> None:
     embedding = models.fit.get_layer("shop_embedding")
     assert embedding.input_dim == 41  # 40 shops + the out-of-vocabulary slot
     assert models.named.predict(named_inputs({"shop": names[:3]}), verbose=0).shape == (3, 1)
+
+
+def test_heavy_tailed_columns_are_log_scaled_inside_the_model() -> None:
+    rng = np.random.default_rng(0)
+    counts = rng.lognormal(mean=3, sigma=2, size=(200, 1)).astype("float32")  # 0 .. 10^4+
+    columns = {
+        "count": counts,
+        "plain": rng.normal(size=(200, 1)).astype("float32"),
+        "small": rng.integers(0, 17, size=(200, 1)).astype("float32"),
+    }
+    plan = plan_for("binary", Labels("binary", ("y",), ("0", "1")))
+    models = build_model(plan, ("count", "plain", "small"), (), Part(columns, np.zeros(200)))
+    assert models.log_scaled == ("count",)
+    out = np.asarray(
+        models.fit.get_layer("log_scale")(np.array([[np.e - 1, -3.0, 5.0]], "float32"))
+    )
+    np.testing.assert_allclose(out, [[1.0, -3.0, 5.0]], rtol=1e-6)
