@@ -12,7 +12,6 @@ import keras
 import numpy as np
 
 from taskfit.arrays import Inputs, Part
-from taskfit.layers import FillMissing, LogScale
 from taskfit.plan import Plan
 
 ONE_HOT_UP_TO = 32  # categories; above this a column gets an embedding instead of one-hot
@@ -23,6 +22,29 @@ def feature_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     would divide by ~1e-7 and turn any other value at test time into ~1e7."""
     mean, variance = x.mean(axis=0), x.var(axis=0)
     return mean, np.where(variance > 1e-12, variance, 1.0)
+
+
+# The numeric steps below are keras.ops calls in the functional graph, not custom layers: Keras
+# saves them as its own operations, so `keras.saving.load_model` needs nothing from taskfit.
+# Each works on a KerasTensor (building the model) and on a numpy matrix (its statistics).
+
+
+def log_scale(x: Any, columns: list[int]) -> Any:
+    """log1p on the given columns: heavy-tailed counts and amounts become roughly bell-shaped,
+    which a standardised MLP input needs (boosting never did)."""
+    mask = np.isin(np.arange(x.shape[-1]), columns)
+    return keras.ops.where(mask, keras.ops.log1p(keras.ops.maximum(x, 0.0)), x)
+
+
+def fill_missing(x: Any, fill: np.ndarray, indicate: list[int]) -> Any:
+    """NaN -> the column's training median, then one 0/1 "was missing" column per `indicate`
+    index, so the network can learn from the gap itself."""
+    gaps = keras.ops.isnan(x)
+    filled = keras.ops.where(gaps, fill.astype("float32"), x)
+    if not indicate:
+        return filled
+    flags = keras.ops.cast(keras.ops.take(gaps, indicate, axis=1), "float32")
+    return keras.ops.concatenate([filled, flags], axis=1)
 
 
 def heavy_tailed(matrix: np.ndarray) -> list[int]:
@@ -36,6 +58,12 @@ def heavy_tailed(matrix: np.ndarray) -> list[int]:
         if np.mean((v - v.mean()) ** 3) / v.std() ** 3 > 2:
             chosen.append(i)
     return chosen
+
+
+def _medians(matrix: np.ndarray) -> np.ndarray:
+    """Per-column median of the present values; 0 for a column empty in training."""
+    present = [col[~np.isnan(col)] for col in matrix.T]
+    return np.array([np.median(v) if len(v) else 0.0 for v in present], dtype=np.float32)
 
 
 def build_body(plan: Plan, width: int, target: np.ndarray | None = None) -> keras.Sequential:
@@ -115,19 +143,14 @@ def build_model(
         matrix = np.concatenate([train.x[c] for c in numeric], axis=1)
         skewed = heavy_tailed(matrix)
         if skewed:
-            layer = LogScale(skewed, name="log_scale")
-            x = layer(x)
-            matrix = np.asarray(layer(matrix))
-        if any(c in gaps for c in numeric):
-            fill = (
-                np.nan_to_num(np.nanmedian(matrix, axis=0))
-                if len(matrix)
-                else np.zeros(len(numeric))
-            )
-            indicate = [i for i, c in enumerate(numeric) if c in gaps]
-            layer = FillMissing(fill.tolist(), indicate, name="fill_missing")
-            x = layer(x)
-            matrix = np.asarray(layer(matrix))
+            x = log_scale(x, skewed)
+            matrix = np.asarray(log_scale(matrix, skewed))
+        # every numeric column is filled (a gap may first appear at predict time); columns with
+        # gaps in the data also get an indicator
+        fill = _medians(matrix)
+        indicate = [i for i, c in enumerate(numeric) if c in gaps]
+        x = fill_missing(x, fill, indicate)
+        matrix = np.asarray(fill_missing(matrix, fill, indicate))
         mean, variance = feature_statistics(matrix)
         parts.append(
             keras.layers.Normalization(mean=mean, variance=variance, name="normalization")(x)

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from taskfit.arrays import to_inputs, to_targets
-from taskfit.errors import DataError
 from taskfit.keras_setup import import_keras
 from taskfit.labels import is_missing
 from taskfit.runs import Run, open_run, read_rows
@@ -27,8 +26,6 @@ class Predictions:
 
 def _load(run: Run) -> Any:
     keras = import_keras()
-    import taskfit.layers  # noqa: F401 - registers FillMissing before the model loads
-
     return keras.saving.load_model(run.folder / "model.keras")
 
 
@@ -36,23 +33,7 @@ def _outputs(run: Run, model: Any, table: Any, rows: list[int]) -> np.ndarray:
     from taskfit.model import named_inputs
 
     x = to_inputs(table, run.numeric, run.categorical, rows)
-    if "fill_missing" not in _layer_names(model):
-        for column in run.numeric:
-            gaps = np.flatnonzero(np.isnan(x[column][:, 0]))
-            if len(gaps):
-                raise DataError(
-                    f"column {column}: is empty at CSV line {table.lines[rows[gaps[0]]]}"
-                    "; this model was trained without gaps, so it cannot fill them"
-                )
     return np.asarray(model.predict(named_inputs(x), verbose=0))
-
-
-def _layer_names(model: Any) -> set[str]:
-    names = set()
-    for layer in model.layers:
-        names.add(layer.name)
-        names.update(_layer_names(layer) if hasattr(layer, "layers") else ())
-    return names
 
 
 def predict(run_dir: str | Path, csv_path: str | Path) -> Predictions:

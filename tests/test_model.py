@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -11,7 +13,7 @@ import pytest
 from taskfit.arrays import Part, to_part
 from taskfit.checking import check_spec
 from taskfit.labels import Labels
-from taskfit.model import build_body, build_model, named_inputs
+from taskfit.model import build_body, build_model, fill_missing, log_scale, named_inputs
 from taskfit.optim import make_loss, make_optimizer
 from taskfit.plan import Plan, make_plan
 from taskfit.spec import parse_spec
@@ -156,10 +158,15 @@ def test_fill_missing_uses_training_medians_and_flags_gaps() -> None:
         "b": np.array([[10.0], [20.0], [30.0], [40.0]], "float32"),
     }
     models = build_model(plan, ("a", "b"), (), Part(columns, np.zeros(4)), frozenset({"a"}))
-    fill = models.fit.get_layer("fill_missing")
-    out = np.asarray(fill(np.array([[np.nan, np.nan], [2.0, 7.0]], "float32")))
-    # a's median over its three values is 3; b had no gaps in the data, so no flag column for it
+    # a's median over its three values is 3, b's is 25; only a had gaps in the data, so only a
+    # gets a "was missing" column; a gap that first shows up at predict time is filled too
+    normalization = models.fit.get_layer("normalization")
+    assert normalization.mean.shape[-1] == 3
+    fill = np.array([3.0, 25.0], "float32")
+    out = np.asarray(fill_missing(np.array([[np.nan, np.nan], [2.0, 7.0]], "float32"), fill, [0]))
     np.testing.assert_allclose(out, [[3.0, 25.0, 1.0], [2.0, 7.0, 0.0]])
+    gappy = {"a": np.array([[np.nan]], "float32"), "b": np.array([[np.nan]], "float32")}
+    assert np.isfinite(models.named.predict(named_inputs(gappy), verbose=0)).all()
 
 
 def test_many_categories_get_an_embedding() -> None:
@@ -171,7 +178,7 @@ def test_many_categories_get_an_embedding() -> None:
     assert models.named.predict(named_inputs({"shop": names[:3]}), verbose=0).shape == (3, 1)
 
 
-def test_heavy_tailed_columns_are_log_scaled_inside_the_model() -> None:
+def test_heavy_tailed_columns_are_log_scaled_inside_the_model(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     counts = rng.lognormal(mean=3, sigma=2, size=(200, 1)).astype("float32")  # 0 .. 10^4+
     columns = {
@@ -182,7 +189,12 @@ def test_heavy_tailed_columns_are_log_scaled_inside_the_model() -> None:
     plan = plan_for("binary", Labels("binary", ("y",), ("0", "1")))
     models = build_model(plan, ("count", "plain", "small"), (), Part(columns, np.zeros(200)))
     assert models.log_scaled == ("count",)
-    out = np.asarray(
-        models.fit.get_layer("log_scale")(np.array([[np.e - 1, -3.0, 5.0]], "float32"))
-    )
+    out = np.asarray(log_scale(np.array([[np.e - 1, -3.0, 5.0]], "float32"), [0]))
     np.testing.assert_allclose(out, [[1.0, -3.0, 5.0]], rtol=1e-6)
+    # only Keras's own operations: a plain load_model in a fresh process restores it
+    models.named.save(tmp_path / "m.keras")
+    code = (
+        f"import keras; m = keras.saving.load_model({str(tmp_path / 'm.keras')!r}); "
+        "import sys; sys.exit(0 if not any('taskfit' in k for k in sys.modules) else 1)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
