@@ -35,6 +35,7 @@ from handwritten import load, split_rows
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 RESULTS = BENCH / "results"
+DATA = ROOT / "taskfit" / "datasets"
 DATASETS = {  # bundled dataset -> (label column, task)
     "breast_cancer": ("diagnosis", "binary"),
     "digits": ("digit", "multiclass"),
@@ -128,21 +129,32 @@ def run_handwritten(dataset: str, output: Path, epochs: int, batch_size: int, se
 
 
 def check_same_split(spec: Path, dataset: str, seed: int) -> int:
-    """taskfit's own arrays and split (no TensorFlow) against handwritten.py's; the train rows."""
-    from taskfit.arrays import split, to_arrays
+    """taskfit's own split (no TensorFlow) against handwritten.py's, row for row, on the columns
+    taskfit uses (it leaves constant columns out); returns the number of training rows."""
+    from taskfit.arrays import split, to_part
     from taskfit.checking import check_spec
 
     checked = check_spec(spec)
     plan = checked.plan
-    x, y = to_arrays(checked.data, plan)
-    ours = split(x, y, checked.loaded.spec.data, seed, stratify=plan.task != "regression")
+    ours = split(
+        to_part(checked.data, plan),
+        checked.loaded.spec.data,
+        seed,
+        stratify=plan.task != "regression",
+    )
     label, task = DATASETS[dataset]
     hx, hy = load(dataset, label, task)
     rows = split_rows(hy, seed, stratify=task != "regression")
+    header = [
+        c for c in (DATA / f"{dataset}.csv").open().readline().strip().split(",") if c != label
+    ]
+    used = list(checked.data.features)
+    columns = [header.index(c) for c in used]
     parts = (ours.train, ours.validation, ours.test)
     for part, index in zip(parts, rows, strict=True):
         assert part is not None
-        if not (np.array_equal(part.x, hx[index]) and np.array_equal(part.y, hy[index])):
+        x = np.concatenate([part.x[c] for c in used], axis=1)
+        if not (np.array_equal(x, hx[index][:, columns]) and np.array_equal(part.y, hy[index])):
             raise SystemExit(f"{dataset}: handwritten.py's split differs from taskfit's")
     return len(rows[0])
 
