@@ -63,6 +63,12 @@ def handled() -> Iterator[None]:
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
+def say(kind: str, lines: list[str] | tuple[str, ...]) -> None:
+    """Warnings and notes go to stderr, one line each: stdout stays the result."""
+    for line in lines:
+        typer.echo(f"{kind}: {line}", err=True)
+
+
 SpecArg = Annotated[Path, typer.Argument(help="the task spec (YAML)", show_default=False)]
 SetOpt = Annotated[
     list[str] | None,
@@ -108,17 +114,14 @@ def recommend(
 def _infer_and_write(data: Path, label: str, write: Path | None) -> str:
     from taskfit.csvtable import read_csv
     from taskfit.infer import infer_task, starter_spec
-    from taskfit.runfolder import write_text
+    from taskfit.runfolder import save_text
 
     task, why = infer_task(read_csv(data), label)
     typer.echo(f"{label}: {why}", err=True)
     if write is not None:
         if write.exists():
             raise TaskfitError(f"--write {write}: exists already; choose another path")
-        try:
-            write_text(write, starter_spec(task, data, label, write))
-        except OSError as exc:
-            raise TaskfitError(f"--write {write}: cannot write there: {exc.strerror}") from None
+        save_text(write, starter_spec(task, data, label, write), "--write")
         typer.echo(f"wrote {write}; train it with: taskfit train {write}", err=True)
     return task
 
@@ -140,10 +143,8 @@ def check(
 
     with handled():
         checked = check_spec(spec, overrides)
-    for warning in checked.plan.warnings:
-        typer.echo(f"warning: {warning}", err=True)
-    for note in notes(checked):
-        typer.echo(f"note: {note}", err=True)
+    say("warning", checked.plan.warnings)
+    say("note", notes(checked))
     if as_json:
         typer.echo(json.dumps(check_document(checked), indent=2))
     else:
@@ -168,10 +169,8 @@ def train(
     verbose = 0 if quiet or smoke else (1 if sys.stderr.isatty() else 2)
     with handled():
         result = run_training(spec, overrides, output, smoke=smoke, verbose=verbose)
-    for warning in result.warnings:
-        typer.echo(f"warning: {warning}", err=True)
-    for note in result.notes:
-        typer.echo(f"note: {note}", err=True)
+    say("warning", result.warnings)
+    say("note", result.notes)
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
     if smoke:
         ok = bool(result.smoke and result.smoke["reload_matches"])
@@ -215,8 +214,7 @@ def predict(
 
     with handled():
         result = run_predict(run, data)
-    for note in result.notes:
-        typer.echo(f"note: {note}", err=True)
+    say("note", result.notes)
     if as_json:
         typer.echo(json.dumps({"predictions": result.records()}, indent=2))
         return
@@ -225,12 +223,9 @@ def predict(
         typer.echo(text, nl=False)
         return
     with handled():
-        from taskfit.runfolder import write_text
+        from taskfit.runfolder import save_text
 
-        try:
-            write_text(output, text)
-        except OSError as exc:
-            raise TaskfitError(f"--output {output}: cannot write there: {exc.strerror}") from None
+        save_text(output, text, "--output")
     typer.echo(f"wrote {len(result.rows)} predictions to {output}", err=True)
 
 
@@ -246,8 +241,7 @@ def evaluate(
 
     with handled():
         result = run_evaluate(run, data)
-    for note in result.notes:
-        typer.echo(f"note: {note}", err=True)
+    say("note", result.notes)
     if result.left_out:
         typer.echo(f"note: {result.left_out} rows have no label: left out", err=True)
     if as_json:

@@ -29,17 +29,18 @@ def _load(run: Run) -> Any:
     return keras.saving.load_model(run.folder / "model.keras")
 
 
-def _outputs(run: Run, model: Any, table: Any, rows: list[int]) -> np.ndarray:
+def _inputs(run: Run, table: Any, rows: list[int]) -> dict[str, Any]:
+    """The rows' raw columns, as the saved model takes them."""
     from taskfit.model import named_inputs
 
-    x = to_inputs(table, run.numeric, run.categorical, rows)
-    return np.asarray(model.predict(named_inputs(x), verbose=0))
+    return named_inputs(to_inputs(table, run.numeric, run.categorical, rows))
 
 
 def predict(run_dir: str | Path, csv_path: str | Path) -> Predictions:
     run = open_run(run_dir)
     table, notes = read_rows(run, Path(csv_path), need_label=False)
-    output = _outputs(run, _load(run), table, list(range(table.n_rows)))
+    inputs = _inputs(run, table, list(range(table.n_rows)))
+    output = np.asarray(_load(run).predict(inputs, verbose=0))
     labels = run.plan.labels
     label = run.label_columns[0] if len(run.label_columns) == 1 else "class"
     if run.spec.task == "regression":
@@ -73,13 +74,11 @@ def evaluate(run_dir: str | Path, csv_path: str | Path) -> Evaluation:
     y = to_targets(table, run.plan, rows)
     model = _load(run)
     model.compile(loss=make_loss(run.plan), metrics=make_metrics(run.plan))
-    from taskfit.model import named_inputs
-
-    x = named_inputs(to_inputs(table, run.numeric, run.categorical, rows))
+    x = _inputs(run, table, rows)
     metrics = model.evaluate(x, y, verbose=0, return_dict=True)
     confusion = None
     if run.spec.task != "regression":
-        output = _outputs(run, model, table, rows)
+        output = np.asarray(model.predict(x, verbose=0))
         predicted = (output[:, 0] > 0.5).astype(int) if output.shape[1] == 1 else output.argmax(1)
         actual = y.argmax(1) if y.ndim == 2 else y.astype(int)
         classes = run.plan.labels.classes

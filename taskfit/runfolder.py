@@ -47,6 +47,14 @@ def write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def save_text(path: Path, text: str, option: str) -> None:
+    """write_text for a path the user named with `option`: failing to write is their error."""
+    try:
+        write_text(path, text)
+    except OSError as exc:
+        raise TaskfitError(f"{option} {path}: cannot write there: {exc.strerror}") from None
+
+
 def write_json(path: Path, doc: Any) -> None:
     write_text(path, json.dumps(doc, indent=2) + "\n")
 

@@ -6,6 +6,7 @@ Flow: check_spec (no TensorFlow) -> arrays -> build_model -> compile -> fit -> e
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import time
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ class RunResult:
     def epochs(self) -> int:
         return len(next(iter(self.history.values()), []))
 
-    @property
+    @functools.cached_property
     def notes(self) -> list[str]:
         from taskfit.checking import notes
 
@@ -93,8 +94,8 @@ def train(
     spec, plan = checked.loaded.spec, checked.plan
     keras = import_keras()
     keras.utils.set_random_seed(spec.training.seed)
-    rows = to_part(checked.data, plan)
-    splits = split(rows, spec.data, spec.training.seed, stratify=plan.task != "regression")
+    labelled = to_part(checked.data, plan)
+    splits = split(labelled, spec.data, spec.training.seed, stratify=plan.task != "regression")
     if smoke:
         splits = Splits(
             splits.train.head(SMOKE_ROWS),
@@ -179,8 +180,8 @@ def _fit(
         )
     fit_seconds = time.perf_counter() - fit_started
     history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
-    kept = stopper is not None and stopper.restore_best_weights and stopper.stopped_epoch > 0
-    best_epoch = stopper.best_epoch + 1 if kept and stopper is not None else None
+    kept = stopper and stopper.restore_best_weights and stopper.stopped_epoch > 0
+    best_epoch = stopper.best_epoch + 1 if stopper and kept else None
     return models, history, best_epoch, fit_seconds
 
 
