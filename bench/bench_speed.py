@@ -140,7 +140,7 @@ def check_same_split(spec: Path, dataset: str, seed: int) -> int:
         to_part(checked.data, plan),
         checked.loaded.spec.data,
         seed,
-        stratify=plan.task != "regression",
+        stratify=plan.stratify_by,
     )
     label, task = DATASETS[dataset]
     hx, hy = load(dataset, label, task)
@@ -154,7 +154,9 @@ def check_same_split(spec: Path, dataset: str, seed: int) -> int:
     for part, index in zip(parts, rows, strict=True):
         assert part is not None
         x = np.concatenate([part.x[c] for c in used], axis=1)
-        if not (np.array_equal(x, hx[index][:, columns]) and np.array_equal(part.y, hy[index])):
+        if not (
+            np.array_equal(x, hx[index][:, columns]) and np.array_equal(part.target, hy[index])
+        ):
             raise SystemExit(f"{dataset}: handwritten.py's split differs from taskfit's")
     return len(rows[0])
 

@@ -12,22 +12,31 @@ from taskfit.csvtable import Table
 from taskfit.data import DataView
 from taskfit.errors import DataError
 from taskfit.labels import is_missing, number
-from taskfit.plan import Plan
+from taskfit.plan import Head, Plan
 from taskfit.spec import DataSpec
 
 Inputs = dict[str, np.ndarray]  # column -> (rows, 1): float32 (NaN where empty) or str ("" empty)
+Targets = dict[str, np.ndarray]  # head name -> what its loss takes (one task: one head)
 
 
 @dataclass(frozen=True)
 class Part:
     x: Inputs
-    y: np.ndarray
+    y: Targets
 
     def __len__(self) -> int:
-        return len(self.y)
+        return len(next(iter(self.y.values())))
+
+    @property
+    def target(self) -> np.ndarray:
+        """The targets of a single-task part (its one head)."""
+        (only,) = self.y.values()
+        return only
 
     def take(self, rows: np.ndarray | slice) -> Part:
-        return Part({k: v[rows] for k, v in self.x.items()}, self.y[rows])
+        return Part(
+            {k: v[rows] for k, v in self.x.items()}, {k: v[rows] for k, v in self.y.items()}
+        )
 
     def head(self, n: int) -> Part:
         return self.take(slice(0, n))
@@ -61,10 +70,15 @@ def to_inputs(
     return inputs
 
 
-def to_targets(table: Table, plan: Plan, rows: list[int]) -> np.ndarray:
+def to_targets(table: Table, plan: Plan, rows: list[int]) -> Targets:
+    """Every head's targets, by head name."""
+    return {head.name: head_targets(table, head, rows) for head in plan.heads}
+
+
+def head_targets(table: Table, head: Head, rows: list[int]) -> np.ndarray:
     """Labels as the loss expects them: floats, class ids, or one-hot rows. A label the plan does
     not know (a new file given to `evaluate`) is an error naming the CSV line."""
-    labels = plan.labels
+    labels = head.labels
     if labels.format == "onehot":
         cells = [[table.cells[c][i] for i in rows] for c in labels.columns]
         return np.array(cells, dtype=np.float64).T.astype(np.float32)
@@ -87,30 +101,41 @@ def to_targets(table: Table, plan: Plan, rows: list[int]) -> np.ndarray:
             f"({', '.join(labels.classes)})"
         )
     ids = np.array([index[column[i]] for i in rows], dtype=np.int64)
-    if plan.onehot_targets:
+    if head.onehot_targets:
         return np.eye(len(labels.classes), dtype=np.float32)[ids]
-    if plan.output_units == 1:  # one sigmoid unit: a float 0/1 target
+    if head.output_units == 1:  # one sigmoid unit: a float 0/1 target
         return ids.astype(np.float32)
     return ids
 
 
 def to_part(view: DataView, plan: Plan) -> Part:
-    """Every labelled row: inputs and targets."""
+    """Every labelled row: inputs and every head's targets."""
     rows = view.rows
     x = to_inputs(view.table, view.of_kind(NUMERIC), view.of_kind(CATEGORICAL), rows)
     return Part(x, to_targets(view.table, plan, rows))
+
+
+def fit_targets(plan: Plan, y: Targets) -> np.ndarray | Targets:
+    """What Keras's fit takes: the one head's array, or the dict keyed by head name."""
+    return y if plan.multi else y[plan.head.name]
+
+
+def target_std(y: np.ndarray) -> float:
+    """A regression target's spread on the training split (1 for a constant target)."""
+    return float(y.std()) or 1.0
 
 
 def class_ids(y: np.ndarray) -> np.ndarray:
     return y.argmax(axis=1) if y.ndim == 2 else y
 
 
-def split(data: Part, spec: DataSpec, seed: int, stratify: bool) -> Splits:
-    """Test first, then validation from the rest; each class keeps its share when stratified."""
+def split(data: Part, spec: DataSpec, seed: int, stratify: str | None) -> Splits:
+    """Test first, then validation from the rest; each class of the `stratify` head keeps its
+    share in every part."""
     rng = np.random.default_rng(seed)
-    y = data.y
-    groups = class_ids(y) if stratify else np.zeros(len(y), dtype=np.int64)
-    rest, test = _cut(np.arange(len(y)), groups, spec.test_fraction, rng)
+    n = len(data)
+    groups = class_ids(data.y[stratify]) if stratify else np.zeros(n, dtype=np.int64)
+    rest, test = _cut(np.arange(n), groups, spec.test_fraction, rng)
     validation = None
     if spec.validation_fraction > 0:
         rest, val = _cut(rest, groups, spec.validation_fraction, rng)

@@ -9,7 +9,7 @@ from typing import Any
 
 from taskfit.columns import CATEGORICAL, NUMERIC
 from taskfit.data import DataView, inspect_data
-from taskfit.plan import Plan, make_plan
+from taskfit.plan import Head, Plan, make_plan
 from taskfit.schema import as_data
 from taskfit.spec import LoadedSpec, load_spec
 
@@ -31,17 +31,33 @@ class Checked:
             numeric=list(data.of_kind(NUMERIC)),
             categorical=list(data.of_kind(CATEGORICAL)),
         )
-        if plan.labels.format in ("binary", "integer"):
-            doc["data"]["classes"] = list(plan.labels.classes)
-        if plan.labels.format == "binary":
-            doc["data"]["positive"] = plan.labels.classes[1]
         doc["model"]["layers"] = as_data(plan.layers)
-        doc["model"]["output"] = {"units": plan.output_units, "activation": plan.output_activation}
-        doc["loss"] = plan.loss.as_yaml()
         doc["optimizer"] = plan.optimizer.as_yaml()
         doc["schedule"] = plan.schedule.as_yaml() if plan.schedule else None
-        doc["metrics"] = list(plan.metrics)
+        doc["loss_weighting"] = plan.weighting.as_yaml()
+        if not plan.multi:
+            head = plan.head
+            _resolve_head(doc["data"], doc, head)
+            doc["model"]["output"] = {
+                "units": head.output_units,
+                "activation": head.output_activation,
+            }
+            return doc
+        for head in plan.heads:
+            _resolve_head(doc["heads"][head.name], doc["heads"][head.name], head)
+            doc["heads"][head.name]["layers"] = as_data(head.layers)
         return doc
+
+
+def _resolve_head(labels: dict[str, Any], choices: dict[str, Any], head: Head) -> None:
+    """A head's classes and table choices into its spec sections: for one task `data` and the
+    top level, for a head `heads.<name>` both."""
+    if head.labels.format in ("binary", "integer"):
+        labels["classes"] = list(head.labels.classes)
+    if head.labels.format == "binary":
+        labels["positive"] = head.labels.classes[1]
+    choices["loss"] = head.loss.as_yaml()
+    choices["metrics"] = list(head.metrics)
 
 
 SKEWED = 0.2  # a class under this share of the labels gets a note
@@ -49,21 +65,28 @@ SKEWED = 0.2  # a class under this share of the labels gets a note
 
 def notes(checked: Checked) -> list[str]:
     """What the user should know about the data before trusting the result."""
-    data, labels = checked.data, checked.plan.labels
+    data = checked.data
     out = []
-    if labels.missing_rows:
-        out.append(f"{len(labels.missing_rows)} rows have no {labels.columns[0]} label: left out")
-    if labels.format in ("binary", "integer") and checked.loaded.spec.training.class_weight is None:
-        column = data.table.cells[labels.columns[0]]
-        counts = Counter(column[i] for i in data.rows)
+    for head in checked.plan.heads:
+        labels = head.labels
+        column = labels.columns[0]
+        if labels.missing_rows:
+            out.append(f"{len(labels.missing_rows)} rows have no {column} label: left out")
+        if labels.format not in ("binary", "integer"):
+            continue
+        if checked.loaded.spec.training.class_weight is not None:
+            continue
+        counts = Counter(data.table.cells[column][i] for i in data.rows)
         rare = [c for c in labels.classes if counts[c] < SKEWED * len(data.rows)]
         if rare:
             shares = ", ".join(f"{c} {counts[c] / len(data.rows):.0%}" for c in rare)
             focal = "binary" if labels.format == "binary" else "categorical"
-            out.append(
-                f"skewed classes ({shares} of the labels): consider "
-                f"training.class_weight: balanced, or loss: {focal}_focal_crossentropy"
+            fix = (
+                f"heads.{head.name}.loss: {focal}_focal_crossentropy"
+                if checked.plan.multi
+                else f"training.class_weight: balanced, or loss: {focal}_focal_crossentropy"
             )
+            out.append(f"skewed classes in {column} ({shares} of the labels): consider {fix}")
     return out
 
 

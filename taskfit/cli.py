@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -84,7 +84,10 @@ def recommend(
         typer.Option(help="multiclass only: integer class ids or one-hot columns"),
     ] = None,
     data: Annotated[Path | None, typer.Option(help="a CSV: infer the task from its label")] = None,
-    label: Annotated[str | None, typer.Option(help="with --data: the label column")] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(help="with --data: the label column; repeat it for a spec with heads"),
+    ] = None,
     write: Annotated[
         Path | None, typer.Option(help="with --data: write a starter spec that trains as is")
     ] = None,
@@ -94,36 +97,44 @@ def recommend(
     from taskfit.render import dump, print_table, recommendation_table
     from taskfit.table import recommendation
 
-    if (task is None) == (data is None) or (data is not None) != (label is not None):
+    if (task is None) == (data is None) or (data is not None) != bool(label):
         _usage("give --task, or --data with --label")
     if labels is not None and task != Task.multiclass:
         _usage(f"--labels applies to multiclass only; {task or 'an inferred task'} has one format")
     if write is not None and data is None:
         _usage("--write goes with --data and --label")
-    chosen = task.value if task else ""
-    if data is not None and label is not None:
+    chosen = {"": task.value} if task else {}
+    if data is not None and label:
         with handled():
             chosen = _infer_and_write(data, label, write)
-    row = recommendation(chosen, labels.value if labels else None)
+    rows = {name: recommendation(t, labels.value if labels else None) for name, t in chosen.items()}
     if fmt == Format.table:
-        print_table(recommendation_table(row))
-    else:
-        typer.echo(dump(row, fmt.value), nl=False)
+        for row in rows.values():
+            print_table(recommendation_table(row))
+    elif len(rows) == 1:
+        typer.echo(dump(next(iter(rows.values())), fmt.value), nl=False)
+    else:  # several labels: one row per head, keyed by label column
+        typer.echo(dump({"heads": rows}, fmt.value), nl=False)
 
 
-def _infer_and_write(data: Path, label: str, write: Path | None) -> str:
+def _infer_and_write(data: Path, labels: list[str], write: Path | None) -> dict[str, str]:
+    """Label column -> its inferred task (the reasons on stderr); with `write`, a starter spec."""
     from taskfit.csvtable import read_csv
     from taskfit.infer import infer_task, starter_spec
     from taskfit.runfolder import save_text
 
-    task, why = infer_task(read_csv(data), label)
-    typer.echo(f"{label}: {why}", err=True)
+    table = read_csv(data)
+    tasks = {}
+    for label in labels:
+        task, why = infer_task(table, label)
+        typer.echo(f"{label}: {why}", err=True)
+        tasks[label] = task
     if write is not None:
         if write.exists():
             raise TaskfitError(f"--write {write}: exists already; choose another path")
-        save_text(write, starter_spec(task, data, label, write), "--write")
+        save_text(write, starter_spec(tasks, data, write), "--write")
         typer.echo(f"wrote {write}; train it with: taskfit train {write}", err=True)
-    return task
+    return tasks
 
 
 def _usage(message: str) -> None:
@@ -161,14 +172,22 @@ def train(
         bool,
         typer.Option(help="CI smoke run: one epoch on a small slice, save, reload, compare"),
     ] = False,
+    baseline_single: Annotated[
+        bool,
+        typer.Option(help="heads: also train each head alone (same budget) and compare"),
+    ] = False,
 ) -> None:
     """Train, evaluate on the test split and write a run folder."""
     from taskfit.train import train as run_training
 
+    if baseline_single and smoke:
+        _usage("--baseline-single and --smoke do not go together")
     quiet = as_json and not sys.stderr.isatty()
     verbose = 0 if quiet or smoke else (1 if sys.stderr.isatty() else 2)
     with handled():
-        result = run_training(spec, overrides, output, smoke=smoke, verbose=verbose)
+        result = run_training(
+            spec, overrides, output, smoke=smoke, verbose=verbose, baseline_single=baseline_single
+        )
     say("warning", result.warnings)
     say("note", result.notes)
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
@@ -190,6 +209,10 @@ def train(
                 err=True,
             )
         typer.echo(f"test {metrics}")
+        if result.baseline_single is not None:
+            from taskfit.render import baseline_text
+
+            typer.echo(baseline_text(result.baseline_single), nl=False)
         typer.echo(f"run folder: {result.run_dir}")
     if smoke and not (result.smoke and result.smoke["reload_matches"]):
         raise typer.Exit(EXIT_DATA)
@@ -238,6 +261,7 @@ def evaluate(
     """Test metrics of a run's model on any labelled CSV (the names metrics.json uses)."""
     from taskfit.predict import evaluate as run_evaluate
     from taskfit.render import confusion_text
+    from taskfit.spec import SINGLE_HEAD
 
     with handled():
         result = run_evaluate(run, data)
@@ -245,14 +269,19 @@ def evaluate(
     if result.left_out:
         typer.echo(f"note: {result.left_out} rows have no label: left out", err=True)
     if as_json:
-        doc = {"rows": result.rows, "metrics": result.metrics, "confusion": result.confusion}
+        confusion: Any = result.confusion
+        if set(confusion) <= {SINGLE_HEAD}:  # one task: the matrix itself (or null)
+            confusion = confusion.get(SINGLE_HEAD)
+        doc = {"rows": result.rows, "metrics": result.metrics, "confusion": confusion}
         typer.echo(json.dumps(doc, indent=2))
         return
     typer.echo(
         ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items()) + f" ({result.rows} rows)"
     )
-    if result.confusion:
-        typer.echo(confusion_text(result.confusion), nl=False)
+    for head, confusion in result.confusion.items():
+        if len(result.confusion) > 1 or head != SINGLE_HEAD:
+            typer.echo(f"\n{head}:")
+        typer.echo(confusion_text(confusion), nl=False)
 
 
 @app.command()

@@ -13,9 +13,9 @@ from taskfit.bundled import bundled_datasets
 from taskfit.columns import Column, infer_columns
 from taskfit.csvtable import Table, read_csv
 from taskfit.errors import DataError, Problems
-from taskfit.labels import Labels, detect_labels
+from taskfit.labels import Labels, LabelSpec, detect_labels
 from taskfit.params import suggest
-from taskfit.spec import LoadedSpec
+from taskfit.spec import SINGLE_HEAD, LoadedSpec, Spec
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class DataView:
     source: str  # the bundled name, or the CSV's absolute path
     table: Table
     columns: tuple[Column, ...]  # every column but the label(s), with its kind
-    labels: Labels
+    labels: dict[str, Labels]  # head name -> its labels (one task: one head, SINGLE_HEAD)
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -36,9 +36,14 @@ class DataView:
 
     @property
     def rows(self) -> list[int]:
-        """The rows that train and test: those with a label."""
-        missing = set(self.labels.missing_rows)
+        """The rows that train and test: those with every head's label."""
+        missing = set(self.missing_rows)
         return [i for i in range(self.table.n_rows) if i not in missing]
+
+    @property
+    def missing_rows(self) -> tuple[int, ...]:
+        """Rows left out because some head's label is empty."""
+        return tuple(sorted({i for labels in self.labels.values() for i in labels.missing_rows}))
 
 
 def source_path(loaded: LoadedSpec) -> tuple[Path, str]:
@@ -59,33 +64,50 @@ def source_path(loaded: LoadedSpec) -> tuple[Path, str]:
     return path, str(path.resolve())
 
 
+def label_specs(spec: Spec) -> dict[str, tuple[str, LabelSpec]]:
+    """Head name -> (task, what the spec says about its label)."""
+    if spec.heads is None:
+        data = spec.data
+        assert spec.task is not None and data.label is not None  # the spec loader checked
+        return {SINGLE_HEAD: (spec.task, LabelSpec(data.label, data.positive, data.classes))}
+    return {
+        name: (head.task, LabelSpec(head.label, head.positive, head.classes, f"heads.{name}"))
+        for name, head in spec.heads.items()
+    }
+
+
 def inspect_data(loaded: LoadedSpec) -> DataView:
     """Read the source and check columns and labels against the spec: every problem at once."""
     path, source = source_path(loaded)
     table = read_csv(path)
     data = loaded.spec.data
     problems = Problems()
-    label_columns = (data.label,) if isinstance(data.label, str) else data.label
-    named = [("label", c) for c in label_columns]
+    heads = label_specs(loaded.spec)
+    named = [
+        (f"{s.key}.label", c)
+        for _, s in heads.values()
+        for c in ((s.label,) if isinstance(s.label, str) else s.label)
+    ]
+    label_columns = tuple(c for _, c in named)
     named += [
-        (key, c)
+        (f"data.{key}", c)
         for key in ("features", "ignore", "numeric", "categorical")
         for c in getattr(data, key) or ()
     ]
     for key, column in named:
         if column not in table.columns:
             problems.add(
-                f"data.{key}",
+                key,
                 f"no column {column!r} in {path.name}.{suggest(column, table.columns)} "
                 f"Columns: {', '.join(table.columns)}",
             )
-        elif key in ("features", "numeric", "categorical") and column in label_columns:
-            problems.add(f"data.{key}", f"{column!r} is the label; a label is never an input")
+        elif not key.endswith(".label") and key != "data.ignore" and column in label_columns:
+            problems.add(key, f"{column!r} is a label; a label is never an input")
     problems.raise_if_any(DataError)
     columns = infer_columns(table, data, label_columns, problems)
     if not any(c.used for c in columns):
         problems.add("data.features", "no input columns are left; list some in data.features")
-    labels = detect_labels(loaded.spec.task, table, data, problems)
+    labels = {name: detect_labels(task, table, s, problems) for name, (task, s) in heads.items()}
     problems.raise_if_any(DataError)
-    assert labels is not None
-    return DataView(source, table, columns, labels)
+    found = {name: found for name, found in labels.items() if found is not None}
+    return DataView(source, table, columns, found)

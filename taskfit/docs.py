@@ -38,7 +38,8 @@ def table_reference() -> str:
     lines.append("")
     lines.append(
         f"Optimizers: {optimizers} (default {table.default_optimizer}). "
-        f"Schedules: {', '.join(table.schedules)}. Advice: {table.optimizer_advice}."
+        f"Schedules: {', '.join(table.schedules)}. Advice: {table.optimizer_advice}. "
+        f"Loss weightings for heads: {', '.join(table.weightings)}."
     )
     return "\n".join(lines)
 

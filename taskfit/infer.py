@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from taskfit.csvtable import Table
 from taskfit.errors import DataError
@@ -43,10 +47,21 @@ def infer_task(table: Table, label: str) -> tuple[str, str]:
     return "multiclass", f"{len(distinct)} distinct values ({shown}) -> multiclass"
 
 
-def starter_spec(task: str, csv_path: Path, label: str, spec_path: Path) -> str:
-    """A spec `taskfit train` runs as is; the CSV path is relative to the spec's folder."""
+def starter_spec(tasks: dict[str, str], csv_path: Path, spec_path: Path) -> str:
+    """A spec `taskfit train` runs as is: one task, or a head per label column (label -> task).
+    The CSV path is relative to the spec's folder."""
     source = os.path.relpath(csv_path.resolve(), spec_path.resolve().parent)
-    return (
-        f"# Written by taskfit recommend; every other setting comes from the table.\n"
-        f"task: {task}\ndata:\n  source: {source}\n  label: {label}\n"
-    )
+    doc: dict[str, Any] = {"data": {"source": source}}
+    if len(tasks) == 1:
+        ((label, task),) = tasks.items()
+        doc = {"task": task, "data": {"source": source, "label": label}}
+    else:
+        doc["heads"] = {head_name(label): {"task": t, "label": label} for label, t in tasks.items()}
+    header = "# Written by taskfit recommend; every other setting comes from the table.\n"
+    return header + yaml.safe_dump(doc, sort_keys=False)
+
+
+def head_name(label: str) -> str:
+    """A label column's name as a head name (letters, digits and _, starting with a letter)."""
+    name = re.sub(r"[^0-9A-Za-z_]+", "_", label).strip("_")
+    return name if name[:1].isalpha() else f"head_{name}"

@@ -11,16 +11,26 @@ spells them, in output-unit order, and every output uses those names.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 from taskfit.csvtable import Table
 from taskfit.errors import Problems
-from taskfit.spec import DataSpec
 
 MISSING = {"", "na", "nan", "null", "none", "n/a"}
 # How YAML's true/false (`positive: yes` loads as true) may be spelled in a CSV.
 TRUE_WORDS, FALSE_WORDS = {"true", "yes", "y", "t", "1"}, {"false", "no", "n", "f", "0"}
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """What the spec says about one label: `data` for a single task, `heads.<name>` for a head."""
+
+    label: str | tuple[str, ...]
+    positive: str | int | bool | None = None
+    classes: tuple[str | int, ...] | None = None
+    key: str = "data"  # where these keys live in the spec, for messages
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,7 @@ class Labels:
     classes: tuple[str, ...] = ()  # output-unit order; binary: (negative, positive)
     missing_rows: tuple[int, ...] = ()  # rows without a label: left out of training
     positive_default: bool = False  # binary: the positive class was chosen by taskfit
+    key: str = "data"  # the spec section that names this label
 
     @property
     def n_classes(self) -> int | None:
@@ -40,7 +51,7 @@ class Labels:
             return "real numbers"
         if self.format == "binary":
             negative, positive = self.classes
-            how = " (default; set data.positive to change)" if self.positive_default else ""
+            how = f" (default; set {self.key}.positive to change)" if self.positive_default else ""
             return f"two values: {negative}, {positive} (positive class: {positive}{how})"
         names = ", ".join(self.classes[:10]) + (", ..." if len(self.classes) > 10 else "")
         kind = "one-hot columns" if self.format == "onehot" else "classes"
@@ -87,10 +98,15 @@ def _lines(table: Table, rows: list[int]) -> str:
     return shown + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
 
 
-def detect_labels(task: str, table: Table, data: DataSpec, problems: Problems) -> Labels | None:
+def detect_labels(task: str, table: Table, data: LabelSpec, problems: Problems) -> Labels | None:
     """The label format for `task`, or None with the reasons added to `problems`."""
+    labels = _detect(task, table, data, problems)
+    return dataclasses.replace(labels, key=data.key) if labels else None
+
+
+def _detect(task: str, table: Table, data: LabelSpec, problems: Problems) -> Labels | None:
     if not isinstance(data.label, str):
-        return _onehot(task, table, data.label, problems)
+        return _onehot(task, table, data.label, data.key, problems)
     label = data.label
     cells = table.cells[label]
     missing = tuple(i for i, c in enumerate(cells) if is_missing(c))
@@ -133,14 +149,14 @@ def detect_labels(task: str, table: Table, data: DataSpec, problems: Problems) -
 
 
 def _binary(
-    table: Table, data: DataSpec, values: list[str], missing: tuple[int, ...], problems: Problems
+    table: Table, data: LabelSpec, values: list[str], missing: tuple[int, ...], problems: Problems
 ) -> Labels | None:
     label = str(data.label)
     if data.positive is not None:
         chosen = [v for v in values if same_label(data.positive, v)]
         if len(chosen) != 1:
             problems.add(
-                "data.positive",
+                f"{data.key}.positive",
                 f"{data.positive!r} is not one of the label's two values "
                 f"({', '.join(values)}); name one of them",
             )
@@ -155,7 +171,7 @@ def _binary(
 def _declared_classes(
     task: str,
     table: Table,
-    data: DataSpec,
+    data: LabelSpec,
     values: list[str],
     missing: tuple[int, ...],
     problems: Problems,
@@ -170,30 +186,32 @@ def _declared_classes(
         cells = table.cells[str(data.label)]
         row = next(i for i, c in enumerate(cells) if c == unknown[0])
         problems.add(
-            "data.classes",
+            f"{data.key}.classes",
             f"does not list {unknown[0]!r} (CSV line {table.lines[row]}); "
-            "add every label value, or leave data.classes out",
+            f"add every label value, or leave {data.key}.classes out",
         )
         return None
     if task == "binary":
         if len(names) != 2:
-            problems.add("data.classes", f"a binary task has two classes. Got {len(names)}.")
+            problems.add(f"{data.key}.classes", f"a binary task has two classes. Got {len(names)}.")
             return None
         return Labels("binary", (str(data.label),), tuple(names), missing)
     return Labels("integer", (str(data.label),), tuple(names), missing)
 
 
-def _onehot(task: str, table: Table, columns: tuple[str, ...], problems: Problems) -> Labels | None:
+def _onehot(
+    task: str, table: Table, columns: tuple[str, ...], key: str, problems: Problems
+) -> Labels | None:
     before = len(problems.items)
     if task != "multiclass":
         problems.add(
-            "data.label",
+            f"{key}.label",
             f"a list of label columns means one-hot multiclass labels; this spec is {task}. "
             "Give one column, or use task: multiclass.",
         )
         return None
     if len(columns) < 2:
-        problems.add("data.label", "one-hot labels need one column per class (at least two)")
+        problems.add(f"{key}.label", "one-hot labels need one column per class (at least two)")
         return None
     for column in columns:
         bad = [i for i, c in enumerate(table.cells[column]) if c not in ("0", "1", "0.0", "1.0")]
@@ -209,7 +227,7 @@ def _onehot(task: str, table: Table, columns: tuple[str, ...], problems: Problem
     bad = [i for i, s in enumerate(sums) if s != 1]
     if bad:
         problems.add(
-            "data.label",
+            f"{key}.label",
             f"one-hot rows must have exactly one 1; CSV line(s) {_lines(table, bad)} do not. "
             "Fix those rows, or give one class-id column.",
         )

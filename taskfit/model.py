@@ -11,8 +11,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from taskfit.arrays import Inputs, Part
-from taskfit.plan import Plan
+from taskfit.arrays import Inputs, Part, Targets, target_std
+from taskfit.plan import Head, Plan
+from taskfit.spec import LayerSpec
 
 ONE_HOT_UP_TO = 32  # categories; above this a column gets an embedding instead of one-hot
 
@@ -66,28 +67,63 @@ def _medians(matrix: np.ndarray) -> np.ndarray:
     return np.array([np.median(v) if len(v) else 0.0 for v in present], dtype=np.float32)
 
 
-def build_body(plan: Plan, width: int, target: np.ndarray | None = None) -> keras.Sequential:
-    """The table's part: hidden layers and output layer, on `width` standardised features.
-
-    For regression with `target` (the training labels), a fixed Rescaling after the linear output
-    maps it to the label's units: the network learns a standardised target (fast, at any scale),
-    while loss, metrics and the saved model's predictions stay in the label's own units.
-    """
-    stack: list[keras.layers.Layer] = [keras.Input(shape=(width,), name="features")]
-    for i, layer in enumerate(plan.layers, start=1):
+def dense_stack(layers: tuple[LayerSpec, ...], prefix: str = "") -> list[keras.layers.Layer]:
+    """Hidden Dense layers (each with its dropout), named dense_1, dense_2, ... after `prefix`."""
+    stack: list[keras.layers.Layer] = []
+    for i, layer in enumerate(layers, start=1):
         stack.append(
-            keras.layers.Dense(layer.units, activation=layer.activation, name=f"dense_{i}")
+            keras.layers.Dense(layer.units, activation=layer.activation, name=f"{prefix}dense_{i}")
         )
         if layer.dropout:
-            stack.append(keras.layers.Dropout(layer.dropout, name=f"dropout_{i}"))
-    activation = None if plan.output_activation == "linear" else plan.output_activation
-    stack.append(keras.layers.Dense(plan.output_units, activation=activation, name="output"))
-    if plan.task == "regression" and target is not None:
-        std = float(target.std()) or 1.0
+            stack.append(keras.layers.Dropout(layer.dropout, name=f"{prefix}dropout_{i}"))
+    return stack
+
+
+def output_stack(
+    head: Head, target: np.ndarray | None, dense_name: str, scale_name: str
+) -> list[keras.layers.Layer]:
+    """The table's output layer; for regression with `target` (the training labels), a fixed
+    Rescaling after the linear output maps it to the label's units: the network learns a
+    standardised target (fast, at any scale), while loss, metrics and the saved model's
+    predictions stay in the label's own units."""
+    activation = None if head.output_activation == "linear" else head.output_activation
+    stack = [keras.layers.Dense(head.output_units, activation=activation, name=dense_name)]
+    if head.task == "regression" and target is not None:
         stack.append(
-            keras.layers.Rescaling(scale=std, offset=float(target.mean()), name="target_scale")
+            keras.layers.Rescaling(
+                scale=target_std(target), offset=float(target.mean()), name=scale_name
+            )
         )
+    return stack
+
+
+def build_body(plan: Plan, width: int, target: np.ndarray | None = None) -> keras.Sequential:
+    """One task: the table's part as a keras.Sequential on `width` standardised features."""
+    head = plan.head
+    stack: list[keras.layers.Layer] = [keras.Input(shape=(width,), name="features")]
+    stack += dense_stack(plan.layers)
+    stack += output_stack(head, target, "output", "target_scale")
     return keras.Sequential(stack, name="body")
+
+
+def build_heads(plan: Plan, features: Any, targets: Targets) -> dict[str, Any]:
+    """Several heads: the shared trunk (a keras.Sequential of the hidden layers), then each head's
+    own layers and output, named as the head (Keras keys losses and metrics by it)."""
+    shared = features
+    if plan.layers:
+        trunk = keras.Sequential(dense_stack(plan.layers), name="trunk")
+        shared = trunk(features)
+    outputs = {}
+    for head in plan.heads:
+        x = shared
+        stack = dense_stack(head.layers, f"{head.name}_")
+        # the head's last layer carries its name
+        dense = f"{head.name}_output" if head.task == "regression" else head.name
+        stack += output_stack(head, targets[head.name], dense, head.name)
+        for layer in stack:
+            x = layer(x)
+        outputs[head.name] = x
+    return outputs
 
 
 NUMERIC_BLOCK = "__numeric__"  # the training model takes the numeric columns as one matrix
@@ -159,11 +195,15 @@ def build_model(
         inputs[column] = keras.Input(shape=(1,), name=_input_name(column), dtype="string")
         parts.append(_categorical(names[column], inputs[column], train.x[column]))
     features = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="features")(parts)
-    target = train.y if plan.task == "regression" else None
-    body = build_body(plan, int(features.shape[-1]), target)
-    fit = keras.Model(inputs=inputs, outputs=body(features), name="preprocess_and_body")
+    if plan.multi:
+        outputs = build_heads(plan, features, train.y)
+    else:
+        target = train.target if plan.head.task == "regression" else None
+        outputs = build_body(plan, int(features.shape[-1]), target)(features)
+    fit = keras.Model(inputs=inputs, outputs=outputs, name="preprocess_and_body")
     log_scaled = tuple(numeric[i] for i in skewed) if numeric else ()
-    named = _named(fit, numeric, categorical, names, plan.task)
+    kind = "heads" if plan.multi else plan.head.task
+    named = _named(fit, numeric, categorical, names, kind)
     return Models(fit, named, numeric, categorical, log_scaled)
 
 
@@ -172,7 +212,7 @@ def _named(
     numeric: tuple[str, ...],
     categorical: tuple[str, ...],
     names: dict[str, str],
-    task: str,
+    kind: str,
 ) -> keras.Model:
     """The saved model: one input per raw column, keyed by the column's name."""
     columns: dict[str, keras.KerasTensor] = {}
@@ -187,7 +227,7 @@ def _named(
     for column in categorical:
         columns[column] = keras.Input(shape=(1,), name=_input_name(column), dtype="string")
         packed[column] = columns[column]
-    return keras.Model(inputs=columns, outputs=fit(packed), name=f"taskfit_{task}")
+    return keras.Model(inputs=columns, outputs=fit(packed), name=f"taskfit_{kind}")
 
 
 def _categorical(name: str, tensor: keras.KerasTensor, values: np.ndarray) -> object:

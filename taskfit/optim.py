@@ -6,7 +6,7 @@ from typing import Any
 
 import keras
 
-from taskfit.plan import Plan
+from taskfit.plan import Built, Head, Plan
 
 
 def _set(params: dict[str, Any]) -> dict[str, Any]:
@@ -14,10 +14,33 @@ def _set(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
 
 
-def make_loss(plan: Plan) -> keras.losses.Loss:
-    loss_class = getattr(keras.losses, plan.loss.keras_class)
-    loss: keras.losses.Loss = loss_class(**_set(plan.loss.params))
+def keras_loss(built: Built) -> keras.losses.Loss:
+    loss_class = getattr(keras.losses, built.keras_class)
+    loss: keras.losses.Loss = loss_class(**_set(built.params))
     return loss
+
+
+def make_loss(head: Head, stage: int = 0, target_std: float | None = None) -> keras.losses.Loss:
+    """The head's loss: Keras's own for a plain loss; a blend or schedule mixes Keras losses with
+    weights held in a variable (see taskfit.losses), starting at `stage`.
+
+    `target_std` (a regression head among several): each loss is divided by the training
+    target's std to the power of its units (mse / std**2, mae / std), which is the loss on the
+    standardised target. Every head's loss then starts near 1 whatever the label's units, so
+    loss weights mean what they say; metrics stay in the label's units.
+    """
+    single = head.loss.single
+    if single is not None and target_std is None:
+        return keras_loss(single)
+    from taskfit.losses import MixedLoss
+
+    std = target_std or 1.0
+    return MixedLoss(
+        [keras_loss(term) for term in head.loss.terms],
+        head.loss.stages[stage].weights,
+        scales=[std ** -float(term.error_power) for term in head.loss.terms],
+        name=f"{head.name}_loss",
+    )
 
 
 def make_schedule(plan: Plan) -> keras.optimizers.schedules.LearningRateSchedule | None:
@@ -40,6 +63,6 @@ def make_optimizer(plan: Plan) -> keras.optimizers.Optimizer:
     return optimizer
 
 
-def make_metrics(plan: Plan) -> list[Any]:
+def make_metrics(head: Head) -> list[Any]:
     """Keras resolves the names itself, so `accuracy` becomes the accuracy that fits the loss."""
-    return list(plan.metrics)
+    return list(head.metrics)

@@ -6,15 +6,18 @@ is an error that cites the row and the fix; with `strict: false` it becomes a wa
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from taskfit.errors import DataError, Problems, SpecError
 from taskfit.labels import Labels, same_label
+from taskfit.lossform import LossSpec
 from taskfit.schema import Choice
-from taskfit.spec import LayerSpec, Spec
+from taskfit.spec import SINGLE_HEAD, LayerSpec, OutputSpec, Spec
 from taskfit.table import Named, Recipe, load_table
+from taskfit.yamlfile import dotted
 
 
 @dataclass(frozen=True)
@@ -24,26 +27,113 @@ class Built:
     name: str
     keras_class: str
     params: dict[str, Any]
+    error_power: int = 0  # regression losses: the power of label units they are in
 
     def as_yaml(self) -> str | dict[str, Any]:
         return {"name": self.name, **self.params} if self.params else self.name
 
 
 @dataclass(frozen=True)
-class Plan:
+class LossStage:
+    weights: tuple[float, ...]  # one per LossPlan.terms: the blend in force during the stage
+    until_epoch: int | None  # its last epoch (1-based); None: to the end
+
+
+@dataclass(frozen=True)
+class LossPlan:
+    """A head's loss: the distinct losses it uses (`terms`) and, per stage, how they mix. A plain
+    loss is one stage of one term; a blend one stage of several; a schedule several stages."""
+
+    terms: tuple[Built, ...]
+    stages: tuple[LossStage, ...]
+    form: str  # single | blend | schedule: how the spec wrote it
+
+    @property
+    def single(self) -> Built | None:
+        return self.terms[0] if self.form == "single" else None
+
+    def stage_at(self, epoch: int) -> int:
+        """The stage in force in `epoch` (0-based, as Keras counts)."""
+        for i, stage in enumerate(self.stages):
+            if stage.until_epoch is None or epoch < stage.until_epoch:
+                return i
+        return len(self.stages) - 1
+
+    def describe(self, stage: int = 0) -> str:
+        """`huber(delta=1.0)`, or `0.7*mse + 0.3*mae`: the loss in force, for history.csv."""
+        weights = self.stages[stage].weights
+        used = [(w, t) for w, t in zip(weights, self.terms, strict=True) if w]
+        if len(used) == 1 and used[0][0] == 1:
+            return used[0][1].name
+        return " + ".join(f"{w:g}*{t.name}" for w, t in used)
+
+    def as_yaml(self) -> Any:
+        def stage_yaml(stage: LossStage) -> dict[str, Any]:
+            used = [(w, t) for w, t in zip(stage.weights, self.terms, strict=True) if w]
+            if len(used) == 1 and self.form == "schedule":
+                item: dict[str, Any] = {"loss": used[0][1].name, **used[0][1].params}
+            else:
+                item = {"blend": [{"loss": t.name, "weight": w, **t.params} for w, t in used]}
+            return item | ({"until_epoch": stage.until_epoch} if stage.until_epoch else {})
+
+        if self.form == "single":
+            return self.terms[0].as_yaml()
+        if self.form == "blend":
+            return stage_yaml(self.stages[0])
+        return {"schedule": [stage_yaml(stage) for stage in self.stages]}
+
+    @property
+    def summary(self) -> str:
+        if self.form != "schedule":
+            return self.describe(0)
+        parts, start = [], 1
+        for i, stage in enumerate(self.stages):
+            end = f"-{stage.until_epoch}" if stage.until_epoch else "+"
+            parts.append(f"{self.describe(i)} (epochs {start}{end})")
+            start = (stage.until_epoch or 0) + 1
+        return ", then ".join(parts)
+
+
+@dataclass(frozen=True)
+class Head:
+    """One output: its labels, output layer, loss and metrics. A spec with one task has one head,
+    named SINGLE_HEAD; a spec with `heads` has one per entry."""
+
+    name: str
     task: str
     labels: Labels
-    layers: tuple[LayerSpec, ...]
+    layers: tuple[LayerSpec, ...]  # the head's own hidden layers (none for a single task)
     output_units: int
     output_activation: str
-    loss: Built
+    loss: LossPlan
     onehot_targets: bool  # integer labels are one-hot encoded for a loss that needs them
     metrics: tuple[str, ...]
+    weight: float = 1.0  # fixed loss weight
+    # "balanced", or class index -> weight; None: every class weighs the same (one task only)
+    class_weight: str | dict[int, float] | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    heads: tuple[Head, ...]
+    layers: tuple[LayerSpec, ...]  # hidden layers: the body (one task) or the shared trunk
     optimizer: Built
     schedule: Built | None
+    weighting: Built  # fixed, uncertainty or dwa
+    multi: bool  # the spec gives `heads`: a functional model with named outputs
     warnings: tuple[str, ...] = field(default=())
-    # "balanced", or class index -> weight; None: every class weighs the same
-    class_weight: str | dict[int, float] | None = None
+
+    @property
+    def head(self) -> Head:
+        """The one head of a single-task plan."""
+        if self.multi:
+            raise ValueError("this plan has several heads")
+        return self.heads[0]
+
+    @property
+    def stratify_by(self) -> str | None:
+        """The head whose classes the split keeps in proportion: the first classifier."""
+        return next((h.name for h in self.heads if h.task != "regression"), None)
 
 
 def row_text(recipe: Recipe, label_format: str, classes: int | None = None) -> str:
@@ -56,10 +146,10 @@ def row_text(recipe: Recipe, label_format: str, classes: int | None = None) -> s
     )
 
 
-def _label_problem(spec: Spec, labels: Labels) -> str | None:
+def _label_problem(task: str, labels: Labels) -> str | None:
     """A label format the task cannot train on at all (strict or not)."""
     table = load_table()
-    if spec.task == "binary" and labels.format != "binary":
+    if task == "binary" and labels.format != "binary":
         k = labels.n_classes
         fix = row_text(table.recipe("multiclass"), "integer", k)
         return (
@@ -69,28 +159,101 @@ def _label_problem(spec: Spec, labels: Labels) -> str | None:
     return None
 
 
-def make_plan(spec: Spec, labels: Labels) -> Plan:
+Contradiction = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class HeadAsked:
+    """What the spec asks of one head, wherever it says it (top level or under heads.<name>)."""
+
+    name: str
+    task: str
+    loss: LossSpec
+    metrics: str | tuple[str, ...]
+    output: OutputSpec
+    layers: tuple[LayerSpec, ...]
+    weight: float
+    key: str  # "" for a single task, "heads.<name>." for a head: prefixes spec paths in messages
+
+
+def heads_asked(spec: Spec) -> list[HeadAsked]:
+    if spec.heads is None:
+        assert spec.task is not None
+        return [
+            HeadAsked(
+                SINGLE_HEAD, spec.task, spec.loss, spec.metrics, spec.model.output, (), 1.0, ""
+            )
+        ]
+    return [
+        HeadAsked(
+            name,
+            head.task,
+            head.loss,
+            head.metrics,
+            OutputSpec(),
+            head.layers if head.layers is not None else spec.model.head_layers,
+            head.loss_weight,
+            f"heads.{name}.",
+        )
+        for name, head in spec.heads.items()
+    ]
+
+
+def make_plan(spec: Spec, labels: dict[str, Labels]) -> Plan:
     table = load_table()
-    recipe = table.recipe(spec.task)
-    wrong = _label_problem(spec, labels)
-    if wrong:
-        raise DataError(wrong)
+    asked = heads_asked(spec)
+    for head in asked:
+        wrong = _label_problem(head.task, labels[head.name])
+        if wrong:
+            raise DataError(f"{head.key}task: {wrong}" if head.key else wrong)
     problems = Problems()
 
     def contradiction(where: str, message: str) -> None:
         problems.add(where, message + ("" if spec.strict else " (allowed: strict is false)"))
 
+    heads = tuple(_head(head, labels[head.name], contradiction) for head in asked)
+    if spec.heads is None:
+        heads = (dataclasses.replace(heads[0], class_weight=_class_weight(spec, heads[0])),)
+    _check_monitor(spec, heads)
+    warnings = tuple(str(p) for p in problems.items) if not spec.strict else ()
+    if spec.strict:
+        problems.raise_if_any(SpecError)
+    first = table.recipe(asked[0].task)
+    return Plan(
+        heads=heads,
+        layers=spec.model.layers
+        if spec.model.layers is not None
+        else tuple(LayerSpec(**layer) for layer in first.layers),
+        optimizer=_built(
+            table.optimizers[spec.optimizer.name],
+            spec.optimizer,
+            drop=("learning_rate",) if spec.schedule else (),
+        ),
+        schedule=_built(table.schedules[spec.schedule.name], spec.schedule)
+        if spec.schedule
+        else None,
+        weighting=_built(table.weightings[spec.loss_weighting.name], spec.loss_weighting),
+        multi=spec.heads is not None,
+        warnings=warnings,
+    )
+
+
+def _head(asked: HeadAsked, labels: Labels, contradiction: Contradiction) -> Head:
+    """One head's table row, every choice checked against it."""
+    table = load_table()
+    recipe = table.recipe(asked.task)
+    key = asked.key
     label_format = labels.format
-    if spec.task == "multiclass" and label_format == "binary":
+    if asked.task == "multiclass" and label_format == "binary":
         contradiction(
-            "task",
+            f"{key}task",
             f"the label has two classes ({labels.describe()}); "
             f"two classes take {row_text(table.recipe('binary'), 'binary')}. "
             "Use task: binary, or set strict: false to keep a 2-unit softmax.",
         )
         label_format = "integer"
     table_units = recipe.units_for(labels.n_classes)
-    out = spec.model.output
+    out = asked.output
     units = table_units if out.units == "auto" else int(out.units)
     activation = recipe.output_activation if out.activation == "auto" else out.activation
     if activation == "softmax" and units == 1:
@@ -108,77 +271,109 @@ def make_plan(spec: Spec, labels: Labels) -> Plan:
     if activation != recipe.output_activation:
         contradiction(
             "model.output.activation",
-            f"{activation} on a {spec.task} output contradicts the "
+            f"{activation} on a {asked.task} output contradicts the "
             f"{row_text(recipe, label_format)}. "
             f"Use {recipe.output_activation} (or leave it out: auto).",
         )
-    loss = _loss(spec.loss, recipe, label_format, contradiction)
-    # Integer labels are one-hot encoded for a loss that takes only one-hot targets (focal, or
-    # categorical_crossentropy under strict: false).
-    onehot = (
-        label_format == "integer"
-        and (loss.encodes_integer_labels or "integer" not in loss.labels)
-        and "onehot" in loss.labels
-    )
-    metrics = recipe.metrics if spec.metrics == "auto" else tuple(spec.metrics)
-    _check_monitor(spec, metrics)
-    class_weight = _class_weight(spec, labels)
-    warnings = tuple(str(p) for p in problems.items) if not spec.strict else ()
-    if spec.strict:
-        problems.raise_if_any(SpecError)
-    return Plan(
-        task=spec.task,
+    loss, onehot = _loss_plan(asked, recipe, label_format, contradiction)
+    return Head(
+        name=asked.name,
+        task=asked.task,
         labels=labels,
-        layers=spec.model.layers
-        if spec.model.layers is not None
-        else tuple(LayerSpec(**layer) for layer in recipe.layers),
+        layers=asked.layers,
         output_units=units,
         output_activation=activation,
-        loss=_built(loss, spec.loss),
+        loss=loss,
         onehot_targets=onehot,
-        metrics=metrics,
-        optimizer=_built(
-            table.optimizers[spec.optimizer.name],
-            spec.optimizer,
-            drop=("learning_rate",) if spec.schedule else (),
-        ),
-        schedule=_built(table.schedules[spec.schedule.name], spec.schedule)
-        if spec.schedule
-        else None,
-        warnings=warnings,
-        class_weight=class_weight,
+        metrics=recipe.metrics if asked.metrics == "auto" else tuple(asked.metrics),
+        weight=asked.weight,
     )
 
 
-def _class_weight(spec: Spec, labels: Labels) -> str | dict[int, float] | None:
+def _loss_plan(
+    asked: HeadAsked, recipe: Recipe, label_format: str, contradiction: Contradiction
+) -> tuple[LossPlan, bool]:
+    """The head's loss in every form, each term checked against its table row; and whether the
+    targets are one-hot encoded (integer labels, for a loss that takes only one-hot rows)."""
+    spec_loss = asked.loss
+    terms: list[Built] = []
+    onehot: set[bool] = set()
+    stages = []
+    for stage in spec_loss.stages:
+        weights = [0.0] * len(terms)
+        for term in stage.terms:
+            where = dotted(term.path) if term.path else f"{asked.key}loss"
+            named = _loss(term.choice, recipe, label_format, contradiction, where)
+            onehot.add(
+                label_format == "integer"
+                and (named.encodes_integer_labels or "integer" not in named.labels)
+                and "onehot" in named.labels
+            )
+            built = _built(named, term.choice)
+            if built not in terms:
+                terms.append(built)
+                weights.append(0.0)
+            weights[terms.index(built)] += term.weight
+        stages.append((weights, stage.until_epoch))
+    if len(onehot) > 1:
+        raise SpecError(
+            f"{asked.key}loss: mixes losses that take class ids with losses that take one-hot "
+            "rows (e.g. sparse_categorical_crossentropy with categorical_focal_crossentropy); "
+            "use losses of one kind, e.g. categorical_crossentropy with "
+            "categorical_focal_crossentropy"
+        )
+    width = len(terms)
+    plan_stages = tuple(
+        LossStage(tuple(w + [0.0] * (width - len(w))), until) for w, until in stages
+    )
+    if len(spec_loss.stages) > 1:
+        form = "schedule"
+    elif len(spec_loss.stages[0].terms) > 1:
+        form = "blend"
+    else:
+        form = "single"
+    return LossPlan(tuple(terms), plan_stages, form), onehot.pop()
+
+
+def _class_weight(spec: Spec, head: Head) -> str | dict[int, float] | None:
     """training.class_weight by class name -> by output index, every name checked."""
     weights = spec.training.class_weight
     if weights is None:
         return None
-    if spec.task == "regression":
+    if head.task == "regression":
         raise SpecError(
             "training.class_weight: weighs classes; a regression task has none. Remove it."
         )
     if isinstance(weights, str):
         return weights
+    classes = head.labels.classes
     by_index: dict[int, float] = {}
     for name, weight in weights.items():
-        match = [i for i, c in enumerate(labels.classes) if same_label(name, c)]
+        match = [i for i, c in enumerate(classes) if same_label(name, c)]
         if not match:
             raise SpecError(
-                f"training.class_weight: {name!r} is not a class. Classes: "
-                f"{', '.join(labels.classes)}"
+                f"training.class_weight: {name!r} is not a class. Classes: {', '.join(classes)}"
             )
         by_index[match[0]] = weight
-    return {i: by_index.get(i, 1.0) for i in range(len(labels.classes))}
+    return {i: by_index.get(i, 1.0) for i in range(len(classes))}
 
 
-def _check_monitor(spec: Spec, metrics: tuple[str, ...]) -> None:
+def logged_names(heads: tuple[Head, ...], multi: bool) -> list[str]:
+    """What Keras logs each epoch on the training split (validation adds a val_ prefix)."""
+    if not multi:
+        return ["loss", *heads[0].metrics]
+    names = ["loss"]
+    for head in heads:
+        names += [f"{head.name}_loss", *(f"{head.name}_{m}" for m in head.metrics)]
+    return names
+
+
+def _check_monitor(spec: Spec, heads: tuple[Head, ...]) -> None:
     """Early stopping must watch something the run logs (errors even with strict: false)."""
     stopping = spec.training.early_stopping
     if stopping is None:
         return
-    logged = ["loss", *metrics]
+    logged = logged_names(heads, spec.heads is not None)
     if spec.data.validation_fraction > 0:
         logged += [f"val_{name}" for name in logged]
     if stopping.monitor not in logged:
@@ -190,7 +385,11 @@ def _check_monitor(spec: Spec, metrics: tuple[str, ...]) -> None:
 
 
 def _loss(
-    choice: Choice, recipe: Recipe, label_format: str, contradiction: Callable[[str, str], None]
+    choice: Choice,
+    recipe: Recipe,
+    label_format: str,
+    contradiction: Contradiction,
+    where: str = "loss",
 ) -> Named:
     table = load_table()
     if choice.name == "auto":
@@ -200,7 +399,7 @@ def _loss(
     loss = owner.losses[choice.name]
     if owner.task != recipe.task:
         contradiction(
-            "loss",
+            where,
             f"{choice.name} belongs to the {owner.task} row, not {recipe.task}; "
             f"the {row_text(recipe, label_format)}. Use loss: "
             f"{recipe.recommended_loss[label_format]} (or leave it out: auto).",
@@ -208,7 +407,7 @@ def _loss(
     elif label_format not in loss.labels:
         fits = next(f for f in loss.labels)
         contradiction(
-            "loss",
+            where,
             f"{choice.name} needs {recipe.label_formats[fits]}; the label here is "
             f"{recipe.label_formats[label_format]}, so the {row_text(recipe, label_format)}. "
             f"Use loss: {recipe.recommended_loss[label_format]}.",
@@ -220,15 +419,30 @@ def _built(item: Named, choice: Choice, drop: tuple[str, ...] = ()) -> Built:
     """Every parameter filled in: the user's values over the table's (Keras's) defaults.
     `drop` leaves out what something else sets (a schedule sets the learning rate)."""
     params = {**item.defaults(), **choice.params}
-    return Built(item.name, item.keras_class, {k: v for k, v in params.items() if k not in drop})
+    kept = {k: v for k, v in params.items() if k not in drop}
+    return Built(item.name, item.keras_class, kept, item.error_power)
+
+
+def output_text(head: Head) -> str:
+    act = "" if head.output_activation == "linear" else f", {head.output_activation}"
+    return f"Dense({head.output_units}{act})"
 
 
 def plan_summary(plan: Plan) -> str:
     """The table's choices in one comment block, for spec.resolved.yaml and `check`."""
-    act = "" if plan.output_activation == "linear" else f", {plan.output_activation}"
-    return (
-        f"labels: {plan.labels.describe()} ({plan.labels.format})\n"
-        f"output: Dense({plan.output_units}{act}); loss: {plan.loss.name}; "
-        f"metrics: {', '.join(plan.metrics)}; optimizer: {plan.optimizer.name}"
-        + (f" with {plan.schedule.name}" if plan.schedule else "")
+    optimizer = f"optimizer: {plan.optimizer.name}" + (
+        f" with {plan.schedule.name}" if plan.schedule else ""
     )
+    if not plan.multi:
+        head = plan.head
+        return (
+            f"labels: {head.labels.describe()} ({head.labels.format})\n"
+            f"output: {output_text(head)}; loss: {head.loss.summary}; "
+            f"metrics: {', '.join(head.metrics)}; {optimizer}"
+        )
+    lines = [
+        f"{h.name}: {h.task}, {h.labels.describe()} ({h.labels.format}); output: "
+        f"{output_text(h)}; loss: {h.loss.summary}; metrics: {', '.join(h.metrics)}"
+        for h in plan.heads
+    ]
+    return "\n".join([*lines, f"loss weighting: {plan.weighting.name}; {optimizer}"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,9 @@ import numpy as np
 from taskfit.arrays import to_inputs, to_targets
 from taskfit.keras_setup import import_keras
 from taskfit.labels import is_missing
+from taskfit.plan import Head
 from taskfit.runs import Run, open_run, read_rows
+from taskfit.spec import SINGLE_HEAD
 
 
 @dataclass
@@ -36,20 +39,48 @@ def _inputs(run: Run, table: Any, rows: list[int]) -> dict[str, Any]:
     return named_inputs(to_inputs(table, run.numeric, run.categorical, rows))
 
 
+def _by_head(run: Run, output: Any) -> dict[str, np.ndarray]:
+    """The model's output as head name -> array (one task: its one head)."""
+    if run.plan.multi:
+        return {name: np.asarray(v) for name, v in output.items()}
+    return {run.plan.head.name: np.asarray(output)}
+
+
+def probabilities(output: np.ndarray) -> np.ndarray:
+    """One column per class: a sigmoid's p becomes (1 - p, p)."""
+    return np.concatenate([1 - output, output], axis=1) if output.shape[1] == 1 else output
+
+
 def predict(run_dir: str | Path, csv_path: str | Path) -> Predictions:
     run = open_run(run_dir)
     table, notes = read_rows(run, Path(csv_path), need_label=False)
     inputs = _inputs(run, table, list(range(table.n_rows)))
-    output = np.asarray(_load(run).predict(inputs, verbose=0))
-    labels = run.plan.labels
-    label = run.label_columns[0] if len(run.label_columns) == 1 else "class"
-    if run.spec.task == "regression":
-        return Predictions([f"predicted_{label}"], [[float(v)] for v in output[:, 0]], notes)
-    probs = np.concatenate([1 - output, output], axis=1) if output.shape[1] == 1 else output
-    classes = list(labels.classes)
-    columns = [f"predicted_{label}", *(f"probability_{c}" for c in classes)]
-    rows = [[classes[int(p.argmax())], *(float(v) for v in p)] for p in probs]
+    outputs = _by_head(run, _load(run).predict(inputs, verbose=0))
+    columns: list[str] = []
+    values: list[np.ndarray] = []  # per head: a (rows, k) block of the output CSV
+    for head in run.plan.heads:
+        output = outputs[head.name]
+        columns.append(f"predicted_{_label_name(head)}")
+        if head.task == "regression":
+            values.append(output[:, :1].astype(object))
+            continue
+        probs = probabilities(output)
+        classes = np.array(head.labels.classes, dtype=object)
+        prefix = f"{head.name}_" if run.plan.multi else ""
+        columns += [f"{prefix}probability_{c}" for c in head.labels.classes]
+        values.append(np.concatenate([classes[probs.argmax(1)][:, None], probs], axis=1))
+    rows = [
+        [v if isinstance(v, str) else float(v) for v in row]
+        for row in np.concatenate(values, axis=1).tolist()
+    ]
     return Predictions(columns, rows, notes)
+
+
+def _label_name(head: Head) -> str:
+    """The label column's name; one-hot labels have none of their own."""
+    if len(head.labels.columns) == 1:
+        return head.labels.columns[0]
+    return head.name if head.name != SINGLE_HEAD else "class"
 
 
 @dataclass
@@ -57,34 +88,39 @@ class Evaluation:
     metrics: dict[str, float]
     rows: int
     left_out: int  # rows without a label
-    confusion: dict[str, dict[str, int]] | None  # actual class -> predicted class -> count
+    # head -> actual class -> predicted class -> count, for each classification head
+    confusion: dict[str, dict[str, dict[str, int]]]
     notes: list[str] = field(default_factory=list)
 
 
 def evaluate(run_dir: str | Path, csv_path: str | Path) -> Evaluation:
-    """Test metrics on any labelled CSV, under the names metrics.json uses."""
-    from taskfit.optim import make_loss, make_metrics
-
+    """Test metrics on any labelled CSV, under the names metrics.json uses. Each head's loss is
+    the one in force at the end of training; with several heads `loss` weighs them by the final
+    weights in metrics.json (for uncertainty weighting without its log-variance term)."""
     run = open_run(run_dir)
     table, notes = read_rows(run, Path(csv_path), need_label=True)
-    column = table.cells[run.label_columns[0]]
     rows = [
-        i for i in range(table.n_rows) if len(run.label_columns) > 1 or not is_missing(column[i])
+        i
+        for i in range(table.n_rows)
+        if not any(
+            is_missing(table.cells[h.labels.columns[0]][i])
+            for h in run.plan.heads
+            if len(h.labels.columns) == 1
+        )
     ]
     y = to_targets(table, run.plan, rows)
     model = _load(run)
-    model.compile(loss=make_loss(run.plan), metrics=make_metrics(run.plan))
+    _compile_for_evaluation(run, model)
     x = _inputs(run, table, rows)
-    metrics = model.evaluate(x, y, verbose=0, return_dict=True)
-    confusion = None
-    if run.spec.task != "regression":
-        output = np.asarray(model.predict(x, verbose=0))
-        predicted = (output[:, 0] > 0.5).astype(int) if output.shape[1] == 1 else output.argmax(1)
-        actual = y.argmax(1) if y.ndim == 2 else y.astype(int)
-        classes = run.plan.labels.classes
-        confusion = {a: {p: 0 for p in classes} for a in classes}
-        for a, p in zip(actual, predicted, strict=True):
-            confusion[classes[a]][classes[p]] += 1
+    metrics = model.evaluate(
+        x, y if run.plan.multi else y[SINGLE_HEAD], verbose=0, return_dict=True
+    )
+    outputs = _by_head(run, model.predict(x, verbose=0))
+    confusion = {
+        head.name: confusion_matrix(head, y[head.name], outputs[head.name])
+        for head in run.plan.heads
+        if head.task != "regression"
+    }
     return Evaluation(
         {k: float(v) for k, v in metrics.items()},
         len(rows),
@@ -92,3 +128,34 @@ def evaluate(run_dir: str | Path, csv_path: str | Path) -> Evaluation:
         confusion,
         notes,
     )
+
+
+def _compile_for_evaluation(run: Run, model: Any) -> None:
+    from taskfit.optim import make_loss, make_metrics
+
+    plan = run.plan
+    if not plan.multi:
+        model.compile(loss=make_loss(plan.head, stage=-1), metrics=make_metrics(plan.head))
+        return
+    trained = json.loads((run.folder / "metrics.json").read_text())
+    body = model.get_layer("preprocess_and_body")
+
+    def std(head: Head) -> float | None:  # the Rescaling after a regression head holds it
+        return float(body.get_layer(head.name).scale) if head.task == "regression" else None
+
+    model.compile(
+        loss={h.name: make_loss(h, stage=-1, target_std=std(h)) for h in plan.heads},
+        loss_weights={h.name: trained.get(f"{h.name}_weight", h.weight) for h in plan.heads},
+        metrics={h.name: make_metrics(h) for h in plan.heads},
+    )
+
+
+def confusion_matrix(head: Head, y: np.ndarray, output: np.ndarray) -> dict[str, dict[str, int]]:
+    """Actual class -> predicted class -> count."""
+    predicted = probabilities(output).argmax(1)
+    actual = y.argmax(1) if y.ndim == 2 else y.astype(int)
+    classes = head.labels.classes
+    confusion = {a: {p: 0 for p in classes} for a in classes}
+    for a, p in zip(actual, predicted, strict=True):
+        confusion[classes[a]][classes[p]] += 1
+    return confusion

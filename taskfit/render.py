@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from taskfit.plan import Head, Plan, output_text
+
 if TYPE_CHECKING:
     from rich.table import Table
 
@@ -80,7 +82,7 @@ def check_document(checked: Checked) -> dict[str, Any]:
         "ok": True,
         "rows": data.table.n_rows,
         "features": len(data.features),
-        "labels": {"format": plan.labels.format, "classes": list(plan.labels.classes)},
+        **_labels_document(plan),
         "columns": [
             {
                 "name": c.name,
@@ -91,35 +93,97 @@ def check_document(checked: Checked) -> dict[str, Any]:
             }
             for c in data.columns
         ],
-        "rows_without_label": len(plan.labels.missing_rows),
+        "rows_without_label": len(data.missing_rows),
         "resolved": checked.resolved(),
         "warnings": list(plan.warnings),
         "notes": notes(checked),
     }
 
 
+def _labels_document(plan: Plan) -> dict[str, Any]:
+    if not plan.multi:
+        labels = plan.head.labels
+        return {"labels": {"format": labels.format, "classes": list(labels.classes)}}
+    return {"heads": [head_row(plan, head) for head in plan.heads]}
+
+
+def head_row(plan: Plan, head: Head) -> dict[str, Any]:
+    """One row of the head table: what `check` shows for a spec with heads."""
+    return {
+        "head": head.name,
+        "task": head.task,
+        "label": ", ".join(head.labels.columns),
+        "format": head.labels.format,
+        "classes": list(head.labels.classes),
+        "output": output_text(head),
+        "loss": head.loss.summary,
+        "weight": plan.weighting.name if plan.weighting.name != "fixed" else head.weight,
+        "layers": [layer.units for layer in head.layers],
+    }
+
+
 def check_text(checked: Checked) -> str:
-    """The table's choices, then every column with its type."""
+    """The table's choices (a head table for several heads), then every column with its type."""
     plan, data = checked.plan, checked.data
-    act = "" if plan.output_activation == "linear" else f", {plan.output_activation}"
     layers = " -> ".join(f"{layer.units} {layer.activation}" for layer in plan.layers)
     schedule = f" with {plan.schedule.name}" if plan.schedule else ""
-    summary = {
-        "data": f"{data.source}: {data.table.n_rows} rows, {len(data.features)} features",
-        "labels": plan.labels.describe(),
-        "output": f"Dense({plan.output_units}{act})",
-        "loss": plan.loss.name,
-        "metrics": ", ".join(plan.metrics),
-        "layers": layers or "(none)",
-        "optimizer": plan.optimizer.name + schedule,
-    }
+    summary = {"data": f"{data.source}: {data.table.n_rows} rows, {len(data.features)} features"}
+    if not plan.multi:
+        head = plan.head
+        summary |= {
+            "labels": head.labels.describe(),
+            "output": output_text(head),
+            "loss": head.loss.summary,
+            "metrics": ", ".join(head.metrics),
+        }
+    summary["layers" if not plan.multi else "shared"] = layers or "(none)"
+    summary["optimizer"] = plan.optimizer.name + schedule
+    if plan.multi:
+        summary["weighting"] = plan.weighting.name
     lines = [f"  {name:<10}{text}" for name, text in summary.items()]
-    width = max(len(c.name) for c in data.columns)
-    lines.append(f"\n  {'column':<{width}}  {'type':<11}  {'missing':>7}  {'distinct':>8}")
-    for c in data.columns:
-        note = f"  {c.note}" if c.note else ""
-        lines.append(f"  {c.name:<{width}}  {c.kind:<11}  {c.missing:>7}  {c.distinct:>8}{note}")
+    if plan.multi:
+        lines.append("")
+        lines += _aligned(
+            ["head", "task", "label", "format", "output", "loss", "weight", "layers"],
+            [
+                [str(v) for k, v in head_row(plan, head).items() if k != "classes"]
+                for head in plan.heads
+            ],
+        )
+    lines.append("")
+    lines += _aligned(
+        ["column", "type", "missing", "distinct", ""],
+        [[c.name, c.kind, str(c.missing), str(c.distinct), c.note] for c in data.columns],
+    )
     return "\n".join(lines) + "\n"
+
+
+def _aligned(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Plain left-aligned columns, two spaces apart (check's output stays greppable)."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return [
+        ("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True))).rstrip()
+        for r in [header, *rows]
+    ]
+
+
+def baseline_text(baseline: dict[str, dict[str, Any]]) -> str:
+    """The multi-task model against each head trained alone."""
+    rows = [
+        [
+            head,
+            r["metric"],
+            f"{r['multi_task']:.4g}",
+            f"{r['single_task']:.4g}",
+            f"{r['difference']:+.2f} {r['unit']}",
+            r["verdict"],
+        ]
+        for head, r in baseline.items()
+    ]
+    header = ["head", "metric", "multi-task", "alone", "difference", "multi-task vs alone"]
+    lines = _aligned(header, rows)
+    note = "  (difference > 0: the multi-task model is better; one seed, test split)"
+    return "\n".join(["", *lines, note, ""])
 
 
 def confusion_text(confusion: dict[str, dict[str, int]]) -> str:

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,13 +64,18 @@ def write_yaml(path: Path, doc: Any, header: str = "") -> None:
     write_text(path, header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
 
 
-def write_history(path: Path, history: dict[str, list[float]]) -> None:
-    """One row per epoch: epoch, then every logged quantity under Keras's names."""
+def write_history(path: Path, history: Mapping[str, Sequence[float | str]]) -> None:
+    """One row per epoch: epoch, then every logged quantity under Keras's names (and the loss
+    in force, as text, when it changes during training)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     names = list(history)
     writer.writerow(["epoch", *names])
     epochs = len(next(iter(history.values()), []))
     for i in range(epochs):
-        writer.writerow([i + 1, *(f"{history[n][i]:.6g}" for n in names)])
+        writer.writerow([i + 1, *(_cell(history[n][i]) for n in names)])
     write_text(path, out.getvalue())
+
+
+def _cell(value: float | str) -> str:
+    return value if isinstance(value, str) else f"{value:.6g}"

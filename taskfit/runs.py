@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from taskfit.csvtable import Table, read_csv
+from taskfit.data import label_specs
 from taskfit.errors import DataError, Problems
 from taskfit.labels import Labels, not_finite
 from taskfit.plan import Plan, make_plan
@@ -32,8 +33,7 @@ class Run:
 
     @property
     def label_columns(self) -> tuple[str, ...]:
-        label = self.spec.data.label
-        return (label,) if isinstance(label, str) else label
+        return tuple(c for head in self.plan.heads for c in head.labels.columns)
 
 
 def open_run(folder: str | Path) -> Run:
@@ -49,14 +49,19 @@ def open_run(folder: str | Path) -> Run:
     return Run(folder, spec, make_plan(spec, _labels(spec)))
 
 
-def _labels(spec: Spec) -> Labels:
-    data = spec.data
-    if not isinstance(data.label, str):
-        return Labels("onehot", data.label, data.label)
-    if spec.task == "regression":
-        return Labels("real", (data.label,))
-    classes = tuple(str(c) for c in data.classes or ())
-    return Labels("binary" if spec.task == "binary" else "integer", (data.label,), classes)
+def _labels(spec: Spec) -> dict[str, Labels]:
+    """Each head's labels as the resolved spec records them (no data needed)."""
+    found = {}
+    for name, (task, said) in label_specs(spec).items():
+        if not isinstance(said.label, str):
+            found[name] = Labels("onehot", said.label, said.label, key=said.key)
+        elif task == "regression":
+            found[name] = Labels("real", (said.label,), key=said.key)
+        else:
+            classes = tuple(str(c) for c in said.classes or ())
+            kind = "binary" if task == "binary" else "integer"
+            found[name] = Labels(kind, (said.label,), classes, key=said.key)
+    return found
 
 
 def read_rows(run: Run, path: Path, need_label: bool) -> tuple[Table, list[str]]:

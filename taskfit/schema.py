@@ -112,6 +112,8 @@ class Builder:
             return tuple(self.convert(item_type, param, v, (*path, i)) for i, v in enumerate(value))
         if tp is Choice:
             return self.choice(value, path)
+        if hasattr(tp, "parse"):  # a type that reads its own YAML forms (LossSpec)
+            return tp.parse(self, value, path)
         if dataclasses.is_dataclass(tp):
             return self.build(tp, value, path)  # type: ignore[arg-type]
         check = param or Param(tp.__name__)
@@ -132,12 +134,14 @@ class Builder:
 
 def as_data(value: Any) -> Any:
     """A spec (or any part of it) back to plain YAML data."""
-    if isinstance(value, Choice):
+    if hasattr(value, "as_yaml"):  # Choice, LossSpec: back to the form the user wrote
         return value.as_yaml()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: as_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, tuple | list):
         return [as_data(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_data(v) for k, v in value.items()}
     return value
 
 
@@ -158,7 +162,8 @@ def reference(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
         name = prefix + f.name
-        inner = [t for t in (*typing.get_args(tp), tp) if _is_section(t)]
+        options = typing.get_args(tp) if isinstance(tp, types.UnionType) else (tp,)
+        inner = [t for t in options if _is_section(t)]
         param = f.metadata.get("param")
         kind = _type_name(tp)
         if param:  # the range replaces its own type's name; other kinds of the union stay
@@ -168,7 +173,7 @@ def reference(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
             default = show(f.default)
         elif f.default_factory is not dataclasses.MISSING:
             made = f.default_factory()
-            if isinstance(made, Choice):
+            if hasattr(made, "as_yaml"):
                 default = show(made.as_yaml())
             else:
                 default = "" if dataclasses.is_dataclass(made) else show(list(made))
@@ -177,14 +182,12 @@ def reference(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
         rows.append((name, kind, default, f.metadata.get("doc", "")))
         for sub in inner:
             rows.extend(reference(sub, name + "."))
-        sub_items = [
-            typing.get_args(t)[0]
-            for t in typing.get_args(tp) or (tp,)
-            if typing.get_origin(t) is tuple
-        ]
-        for sub in sub_items:
-            if dataclasses.is_dataclass(sub):
-                rows.extend(reference(sub, name + "[]."))  # type: ignore[arg-type]
+        for option in options:  # lists of sections (`[]`) and mappings to sections (`<name>`)
+            origin, args = typing.get_origin(option), typing.get_args(option)
+            if origin is tuple and _is_section(args[0]):
+                rows.extend(reference(args[0], name + "[]."))
+            elif origin is dict and _is_section(args[1]):
+                rows.extend(reference(args[1], name + ".<name>."))
     return rows
 
 
@@ -203,12 +206,14 @@ def _fits(tp: Any, value: Any) -> bool:
 
 def _is_section(tp: Any) -> bool:
     """A nested mapping of spec keys (a Choice's parameters come from the table instead)."""
-    return dataclasses.is_dataclass(tp) and tp is not Choice
+    return dataclasses.is_dataclass(tp) and tp is not Choice and not hasattr(tp, "parse")
 
 
 def _type_name(tp: Any) -> str:
     if tp is Choice:
         return "a name or {name: ..., params}"
+    if hasattr(tp, "parse"):
+        return str(tp.type_name)
     if isinstance(tp, types.UnionType):
         return " or ".join(_type_name(t) for t in typing.get_args(tp))
     if typing.get_origin(tp) is tuple:

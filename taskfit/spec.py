@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from taskfit.errors import SpecError
+from taskfit.lossform import LossSpec
 from taskfit.params import Param, show, unknown
 from taskfit.schema import Builder, Choice, key
 from taskfit.table import TASKS, Named, load_table
@@ -42,12 +44,17 @@ class ModelSpec:
         None, doc="hidden layers in order; default: the table's"
     )
     output: OutputSpec = key(OutputSpec(), doc="the output layer; leave it to the table")
+    head_layers: tuple[LayerSpec, ...] = key(
+        (), doc="heads only: hidden layers of each head, after the shared layers"
+    )
 
 
 @dataclass(frozen=True)
 class DataSpec:
     source: str = key(doc="a bundled dataset's name, or a CSV path relative to the spec")
-    label: str | tuple[str, ...] = key(doc="the label column; for one-hot labels a list of columns")
+    label: str | tuple[str, ...] | None = key(
+        None, doc="the label column; for one-hot labels a list of columns (heads: on each head)"
+    )
     features: tuple[str, ...] | None = key(None, doc="input columns; default: every other column")
     ignore: tuple[str, ...] = key((), doc="columns to leave out")
     numeric: tuple[str, ...] = key((), doc="columns to treat as numbers (default: inferred)")
@@ -95,15 +102,49 @@ class TrainingSpec:
     )
 
 
+SINGLE_HEAD = "output"  # a spec with one task has one head, named as its Keras output layer
+AUTO_LOSS = LossSpec.named("auto")
+LOSS_DOC = (
+    "auto: the table's loss for the label format; or a name, {name: ..., params}, "
+    "{blend: [{loss, weight}, ...]} or {schedule: [{loss or blend, until_epoch}, ...]}"
+)
+
+
 @dataclass(frozen=True)
-class Spec:
+class HeadSpec:
+    """One output of a model with several: its own label, task, loss and weight."""
+
     task: str = key(doc="the kind of label", param=Param("str", choices=TASKS))
+    label: str | tuple[str, ...] = key(doc="the label column; for one-hot labels a list")
+    loss: LossSpec = key(AUTO_LOSS, doc=LOSS_DOC, names="losses")
+    loss_weight: float = key(
+        1.0, doc="this head's share of the total loss (fixed weighting)", param=Param("float", ge=0)
+    )
+    metrics: str | tuple[str, ...] = key("auto", doc="auto: the table's metrics; or Keras names")
+    positive: str | int | bool | None = key(None, doc="binary: the positive class's label value")
+    classes: tuple[str | int, ...] | None = key(None, doc="class names in output order")
+    layers: tuple[LayerSpec, ...] | None = key(
+        None, doc="this head's hidden layers; default: model.head_layers"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spec:
+    task: str | None = key(
+        None, doc="the kind of label (or give heads)", param=Param("str", choices=TASKS)
+    )
     data: DataSpec = key(doc="where the rows come from")
+    heads: dict[str, HeadSpec] | None = key(
+        None, doc="several outputs instead of one task: head name -> its task, label, loss"
+    )
+    loss_weighting: Choice = key(
+        Choice("fixed"),
+        doc="heads: fixed (loss_weight), uncertainty (learned), or dwa (from loss ratios)",
+        names="weightings",
+    )
     name: str | None = key(None, doc="names the run folder; default: the spec file's name")
     model: ModelSpec = key(ModelSpec(), doc="the network between input and output")
-    loss: Choice = key(
-        Choice("auto"), doc="auto: the table's loss for the label format", names="losses"
-    )
+    loss: LossSpec = key(AUTO_LOSS, doc=LOSS_DOC, names="losses")
     optimizer: Choice = key(
         Choice("adam"), doc="a name takes Keras defaults; a mapping sets params", names="optimizers"
     )
@@ -140,6 +181,7 @@ def _load(doc: YamlDoc, base_dir: Path, overrides: list[str]) -> LoadedSpec:
     data = copy.deepcopy(doc.data)
     overridden = frozenset(apply_override(data, item) for item in overrides)
     builder = Builder(doc, overridden, lookup=check_name)
+    _check_task_or_heads(data, builder)
     spec = builder.build(Spec, data)
     if spec is not None:
         check_together(spec, builder)
@@ -184,15 +226,32 @@ def check_name(kind: str, value: Any, path: PathKey, b: Builder) -> None:
             )
             b.add(path, unknown("activation", value, options))
         return
+    if kind == "losses":
+        for term in value.terms():
+            _check_choice(kind, term.choice, term.path or path, b)
+        return
+    _check_choice(kind, value, path, b)
+
+
+def _check_choice(kind: str, value: Choice, path: PathKey, b: Builder) -> None:
+    table = load_table()
     catalog: dict[str, Named] = {
         "losses": table.all_losses(),
         "optimizers": table.optimizers,
         "schedules": table.schedules,
+        "weightings": table.weightings,
     }[kind]
     if kind == "losses" and value.name == "auto":
+        if value.params:
+            b.add(path, "auto takes no parameters; name the loss to set them")
         return
     if value.name not in catalog:
-        singular = {"losses": "loss", "optimizers": "optimizer", "schedules": "schedule"}[kind]
+        singular = {
+            "losses": "loss",
+            "optimizers": "optimizer",
+            "schedules": "schedule",
+            "weightings": "loss_weighting",
+        }[kind]
         b.add(path, unknown(singular, value.name, catalog))
         return
     extra = table.optimizer_common if kind == "optimizers" else None
@@ -201,26 +260,115 @@ def check_name(kind: str, value: Any, path: PathKey, b: Builder) -> None:
         _check_piecewise(value, b)
 
 
+HEAD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")  # Keras output names, metric prefixes
+
+
 def check_together(spec: Spec, b: Builder) -> None:
     """Checks that span several keys, once each key is valid on its own."""
-    table = load_table()
-    recipe = table.recipe(spec.task)
     if spec.schedule and "learning_rate" in spec.optimizer.params:
         b.add(
             ("optimizer", "learning_rate"),
             "is set together with `schedule`; the schedule sets the learning rate. "
             "Remove one of them.",
         )
-    if isinstance(spec.metrics, tuple):
-        for i, metric in enumerate(spec.metrics):
-            if metric not in recipe.metric_choices:
-                b.add(("metrics", i), unknown(f"{spec.task} metric", metric, recipe.metric_choices))
     units = spec.model.output.units
     if units != "auto" and (isinstance(units, bool) or not isinstance(units, int) or units < 1):
         b.add(
             ("model", "output", "units"),
             f"must be auto or an integer >= 1. Got {show(units)} instead.",
         )
+    if spec.heads is None:
+        _check_one_task(spec, b)
+    else:
+        _check_heads(spec, spec.heads, b)
+
+
+def _check_task_or_heads(raw: Any, b: Builder) -> None:
+    """A spec gives `task` and `data.label`, or `heads`. Checked on the raw keys, so that a
+    missing one is reported together with every other problem."""
+    if not isinstance(raw, dict) or raw.get("heads") is not None:
+        return
+    if raw.get("task") is None:
+        b.add(("task",), "is required: binary, multiclass or regression (or give `heads`)")
+    data = raw.get("data")
+    if isinstance(data, dict) and data.get("label") is None:
+        b.add(("data", "label"), "is required (the label column; for one-hot labels a list)")
+
+
+def _check_one_task(spec: Spec, b: Builder) -> None:
+    if spec.task is None:
+        return
+    _check_metrics(spec.task, spec.metrics, ("metrics",), b)
+    for path, is_set in (
+        (("loss_weighting",), spec.loss_weighting.name != "fixed"),
+        (("model", "head_layers"), bool(spec.model.head_layers)),
+    ):
+        if is_set:
+            b.add(path, "weighs or shapes several heads; this spec has one task. Remove it.")
+
+
+def _check_heads(spec: Spec, heads: dict[str, HeadSpec], b: Builder) -> None:
+    if spec.task is not None:
+        b.add(("task",), "is set together with `heads`; each head has its own task. Remove one.")
+    if len(heads) < 2:
+        b.add(
+            ("heads",),
+            f"names {len(heads)} head(s); heads are for two or more outputs. For one, use "
+            "`task:` and `data.label:` instead.",
+        )
+    per_head = {
+        ("data", "label"): spec.data.label is not None,
+        ("data", "positive"): spec.data.positive is not None,
+        ("data", "classes"): spec.data.classes is not None,
+        ("loss",): not spec.loss.is_auto,
+        ("metrics",): spec.metrics != "auto",
+        ("model", "output"): spec.model.output != OutputSpec(),
+        ("training", "class_weight"): spec.training.class_weight is not None,
+    }
+    for path, is_set in per_head.items():
+        if is_set and path[-1] == "class_weight":
+            b.add(
+                path,
+                "works with one task only (Keras weighs classes of a single output); "
+                "with heads use a focal loss on the skewed head",
+            )
+        elif is_set:
+            b.add(path, f"belongs on each head with `heads`: set heads.<name>.{path[-1]}")
+    learned = spec.loss_weighting.name != "fixed"
+    labels: dict[str, str] = {}
+    for name, head in heads.items():
+        if not HEAD_NAME.match(str(name)):
+            b.add(
+                ("heads", name),
+                "a head name starts with a letter and holds letters, digits "
+                "and _ only (it names the Keras output and its metrics)",
+            )
+        _check_metrics(head.task, head.metrics, ("heads", name, "metrics"), b)
+        if learned and head.loss_weight != 1.0:
+            b.add(
+                ("heads", name, "loss_weight"),
+                f"is fixed weighting; loss_weighting: {spec.loss_weighting.name} learns the "
+                "weights. Remove loss_weight, or use loss_weighting: fixed.",
+            )
+        columns = (head.label,) if isinstance(head.label, str) else head.label
+        for column in columns:
+            if column in labels:
+                b.add(
+                    ("heads", name, "label"),
+                    f"{column!r} is already the label of head {labels[column]}; "
+                    "each head needs its own label column",
+                )
+            labels[column] = str(name)
+
+
+def _check_metrics(task: str, metrics: str | tuple[str, ...], path: PathKey, b: Builder) -> None:
+    recipe = load_table().recipe(task)
+    if isinstance(metrics, tuple):
+        for i, metric in enumerate(metrics):
+            if metric not in recipe.metric_choices:
+                b.add((*path, i), unknown(f"{task} metric", metric, recipe.metric_choices))
+    elif metrics != "auto":
+        b.add(path, f"must be auto or a list of Keras metric names. Got {show(metrics)} instead.")
 
 
 def _check_params(

@@ -27,6 +27,8 @@ class Named:
     labels: tuple[str, ...] = ()  # losses only: the label formats it accepts
     encodes_integer_labels: bool = False  # losses only: needs one-hot targets, taskfit encodes them
     example: dict[str, Any] | None = None  # schedules only: the source document's settings
+    # regression losses only: the power of label units the loss is in (mse 2, mae 1)
+    error_power: int = 0
 
     def defaults(self) -> dict[str, Any]:
         return {k: p.default for k, p in self.params.items() if not p.required}
@@ -69,6 +71,7 @@ class Table:
     optimizer_advice: str
     schedules: dict[str, Named]
     activations: tuple[str, ...]
+    weightings: dict[str, Named]  # how several heads' losses make one total
 
     def recipe(self, task: str) -> Recipe:
         return self.recipes[task]
@@ -96,6 +99,7 @@ def _named(name: str, row: dict[str, Any]) -> Named:
         labels=tuple(row.get("labels", ())),
         encodes_integer_labels=bool(row.get("encodes_integer_labels", False)),
         example=row.get("example"),
+        error_power=int(row.get("error_power", 0)),
     )
 
 
@@ -127,6 +131,7 @@ def load_table() -> Table:
         optimizer_advice=optimizers["advice"],
         schedules={n: _named(n, v) for n, v in _read("schedules.yaml")["schedules"].items()},
         activations=tuple(_read("layers.yaml")["activations"]),
+        weightings={n: _named(n, v) for n, v in _read("weighting.yaml")["weightings"].items()},
     )
 
 

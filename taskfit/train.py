@@ -9,17 +9,19 @@ import contextlib
 import functools
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from taskfit.arrays import Inputs, Splits, split, to_part
+from taskfit.arrays import Inputs, Splits, fit_targets, split, target_std, to_part
 from taskfit.checking import Checked, check_spec
 from taskfit.columns import CATEGORICAL, NUMERIC
+from taskfit.errors import SpecError
 from taskfit.keras_setup import import_keras
-from taskfit.plan import plan_summary
+from taskfit.plan import Head, Plan, plan_summary
 from taskfit.runfolder import (
     create_run_dir,
     remove_run_dir,
@@ -45,6 +47,7 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     best_epoch: int | None = None  # 1-based; set when early stopping kept an earlier epoch
     log_scaled: tuple[str, ...] = ()  # heavy-tailed numeric columns the model log1p-transforms
+    baseline_single: dict[str, Any] | None = None  # head -> multi-task vs trained alone
 
     @property
     def epochs(self) -> int:
@@ -63,14 +66,14 @@ class RunResult:
         """What `train --json` prints."""
         doc = {
             "run_dir": str(self.run_dir),
-            "task": self.checked.plan.task,
+            "task": "heads" if self.checked.plan.multi else self.checked.plan.head.task,
             "epochs": self.epochs,
             "best_epoch": self.best_epoch,
             "seconds": round(self.seconds, 3),
             "fit_seconds": round(self.fit_seconds, 3),
             "train_rows": self.train_rows,
             "metrics": self.metrics,
-            "rows_without_label": len(self.checked.plan.labels.missing_rows),
+            "rows_without_label": len(self.checked.data.missing_rows),
         }
         if self.smoke is not None:
             doc["smoke"] = self.smoke
@@ -78,6 +81,8 @@ class RunResult:
             doc["warnings"] = self.warnings
         if self.notes:
             doc["notes"] = self.notes
+        if self.baseline_single is not None:
+            doc["baseline_single"] = self.baseline_single
         return doc
 
 
@@ -87,15 +92,22 @@ def train(
     output: str | Path = "runs",
     smoke: bool = False,
     verbose: int | str = "auto",
+    baseline_single: bool = False,
 ) -> RunResult:
-    """Train the spec; `verbose` is Keras's (0 silent, 1 bar, 2 a line per epoch, on stderr)."""
+    """Train the spec; `verbose` is Keras's (0 silent, 1 bar, 2 a line per epoch, on stderr).
+    `baseline_single`: also train each head alone with the same budget, to compare."""
     started = time.perf_counter()
     checked = check_spec(spec_path, overrides)  # every user mistake surfaces before TensorFlow
     spec, plan = checked.loaded.spec, checked.plan
+    if baseline_single and not plan.multi:
+        raise SpecError(
+            "--baseline-single: compares each head with the multi-task model; this "
+            "spec has one task (give `heads`)"
+        )
     keras = import_keras()
     keras.utils.set_random_seed(spec.training.seed)
     labelled = to_part(checked.data, plan)
-    splits = split(labelled, spec.data, spec.training.seed, stratify=plan.task != "regression")
+    splits = split(labelled, spec.data, spec.training.seed, stratify=plan.stratify_by)
     if smoke:
         splits = Splits(
             splits.train.head(SMOKE_ROWS),
@@ -105,21 +117,26 @@ def train(
     name = spec.name or Path(spec_path).stem
     run_dir = create_run_dir(Path(output), name + ("-smoke" if smoke else ""))
     try:
-        models, history, best_epoch, fit_seconds = _fit(keras, checked, splits, smoke, verbose)
-        model = models.named
-        with contextlib.redirect_stdout(sys.stderr):
-            metrics = models.fit.evaluate(
-                models.pack(splits.test.x), splits.test.y, verbose=0, return_dict=True
-            )
-        metrics = {k: float(v) for k, v in metrics.items()}
+        fitted = fit_plan(keras, checked, plan, splits, smoke, verbose)
+        model = fitted.models.named
+        metrics = test_metrics(fitted, plan, splits)
+        metrics |= {f"{head}_weight": w for head, w in fitted.final_weights.items()}
+        baseline = None
+        if baseline_single:
+            from taskfit.baseline import single_head_baselines
+
+            baseline = single_head_baselines(keras, checked, splits, fitted, metrics, verbose)
         model.save(run_dir / "model.keras")
         write_yaml(
             run_dir / "spec.resolved.yaml",
             checked.resolved(),
             header="".join(f"# {line}\n" for line in plan_summary(plan).splitlines()),
         )
-        write_history(run_dir / "history.csv", history)
+        columns: dict[str, Sequence[float | str]] = {**fitted.history, **fitted.active_losses}
+        write_history(run_dir / "history.csv", columns)
         write_json(run_dir / "metrics.json", metrics)
+        if baseline is not None:
+            write_json(run_dir / "baseline_single.json", baseline)
         smoke_doc = _reload_matches(keras, model, run_dir, splits.test.x) if smoke else None
     except BaseException:
         remove_run_dir(run_dir)  # nothing half-written left behind
@@ -127,33 +144,88 @@ def train(
     return RunResult(
         run_dir,
         metrics,
-        history,
+        fitted.history,
         model,
         checked,
         time.perf_counter() - started,
-        fit_seconds,
+        fitted.seconds,
         len(splits.train),
         smoke_doc,
         list(plan.warnings),
-        best_epoch,
-        models.log_scaled,
+        fitted.best_epoch,
+        fitted.models.log_scaled,
+        baseline,
     )
 
 
-def _fit(
-    keras: Any, checked: Checked, splits: Splits, smoke: bool, verbose: int | str
-) -> tuple[Any, dict[str, list[float]], int | None, float]:
-    """Build, compile and fit: the models, the history, the epoch early stopping kept (if it
-    restored one), and the seconds `model.fit` took."""
+@dataclass
+class Fitted:
+    models: Any  # taskfit.model.Models
+    trained: Any  # the keras.Model that was compiled and fit (models.fit, or a wrapper)
+    history: dict[str, list[float]]
+    active_losses: dict[str, list[str]]  # history.csv columns: the loss in force per epoch
+    final_weights: dict[str, float]  # heads: each head's effective loss weight at the end
+    best_epoch: int | None  # 1-based; set when early stopping restored an earlier epoch
+    seconds: float  # how long model.fit took
+
+
+def test_metrics(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]:
+    """Keras's evaluate on the test split, under the names it logs."""
+    with contextlib.redirect_stdout(sys.stderr):
+        metrics = fitted.trained.evaluate(
+            fitted.models.pack(splits.test.x),
+            fit_targets(plan, splits.test.y),
+            verbose=0,
+            return_dict=True,
+        )
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def head_std(plan: Plan, head: Head, y: np.ndarray) -> float | None:
+    """A regression head among several: its training target's std, which its loss divides by."""
+    if not plan.multi or head.task != "regression":
+        return None
+    return target_std(y)
+
+
+def fit_plan(
+    keras: Any, checked: Checked, plan: Plan, splits: Splits, smoke: bool, verbose: int | str
+) -> Fitted:
+    """Build, compile and fit `plan` (the checked spec's, or one head of it alone)."""
+    from taskfit.losses import LossSchedule, MixedLoss, last_switch
     from taskfit.model import build_model
     from taskfit.optim import make_loss, make_metrics, make_optimizer
 
-    spec, plan = checked.loaded.spec, checked.plan
+    spec = checked.loaded.spec
     view = checked.data
     gaps = frozenset(c.name for c in view.columns if c.kind == NUMERIC and c.missing)
     models = build_model(plan, view.of_kind(NUMERIC), view.of_kind(CATEGORICAL), splits.train, gaps)
-    model = models.fit
-    model.compile(optimizer=make_optimizer(plan), loss=make_loss(plan), metrics=make_metrics(plan))
+    losses = {
+        head.name: make_loss(head, target_std=head_std(plan, head, splits.train.y[head.name]))
+        for head in plan.heads
+    }
+    callbacks: list[Any] = []
+    weights = None
+    # Training compiles its own view of the layers: the saved model (which holds `models.fit`)
+    # then carries no compile state, so it loads without taskfit's losses.
+    view = keras.Model(models.fit.input, models.fit.output, name="training")
+    if plan.multi:
+        from taskfit.weighting import compile_heads
+
+        trained, weights = compile_heads(view, plan, make_optimizer(plan), losses)
+        callbacks.append(weights)
+    else:
+        trained = view
+        head = plan.head
+        trained.compile(
+            optimizer=make_optimizer(plan), loss=losses[head.name], metrics=make_metrics(head)
+        )
+    mixed = {
+        h.name: (h, losses[h.name]) for h in plan.heads if isinstance(losses[h.name], MixedLoss)
+    }
+    schedule = LossSchedule(mixed) if mixed else None
+    if schedule:
+        callbacks.append(schedule)
     stopping = spec.training.early_stopping
     stopper = None
     if stopping and not smoke:
@@ -162,27 +234,48 @@ def _fit(
             patience=stopping.patience,
             min_delta=stopping.min_delta,
             restore_best_weights=stopping.restore_best_weights,
+            start_from_epoch=last_switch(plan.heads),
         )
+        callbacks.append(stopper)
     validation = (
-        (models.pack(splits.validation.x), splits.validation.y) if splits.validation else None
+        (models.pack(splits.validation.x), fit_targets(plan, splits.validation.y))
+        if splits.validation
+        else None
     )
+    class_weight = None
+    if not plan.multi:
+        head = plan.head
+        class_weight = class_weights(head.class_weight, splits.train.target, head.output_units)
     fit_started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # results alone on stdout; progress on stderr
-        fitted = model.fit(
+        fitted = trained.fit(
             models.pack(splits.train.x),
-            splits.train.y,
+            fit_targets(plan, splits.train.y),
             validation_data=validation,
             epochs=1 if smoke else spec.training.epochs,
             batch_size=spec.training.batch_size,
-            callbacks=[stopper] if stopper else [],
-            class_weight=class_weights(plan.class_weight, splits.train.y, plan.output_units),
+            callbacks=callbacks,
+            class_weight=class_weight,
             verbose=verbose,
         )
-    fit_seconds = time.perf_counter() - fit_started
+    seconds = time.perf_counter() - fit_started
     history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
     kept = stopper and stopper.restore_best_weights and stopper.stopped_epoch > 0
-    best_epoch = stopper.best_epoch + 1 if stopper and kept else None
-    return models, history, best_epoch, fit_seconds
+    active = {}
+    if schedule:
+        active = {
+            ("active_loss" if not plan.multi else f"{name}_active_loss"): described
+            for name, described in schedule.active.items()
+        }
+    return Fitted(
+        models,
+        trained,
+        history,
+        active,
+        weights.final if weights else {},
+        stopper.best_epoch + 1 if stopper and kept else None,
+        seconds,
+    )
 
 
 def class_weights(
@@ -202,11 +295,18 @@ def _reload_matches(keras: Any, model: Any, run_dir: Path, x: Inputs) -> dict[st
     from taskfit.model import named_inputs
 
     reloaded = keras.saving.load_model(run_dir / "model.keras")
-    before = model.predict(named_inputs(x), verbose=0)
-    after = reloaded.predict(named_inputs(x), verbose=0)
+    before = _flat(model.predict(named_inputs(x), verbose=0))
+    after = _flat(reloaded.predict(named_inputs(x), verbose=0))
     diff = float(np.max(np.abs(before - after))) if before.size else 0.0
     return {
         "reload_matches": bool(np.allclose(before, after, atol=1e-6)),
         "max_abs_diff": diff,
         "rows": len(before),
     }
+
+
+def _flat(output: Any) -> np.ndarray:
+    """A model's predictions as one matrix (heads side by side, in name order)."""
+    if isinstance(output, dict):
+        return np.concatenate([np.asarray(output[k]) for k in sorted(output)], axis=1)
+    return np.asarray(output)

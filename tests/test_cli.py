@@ -51,7 +51,7 @@ def test_check_reports_every_problem_on_stderr_and_exits_1(
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert lines == [
-        f"error: {spec}:2: data.label: is required (the label column; for one-hot labels a list of columns)",
+        f"error: {spec}:2: data.label: is required (the label column; for one-hot labels a list)",
         f"error: {spec}:3: training.epochs: must be an integer >= 1. Got 0 instead.",
     ]
     assert "Traceback" not in result.stderr

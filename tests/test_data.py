@@ -22,8 +22,13 @@ def spec(write: Write, task: str, label: str = "y", extra: str = "") -> Path:
 
 def test_bundled_index_matches_the_csv_files() -> None:
     datasets = bundled_datasets()
-    assert set(datasets) == {"breast_cancer", "digits", "diabetes"}
-    shapes = {"breast_cancer": (569, 30), "digits": (1797, 64), "diabetes": (442, 10)}
+    shapes = {
+        "breast_cancer": (569, 30),
+        "digits": (1797, 64),
+        "diabetes": (442, 10),
+        "wine": (178, 13),
+    }
+    assert set(datasets) == set(shapes)
     for name, item in datasets.items():
         table = read_csv(item.path)
         assert (table.n_rows, len(table.columns) - 1) == shapes[name] == (item.rows, item.features)
@@ -45,8 +50,8 @@ def test_label_format_is_detected(
 ) -> None:
     write("data.csv", tiny_csv(label=label))
     checked = check_spec(spec(write, task))
-    assert checked.plan.labels.format == fmt
-    assert checked.plan.labels.classes == classes
+    assert checked.plan.head.labels.format == fmt
+    assert checked.plan.head.labels.classes == classes
     assert checked.data.features == ("a", "b")
 
 
@@ -56,9 +61,9 @@ def test_onehot_columns_are_detected(write: Write) -> None:
     ]
     write("data.csv", "\n".join(rows) + "\n")
     checked = check_spec(spec(write, "multiclass", "[c0, c1, c2]"))
-    assert checked.plan.labels.format == "onehot"
-    assert checked.plan.loss.name == "categorical_crossentropy"
-    assert checked.plan.output_units == 3
+    assert checked.plan.head.labels.format == "onehot"
+    assert checked.plan.head.loss.summary == "categorical_crossentropy"
+    assert checked.plan.head.output_units == 3
     assert checked.data.features == ("x",)
 
 
@@ -121,7 +126,7 @@ def test_features_ignore_and_relative_paths(write: Write) -> None:
     assert checked.data.features == ("a", "b")
     checked = check_spec(spec(write, "binary"), ["data.features=[b]"])
     assert checked.data.features == ("b",)
-    with pytest.raises(DataError, match="'y' is the label; a label is never an input"):
+    with pytest.raises(DataError, match="'y' is a label; a label is never an input"):
         check_spec(spec(write, "binary"), ["data.features=[a, y]"])
 
 
@@ -178,7 +183,7 @@ def test_infinity_is_an_error_naming_column_and_line(write: Write) -> None:
 def test_rows_without_a_label_are_left_out_and_counted(write: Write) -> None:
     write("data.csv", "a,y\n1.5,0\n2.5,\n3.5,1\n4.5,NA\n5.5,1\n")
     data = check_spec(spec(write, "binary")).data
-    assert data.labels.missing_rows == (1, 3)
+    assert data.labels["output"].missing_rows == (1, 3)
     assert data.rows == [0, 2, 4]
 
 
@@ -197,7 +202,7 @@ def test_binary_labels_as_users_have_them(
 ) -> None:
     write("data.csv", "a,y\n" + "".join(f"{i / 3},{values[i % 2]}\n" for i in range(10)))
     path = write("spec.yaml", f"task: binary\ndata:\n  source: data.csv\n  label: y\n{extra}")
-    labels = check_spec(path).data.labels
+    labels = check_spec(path).data.labels["output"]
     assert labels.classes == classes
     assert labels.positive_default is (extra == "")
 
@@ -213,14 +218,15 @@ def test_positive_must_be_a_label_value(write: Write) -> None:
 
 def test_multiclass_labels_keep_their_names(write: Write) -> None:
     write("data.csv", "a,y\n" + "".join(f"{i / 3},{[10, 30, 20, 7][i % 4]}\n" for i in range(12)))
-    assert check_spec(spec(write, "multiclass")).data.labels.classes == ("7", "10", "20", "30")
+    labels = check_spec(spec(write, "multiclass")).data.labels["output"]
+    assert labels.classes == ("7", "10", "20", "30")
     names = ["setosa", "virginica", "versicolor"]
     write("data.csv", "a,y\n" + "".join(f"{i / 3},{names[i % 3]}\n" for i in range(12)))
-    labels = check_spec(spec(write, "multiclass")).data.labels
+    labels = check_spec(spec(write, "multiclass")).data.labels["output"]
     assert labels.classes == ("setosa", "versicolor", "virginica")
     ordered = check_spec(
         spec(write, "multiclass"), ["data.classes=[virginica, setosa, versicolor]"]
     )
-    assert ordered.data.labels.classes == ("virginica", "setosa", "versicolor")
+    assert ordered.data.labels["output"].classes == ("virginica", "setosa", "versicolor")
     with pytest.raises(DataError, match=r"data.classes: does not list 'versicolor' \(CSV line 4\)"):
         check_spec(spec(write, "multiclass"), ["data.classes=[virginica, setosa]"])

@@ -24,7 +24,7 @@ CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
 
 def plan_for(task: str, labels: Labels, extra: str = "") -> Plan:
     spec = parse_spec(f"task: {task}\ndata: {{source: x, label: y}}\n{extra}", Path(".")).spec
-    return make_plan(spec, labels)
+    return make_plan(spec, {"output": labels})
 
 
 def by_hand(task: str) -> keras.Sequential:
@@ -92,7 +92,7 @@ def test_models_match_the_source_document(
     assert isinstance(ours, keras.Sequential)
     assert dense_stack(ours) == dense_stack(theirs)
     assert trainable(ours) == trainable(theirs) == params
-    assert type(make_loss(plan_for(task, labels))).__name__ == loss
+    assert type(make_loss(plan_for(task, labels).head)).__name__ == loss
 
 
 def test_regression_output_is_scaled_back_to_label_units() -> None:
@@ -108,7 +108,7 @@ def test_regression_output_is_scaled_back_to_label_units() -> None:
 def test_constant_training_columns_do_not_explode() -> None:
     plan = plan_for("binary", Labels("binary", ("y",), ("0", "1")))
     columns = {"a": np.zeros((3, 1), "float32"), "b": np.array([[1.0], [2.0], [3.0]], "float32")}
-    models = build_model(plan, ("a", "b"), (), Part(columns, np.array([0.0, 1.0, 0.0])))
+    models = build_model(plan, ("a", "b"), (), Part(columns, {"output": np.array([0.0, 1.0, 0.0])}))
     normalized = models.fit.get_layer("normalization")(np.array([[5.0, 2.0]], dtype="float32"))
     assert np.abs(np.asarray(normalized)).max() < 10
 
@@ -146,8 +146,18 @@ def test_every_config_checks_and_builds(config: Path) -> None:
         data.of_kind("categorical"),
         to_part(data, checked.plan).head(50),
     )
-    models.fit.compile(optimizer=make_optimizer(checked.plan), loss=make_loss(checked.plan))
-    assert models.named.output_shape == (None, checked.plan.output_units)
+    heads = checked.plan.heads
+    models.fit.compile(
+        optimizer=make_optimizer(checked.plan),
+        loss={h.name: make_loss(h) for h in heads} if checked.plan.multi else make_loss(heads[0]),
+    )
+    if checked.plan.multi:  # a functional model with one named output per head
+        assert {k: v.shape[-1] for k, v in models.named.output.items()} == {
+            h.name: h.output_units for h in heads
+        }
+    else:  # one task: the table's keras.Sequential is the body
+        assert models.named.output_shape == (None, heads[0].output_units)
+        assert isinstance(models.fit.get_layer("body"), keras.Sequential)
     assert sorted(models.named.input) == sorted(data.features)
 
 
@@ -157,7 +167,9 @@ def test_fill_missing_uses_training_medians_and_flags_gaps() -> None:
         "a": np.array([[1.0], [np.nan], [3.0], [5.0]], "float32"),
         "b": np.array([[10.0], [20.0], [30.0], [40.0]], "float32"),
     }
-    models = build_model(plan, ("a", "b"), (), Part(columns, np.zeros(4)), frozenset({"a"}))
+    models = build_model(
+        plan, ("a", "b"), (), Part(columns, {"output": np.zeros(4)}), frozenset({"a"})
+    )
     # a's median over its three values is 3, b's is 25; only a had gaps in the data, so only a
     # gets a "was missing" column; a gap that first shows up at predict time is filled too
     normalization = models.fit.get_layer("normalization")
@@ -172,7 +184,7 @@ def test_fill_missing_uses_training_medians_and_flags_gaps() -> None:
 def test_many_categories_get_an_embedding() -> None:
     plan = plan_for("binary", Labels("binary", ("y",), ("0", "1")))
     names = np.array([[f"shop{i % 40}"] for i in range(80)])
-    models = build_model(plan, (), ("shop",), Part({"shop": names}, np.zeros(80)))
+    models = build_model(plan, (), ("shop",), Part({"shop": names}, {"output": np.zeros(80)}))
     embedding = models.fit.get_layer("shop_embedding")
     assert embedding.input_dim == 41  # 40 shops + the out-of-vocabulary slot
     assert models.named.predict(named_inputs({"shop": names[:3]}), verbose=0).shape == (3, 1)
@@ -187,7 +199,9 @@ def test_heavy_tailed_columns_are_log_scaled_inside_the_model(tmp_path: Path) ->
         "small": rng.integers(0, 17, size=(200, 1)).astype("float32"),
     }
     plan = plan_for("binary", Labels("binary", ("y",), ("0", "1")))
-    models = build_model(plan, ("count", "plain", "small"), (), Part(columns, np.zeros(200)))
+    models = build_model(
+        plan, ("count", "plain", "small"), (), Part(columns, {"output": np.zeros(200)})
+    )
     assert models.log_scaled == ("count",)
     out = np.asarray(log_scale(np.array([[np.e - 1, -3.0, 5.0]], "float32"), [0]))
     np.testing.assert_allclose(out, [[1.0, -3.0, 5.0]], rtol=1e-6)

@@ -112,14 +112,14 @@ def test_contradictions_cite_the_row_and_the_fix(text: str, error: type, message
 )
 def test_table_alternatives_pass(text: str, loss: str, onehot: bool) -> None:
     result = plan(text + "optimizer: {name: sgd, momentum: 0.9}\n")
-    assert result.loss.name == loss
-    assert result.onehot_targets is onehot
+    assert result.head.loss.summary == loss
+    assert result.head.onehot_targets is onehot
     assert result.optimizer.params == {"learning_rate": 0.01, "momentum": 0.9, "nesterov": False}
 
 
 def test_strict_false_turns_contradictions_into_warnings() -> None:
     result = plan(CANCER + "loss: mse\nstrict: false\n")
-    assert result.loss.name == "mse"
+    assert result.head.loss.summary == "mse"
     assert any(
         "mse belongs to the regression row" in w and "(allowed: strict is false)" in w
         for w in result.warnings
@@ -143,9 +143,9 @@ def test_schedule_replaces_the_optimizer_learning_rate() -> None:
 
 def test_table_defaults_fill_the_plan() -> None:
     result = check_spec(Path(__file__).parents[1] / "configs" / "multiclass.yaml").plan
-    assert (result.output_units, result.output_activation) == (10, "softmax")
+    assert (result.head.output_units, result.head.output_activation) == (10, "softmax")
     assert [layer.units for layer in result.layers] == [128, 64]
-    assert result.metrics == ("accuracy",)
+    assert result.head.metrics == ("accuracy",)
     assert result.optimizer.params["learning_rate"] == 0.001
 
 
@@ -171,6 +171,6 @@ def test_early_stopping_must_watch_a_logged_quantity(extra: str, message: str) -
 def test_early_stopping_can_be_turned_off_without_validation() -> None:
     text = "task: multiclass\ndata: {source: digits, label: digit, validation_fraction: 0}\n"
     assert (
-        plan(text + "training: {early_stopping: null}\n").loss.name
+        plan(text + "training: {early_stopping: null}\n").head.loss.summary
         == "sparse_categorical_crossentropy"
     )

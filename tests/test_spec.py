@@ -20,7 +20,7 @@ def problems(text: str, overrides: list[str] | None = None) -> list[str]:
 
 def test_minimal_spec_gets_every_default() -> None:
     spec = parse_spec(MINIMAL, Path(".")).spec
-    assert spec.loss.name == "auto"
+    assert spec.loss.is_auto
     assert spec.optimizer.name == "adam"
     assert spec.model.layers is None  # the table's layers are filled in by the plan
     assert spec.training.epochs == 100
@@ -41,8 +41,8 @@ def test_all_problems_are_reported_at_once_with_lines() -> None:
         "trainig: {epochs: 3}\n"  # 8
     )
     found = problems(text)
-    assert '<spec>:8: trainig: unknown key. Did you mean "training"?' in found[0]
     joined = "\n".join(found)
+    assert '<spec>:8: trainig: unknown key. Did you mean "training"?' in joined
     assert (
         "<spec>:1: task: must be one of binary, multiclass, regression. Got 'binery' instead."
         in joined

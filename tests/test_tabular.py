@@ -141,7 +141,7 @@ def test_onehot_label_columns_train_and_predict(write: Write, tmp_path: Path) ->
         "spec.yaml", "task: multiclass\ndata: {source: data.csv, label: [red, green, blue]}\n"
     )
     result = train(spec, FAST, tmp_path / "runs", verbose=0)
-    assert result.checked.plan.loss.name == "categorical_crossentropy"
+    assert result.checked.plan.head.loss.summary == "categorical_crossentropy"
     out = runner.invoke(app, ["predict", str(result.run_dir), str(tmp_path / "data.csv")])
     assert (
         out.stdout.splitlines()[0]
@@ -153,7 +153,7 @@ def test_class_weight_balanced_and_by_name(mixed: Path) -> None:
     y = np.array([0, 0, 0, 1], dtype=np.float32)
     assert class_weights("balanced", y, 1) == {0: pytest.approx(4 / 6), 1: pytest.approx(2.0)}
     plan = check_spec(mixed, ["training.class_weight={yes: 3}"]).plan
-    assert plan.class_weight == {0: 1.0, 1: 3.0}  # classes (no, yes)
+    assert plan.head.class_weight == {0: 1.0, 1: 3.0}  # classes (no, yes)
     with pytest.raises(
         SpecError, match=r"training.class_weight: 'maybe' is not a class. Classes: no, yes"
     ):
@@ -165,7 +165,7 @@ def test_skewed_classes_get_a_note(write: Write) -> None:
     spec = write("spec.yaml", "task: binary\ndata: {source: data.csv, label: y}\n")
     result = runner.invoke(app, ["check", str(spec)])
     assert (
-        "note: skewed classes (1 10% of the labels): consider training.class_weight: balanced, "
+        "note: skewed classes in y (1 10% of the labels): consider training.class_weight: balanced, "
         "or loss: binary_focal_crossentropy" in result.stderr
     )
 
@@ -198,7 +198,7 @@ def test_recommend_writes_a_starter_spec_that_trains(write: Write, tmp_path: Pat
     args = ["recommend", "--data", str(data), "--label", "bought", "--write", str(spec)]
     assert runner.invoke(app, args).exit_code == 0
     assert "source: ../data.csv" in spec.read_text()
-    assert check_spec(spec).plan.loss.name == "binary_crossentropy"
+    assert check_spec(spec).plan.head.loss.summary == "binary_crossentropy"
     again = runner.invoke(app, args)  # never overwrites
     assert again.exit_code == 1 and "exists already; choose another path" in again.stderr
     result = train(spec, FAST, tmp_path / "runs", verbose=0)
