@@ -71,8 +71,9 @@ def single_head_baselines(
     multi: Fitted,
     multi_metrics: dict[str, float],
     verbose: int | str,
-) -> dict[str, dict[str, Any]]:
-    """Head -> its metric in the multi-task model and trained alone, the difference, a verdict."""
+) -> dict[str, dict[str, Any]] | None:
+    """Head -> its metric in the multi-task model and trained alone, the difference, a verdict;
+    None when Ctrl-C stopped a baseline."""
     from taskfit.train import fit_plan, test_metrics
 
     test_x = multi.models.pack(splits.test.x)
@@ -92,6 +93,8 @@ def single_head_baselines(
         )
         keras.utils.set_random_seed(seed)
         fitted = fit_plan(keras, checked, one, own, False, verbose)
+        if fitted.interrupted:  # Ctrl-C: half-trained baselines would mislead
+            return None
         single = test_metrics(fitted, one, own)
         single_output = fitted.trained.predict(test_x, verbose=0)[head.name]
         metric = head_metric(head)

@@ -164,7 +164,9 @@ def check(
 
 @app.command()
 def train(
-    spec: SpecArg,
+    spec: Annotated[
+        Path | None, typer.Argument(help="the task spec (YAML)", show_default=False)
+    ] = None,
     overrides: SetOpt = None,
     output: Annotated[Path, typer.Option(help="folder the run folders go in")] = Path("runs"),
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
@@ -176,17 +178,33 @@ def train(
         bool,
         typer.Option(help="heads: also train each head alone (same budget) and compare"),
     ] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="a run folder that stopped: carry on from its last finished epoch"),
+    ] = None,
 ) -> None:
     """Train, evaluate on the test split and write a run folder."""
     from taskfit.train import train as run_training
 
     if baseline_single and smoke:
         _usage("--baseline-single and --smoke do not go together")
+    if (spec is None) == (resume is None):
+        _usage("give a spec to train, or --resume RUN_DIR to carry on with a stopped run")
+    if resume is not None and (overrides or smoke or baseline_single):
+        _usage(
+            "--resume carries on with the run's own spec: no --set, --smoke or --baseline-single"
+        )
     quiet = as_json and not sys.stderr.isatty()
     verbose = 0 if quiet or smoke else (1 if sys.stderr.isatty() else 2)
     with handled():
         result = run_training(
-            spec, overrides, output, smoke=smoke, verbose=verbose, baseline_single=baseline_single
+            spec,
+            overrides,
+            output,
+            smoke=smoke,
+            verbose=verbose,
+            baseline_single=baseline_single,
+            resume=resume,
         )
     say("warning", result.warnings)
     say("note", result.notes)
@@ -216,6 +234,9 @@ def train(
         typer.echo(f"run folder: {result.run_dir}")
     if smoke and not (result.smoke and result.smoke["reload_matches"]):
         raise typer.Exit(EXIT_DATA)
+    if result.status == "interrupted":
+        typer.echo(f"interrupted: kept what was learned so far in {result.run_dir}", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
 
 
 RunArg = Annotated[Path, typer.Argument(help="a run folder written by `taskfit train`")]

@@ -27,9 +27,9 @@ class Table:
 
 def read_csv(path: Path) -> Table:
     where = str(path)
-    if path.is_dir():
-        raise DataError(f"{where}: is a directory; data.source must name a CSV file")
     try:
+        if path.is_dir():  # inside the try: a name too long fails already here
+            raise DataError(f"{where}: is a directory; data.source must name a CSV file")
         with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             rows, lines = [], []
@@ -56,7 +56,7 @@ def read_csv(path: Path) -> Table:
     twice = [name for name, n in Counter(header).items() if n > 1]
     if twice:
         raise DataError(
-            f"{where}: column names must be unique; {', '.join(twice)} appear twice. "
+            f"{where}: column names must be unique; repeated: {', '.join(twice)}. "
             "Rename one of each pair in the header line."
         )
     if len(rows) == 1:

@@ -52,16 +52,24 @@ def source_path(loaded: LoadedSpec) -> tuple[Path, str]:
     bundled = bundled_datasets()
     if source in bundled:
         return bundled[source].path, source
-    path = Path(source).expanduser()
-    if not path.is_absolute():
-        path = loaded.base_dir / path
-    if not path.exists() and not source.lower().endswith(".csv"):
+    try:
+        path = Path(source).expanduser()
+        if not path.is_absolute():
+            path = loaded.base_dir / path
+        exists, resolved = path.exists(), str(path.resolve())
+    except (OSError, RuntimeError, ValueError) as exc:  # ~nobody/, a NUL, a name too long
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc).rstrip(".")
+        raise DataError(
+            f"data.source: {source!r} is not a usable path ({reason}); give a bundled "
+            "dataset's name (taskfit datasets) or a CSV path relative to the spec file"
+        ) from None
+    if not exists and not source.lower().endswith(".csv"):
         hint = suggest(source, bundled)
         raise DataError(
             f"data.source: {source!r} is neither a bundled dataset nor a file.{hint} "
             f"Bundled: {', '.join(bundled)} (taskfit datasets); or give a CSV path."
         )
-    return path, str(path.resolve())
+    return path, resolved
 
 
 def label_specs(spec: Spec) -> dict[str, tuple[str, LabelSpec]]:
@@ -105,8 +113,20 @@ def inspect_data(loaded: LoadedSpec) -> DataView:
             problems.add(key, f"{column!r} is a label; a label is never an input")
     problems.raise_if_any(DataError)
     columns = infer_columns(table, data, label_columns, problems)
-    if not any(c.used for c in columns):
-        problems.add("data.features", "no input columns are left; list some in data.features")
+    if not columns:
+        problems.add(
+            "data.features",
+            f"no input columns: {path.name} has only the label column(s); add feature columns",
+        )
+    elif not any(c.used for c in columns):
+        # Say why each column was left out: data.features alone does not bring back an
+        # identifier (data.numeric / data.categorical do).
+        why = ", ".join(f"{c.name} ({c.note or 'left out'})" for c in columns)
+        problems.add(
+            "data.features",
+            f"no input columns are left: {why}. Keep one: an identifier by listing it in "
+            "data.numeric or data.categorical, an ignored one by taking it out of data.ignore",
+        )
     labels = {name: detect_labels(task, table, s, problems) for name, (task, s) in heads.items()}
     problems.raise_if_any(DataError)
     found = {name: found for name, found in labels.items() if found is not None}

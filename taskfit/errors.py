@@ -20,6 +20,8 @@ class Problem:
             place = f"{self.source}:{self.line}: {self.where}"
         elif self.line:
             place = f"line {self.line}: {self.where}"
+        elif self.source:  # a key the file lacks, or the whole file: still say which file
+            place = f"{self.source}: {self.where}" if self.where else self.source
         return f"{place}: {self.message}" if place else self.message
 
 

@@ -177,10 +177,14 @@ def _declared_classes(
     problems: Problems,
 ) -> Labels | None:
     declared = data.classes or ()
-    names = []
+    names: list[str] = []
     for value in declared:
         match = [v for v in values if same_label(value, v)]
-        names.append(match[0] if match else str(value))
+        name = match[0] if match else str(value)
+        if name in names:  # a class twice would be two output units for one class
+            problems.add(f"{data.key}.classes", f"lists {value!r} twice; name each class once")
+            return None
+        names.append(name)
     unknown = [v for v in values if v not in names]
     if unknown:
         cells = table.cells[str(data.label)]
@@ -194,6 +198,14 @@ def _declared_classes(
     if task == "binary":
         if len(names) != 2:
             problems.add(f"{data.key}.classes", f"a binary task has two classes. Got {len(names)}.")
+            return None
+        # classes give (negative, positive); a positive naming the first would be ignored
+        if data.positive is not None and not same_label(data.positive, names[1]):
+            problems.add(
+                f"{data.key}.positive",
+                f"{data.positive!r} is not the second of {data.key}.classes ({', '.join(names)}), "
+                "which is the positive class; give one of the two keys, or put it second",
+            )
             return None
         return Labels("binary", (str(data.label),), tuple(names), missing)
     return Labels("integer", (str(data.label),), tuple(names), missing)

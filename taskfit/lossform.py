@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from taskfit.schema import Builder
     from taskfit.yamlfile import PathKey
 
-WEIGHT = Param("float", ge=0)
+WEIGHT = Param("float", ge=0, required=True)  # required: null is not a weight
 UNTIL = Param("int", ge=1)
 
 

@@ -38,15 +38,20 @@ def _is_type(value: Any, kind: str) -> bool:
     raise ValueError(f"unknown parameter type {kind!r}")
 
 
+SHOWN = 100  # characters of a value a message quotes; a whole pasted document helps no one
+
+
 def show(value: Any) -> str:
     """A value as the user wrote it in YAML."""
     if isinstance(value, str):
-        return repr(value)
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+        text = repr(value)
+    elif value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = str(value)
+    return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -109,9 +114,8 @@ def suggest(word: str, options: Iterable[str]) -> str:
     return f' Did you mean "{close[0]}"?' if close else ""
 
 
-def unknown(kind: str, word: str, options: Iterable[str]) -> str:
+def unknown(kind: str, word: Any, options: Iterable[str]) -> str:
     """The message for a name that is not one of `options`."""
     options = list(options)
-    return f"unknown {kind} {show(word)}.{suggest(word, options)} Expected one of: " + ", ".join(
-        options
-    )
+    hint = suggest(str(word), options)  # YAML keys may be numbers: `0: x`
+    return f"unknown {kind} {show(word)}.{hint} Expected one of: " + ", ".join(options)

@@ -349,6 +349,11 @@ def _class_weight(spec: Spec, head: Head) -> str | dict[int, float] | None:
     classes = head.labels.classes
     by_index: dict[int, float] = {}
     for name, weight in weights.items():
+        if weight < 0:  # a negative weight would reward the mistakes on that class
+            raise SpecError(
+                f"training.class_weight: the weight of {name!r} must be a number >= 0. "
+                f"Got {weight:g} instead."
+            )
         match = [i for i, c in enumerate(classes) if same_label(name, c)]
         if not match:
             raise SpecError(

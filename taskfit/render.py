@@ -41,6 +41,11 @@ def recommendation_table(row: dict[str, Any]) -> Table:
         params = ", ".join(f"{k}={v}" for k, v in loss.get("params", {}).items())
         table.add_row(label, name + (f" ({params})" if params else ""), loss["when"])
     table.add_row(
+        "  changing",
+        "schedule or blend",
+        "loss: {schedule: [...]} switches losses at epochs; {blend: [...]} weighs them together",
+    )
+    table.add_row(
         "metrics",
         ", ".join(row["metrics"]),
         "also: " + ", ".join(row["more_metrics"]) if row["more_metrics"] else "",
@@ -53,6 +58,8 @@ def recommendation_table(row: dict[str, Any]) -> Table:
         label = "optimizer" if name == row["optimizer"] else "  alternative"
         table.add_row(label, name, when)
     table.add_row("advice", "", row["optimizer_advice"])
+    for name, when in row["loss_weightings"].items():
+        table.add_row("heads: weighting" if name == "fixed" else "  alternative", name, when)
     return table
 
 

@@ -7,7 +7,6 @@ import io
 import json
 import os
 import re
-import shutil
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +23,10 @@ def create_run_dir(parent: Path, name: str) -> Path:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise TaskfitError(f"--output {parent}: cannot create the folder: {exc.strerror}") from None
+        raise TaskfitError(
+            f"--output {parent}: cannot create the folder: {exc.strerror}. Give --output a "
+            "folder you can write to"
+        ) from None
     for n in range(1, 1000):
         path = parent / (stem if n == 1 else f"{stem}-{n}")
         try:
@@ -33,12 +35,11 @@ def create_run_dir(parent: Path, name: str) -> Path:
         except FileExistsError:
             continue
         except OSError as exc:
-            raise TaskfitError(f"--output {parent}: cannot write there: {exc.strerror}") from None
+            raise TaskfitError(
+                f"--output {parent}: cannot write there: {exc.strerror}. Give --output a "
+                "folder you can write to"
+            ) from None
     raise TaskfitError(f"--output {parent}: too many runs named {stem}")
-
-
-def remove_run_dir(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def write_text(path: Path, text: str) -> None:
@@ -54,6 +55,27 @@ def save_text(path: Path, text: str, option: str) -> None:
         write_text(path, text)
     except OSError as exc:
         raise TaskfitError(f"{option} {path}: cannot write there: {exc.strerror}") from None
+
+
+def save_model(model: Any, path: Path) -> None:
+    """A Keras model saved atomically (Keras wants the .keras suffix on the temporary file)."""
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def write_status(run_dir: Path, status: str, reason: str = "") -> None:
+    """status.json: running, completed, interrupted or failed, with the reason when there is one."""
+    doc = {"status": status, "reason": reason, "updated": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"}
+    write_json(run_dir / "status.json", doc)
+
+
+def read_status(run_dir: Path) -> str:
+    """The status a run folder records ("" when it has none, or an unreadable one)."""
+    try:
+        return str(json.loads((run_dir / "status.json").read_text()).get("status", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def write_json(path: Path, doc: Any) -> None:

@@ -117,7 +117,13 @@ class Builder:
         if dataclasses.is_dataclass(tp):
             return self.build(tp, value, path)  # type: ignore[arg-type]
         check = param or Param(tp.__name__)
-        problem = check.check(value)
+        # Param.check lets null through (a Keras parameter may default to null); a spec key whose
+        # type has no null must have a value.
+        problem = (
+            check.check(value)
+            if value is not None
+            else f"must be {check.expected()}. Got null instead."
+        )
         if problem:
             self.add(path, problem)
             return None

@@ -299,6 +299,7 @@ def _check_one_task(spec: Spec, b: Builder) -> None:
     if spec.task is None:
         return
     _check_metrics(spec.task, spec.metrics, ("metrics",), b)
+    _check_label_keys(spec.task, spec.data.positive, spec.data.classes, ("data",), b)
     for path, is_set in (
         (("loss_weighting",), spec.loss_weighting.name != "fixed"),
         (("model", "head_layers"), bool(spec.model.head_layers)),
@@ -344,6 +345,7 @@ def _check_heads(spec: Spec, heads: dict[str, HeadSpec], b: Builder) -> None:
                 "and _ only (it names the Keras output and its metrics)",
             )
         _check_metrics(head.task, head.metrics, ("heads", name, "metrics"), b)
+        _check_label_keys(head.task, head.positive, head.classes, ("heads", name), b)
         if learned and head.loss_weight != 1.0:
             b.add(
                 ("heads", name, "loss_weight"),
@@ -361,6 +363,20 @@ def _check_heads(spec: Spec, heads: dict[str, HeadSpec], b: Builder) -> None:
             labels[column] = str(name)
 
 
+def _check_label_keys(
+    task: str, positive: Any, classes: tuple[Any, ...] | None, path: PathKey, b: Builder
+) -> None:
+    """`positive` is for a binary label and `classes` for classes: a task without them would
+    ignore the key, so it is a mistake."""
+    if positive is not None and task != "binary":
+        b.add(
+            (*path, "positive"),
+            f"names the positive class of a binary label; a {task} task has none. Remove it.",
+        )
+    if classes is not None and task == "regression":
+        b.add((*path, "classes"), "orders classes; a regression label has none. Remove it.")
+
+
 def _check_metrics(task: str, metrics: str | tuple[str, ...], path: PathKey, b: Builder) -> None:
     recipe = load_table().recipe(task)
     if isinstance(metrics, tuple):
@@ -376,7 +392,9 @@ def _check_params(
 ) -> None:
     allowed = {**item.params, **(extra or {})}
     for name, value in choice.params.items():
-        if name not in allowed:
+        if not allowed:  # "Expected one of:" with nothing after it would not say what to do
+            b.add((*path, name), f"{item.name} takes no parameters; remove {show(name)}")
+        elif name not in allowed:
             b.add((*path, name), unknown(f"{item.name} parameter", name, allowed))
         elif problem := allowed[name].check(value):
             b.add((*path, name), problem)

@@ -172,4 +172,5 @@ def recommendation(task: str, label_format: str | None = None) -> dict[str, Any]
         "optimizer": recipe.optimizer,
         "optimizers": {name: item.when for name, item in table.optimizers.items()},
         "optimizer_advice": table.optimizer_advice,
+        "loss_weightings": {name: item.when for name, item in table.weightings.items()},
     }

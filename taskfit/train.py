@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -19,14 +20,16 @@ import numpy as np
 from taskfit.arrays import Inputs, Splits, fit_targets, split, target_std, to_part
 from taskfit.checking import Checked, check_spec
 from taskfit.columns import CATEGORICAL, NUMERIC
-from taskfit.errors import SpecError
+from taskfit.errors import SpecError, TaskfitError
 from taskfit.keras_setup import import_keras
 from taskfit.plan import Head, Plan, plan_summary
 from taskfit.runfolder import (
     create_run_dir,
-    remove_run_dir,
+    read_status,
+    save_model,
     write_history,
     write_json,
+    write_status,
     write_yaml,
 )
 
@@ -48,6 +51,7 @@ class RunResult:
     best_epoch: int | None = None  # 1-based; set when early stopping kept an earlier epoch
     log_scaled: tuple[str, ...] = ()  # heavy-tailed numeric columns the model log1p-transforms
     baseline_single: dict[str, Any] | None = None  # head -> multi-task vs trained alone
+    status: str = "completed"  # or "interrupted": Ctrl-C stopped it; the best weights were kept
 
     @property
     def epochs(self) -> int:
@@ -72,6 +76,7 @@ class RunResult:
             "seconds": round(self.seconds, 3),
             "fit_seconds": round(self.fit_seconds, 3),
             "train_rows": self.train_rows,
+            "status": self.status,
             "metrics": self.metrics,
             "rows_without_label": len(self.checked.data.missing_rows),
         }
@@ -87,16 +92,22 @@ class RunResult:
 
 
 def train(
-    spec_path: str | Path,
+    spec_path: str | Path | None,
     overrides: list[str] | None = None,
     output: str | Path = "runs",
     smoke: bool = False,
     verbose: int | str = "auto",
     baseline_single: bool = False,
+    resume: str | Path | None = None,
 ) -> RunResult:
     """Train the spec; `verbose` is Keras's (0 silent, 1 bar, 2 a line per epoch, on stderr).
-    `baseline_single`: also train each head alone with the same budget, to compare."""
+    `baseline_single`: also train each head alone with the same budget, to compare.
+    `resume`: a run folder whose training stopped; it carries on from its last finished epoch,
+    with its own resolved spec (`spec_path` and `overrides` must then be None)."""
     started = time.perf_counter()
+    if resume is not None:
+        spec_path = resumable_spec(Path(resume))
+    assert spec_path is not None
     checked = check_spec(spec_path, overrides)  # every user mistake surfaces before TensorFlow
     spec, plan = checked.loaded.spec, checked.plan
     if baseline_single and not plan.multi:
@@ -105,7 +116,7 @@ def train(
             "spec has one task (give `heads`)"
         )
     keras = import_keras()
-    keras.utils.set_random_seed(spec.training.seed)
+    seed_everything(keras, spec.training.seed)
     labelled = to_part(checked.data, plan)
     splits = split(labelled, spec.data, spec.training.seed, stratify=plan.stratify_by)
     if smoke:
@@ -114,32 +125,52 @@ def train(
             splits.validation.head(SMOKE_ROWS) if splits.validation else None,
             splits.test.head(SMOKE_ROWS),
         )
-    name = spec.name or Path(spec_path).stem
-    run_dir = create_run_dir(Path(output), name + ("-smoke" if smoke else ""))
-    try:
-        fitted = fit_plan(keras, checked, plan, splits, smoke, verbose)
-        model = fitted.models.named
-        metrics = test_metrics(fitted, plan, splits)
-        metrics |= {f"{head}_weight": w for head, w in fitted.final_weights.items()}
-        baseline = None
-        if baseline_single:
-            from taskfit.baseline import single_head_baselines
-
-            baseline = single_head_baselines(keras, checked, splits, fitted, metrics, verbose)
-        model.save(run_dir / "model.keras")
+    if resume is not None:
+        run_dir = Path(resume)
+    else:
+        name = spec.name or Path(spec_path).stem
+        run_dir = create_run_dir(Path(output), name + ("-smoke" if smoke else ""))
+        # the resolved spec first: a run that fails or is stopped still says what it was
         write_yaml(
             run_dir / "spec.resolved.yaml",
             checked.resolved(),
             header="".join(f"# {line}\n" for line in plan_summary(plan).splitlines()),
         )
+    write_status(run_dir, "running")
+    try:
+        fitted = fit_plan(keras, checked, plan, splits, smoke, verbose, run_dir)
         columns: dict[str, Sequence[float | str]] = {**fitted.history, **fitted.active_losses}
         write_history(run_dir / "history.csv", columns)
+        if fitted.diverged:
+            raise TrainingError(diverged_message(fitted.diverged, plan))
+        model = fitted.models.named
+        metrics = test_metrics(fitted, plan, splits)
+        metrics |= {f"{head}_weight": w for head, w in fitted.final_weights.items()}
+        baseline = None
+        if baseline_single and not fitted.interrupted:
+            from taskfit.baseline import single_head_baselines
+
+            baseline = single_head_baselines(keras, checked, splits, fitted, metrics, verbose)
+        save_model(model, run_dir / "model.keras")
         write_json(run_dir / "metrics.json", metrics)
         if baseline is not None:
             write_json(run_dir / "baseline_single.json", baseline)
         smoke_doc = _reload_matches(keras, model, run_dir, splits.test.x) if smoke else None
-    except BaseException:
-        remove_run_dir(run_dir)  # nothing half-written left behind
+        reason = fitted.stop_reason
+        if baseline_single and baseline is None and not fitted.interrupted:
+            reason = "Ctrl-C while training the single-head baselines; the model is complete"
+        status = "interrupted" if reason else "completed"
+        if status == "completed":  # nothing left to resume
+            shutil.rmtree(run_dir / "backup", ignore_errors=True)
+        write_status(run_dir, status, reason)
+    except TrainingError as exc:
+        write_status(run_dir, "failed", str(exc))
+        raise
+    except KeyboardInterrupt:
+        write_status(run_dir, "interrupted", "interrupted twice: stopped before saving a model")
+        raise
+    except BaseException as exc:
+        write_status(run_dir, "failed", f"{type(exc).__name__}: {exc}")
         raise
     return RunResult(
         run_dir,
@@ -155,6 +186,7 @@ def train(
         fitted.best_epoch,
         fitted.models.log_scaled,
         baseline,
+        status,
     )
 
 
@@ -167,6 +199,16 @@ class Fitted:
     final_weights: dict[str, float]  # heads: each head's effective loss weight at the end
     best_epoch: int | None  # 1-based; set when early stopping restored an earlier epoch
     seconds: float  # how long model.fit took
+    interrupted: bool = False  # Ctrl-C stopped fit; the best weights so far were restored
+    diverged: tuple[int, int, float] | None = None  # (epoch, batch, loss) where it went NaN/inf
+
+    @property
+    def stop_reason(self) -> str:
+        if not self.interrupted:
+            return ""
+        epochs = len(next(iter(self.history.values()), []))
+        kept = f"; kept the weights of epoch {self.best_epoch}" if self.best_epoch else ""
+        return f"Ctrl-C after {epochs} epoch(s){kept}"
 
 
 def test_metrics(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]:
@@ -181,6 +223,52 @@ def test_metrics(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]
     return {k: float(v) for k, v in metrics.items()}
 
 
+def resumable_spec(run_dir: Path) -> Path:
+    """The resolved spec of a run folder that can go on; an error saying why not otherwise."""
+    from taskfit.resume import has_checkpoint
+
+    spec = run_dir / "spec.resolved.yaml"
+    if not spec.is_file():
+        raise TaskfitError(
+            f"--resume {run_dir}: not a run folder (no spec.resolved.yaml); give a folder that "
+            "`taskfit train` wrote"
+        )
+    status = read_status(run_dir)
+    if status == "completed":
+        raise TaskfitError(f"--resume {run_dir}: this run completed; there is nothing to resume")
+    if not has_checkpoint(run_dir):
+        raise TaskfitError(
+            f"--resume {run_dir}: no epoch finished before it stopped, so there is nothing to "
+            f"carry on from; train again with: taskfit train {spec}"
+        )
+    return spec
+
+
+class TrainingError(TaskfitError):
+    """Training itself went wrong in a way the user can fix (a loss that is not a number)."""
+
+
+def seed_everything(keras: Any, seed: int) -> None:
+    """Python, NumPy and TensorFlow seeded, and TensorFlow's ops made deterministic: the same
+    spec and seed give the same weights and metrics on this machine."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def diverged_message(where: tuple[int, int, float], plan: Plan) -> str:
+    epoch, batch, loss = where
+    rate = plan.schedule.params.get("initial_learning_rate") if plan.schedule else None
+    rate = rate if rate is not None else plan.optimizer.params.get("learning_rate")
+    return (
+        f"training diverged: the loss became {loss} in epoch {epoch} (batch {batch}); stopped "
+        f"there. Likely causes: a learning rate too high ({plan.optimizer.name} at {rate}; try "
+        "10x lower, or the default), a regression target or input on a huge scale, or "
+        "extreme values in the data."
+    )
+
+
 def head_std(plan: Plan, head: Head, y: np.ndarray) -> float | None:
     """A regression head among several: its training target's std, which its loss divides by."""
     if not plan.multi or head.task != "regression":
@@ -189,12 +277,22 @@ def head_std(plan: Plan, head: Head, y: np.ndarray) -> float | None:
 
 
 def fit_plan(
-    keras: Any, checked: Checked, plan: Plan, splits: Splits, smoke: bool, verbose: int | str
+    keras: Any,
+    checked: Checked,
+    plan: Plan,
+    splits: Splits,
+    smoke: bool,
+    verbose: int | str,
+    run_dir: Path | None = None,
 ) -> Fitted:
-    """Build, compile and fit `plan` (the checked spec's, or one head of it alone)."""
+    """Build, compile and fit `plan` (the checked spec's, or one head of it alone). With
+    `run_dir`, every finished epoch is kept there (history.csv and a checkpoint), and a
+    checkpoint already there is where training resumes."""
+    from taskfit.guards import StopOnInterrupt, StopOnNonFinite
     from taskfit.losses import LossSchedule, MixedLoss, last_switch
     from taskfit.model import build_model
     from taskfit.optim import make_loss, make_metrics, make_optimizer
+    from taskfit.resume import BACKUP, EpochLog, ResumableEarlyStopping, read_history
 
     spec = checked.loaded.spec
     view = checked.data
@@ -229,7 +327,8 @@ def fit_plan(
     stopping = spec.training.early_stopping
     stopper = None
     if stopping and not smoke:
-        stopper = keras.callbacks.EarlyStopping(
+        stopper = ResumableEarlyStopping(
+            run_dir / BACKUP if run_dir else None,
             monitor=stopping.monitor,
             patience=stopping.patience,
             min_delta=stopping.min_delta,
@@ -237,6 +336,22 @@ def fit_plan(
             start_from_epoch=last_switch(plan.heads),
         )
         callbacks.append(stopper)
+    nonfinite, interrupt = StopOnNonFinite(), StopOnInterrupt()
+    callbacks += [nonfinite, interrupt]
+    active = {}
+    if schedule:
+        active = {
+            ("active_loss" if not plan.multi else f"{name}_active_loss"): described
+            for name, described in schedule.active.items()
+        }
+    log = None
+    if run_dir is not None and not smoke:
+        resumables: list[Any] = [c for c in (stopper, weights) if c is not None]
+        log = EpochLog(run_dir / "history.csv", read_history(run_dir / "history.csv"), active)
+        log.resumables = resumables
+        # last: the checkpoint is written once the epoch's history and best weights are
+        backup = keras.callbacks.BackupAndRestore(run_dir / BACKUP, delete_checkpoint=False)
+        callbacks += [log, backup]
     validation = (
         (models.pack(splits.validation.x), fit_targets(plan, splits.validation.y))
         if splits.validation
@@ -246,10 +361,13 @@ def fit_plan(
     if not plan.multi:
         head = plan.head
         class_weight = class_weights(head.class_weight, splits.train.target, head.output_units)
+    train_x = models.pack(splits.train.x)
+    if not trained.built:  # the uncertainty wrapper is built by a first call (checkpoints need it)
+        trained({name: values[:1] for name, values in train_x.items()})
     fit_started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # results alone on stdout; progress on stderr
         fitted = trained.fit(
-            models.pack(splits.train.x),
+            train_x,
             fit_targets(plan, splits.train.y),
             validation_data=validation,
             epochs=1 if smoke else spec.training.epochs,
@@ -259,14 +377,15 @@ def fit_plan(
             verbose=verbose,
         )
     seconds = time.perf_counter() - fit_started
-    history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
-    kept = stopper and stopper.restore_best_weights and stopper.stopped_epoch > 0
-    active = {}
-    if schedule:
-        active = {
-            ("active_loss" if not plan.multi else f"{name}_active_loss"): described
-            for name, described in schedule.active.items()
-        }
+    history: dict[str, list[float]] = {
+        k: [float(v) for v in vs] for k, vs in fitted.history.items()
+    }
+    if log is not None:  # with the epochs of an earlier attempt, when this one resumed
+        columns = log.history()
+        history = {k: [float(v) for v in vs] for k, vs in columns.items() if k not in active}
+        active = {k: [str(v) for v in columns[k]] for k in active}
+    # Keras's EarlyStopping restores the best epoch's weights when training ends, however it ends
+    kept = stopper and stopper.restore_best_weights and stopper.best_weights is not None
     return Fitted(
         models,
         trained,
@@ -275,6 +394,8 @@ def fit_plan(
         weights.final if weights else {},
         stopper.best_epoch + 1 if stopper and kept else None,
         seconds,
+        interrupt.requested,
+        nonfinite.found,
     )
 
 

@@ -86,10 +86,16 @@ class HeadWeights(keras.callbacks.Callback):
         self,
         read: Callable[[], dict[str, float]],
         update: Callable[[dict[str, Any]], None] | None = None,
+        restart: Callable[[dict[str, list[Any]]], None] | None = None,
     ):
         super().__init__()
-        self.read, self.update = read, update
+        self.read, self.update, self.restart = read, update, restart
         self.final: dict[str, float] = {}
+
+    def resume(self, previous: dict[str, list[Any]]) -> None:
+        """Training restarts after the epochs in `previous` (history.csv's columns)."""
+        if self.restart:
+            self.restart(previous)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is None:
@@ -121,6 +127,15 @@ class DynamicWeightAverage:
         for name, weight in (weights or {}).items():
             self.variables[name].assign(weight)
 
+    def restart(self, previous: dict[str, list[Any]]) -> None:
+        """Resuming: the earlier epochs' losses, and the weights they give the next epoch."""
+        epochs = len(previous.get("loss", []))
+        self.losses = [
+            {n: float(previous[f"{n}_loss"][i]) for n in self.variables} for i in range(epochs)
+        ]
+        for name, weight in (dwa_weights(self.losses, self.temperature) or {}).items():
+            self.variables[name].assign(weight)
+
 
 def compile_heads(
     net: keras.Model, plan: Plan, optimizer: Any, losses: dict[str, Any]
@@ -138,7 +153,7 @@ def compile_heads(
     if method == "dwa":
         dwa = DynamicWeightAverage(list(plan.heads), float(plan.weighting.params["temperature"]))
         net.compile(optimizer=optimizer, loss=losses, loss_weights=dwa.variables, metrics=metrics)
-        return net, HeadWeights(dwa.read, dwa.update)
+        return net, HeadWeights(dwa.read, dwa.update, dwa.restart)
     fixed = {head.name: head.weight for head in plan.heads}
     net.compile(optimizer=optimizer, loss=losses, loss_weights=fixed, metrics=metrics)
     return net, HeadWeights(lambda: dict(fixed))

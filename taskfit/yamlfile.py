@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from taskfit.errors import Problem, Problems, SpecError
+from taskfit.params import show
 
 PathKey = tuple[str | int, ...]
 
@@ -24,8 +25,10 @@ def load_data(text: str) -> Any:
 def dotted(path: PathKey) -> str:
     """('model', 'layers', 1, 'units') -> 'model.layers[1].units'."""
     out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    for part in path:  # a YAML key may also be null, true or a number: `~: x` shows as null
+        index = isinstance(part, int) and not isinstance(part, bool)
+        name = part if isinstance(part, str) else show(part)
+        out += f"[{part}]" if index else (f".{name}" if out else name)
     return out
 
 
@@ -44,21 +47,64 @@ class YamlDoc:
         return None
 
 
-def _walk(node: yaml.Node, path: PathKey, doc: YamlDoc, problems: Problems) -> None:
+# A spec is a page of YAML; far more values than this means aliases multiplying ("billion laughs").
+MAX_VALUES = 10_000
+
+
+def _walk(
+    node: yaml.Node,
+    path: PathKey,
+    doc: YamlDoc,
+    problems: Problems,
+    above: frozenset[int] = frozenset(),
+) -> None:
+    # An alias may point at a node that holds it (`a: &x [*x]`): the data would be endless.
+    if id(node) in above:
+        raise SpecError(
+            [
+                Problem(
+                    dotted(path),
+                    "holds itself through a YAML alias (*name inside its own &name); "
+                    "write the value out instead",
+                    doc.line(path),
+                    doc.source,
+                )
+            ]
+        )
+    if len(doc.lines) > MAX_VALUES:
+        raise SpecError(
+            [
+                Problem(
+                    "YAML",
+                    f"expands to more than {MAX_VALUES} values through aliases (*name); "
+                    "write the spec out without repeating aliases",
+                    None,
+                    doc.source,
+                )
+            ]
+        )
+    above = above | {id(node)}
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
         for key_node, value_node in node.value:
-            key = key_node.value
+            key = _key(key_node)
             line = key_node.start_mark.line + 1
             if key in seen:
                 problems.add(dotted((*path, key)), "is given twice; keep one", line, doc.source)
             seen.add(key)
             doc.lines[(*path, key)] = line
-            _walk(value_node, (*path, key), doc, problems)
+            _walk(value_node, (*path, key), doc, problems, above)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             doc.lines[(*path, i)] = item.start_mark.line + 1
-            _walk(item, (*path, i), doc, problems)
+            _walk(item, (*path, i), doc, problems, above)
+
+
+def _key(node: yaml.Node) -> Any:
+    """A mapping key as the data holds it: `~` is None, `1` is 1, so lines match the data's keys."""
+    if node.tag == "tag:yaml.org,2002:str":
+        return node.value
+    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
 
 
 def parse_yaml(text: str, source: str) -> YamlDoc:
@@ -71,6 +117,12 @@ def parse_yaml(text: str, source: str) -> YamlDoc:
         mark = exc.problem_mark
         detail = f"{exc.problem}" + (f" ({exc.context})" if exc.context else "")
         line = mark.line + 1 if mark else None
+        raise SpecError([Problem("YAML", f"is not valid YAML: {detail}", line, source)]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids; libyaml counts bytes
+        line = text.encode("utf-8", "replace")[: exc.position].count(b"\n") + 1
+        char = exc.character
+        shown = f"#x{char:02x}" if isinstance(char, int) else repr(char)
+        detail = f"{exc.reason} ({shown}); remove that character"
         raise SpecError([Problem("YAML", f"is not valid YAML: {detail}", line, source)]) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{source}: is not valid YAML: {exc}") from None
@@ -86,9 +138,9 @@ def parse_yaml(text: str, source: str) -> YamlDoc:
 
 def read_yaml(path: Path) -> YamlDoc:
     """Read a spec file; a missing, unreadable or non-UTF-8 file is a SpecError."""
-    if path.is_dir():
-        raise SpecError(f"{path}: is a directory; give the path of a YAML spec file")
     try:
+        if path.is_dir():  # inside the try: a name too long fails already here
+            raise SpecError(f"{path}: is a directory; give the path of a YAML spec file")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError(f"{path}: no such file; check the path") from None

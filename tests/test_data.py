@@ -87,7 +87,7 @@ def test_onehot_rows_must_sum_to_one(write: Write) -> None:
         ("a,b\n1,0\n2,1\n", "binary", r"data.label: no column 'y' in data.csv"),
         ("a,y\n", "binary", r"has a header but no data rows"),
         ("", "binary", r"is empty; expected a header line"),
-        ("a,y,a\n1,0,1\n", "binary", r"column names must be unique; a appear"),
+        ("a,y,a\n1,0,1\n", "binary", r"column names must be unique; repeated: a"),
         ("a,y\n1,0\n2,1,3\n", "binary", r"data.csv:3: has 3 fields; the header has 2"),
     ],
 )

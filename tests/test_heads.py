@@ -430,3 +430,12 @@ def test_a_smoke_run_with_learned_weights_reloads_the_saved_model(tmp_path: Path
     doc = json.loads(result.stdout)
     assert doc["smoke"]["reload_matches"] is True
     assert set(doc["metrics"]) >= {"cultivar_weight", "alcohol_weight", "cultivar_accuracy"}
+
+
+def test_recommend_lists_the_loss_weightings_from_the_table() -> None:
+    row = json.loads(
+        runner.invoke(app, ["recommend", "--task", "binary", "--format", "json"]).stdout
+    )
+    assert list(row["loss_weightings"]) == ["fixed", "uncertainty", "dwa"]
+    table = runner.invoke(app, ["recommend", "--task", "regression"]).stdout
+    assert "heads: weighting" in table and "schedule or blend" in table

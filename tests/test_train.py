@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 import yaml
 from helpers import tiny_csv
@@ -48,7 +49,9 @@ def test_train_writes_the_run_folder(tiny_spec: Path, tmp_path: Path) -> None:
         "metrics.json",
         "model.keras",
         "spec.resolved.yaml",
+        "status.json",
     ]
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "completed"
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert set(metrics) == {"loss", "accuracy"} and metrics == doc["metrics"]
     with (run_dir / "history.csv").open() as f:
@@ -136,7 +139,7 @@ def test_quality_floors_on_bundled_data(
     assert value <= floor if metric == "mae" else value >= floor, result.metrics
 
 
-def test_ctrl_c_exits_130_and_leaves_no_folder(tmp_path: Path) -> None:
+def test_ctrl_c_stops_cleanly_keeps_the_best_weights_and_exits_130(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         console_script(
             "multiclass",
@@ -144,7 +147,7 @@ def test_ctrl_c_exits_130_and_leaves_no_folder(tmp_path: Path) -> None:
             "--set",
             "training.epochs=1000",
             "--set",
-            "training.early_stopping=null",
+            "training.early_stopping.patience=1000",
         ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -152,10 +155,71 @@ def test_ctrl_c_exits_130_and_leaves_no_folder(tmp_path: Path) -> None:
     )
     assert proc.stderr is not None
     for line in proc.stderr:  # wait until training runs
-        if line.startswith("Epoch 2/"):
+        if line.startswith("Epoch 3/"):
             break
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=180)  # a loaded machine can be slow to finish the batch
     assert proc.returncode == 130
     assert "interrupted" in err and "Traceback" not in err
-    assert list(tmp_path.iterdir()) == []
+    (run_dir,) = tmp_path.iterdir()
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "interrupted"
+    assert "Ctrl-C after" in status["reason"] and "kept the weights of epoch" in status["reason"]
+    with (run_dir / "history.csv").open() as f:
+        epochs = len(list(csv.DictReader(f)))
+    assert epochs >= 2  # it stopped at a batch boundary of the epoch Ctrl-C came in
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["accuracy"] > 0.5  # the kept weights are trained ones (10 digits)
+    model = keras.saving.load_model(run_dir / "model.keras")
+    assert model.output_shape == (None, 10)
+
+
+def test_a_loss_that_is_not_a_number_stops_training_and_says_why(
+    write: Write, tmp_path: Path
+) -> None:
+    spec = write(
+        "nan.yaml",
+        "task: regression\ndata: {source: diabetes, label: progression}\n"
+        "optimizer: {name: sgd, learning_rate: 10.0}\ntraining: {epochs: 50}\n",
+    )
+    result = runner.invoke(app, ["train", str(spec), "--output", str(tmp_path / "runs")])
+    assert result.exit_code == 1
+    assert "error: training diverged: the loss became" in result.stderr
+    assert "in epoch 1 (batch" in result.stderr and "sgd at 10.0" in result.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "failed" and "training diverged" in status["reason"]
+    assert not (run_dir / "model.keras").exists()  # nothing that looks like a result
+    with (run_dir / "history.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == 1  # stopped in the first epoch
+
+
+def test_same_spec_and_seed_give_the_same_metrics_and_weights(
+    tiny_spec: Path, tmp_path: Path
+) -> None:
+    runs = [train(tiny_spec, ["training.epochs=3"], tmp_path / str(i), verbose=0) for i in (1, 2)]
+    first, second = (json.loads((r.run_dir / "metrics.json").read_text()) for r in runs)
+    assert first == second
+    for a, b in zip(runs[0].model.get_weights(), runs[1].model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_two_runs_started_in_the_same_second_never_share_a_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime as real
+
+    from taskfit import runfolder
+
+    class Frozen(real.datetime):
+        @classmethod
+        def now(cls, tz: real.tzinfo | None = None) -> Frozen:
+            return cls(2026, 11, 25, 12, 0, 0, tzinfo=tz)
+
+    monkeypatch.setattr(runfolder, "datetime", Frozen)
+    folders = [runfolder.create_run_dir(tmp_path, "same") for _ in range(3)]
+    assert [f.name for f in folders] == [
+        "same-20261125T120000Z",
+        "same-20261125T120000Z-2",
+        "same-20261125T120000Z-3",
+    ]

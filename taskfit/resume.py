@@ -1,0 +1,124 @@
+"""What lets a run survive a crash: each finished epoch is on disk, and `train --resume RUN_DIR`
+carries on from the last one.
+
+Per epoch, in this order: the history row (history.csv), the early-stopping state (its best
+weights, when they improve), then Keras's own `BackupAndRestore` checkpoint (weights, optimizer
+state with its step count and so the learning-rate schedule's position, and the epoch). A kill
+between them loses at most the epoch being written: on resume, rows after the checkpoint's epoch
+are dropped and that epoch runs again.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any, Protocol
+
+import keras
+import numpy as np
+
+from taskfit.runfolder import write_history
+
+BACKUP = "backup"  # folder inside the run folder; removed when the run completes
+BEST_WEIGHTS = "best.weights.npz"
+
+
+def read_history(path: Path) -> dict[str, list[float | str]]:
+    """history.csv back into columns (numbers as floats; the active-loss columns as text)."""
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    columns: dict[str, list[float | str]] = {}
+    for row in rows:
+        for name, cell in row.items():
+            if name == "epoch":
+                continue
+            try:
+                value: float | str = float(cell)
+            except ValueError:
+                value = cell
+            columns.setdefault(name, []).append(value)
+    return columns
+
+
+class Resumable(Protocol):
+    def resume(self, previous: dict[str, list[float | str]]) -> None: ...
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Writes history.csv after every epoch: the rows of an earlier attempt (up to the epoch
+    training restarts from), then this attempt's. `extra` adds text columns per epoch (the loss
+    in force); `resumables` get the earlier rows once the restart epoch is known."""
+
+    def __init__(
+        self,
+        path: Path,
+        previous: dict[str, list[float | str]],
+        extra: dict[str, list[str]] | None = None,
+        resumables: list[Resumable] | None = None,
+    ):
+        super().__init__()
+        self.path, self.previous = path, previous
+        self.extra = extra or {}
+        self.resumables = resumables or []
+        self.rows: dict[str, list[float | str]] | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.rows is None:  # the first epoch of this attempt: `epoch` earlier ones are kept
+            self.rows = {k: list(v[:epoch]) for k, v in self.previous.items()}
+            for item in self.resumables:
+                item.resume(self.rows)
+            for name, values in self.extra.items():  # text columns restart with the rows
+                values[:0] = [str(v) for v in self.rows.get(name, [])]
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        assert self.rows is not None
+        for name, value in (logs or {}).items():
+            self.rows.setdefault(name, []).append(float(value))
+        write_history(self.path, self.history())
+
+    def history(self) -> dict[str, list[float | str]]:
+        columns: dict[str, list[float | str]] = dict(self.rows or {})
+        columns.update({k: list(v) for k, v in self.extra.items()})
+        return columns
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras's EarlyStopping whose state survives a restart: its best weights are saved when they
+    improve, and its counters are replayed from the monitored column of the earlier rows."""
+
+    def __init__(self, folder: Path | None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.folder = folder
+
+    def resume(self, previous: dict[str, list[float | str]]) -> None:
+        values = previous.get(self.monitor, [])
+        if not values or self.folder is None or not (self.folder / BEST_WEIGHTS).is_file():
+            return
+        self._set_monitor_op()
+        wait, best_epoch = 0, 0
+        best = self.best  # type: ignore[has-type]  # as on_train_begin left it
+        for epoch, value in enumerate(float(v) for v in values):
+            if epoch < self.start_from_epoch:
+                continue
+            wait += 1
+            if self._is_improvement(value, best):  # Keras's own comparison
+                best, best_epoch, wait = value, epoch, 0
+        self.wait, self.best, self.best_epoch = wait, best, best_epoch
+        with np.load(self.folder / BEST_WEIGHTS) as saved:
+            self.best_weights = [saved[f"w{i}"] for i in range(len(saved.files))]
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        super().on_epoch_end(epoch, logs)
+        improved = self.best_epoch == epoch and self.best_weights is not None
+        if improved and self.folder is not None and self.restore_best_weights:
+            self.folder.mkdir(exist_ok=True)
+            tmp = self.folder / f".{BEST_WEIGHTS}"  # np.savez adds no suffix to an open file
+            with tmp.open("wb") as f:
+                np.savez(f, **{f"w{i}": w for i, w in enumerate(self.best_weights)})
+            tmp.replace(self.folder / BEST_WEIGHTS)
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return (run_dir / BACKUP / "training_metadata.json").is_file()

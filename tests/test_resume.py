@@ -1,0 +1,92 @@
+"""A run killed mid-training carries on with `train --resume` as if nothing had happened."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from taskfit.cli import app
+from taskfit.train import train
+
+Write = Callable[[str, str], Path]
+runner = CliRunner()
+# A learning-rate schedule (its position lives in the optimizer's step count) and early stopping
+# that could stop but does not (its best weights and counters must survive the kill).
+SPEC = (
+    "task: regression\n"
+    "data: {source: diabetes, label: progression}\n"
+    "schedule: {name: exponential_decay, initial_learning_rate: 0.003, decay_steps: 50,"
+    " decay_rate: 0.7}\n"
+    "training: {epochs: 12, early_stopping: {patience: 100}}\n"
+)
+
+
+def epochs(run_dir: Path) -> list[str]:
+    with (run_dir / "history.csv").open() as f:
+        return [row["epoch"] for row in csv.DictReader(f)]
+
+
+def status(run_dir: Path) -> str:
+    return str(json.loads((run_dir / "status.json").read_text())["status"])
+
+
+def test_a_killed_run_resumes_from_its_last_epoch(write: Write, tmp_path: Path) -> None:
+    spec = write("spec.yaml", SPEC)
+    whole = train(spec, output=tmp_path / "whole", verbose=0)
+
+    taskfit = Path(sys.executable).with_name("taskfit")
+    command = [str(taskfit), "train", str(spec), "--output", str(tmp_path / "killed")]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # one line per epoch when stderr is not a terminal
+        if line.startswith("Epoch 7/"):
+            break
+    proc.send_signal(signal.SIGKILL)  # no chance to clean up: a crash
+    proc.wait(timeout=30)
+    (run_dir,) = (tmp_path / "killed").iterdir()
+    assert status(run_dir) == "running"
+    done = epochs(run_dir)
+    assert 5 <= len(done) <= 7 and not (run_dir / "model.keras").exists()
+
+    result = runner.invoke(app, ["train", "--resume", str(run_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["run_dir"] == str(run_dir) and doc["epochs"] == 12
+    assert epochs(run_dir) == [str(i) for i in range(1, 13)]  # every epoch exactly once
+    assert status(run_dir) == "completed"
+    assert not (run_dir / "backup").exists()
+    # Same split, weights, optimizer state and schedule position: the same result. Keras's
+    # checkpoint holds everything the next epochs read, and op determinism is on, so here the
+    # figures match to the last digit; the tolerance only allows for float summation order.
+    assert doc["metrics"] == pytest.approx(whole.metrics, rel=1e-4)
+    with (whole.run_dir / "history.csv").open() as a, (run_dir / "history.csv").open() as b:
+        whole_rows, resumed_rows = list(csv.DictReader(a)), list(csv.DictReader(b))
+    assert [float(r["val_loss"]) for r in resumed_rows] == pytest.approx(
+        [float(r["val_loss"]) for r in whole_rows], rel=1e-4
+    )
+
+
+def test_resume_refuses_what_it_cannot_carry_on(write: Write, tmp_path: Path) -> None:
+    spec = write("spec.yaml", SPEC.replace("epochs: 12", "epochs: 1"))
+    done = train(spec, output=tmp_path / "runs", verbose=0)
+    completed = runner.invoke(app, ["train", "--resume", str(done.run_dir)])
+    assert completed.exit_code == 1
+    assert "this run completed; there is nothing to resume" in completed.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "spec.resolved.yaml").write_text((done.run_dir / "spec.resolved.yaml").read_text())
+    (empty / "status.json").write_text('{"status": "running"}')
+    never = runner.invoke(app, ["train", "--resume", str(empty)])
+    assert never.exit_code == 1 and "no epoch finished before it stopped" in never.stderr
+    not_a_run = runner.invoke(app, ["train", "--resume", str(tmp_path)])
+    assert not_a_run.exit_code == 1 and "not a run folder" in not_a_run.stderr
+    both = runner.invoke(app, ["train", str(spec), "--resume", str(done.run_dir)])
+    assert both.exit_code == 2
