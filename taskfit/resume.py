@@ -11,6 +11,7 @@ are dropped and that epoch runs again.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -118,6 +119,19 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             with tmp.open("wb") as f:
                 np.savez(f, **{f"w{i}": w for i, w in enumerate(self.best_weights)})
             tmp.replace(self.folder / BEST_WEIGHTS)
+
+
+class EpochCheckpoint(keras.callbacks.BackupAndRestore):
+    """Keras's checkpoint, skipped for an epoch cut short (Ctrl-C, a loss that is not a number):
+    resuming then runs that epoch again instead of counting part of it as done."""
+
+    def __init__(self, folder: Path, cut_short: Callable[[], bool]):
+        super().__init__(folder, delete_checkpoint=False)
+        self.cut_short = cut_short
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if not self.cut_short():
+            super().on_epoch_end(epoch, logs)
 
 
 def has_checkpoint(run_dir: Path) -> bool:

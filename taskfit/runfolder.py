@@ -72,8 +72,16 @@ def write_status(run_dir: Path, status: str, reason: str = "") -> None:
 
 def read_status(run_dir: Path) -> str:
     """The status a run folder records ("" when it has none, or an unreadable one)."""
+    return _status_field(run_dir, "status")
+
+
+def read_reason(run_dir: Path) -> str:
+    return _status_field(run_dir, "reason")
+
+
+def _status_field(run_dir: Path, name: str) -> str:
     try:
-        return str(json.loads((run_dir / "status.json").read_text()).get("status", ""))
+        return str(json.loads((run_dir / "status.json").read_text()).get(name, ""))
     except (OSError, ValueError, AttributeError):
         return ""
 

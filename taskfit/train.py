@@ -25,6 +25,7 @@ from taskfit.keras_setup import import_keras
 from taskfit.plan import Head, Plan, plan_summary
 from taskfit.runfolder import (
     create_run_dir,
+    read_reason,
     read_status,
     save_model,
     write_history,
@@ -236,6 +237,11 @@ def resumable_spec(run_dir: Path) -> Path:
     status = read_status(run_dir)
     if status == "completed":
         raise TaskfitError(f"--resume {run_dir}: this run completed; there is nothing to resume")
+    if status == "failed" and "training diverged" in read_reason(run_dir):
+        raise TaskfitError(
+            f"--resume {run_dir}: this run diverged (see its status.json); carrying on would "
+            "diverge again. Fix the spec (a lower learning rate, say) and train it afresh"
+        )
     if not has_checkpoint(run_dir):
         raise TaskfitError(
             f"--resume {run_dir}: no epoch finished before it stopped, so there is nothing to "
@@ -292,7 +298,13 @@ def fit_plan(
     from taskfit.losses import LossSchedule, MixedLoss, last_switch
     from taskfit.model import build_model
     from taskfit.optim import make_loss, make_metrics, make_optimizer
-    from taskfit.resume import BACKUP, EpochLog, ResumableEarlyStopping, read_history
+    from taskfit.resume import (
+        BACKUP,
+        EpochCheckpoint,
+        EpochLog,
+        ResumableEarlyStopping,
+        read_history,
+    )
 
     spec = checked.loaded.spec
     view = checked.data
@@ -350,7 +362,9 @@ def fit_plan(
         log = EpochLog(run_dir / "history.csv", read_history(run_dir / "history.csv"), active)
         log.resumables = resumables
         # last: the checkpoint is written once the epoch's history and best weights are
-        backup = keras.callbacks.BackupAndRestore(run_dir / BACKUP, delete_checkpoint=False)
+        backup = EpochCheckpoint(
+            run_dir / BACKUP, lambda: interrupt.requested or nonfinite.found is not None
+        )
         callbacks += [log, backup]
     validation = (
         (models.pack(splits.validation.x), fit_targets(plan, splits.validation.y))

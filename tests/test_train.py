@@ -190,6 +190,8 @@ def test_a_loss_that_is_not_a_number_stops_training_and_says_why(
     status = json.loads((run_dir / "status.json").read_text())
     assert status["status"] == "failed" and "training diverged" in status["reason"]
     assert not (run_dir / "model.keras").exists()  # nothing that looks like a result
+    again = runner.invoke(app, ["train", "--resume", str(run_dir)])
+    assert again.exit_code == 1 and "this run diverged" in again.stderr
     with (run_dir / "history.csv").open() as f:
         assert len(list(csv.DictReader(f))) == 1  # stopped in the first epoch
 
