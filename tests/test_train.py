@@ -225,3 +225,35 @@ def test_two_runs_started_in_the_same_second_never_share_a_folder(
         "same-20261125T120000Z-2",
         "same-20261125T120000Z-3",
     ]
+
+
+def test_files_in_a_run_folder_are_replaced_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash while writing leaves the previous file as it was, never a truncated one."""
+    from taskfit import runfolder
+
+    target = tmp_path / "metrics.json"
+    runfolder.write_json(target, {"loss": 1.0})
+
+    def crash(self: Path, text: str, encoding: str | None = None) -> int:
+        with self.open("w") as f:
+            f.write(text[:3])  # half written, then the machine goes away
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(Path, "write_text", crash)
+    with pytest.raises(OSError):
+        runfolder.write_json(target, {"loss": 2.0})
+    monkeypatch.undo()
+    assert json.loads(target.read_text()) == {"loss": 1.0}
+
+    class Crashing:
+        def save(self, path: Path) -> None:
+            Path(path).write_bytes(b"PK\x03")  # a truncated zip
+            raise OSError("disk gone")
+
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"the previous model")
+    with pytest.raises(OSError):
+        runfolder.save_model(Crashing(), model)
+    assert model.read_bytes() == b"the previous model"
