@@ -379,7 +379,7 @@ def test_head_configs_beat_trivial_baselines(config: str, tmp_path: Path) -> Non
     from taskfit.train import train
 
     path = CONFIGS / f"{config}.yaml"
-    result = train(path, ["training.epochs=60"], output=tmp_path, verbose=0)
+    result = train(path, ["training.epochs=30"], output=tmp_path, verbose=0)
     checked = result.checked
     plan = checked.plan
     splits = split(to_part(checked.data, plan), checked.loaded.spec.data, 0, plan.stratify_by)
