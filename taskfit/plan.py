@@ -112,6 +112,12 @@ class Head:
     # "balanced", or class index -> weight; None: every class weighs the same (one task only)
     class_weight: str | dict[int, float] | None = None
 
+    @property
+    def output_text(self) -> str:
+        """`Dense(3, softmax)`: the output layer in words."""
+        act = "" if self.output_activation == "linear" else f", {self.output_activation}"
+        return f"Dense({self.output_units}{act})"
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -428,11 +434,6 @@ def _built(item: Named, choice: Choice, drop: tuple[str, ...] = ()) -> Built:
     return Built(item.name, item.keras_class, kept, item.error_power)
 
 
-def output_text(head: Head) -> str:
-    act = "" if head.output_activation == "linear" else f", {head.output_activation}"
-    return f"Dense({head.output_units}{act})"
-
-
 def plan_summary(plan: Plan) -> str:
     """The table's choices in one comment block, for spec.resolved.yaml and `check`."""
     optimizer = f"optimizer: {plan.optimizer.name}" + (
@@ -442,12 +443,12 @@ def plan_summary(plan: Plan) -> str:
         head = plan.head
         return (
             f"labels: {head.labels.describe()} ({head.labels.format})\n"
-            f"output: {output_text(head)}; loss: {head.loss.summary}; "
+            f"output: {head.output_text}; loss: {head.loss.summary}; "
             f"metrics: {', '.join(head.metrics)}; {optimizer}"
         )
     lines = [
         f"{h.name}: {h.task}, {h.labels.describe()} ({h.labels.format}); output: "
-        f"{output_text(h)}; loss: {h.loss.summary}; metrics: {', '.join(h.metrics)}"
+        f"{h.output_text}; loss: {h.loss.summary}; metrics: {', '.join(h.metrics)}"
         for h in plan.heads
     ]
     return "\n".join([*lines, f"loss weighting: {plan.weighting.name}; {optimizer}"])

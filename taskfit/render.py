@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from taskfit.plan import Head, Plan, output_text
-
 if TYPE_CHECKING:
     from rich.table import Table
 
     from taskfit.checking import Checked
+    from taskfit.plan import Head, Plan
 
 
 def dump(doc: Any, fmt: str) -> str:
@@ -122,7 +121,7 @@ def head_row(plan: Plan, head: Head) -> dict[str, Any]:
         "label": ", ".join(head.labels.columns),
         "format": head.labels.format,
         "classes": list(head.labels.classes),
-        "output": output_text(head),
+        "output": head.output_text,
         "loss": head.loss.summary,
         "weight": plan.weighting.name if plan.weighting.name != "fixed" else head.weight,
         "layers": [layer.units for layer in head.layers],
@@ -139,7 +138,7 @@ def check_text(checked: Checked) -> str:
         head = plan.head
         summary |= {
             "labels": head.labels.describe(),
-            "output": output_text(head),
+            "output": head.output_text,
             "loss": head.loss.summary,
             "metrics": ", ".join(head.metrics),
         }
