@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 from taskfit.columns import CATEGORICAL, NUMERIC
 from taskfit.data import DataView, inspect_data
+from taskfit.errors import SpecError
 from taskfit.plan import Head, Plan, make_plan
 from taskfit.schema import as_data
 from taskfit.spec import LoadedSpec, load_spec
@@ -93,5 +95,10 @@ def notes(checked: Checked) -> list[str]:
 def check_spec(path: str | Path, overrides: list[str] | None = None) -> Checked:
     """Everything `train` validates before it loads TensorFlow; raises TaskfitError."""
     loaded = load_spec(path, overrides)
+    if loaded.spec.training.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise SpecError(
+            "training.tensorboard: needs the tensorboard package, which is not installed. "
+            "Install it with: pip install 'taskfit[tensorboard]' (or set it to false)"
+        )
     data = inspect_data(loaded)
     return Checked(loaded, data, make_plan(loaded.spec, data.labels))

@@ -333,5 +333,13 @@ def datasets(
         typer.echo(dump(rows, fmt.value), nl=False)
 
 
+@app.command()
+def schema() -> None:
+    """Print the spec's JSON Schema (for editors: complete and check spec keys)."""
+    from taskfit.spec import spec_schema
+
+    typer.echo(json.dumps(spec_schema(), indent=2))
+
+
 def main() -> None:
     app()

@@ -239,3 +239,76 @@ def _type_name(tp: Any) -> str:
         "bool": "true or false",
         "NoneType": "null",
     }.get(getattr(tp, "__name__", str(tp)), str(tp))
+
+
+def json_schema(cls: type, names: Callable[[str], list[str]]) -> dict[str, Any]:
+    """The JSON Schema of a spec section, from the same definitions the Builder reads: types,
+    ranges, defaults and docs; `names(kind)` lists the table's names for `names=` keys."""
+    hints = _hints(cast(Any, cls))
+    properties: dict[str, Any] = {}
+    required = []
+    for f in dataclasses.fields(cast(Any, cls)):
+        node = _json_type(hints[f.name], f.metadata.get("param"), f.metadata.get("names"), names)
+        node["description"] = f.metadata.get("doc", "")
+        if f.default is not dataclasses.MISSING:
+            node["default"] = as_data(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            node["default"] = as_data(f.default_factory())
+        else:
+            required.append(f.name)
+        properties[f.name] = node
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _json_type(
+    tp: Any, param: Param | None, kind: str | None, names: Callable[[str], list[str]]
+) -> dict[str, Any]:
+    if isinstance(tp, types.UnionType):
+        options = [_json_type(t, param, kind, names) for t in typing.get_args(tp)]
+        return {"anyOf": options}
+    if tp is type(None):
+        return {"type": "null"}
+    if typing.get_origin(tp) is tuple:
+        return {"type": "array", "items": _json_type(typing.get_args(tp)[0], None, None, names)}
+    if typing.get_origin(tp) is dict:
+        value = _json_type(typing.get_args(tp)[1], None, None, names)
+        return {"type": "object", "additionalProperties": value}
+    if tp is Choice or hasattr(tp, "parse"):  # a name from the table, or {name: ..., params}
+        listed = names(kind) if kind else []
+        named = {"type": "string", "enum": listed} if listed else {"type": "string"}
+        mapping = {"type": "object", "properties": {"name": named}, "required": ["name"]}
+        forms: list[dict[str, Any]] = [named, mapping]
+        if hasattr(tp, "parse"):  # a loss may also be a blend or a schedule of losses
+            forms += [
+                {"type": "object", "required": [form], "properties": {form: {"type": "array"}}}
+                for form in ("blend", "schedule")
+            ]
+        return {"anyOf": forms}
+    if dataclasses.is_dataclass(tp):
+        return json_schema(cast(type, tp), names)
+    if kind == "activations":
+        return {"type": "string", "enum": names(kind)}
+    node: dict[str, Any] = {
+        "type": {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}.get(
+            tp.__name__, "string"
+        )
+    }
+    if param is not None and param.type == tp.__name__:
+        if param.choices:
+            node["enum"] = list(param.choices)
+        for bound, key in (
+            ("ge", "minimum"),
+            ("gt", "exclusiveMinimum"),
+            ("le", "maximum"),
+            ("lt", "exclusiveMaximum"),
+        ):
+            if getattr(param, bound) is not None:
+                node[key] = getattr(param, bound)
+    return node

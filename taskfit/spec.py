@@ -95,6 +95,7 @@ class TrainingSpec:
     early_stopping: EarlyStoppingSpec | None = key(
         EarlyStoppingSpec(), doc="stop when val_loss stops improving; null turns it off"
     )
+    tensorboard: bool = key(False, doc="write TensorBoard logs to <run folder>/tensorboard")
     class_weight: str | dict[Any, float] | None = key(
         None,
         doc="balanced (weights inverse to class frequency in training) or {class name: weight}",
@@ -418,3 +419,24 @@ def _check_piecewise(schedule: Choice, b: Builder) -> None:
         )
     if any(a >= c for a, c in itertools.pairwise(bounds)):
         b.add(("schedule", "boundaries"), f"must increase. Got {bounds} instead.")
+
+
+def spec_schema() -> dict[str, Any]:
+    """The spec's JSON Schema (`taskfit schema`), generated from the dataclasses above and the
+    table's names, so editors complete and check the keys the validator accepts."""
+    from taskfit.schema import json_schema
+
+    table = load_table()
+    catalogs: dict[str, list[str]] = {
+        "losses": ["auto", *table.all_losses()],
+        "optimizers": list(table.optimizers),
+        "schedules": list(table.schedules),
+        "weightings": list(table.weightings),
+        "activations": ["auto", *table.activations],  # auto: the output layer's, from the table
+    }
+    schema = json_schema(Spec, lambda kind: catalogs[kind])
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "taskfit task spec",
+        **schema,
+    }

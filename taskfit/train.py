@@ -366,6 +366,8 @@ def fit_plan(
             run_dir / BACKUP, lambda: interrupt.requested or nonfinite.found is not None
         )
         callbacks += [log, backup]
+    if run_dir is not None and spec.training.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
     validation = (
         (models.pack(splits.validation.x), fit_targets(plan, splits.validation.y))
         if splits.validation

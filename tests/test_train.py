@@ -257,3 +257,25 @@ def test_files_in_a_run_folder_are_replaced_whole_or_not_at_all(
     with pytest.raises(OSError):
         runfolder.save_model(Crashing(), model)
     assert model.read_bytes() == b"the previous model"
+
+
+def test_tensorboard_logs_go_in_the_run_folder(tiny_spec: Path, tmp_path: Path) -> None:
+    result = train(
+        tiny_spec, ["training.tensorboard=true", "training.epochs=2"], tmp_path, verbose=0
+    )
+    events = list((result.run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    assert {p.parent.name for p in events} == {"train", "validation"}
+
+
+def test_tensorboard_without_its_package_is_refused_by_check(
+    tiny_spec: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name)
+    )
+    result = runner.invoke(app, ["check", str(tiny_spec), "--set", "training.tensorboard=true"])
+    assert result.exit_code == 1
+    assert "pip install 'taskfit[tensorboard]'" in result.stderr
