@@ -105,7 +105,7 @@ def write_inputs(dataset: Dataset, folder: Path) -> tuple[Path, int]:
 
 
 def taskfit_splits(checked: Checked, seed: int) -> Splits:
-    """Exactly the rows taskfit.train trains, validates and tests on."""
+    """Exactly the rows taskfit.training.train trains, validates and tests on."""
     part = to_part(checked.data, checked.plan)
     return split(part, checked.loaded.spec.data, seed, stratify=checked.plan.stratify_by)
 
@@ -128,7 +128,7 @@ def to_labels(task: str, output: np.ndarray) -> np.ndarray:
 
 def run_taskfit(spec: Path, splits: Splits, task: str, seed: int, output: Path) -> Score:
     from taskfit.model import named_inputs
-    from taskfit.train import train
+    from taskfit.training import train
 
     started = time.perf_counter()
     result = train(spec, output=output, verbose=0)

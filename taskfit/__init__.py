@@ -1,12 +1,51 @@
 """taskfit: a YAML task spec becomes the right Keras model, trained.
 
-The package root imports nothing heavy: TensorFlow loads only when a model is built or fitted.
+    import taskfit
+    run = taskfit.train("spec.yaml", overrides={"training.epochs": 5})
+    run.model, run.history, run.metrics, run.run_dir
+    taskfit.recommend("regression")["loss"]          # the table's row as data: 'mse'
+
+The command line is a thin layer over these. The package root imports nothing heavy:
+TensorFlow loads only when a model is built or fitted.
 """
 
+from __future__ import annotations
+
 import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 # TensorFlow reads this once, when it is first imported, from whichever taskfit module that is:
 # set here, every import path is covered. A user's own setting wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+if TYPE_CHECKING:
+    from taskfit.training import RunResult
+
 __version__ = "0.1.0"
+__all__ = ["recommend", "train"]
+
+
+def train(
+    spec: str | Path,
+    overrides: dict[str, Any] | None = None,
+    output: str | Path = "runs",
+    verbose: int | str = 0,
+) -> RunResult:
+    """Train a spec file, as `taskfit train` does; returns the model, history, metrics and run
+    folder. `overrides` maps dotted keys to values ({"training.epochs": 5}, like --set);
+    `verbose` is Keras's (0: silent). Bad input raises taskfit.errors.TaskfitError."""
+    import json
+
+    from taskfit.training import train as run
+
+    # JSON is YAML, so each value reads back as written, as a --set value does
+    dotted = [f"{key}={json.dumps(value)}" for key, value in (overrides or {}).items()]
+    return run(spec, dotted, output, verbose=verbose)
+
+
+def recommend(task: str, labels: str | None = None) -> dict[str, Any]:
+    """The recommendation table's row for a task (and label format) as plain data."""
+    from taskfit.table import recommendation
+
+    return recommendation(task, labels)

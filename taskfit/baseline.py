@@ -20,7 +20,7 @@ from taskfit.checking import Checked
 from taskfit.plan import Head
 
 if TYPE_CHECKING:
-    from taskfit.train import Fitted
+    from taskfit.training import Fitted
 
 HIGHER_IS_BETTER = {"accuracy", "auc", "precision", "recall", "r2_score"}
 CLEAR = 2.0  # standard errors: about a 95% two-sided test
@@ -74,7 +74,7 @@ def single_head_baselines(
 ) -> dict[str, dict[str, Any]] | None:
     """Head -> its metric in the multi-task model and trained alone, the difference, a verdict;
     None when Ctrl-C stopped a baseline."""
-    from taskfit.train import fit_plan, test_metrics
+    from taskfit.training import fit_plan, test_metrics
 
     test_x = multi.models.pack(splits.test.x)
     multi_outputs = multi.trained.predict(test_x, verbose=0)

@@ -184,7 +184,7 @@ def train(
     ] = None,
 ) -> None:
     """Train, evaluate on the test split and write a run folder."""
-    from taskfit.train import train as run_training
+    from taskfit.training import train as run_training
 
     if baseline_single and smoke:
         _usage("--baseline-single and --smoke do not go together")

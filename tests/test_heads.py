@@ -376,7 +376,7 @@ def trivial_score(head: str, task: str, y_train: np.ndarray, y_test: np.ndarray)
 @pytest.mark.parametrize("config", ["aux-output", "multitask", "uncertainty", "loss-schedule"])
 def test_head_configs_beat_trivial_baselines(config: str, tmp_path: Path) -> None:
     from taskfit.arrays import split, to_part
-    from taskfit.train import train
+    from taskfit.training import train
 
     path = CONFIGS / f"{config}.yaml"
     result = train(path, ["training.epochs=30"], output=tmp_path, verbose=0)

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from taskfit.cli import app
-from taskfit.train import train
+from taskfit.training import train
 
 Write = Callable[[str, str], Path]
 runner = CliRunner()

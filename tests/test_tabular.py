@@ -18,7 +18,7 @@ from taskfit.checking import check_spec
 from taskfit.cli import app
 from taskfit.errors import SpecError
 from taskfit.model import named_inputs
-from taskfit.train import class_weights, train
+from taskfit.training import class_weights, train
 
 runner = CliRunner()
 Write = Callable[[str, str], Path]

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from taskfit.cli import app
 from taskfit.spec import load_spec
-from taskfit.train import train
+from taskfit.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()

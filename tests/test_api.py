@@ -1,0 +1,52 @@
+"""The Python API: `taskfit.train` and `taskfit.recommend`, the layer the CLI also stands on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import pytest
+from helpers import tiny_csv
+
+import taskfit
+from taskfit.errors import SpecError
+from taskfit.table import recommendation
+
+
+def test_importing_taskfit_loads_no_tensorflow() -> None:
+    code = "import sys, taskfit; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_recommend_returns_the_table_row_as_data() -> None:
+    row = taskfit.recommend("regression")
+    assert row == recommendation("regression")
+    assert (row["loss"], row["output_layer"]["activation"]) == ("mse", "linear")
+    assert taskfit.recommend("multiclass", "onehot")["loss"] == "categorical_crossentropy"
+
+
+def test_train_returns_model_history_metrics_and_run_folder(tmp_path: Path) -> None:
+    (tmp_path / "data.csv").write_text(tiny_csv(60, "multiclass"))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("task: multiclass\ndata: {source: data.csv, label: y}\n")
+    run = taskfit.train(
+        spec,
+        overrides={"training.epochs": 3, "training.early_stopping": None, "name": "api"},
+        output=tmp_path / "runs",
+    )
+    assert isinstance(run.model, keras.Model)
+    assert len(run.history["loss"]) == 3  # the overrides took effect
+    assert set(run.metrics) == {"loss", "accuracy"}
+    assert run.run_dir.parent == tmp_path / "runs" and run.run_dir.name.startswith("api-")
+    assert (run.run_dir / "model.keras").is_file()
+
+
+def test_train_raises_the_taskfit_error_for_bad_input(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("task: binary\ndata: {source: breast_cancer, label: diagnosis}\n")
+    with pytest.raises(SpecError, match=r"training\.epochs: must be an integer >= 1"):
+        taskfit.train(spec, overrides={"training.epochs": 0}, output=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
