@@ -334,6 +334,36 @@ def datasets(
 
 
 @app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="run folders written by `taskfit train`")],
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """Several runs side by side: key settings and test metrics, the best of each marked (*)."""
+    from taskfit.compare import compare_runs
+
+    with handled():
+        result = compare_runs(runs)
+    if as_json:
+        typer.echo(json.dumps(result.document(), indent=2))
+        return
+    from taskfit.render import print_table, rows_table
+
+    # one column per run, one row per setting or metric: readable for a few runs
+    settings = ["status", "task", "data", "layers", "loss", "optimizer", "schedule", "epochs"]
+    rows = [["run", *(Path(run["run_dir"]).name for run in result.runs)]]
+    rows += [[key, *(str(run[key] or "none") for run in result.runs)] for key in settings]
+    for metric in result.metrics:
+        cells = [metric]
+        for run in result.runs:
+            value = run["metrics"].get(metric)
+            mark = " *" if result.best.get(metric) == run["run_dir"] else ""
+            cells.append("" if value is None else f"{value:.4g}{mark}")
+        rows.append(cells)
+    title = "runs (* best test value of each metric)"
+    print_table(rows_table(title, ["", *(str(i) for i in range(1, len(rows[0])))], rows))
+
+
+@app.command()
 def schema() -> None:
     """Print the spec's JSON Schema (for editors: complete and check spec keys)."""
     from taskfit.spec import spec_schema

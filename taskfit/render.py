@@ -67,7 +67,7 @@ def rows_table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
 
     table = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # long names wrap, never lose characters
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     return table

@@ -79,7 +79,7 @@ def test_datasets_lists_the_bundled_sets() -> None:
 def test_fast_commands_never_import_tensorflow() -> None:
     code = (
         "import sys\nfrom taskfit.cli import app\n"
-        "for args in (['--help'], ['recommend', '--task', 'binary'], ['datasets'],"
+        "for args in (['--help'], ['recommend', '--task', 'binary'], ['datasets'], ['schema'],"
         f" ['check', {str(ROOT / 'configs' / 'binary.yaml')!r}],"
         f" ['recommend', '--data', {str(ROOT / 'taskfit' / 'datasets' / 'digits.csv')!r},"
         " '--label', 'digit']):\n"

@@ -1,0 +1,85 @@
+"""`taskfit compare RUN_DIR ...`: several runs side by side, their key settings and test metrics,
+the best value of each metric marked. Standard library only: no TensorFlow."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from taskfit.errors import DataError
+from taskfit.runfolder import read_status
+
+# Metrics where more is better; every other logged quantity (loss, mae, mse, ...) is an error.
+HIGHER_IS_BETTER = ("accuracy", "auc", "precision", "recall", "r2_score")
+
+
+@dataclass(frozen=True)
+class Compared:
+    runs: list[dict[str, Any]]  # one per run: folder, settings, metrics
+    metrics: list[str]  # every metric any run has, in first-seen order
+    best: dict[str, str]  # metric -> the folder with the best value
+
+    def document(self) -> dict[str, Any]:
+        return {"runs": self.runs, "best": self.best}
+
+
+def higher_is_better(metric: str) -> bool:
+    return metric.endswith(HIGHER_IS_BETTER) and not metric.endswith("_weight")
+
+
+def settings(spec: dict[str, Any]) -> dict[str, Any]:
+    """The choices that tell runs apart, from a resolved spec."""
+    heads = spec.get("heads")
+    optimizer = spec.get("optimizer")
+    name = optimizer.get("name") if isinstance(optimizer, dict) else optimizer
+    rate = optimizer.get("learning_rate") if isinstance(optimizer, dict) else None
+    schedule = spec.get("schedule")
+    layers = spec.get("model", {}).get("layers") or []
+    return {
+        "task": "heads: " + ", ".join(heads) if heads else spec.get("task"),
+        "data": Path(str(spec.get("data", {}).get("source", ""))).name,
+        "layers": "-".join(str(layer.get("units")) for layer in layers) or "(none)",
+        "loss": "per head" if heads else json.dumps(spec.get("loss")).strip('"'),
+        "optimizer": f"{name} {rate}" if rate is not None else str(name),
+        "schedule": schedule.get("name") if isinstance(schedule, dict) else schedule,
+        "batch_size": spec.get("training", {}).get("batch_size"),
+        "seed": spec.get("training", {}).get("seed"),
+    }
+
+
+def read_run(folder: Path) -> dict[str, Any]:
+    spec_path, metrics_path = folder / "spec.resolved.yaml", folder / "metrics.json"
+    if not spec_path.is_file() or not metrics_path.is_file():
+        raise DataError(
+            f"{folder}: not a finished run folder (it needs spec.resolved.yaml and "
+            "metrics.json); give folders that `taskfit train` wrote"
+        )
+    spec = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+    with (folder / "history.csv").open(encoding="utf-8") as f:
+        epochs = max(sum(1 for _ in f) - 1, 0)
+    return {
+        "run_dir": str(folder),
+        "status": read_status(folder) or "completed",
+        "epochs": epochs,
+        **settings(spec),
+        "metrics": json.loads(metrics_path.read_text(encoding="utf-8")),
+    }
+
+
+def compare_runs(folders: list[Path]) -> Compared:
+    runs = [read_run(folder) for folder in folders]
+    metrics: list[str] = []
+    for run in runs:
+        metrics += [m for m in run["metrics"] if m not in metrics and not m.endswith("_weight")]
+    best = {}
+    for metric in metrics:
+        having = [r for r in runs if metric in r["metrics"]]
+        if len(having) < 2:
+            continue
+        pick = max if higher_is_better(metric) else min
+        best[metric] = pick(having, key=lambda r: r["metrics"][metric])["run_dir"]
+    return Compared(runs, metrics, best)
