@@ -126,7 +126,13 @@ def target_std(y: np.ndarray) -> float:
 
 
 def class_ids(y: np.ndarray) -> np.ndarray:
-    return y.argmax(axis=1) if y.ndim == 2 else y
+    """Targets (class ids, 0/1 floats or one-hot rows) -> integer class ids."""
+    return y.argmax(axis=1) if y.ndim == 2 else y.astype(int)
+
+
+def probabilities(output: np.ndarray) -> np.ndarray:
+    """A classifier's output with one column per class: a sigmoid's p becomes (1 - p, p)."""
+    return np.concatenate([1 - output, output], axis=1) if output.shape[1] == 1 else output
 
 
 def split(data: Part, spec: DataSpec, seed: int, stratify: str | None) -> Splits:

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from taskfit.arrays import Part, Splits, class_ids
+from taskfit.arrays import Part, Splits, class_ids, probabilities
 from taskfit.checking import Checked
 from taskfit.plan import Head
+from taskfit.table import higher_is_better
 
 if TYPE_CHECKING:
     from taskfit.training import Fitted
 
-HIGHER_IS_BETTER = {"accuracy", "auc", "precision", "recall", "r2_score"}
 CLEAR = 2.0  # standard errors: about a 95% two-sided test
 SMALLEST = 1.0  # accuracy points or % of the error: less is no difference worth a verdict
 
@@ -36,9 +36,7 @@ def row_scores(head: Head, y: np.ndarray, output: np.ndarray) -> np.ndarray:
     """Per test row, higher is better: 1/0 for a right/wrong class, minus the absolute error."""
     if head.task == "regression":
         return -np.abs(output.reshape(-1) - y.reshape(-1))
-    predicted = (output[:, 0] > 0.5) if output.shape[1] == 1 else output.argmax(axis=1)
-    actual = class_ids(y)
-    return (predicted.astype(int) == actual.astype(int)).astype(float)
+    return (probabilities(output).argmax(axis=1) == class_ids(y)).astype(float)
 
 
 def verdict(multi: np.ndarray, single: np.ndarray, gain: float = SMALLEST) -> str:
@@ -55,7 +53,7 @@ def verdict(multi: np.ndarray, single: np.ndarray, gain: float = SMALLEST) -> st
 
 def difference(metric: str, multi: float, single: float) -> tuple[float, str]:
     """The metric's difference, better when > 0: accuracy points, or % of the error alone."""
-    if metric in HIGHER_IS_BETTER:
+    if higher_is_better(metric):
         return (multi - single) * 100.0, "points"
     return ((single - multi) / abs(single) * 100.0 if single else 0.0), "%"
 

@@ -12,9 +12,7 @@ import yaml
 
 from taskfit.errors import DataError
 from taskfit.runfolder import read_status
-
-# Metrics where more is better; every other logged quantity (loss, mae, mse, ...) is an error.
-HIGHER_IS_BETTER = ("accuracy", "auc", "precision", "recall", "r2_score")
+from taskfit.table import higher_is_better
 
 
 @dataclass(frozen=True)
@@ -25,10 +23,6 @@ class Compared:
 
     def document(self) -> dict[str, Any]:
         return {"runs": self.runs, "best": self.best}
-
-
-def higher_is_better(metric: str) -> bool:
-    return metric.endswith(HIGHER_IS_BETTER) and not metric.endswith("_weight")
 
 
 def settings(spec: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from taskfit.arrays import to_inputs, to_targets
+from taskfit.arrays import class_ids, probabilities, to_inputs, to_targets
 from taskfit.keras_setup import import_keras
 from taskfit.labels import is_missing
 from taskfit.plan import Head
@@ -44,11 +44,6 @@ def _by_head(run: Run, output: Any) -> dict[str, np.ndarray]:
     if run.plan.multi:
         return {name: np.asarray(v) for name, v in output.items()}
     return {run.plan.head.name: np.asarray(output)}
-
-
-def probabilities(output: np.ndarray) -> np.ndarray:
-    """One column per class: a sigmoid's p becomes (1 - p, p)."""
-    return np.concatenate([1 - output, output], axis=1) if output.shape[1] == 1 else output
 
 
 def predict(run_dir: str | Path, csv_path: str | Path) -> Predictions:
@@ -153,7 +148,7 @@ def _compile_for_evaluation(run: Run, model: Any) -> None:
 def confusion_matrix(head: Head, y: np.ndarray, output: np.ndarray) -> dict[str, dict[str, int]]:
     """Actual class -> predicted class -> count."""
     predicted = probabilities(output).argmax(1)
-    actual = y.argmax(1) if y.ndim == 2 else y.astype(int)
+    actual = class_ids(y)
     classes = head.labels.classes
     confusion = {a: {p: 0 for p in classes} for a in classes}
     for a, p in zip(actual, predicted, strict=True):

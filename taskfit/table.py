@@ -14,6 +14,14 @@ from taskfit.params import Param
 from taskfit.yamlfile import load_data
 
 TASKS = ("binary", "multiclass", "regression")
+# Metrics where more is better; every other logged quantity (loss, mae, mse, ...) is an error.
+HIGHER_IS_BETTER = ("accuracy", "auc", "precision", "recall", "r2_score")
+
+
+def higher_is_better(metric: str) -> bool:
+    """`accuracy`, `val_auc`, `diagnosis_recall`: more is better; a head's `_weight` is neither,
+    and is never ranked."""
+    return metric.endswith(HIGHER_IS_BETTER) and not metric.endswith("_weight")
 
 
 @dataclass(frozen=True)

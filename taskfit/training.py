@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from taskfit.arrays import Inputs, Splits, fit_targets, split, target_std, to_part
+from taskfit.arrays import Inputs, Splits, class_ids, fit_targets, split, target_std, to_part
 from taskfit.checking import Checked, check_spec
 from taskfit.columns import CATEGORICAL, NUMERIC
 from taskfit.errors import SpecError, TaskfitError
@@ -421,7 +421,7 @@ def class_weights(
     """Keras's class_weight: "balanced" weighs each class by n / (k * its count in training)."""
     if setting is None or isinstance(setting, dict):
         return setting
-    ids = y.argmax(axis=1) if y.ndim == 2 else y.astype(int)
+    ids = class_ids(y)
     counts = np.bincount(ids, minlength=max(n_classes, 2))
     present = counts > 0
     return {int(c): float(len(ids) / (present.sum() * counts[c])) for c in np.flatnonzero(present)}

@@ -9,7 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from taskfit.cli import app
-from taskfit.compare import higher_is_better
+from taskfit.table import higher_is_better
 
 runner = CliRunner()
 
