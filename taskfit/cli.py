@@ -346,21 +346,9 @@ def compare(
     if as_json:
         typer.echo(json.dumps(result.document(), indent=2))
         return
-    from taskfit.render import print_table, rows_table
+    from taskfit.render import compare_table, print_table
 
-    # one column per run, one row per setting or metric: readable for a few runs
-    settings = ["status", "task", "data", "layers", "loss", "optimizer", "schedule", "epochs"]
-    rows = [["run", *(Path(run["run_dir"]).name for run in result.runs)]]
-    rows += [[key, *(str(run[key] or "none") for run in result.runs)] for key in settings]
-    for metric in result.metrics:
-        cells = [metric]
-        for run in result.runs:
-            value = run["metrics"].get(metric)
-            mark = " *" if result.best.get(metric) == run["run_dir"] else ""
-            cells.append("" if value is None else f"{value:.4g}{mark}")
-        rows.append(cells)
-    title = "runs (* best test value of each metric)"
-    print_table(rows_table(title, ["", *(str(i) for i in range(1, len(rows[0])))], rows))
+    print_table(compare_table(result))
 
 
 @app.command()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from taskfit.checking import Checked
+    from taskfit.compare import Compared
     from taskfit.plan import Head, Plan
 
 
@@ -71,6 +73,23 @@ def rows_table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     return table
+
+
+def compare_table(result: Compared) -> Table:
+    """One column per run, one row per setting or test metric (readable for a few runs); the
+    best value of each metric marked *."""
+    settings = ["status", "task", "data", "layers", "loss", "optimizer", "schedule", "epochs"]
+    rows = [["run", *(Path(run["run_dir"]).name for run in result.runs)]]
+    rows += [[key, *(str(run[key] or "none") for run in result.runs)] for key in settings]
+    for metric in result.metrics:
+        cells = [metric]
+        for run in result.runs:
+            value = run["metrics"].get(metric)
+            mark = " *" if result.best.get(metric) == run["run_dir"] else ""
+            cells.append("" if value is None else f"{value:.4g}{mark}")
+        rows.append(cells)
+    numbers = [str(i) for i in range(1, len(result.runs) + 1)]
+    return rows_table("runs (* best test value of each metric)", ["", *numbers], rows)
 
 
 def print_table(table: Table) -> None:

@@ -359,8 +359,8 @@ def fit_plan(
     log = None
     if run_dir is not None and not smoke:
         resumables: list[Any] = [c for c in (stopper, weights) if c is not None]
-        log = EpochLog(run_dir / "history.csv", read_history(run_dir / "history.csv"), active)
-        log.resumables = resumables
+        previous = read_history(run_dir / "history.csv")
+        log = EpochLog(run_dir / "history.csv", previous, active, resumables)
         # last: the checkpoint is written once the epoch's history and best weights are
         backup = EpochCheckpoint(
             run_dir / BACKUP, lambda: interrupt.requested or nonfinite.found is not None
