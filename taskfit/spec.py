@@ -324,18 +324,22 @@ def _check_heads(spec: Spec, heads: dict[str, HeadSpec], b: Builder) -> None:
         ("data", "classes"): spec.data.classes is not None,
         ("loss",): not spec.loss.is_auto,
         ("metrics",): spec.metrics != "auto",
-        ("model", "output"): spec.model.output != OutputSpec(),
-        ("training", "class_weight"): spec.training.class_weight is not None,
     }
     for path, is_set in per_head.items():
-        if is_set and path[-1] == "class_weight":
-            b.add(
-                path,
-                "works with one task only (Keras weighs classes of a single output); "
-                "with heads use a focal loss on the skewed head",
-            )
-        elif is_set:
+        if is_set:
             b.add(path, f"belongs on each head with `heads`: set heads.<name>.{path[-1]}")
+    if spec.model.output != OutputSpec():  # HeadSpec has no output: the table sets each one
+        b.add(
+            ("model", "output"),
+            "sets one task's output layer; with `heads` the table gives each head its own. "
+            "Remove it.",
+        )
+    if spec.training.class_weight is not None:
+        b.add(
+            ("training", "class_weight"),
+            "works with one task only (Keras weighs classes of a single output); "
+            "with heads use a focal loss on the skewed head",
+        )
     learned = spec.loss_weighting.name != "fixed"
     labels: dict[str, str] = {}
     for name, head in heads.items():
