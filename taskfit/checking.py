@@ -62,7 +62,9 @@ def _resolve_head(labels: dict[str, Any], choices: dict[str, Any], head: Head) -
     choices["metrics"] = list(head.metrics)
 
 
-SKEWED = 0.2  # a class under this share of the labels gets a note
+# A class under this fraction of an even share gets a note: under 20% of two classes, under 4%
+# of ten (ten classes at 10% each are balanced, not skewed).
+SKEWED = 0.4
 
 
 def notes(checked: Checked) -> list[str]:
@@ -79,7 +81,8 @@ def notes(checked: Checked) -> list[str]:
         if checked.loaded.spec.training.class_weight is not None:
             continue
         counts = Counter(data.table.cells[column][i] for i in data.rows)
-        rare = [c for c in labels.classes if counts[c] < SKEWED * len(data.rows)]
+        even = len(data.rows) / len(labels.classes)
+        rare = [c for c in labels.classes if counts[c] < SKEWED * even]
         if rare:
             shares = ", ".join(f"{c} {counts[c] / len(data.rows):.0%}" for c in rare)
             focal = "binary" if labels.format == "binary" else "categorical"

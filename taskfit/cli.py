@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from taskfit import progress
 from taskfit.errors import TaskfitError
 
 app = typer.Typer(
@@ -152,7 +152,7 @@ def check(
     from taskfit.checking import check_spec, notes
     from taskfit.render import check_document, check_text
 
-    with handled():
+    with handled(), progress.quiet(as_json):
         checked = check_spec(spec, overrides)
     say("warning", checked.plan.warnings)
     say("note", notes(checked))
@@ -194,15 +194,13 @@ def train(
         _usage(
             "--resume carries on with the run's own spec: no --set, --smoke or --baseline-single"
         )
-    quiet = as_json and not sys.stderr.isatty()
-    verbose = 0 if quiet or smoke else (1 if sys.stderr.isatty() else 2)
-    with handled():
+    with handled(), progress.quiet(as_json or smoke):
         result = run_training(
             spec,
             overrides,
             output,
             smoke=smoke,
-            verbose=verbose,
+            verbose=progress.keras_verbose(),
             baseline_single=baseline_single,
             resume=resume,
         )
@@ -256,7 +254,7 @@ def predict(
     from taskfit.predict import predict as run_predict
     from taskfit.render import csv_text
 
-    with handled():
+    with handled(), progress.quiet(as_json):
         result = run_predict(run, data)
     say("note", result.notes)
     if as_json:
@@ -284,7 +282,7 @@ def evaluate(
     from taskfit.render import confusion_text
     from taskfit.spec import SINGLE_HEAD
 
-    with handled():
+    with handled(), progress.quiet(as_json):
         result = run_evaluate(run, data)
     say("note", result.notes)
     if result.left_out:
@@ -349,6 +347,61 @@ def compare(
     from taskfit.render import compare_table, print_table
 
     print_table(compare_table(result))
+
+
+@app.command()
+def report(run: RunArg) -> None:
+    """Summarise a run (spec, the table's choices, test metrics, epochs, time) and write
+    report.html in its folder: the same with every plot, one file that opens offline."""
+    from taskfit.render import print_table, report_tables
+    from taskfit.report import read_report, write_html
+
+    with handled():
+        summary = read_report(run)
+        for table in report_tables(summary):
+            print_table(table)
+        path = write_html(summary)
+    typer.echo(f"report: {path}")
+
+
+class ExportFormat(StrEnum):
+    savedmodel = "savedmodel"
+    tflite = "tflite"
+    onnx = "onnx"
+
+
+@app.command()
+def export(
+    run: RunArg,
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option("--format", help='onnx needs: pip install "taskfit[onnx]"'),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            help="where to write; default RUN_DIR/export/ (savedmodel/, model.tflite, "
+            "model.onnx). An earlier export there is replaced"
+        ),
+    ] = None,
+) -> None:
+    """Export a run's model, preprocessing included, for serving without taskfit: a TensorFlow
+    SavedModel folder, a TFLite file or an ONNX file. Inputs: one per column (numbers float32,
+    NaN = missing; categories strings, "" = missing), named as the column in lower case with
+    other characters as "_". Outputs: "output", or one per head."""
+    from taskfit.export import export as run_export
+    from taskfit.export import input_names
+    from taskfit.runs import open_run
+
+    with handled(), progress.step(f"exporting as {fmt.value}"):
+        written = run_export(run, fmt.value, output)
+        opened = open_run(run)
+    names = input_names([*opened.numeric, *opened.categorical])
+    renamed = {column: name for column, name in names.items() if column != name}
+    if renamed:
+        pairs = ", ".join(f"{column} -> {name}" for column, name in renamed.items())
+        typer.echo(f"note: input names: {pairs}", err=True)
+    typer.echo(f"exported {fmt.value}: {written}")
 
 
 @app.command()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from taskfit.errors import DataError
+from taskfit.progress import open_csv
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ def read_csv(path: Path) -> Table:
     try:
         if path.is_dir():  # inside the try: a name too long fails already here
             raise DataError(f"{where}: is a directory; data.source must name a CSV file")
-        with path.open(newline="", encoding="utf-8-sig") as f:
+        with open_csv(path) as f:
             reader = csv.reader(f)
             rows, lines = [], []
             for row in reader:

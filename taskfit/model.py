@@ -34,7 +34,9 @@ def log_scale(x: Any, columns: list[int]) -> Any:
     """log1p on the given columns: heavy-tailed counts and amounts become roughly bell-shaped,
     which a standardised MLP input needs (boosting never did)."""
     mask = np.isin(np.arange(x.shape[-1]), columns)
-    return keras.ops.where(mask, keras.ops.log1p(keras.ops.maximum(x, 0.0)), x)
+    # a gap stays NaN for fill_missing: LiteRT's XNNPACK kernels compute log(NaN) as 88.7
+    scaled = keras.ops.logical_and(mask, keras.ops.logical_not(keras.ops.isnan(x)))
+    return keras.ops.where(scaled, keras.ops.log1p(keras.ops.maximum(x, 0.0)), x)
 
 
 def fill_missing(x: Any, fill: np.ndarray, indicate: list[int]) -> Any:

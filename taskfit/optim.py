@@ -66,3 +66,16 @@ def make_optimizer(plan: Plan) -> keras.optimizers.Optimizer:
 def make_metrics(head: Head) -> list[Any]:
     """Keras resolves the names itself, so `accuracy` becomes the accuracy that fits the loss."""
     return list(head.metrics)
+
+
+class LearningRateLog(keras.callbacks.Callback):
+    """Logs `learning_rate`, the rate at each epoch's first step, when a schedule changes it:
+    history.csv and the learning-curve plot then show the schedule."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        rate = self.model.optimizer.learning_rate
+        self.rate = float(keras.ops.convert_to_numpy(rate))
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is not None:
+            logs["learning_rate"] = self.rate

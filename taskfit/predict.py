@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from taskfit import progress
 from taskfit.arrays import class_ids, probabilities, to_inputs, to_targets
 from taskfit.keras_setup import import_keras
 from taskfit.labels import is_missing
@@ -28,8 +29,9 @@ class Predictions:
 
 
 def _load(run: Run) -> Any:
-    keras = import_keras()
-    return keras.saving.load_model(run.folder / "model.keras")
+    with progress.step("loading TensorFlow and the model"):
+        keras = import_keras()
+        return keras.saving.load_model(run.folder / "model.keras")
 
 
 def _inputs(run: Run, table: Any, rows: list[int]) -> dict[str, Any]:
@@ -50,7 +52,9 @@ def predict(run_dir: str | Path, csv_path: str | Path) -> Predictions:
     run = open_run(run_dir)
     table, notes = read_rows(run, Path(csv_path), need_label=False)
     inputs = _inputs(run, table, list(range(table.n_rows)))
-    outputs = _by_head(run, _load(run).predict(inputs, verbose=0))
+    model = _load(run)
+    with progress.keras_on_stderr() as verbose:
+        outputs = _by_head(run, model.predict(inputs, verbose=verbose))
     columns: list[str] = []
     values: list[np.ndarray] = []  # per head: a (rows, k) block of the output CSV
     for head in run.plan.heads:
@@ -107,10 +111,10 @@ def evaluate(run_dir: str | Path, csv_path: str | Path) -> Evaluation:
     model = _load(run)
     _compile_for_evaluation(run, model)
     x = _inputs(run, table, rows)
-    metrics = model.evaluate(
-        x, y if run.plan.multi else y[SINGLE_HEAD], verbose=0, return_dict=True
-    )
-    outputs = _by_head(run, model.predict(x, verbose=0))
+    with progress.keras_on_stderr() as verbose:
+        target = y if run.plan.multi else y[SINGLE_HEAD]
+        metrics = model.evaluate(x, target, verbose=verbose, return_dict=True)
+        outputs = _by_head(run, model.predict(x, verbose=verbose))
     confusion = {
         head.name: confusion_matrix(head, y[head.name], outputs[head.name])
         for head in run.plan.heads

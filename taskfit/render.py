@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from taskfit.checking import Checked
     from taskfit.compare import Compared
     from taskfit.plan import Head, Plan
+    from taskfit.report import Report
 
 
 def dump(doc: Any, fmt: str) -> str:
@@ -90,6 +91,23 @@ def compare_table(result: Compared) -> Table:
         rows.append(cells)
     numbers = [str(i) for i in range(1, len(result.runs) + 1)]
     return rows_table("runs (* best test value of each metric)", ["", *numbers], rows)
+
+
+def report_tables(report: Report) -> list[Table]:
+    """`taskfit report`: the run, the table's choices, the heads (when several), the test
+    metrics."""
+    tables = [
+        rows_table("run", ["", ""], [list(kv) for kv in report.summary.items()]),
+        rows_table("the table's choices", ["", ""], [list(kv) for kv in report.choices.items()]),
+    ]
+    for table in tables:
+        table.show_header = False
+    if report.heads:
+        header = list(report.heads[0])
+        tables.append(rows_table("heads", header, [list(h.values()) for h in report.heads]))
+    metrics = [[k, f"{v:.4g}"] for k, v in report.metrics.items()]
+    tables.append(rows_table("test metrics", ["metric", "value"], metrics))
+    return tables
 
 
 def print_table(table: Table) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import keras
 import numpy as np
 
-from taskfit.runfolder import write_history
+from taskfit.runfolder import read_json, write_history, write_json
 
 BACKUP = "backup"  # folder inside the run folder; removed when the run completes
 BEST_WEIGHTS = "best.weights.npz"
@@ -121,18 +121,43 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             tmp.replace(self.folder / BEST_WEIGHTS)
 
 
+CHECKPOINT = "training_metadata.json"  # Keras's name; here it also names the weights file
+
+
 class EpochCheckpoint(keras.callbacks.BackupAndRestore):
     """Keras's checkpoint, skipped for an epoch cut short (Ctrl-C, a loss that is not a number):
-    resuming then runs that epoch again instead of counting part of it as done."""
+    resuming then runs that epoch again instead of counting part of it as done.
+
+    Keras writes its weights file and then its metadata in place, so a kill in between leaves a
+    torn weights file, or new weights with the old epoch. Here each epoch's weights go to a new
+    file, and the metadata naming that file and its epoch is renamed into place last: a kill at
+    any moment leaves the previous checkpoint whole."""
 
     def __init__(self, folder: Path, cut_short: Callable[[], bool]):
         super().__init__(folder, delete_checkpoint=False)
+        self.folder = folder
         self.cut_short = cut_short
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if not self.cut_short():
             super().on_epoch_end(epoch, logs)
 
+    def _save_model(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        weights = self.folder / f"epoch-{self._current_epoch:04d}.weights.h5"
+        self.model.save_weights(weights, overwrite=True)
+        metadata = {"epoch": self._current_epoch, "batch": 0, "weights": weights.name}
+        write_json(self.folder / CHECKPOINT, metadata)  # the commit point
+        for older in self.folder.glob("epoch-*.weights.h5"):
+            if older != weights:
+                older.unlink()
+
+    def _load_model(self) -> None:
+        metadata = read_json(self.folder / CHECKPOINT)
+        if isinstance(metadata, dict) and "weights" in metadata:
+            self._weights_path = str(self.folder / metadata["weights"])
+        super()._load_model()
+
 
 def has_checkpoint(run_dir: Path) -> bool:
-    return (run_dir / BACKUP / "training_metadata.json").is_file()
+    return (run_dir / BACKUP / CHECKPOINT).is_file()

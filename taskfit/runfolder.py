@@ -44,8 +44,12 @@ def create_run_dir(parent: Path, name: str) -> Path:
 
 def write_text(path: Path, text: str) -> None:
     """Temporary file + rename: a crash never leaves a truncated file behind."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_bytes(data)
     os.replace(tmp, path)
 
 
@@ -80,14 +84,20 @@ def read_reason(run_dir: Path) -> str:
 
 
 def _status_field(run_dir: Path, name: str) -> str:
-    try:
-        return str(json.loads((run_dir / "status.json").read_text()).get(name, ""))
-    except (OSError, ValueError, AttributeError):
-        return ""
+    doc = read_json(run_dir / "status.json")
+    return str(doc.get(name, "")) if isinstance(doc, dict) else ""
 
 
 def write_json(path: Path, doc: Any) -> None:
     write_text(path, json.dumps(doc, indent=2) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file the run wrote; None when it is not there (or not JSON: a foreign file)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def write_yaml(path: Path, doc: Any, header: str = "") -> None:

@@ -17,7 +17,17 @@ from typing import Any
 
 import numpy as np
 
-from taskfit.arrays import Inputs, Splits, class_ids, fit_targets, split, target_std, to_part
+from taskfit import progress
+from taskfit.arrays import (
+    Inputs,
+    Part,
+    Splits,
+    class_ids,
+    fit_targets,
+    split,
+    target_std,
+    to_part,
+)
 from taskfit.checking import Checked, check_spec
 from taskfit.columns import CATEGORICAL, NUMERIC
 from taskfit.errors import SpecError, TaskfitError
@@ -25,6 +35,7 @@ from taskfit.keras_setup import import_keras
 from taskfit.plan import Head, Plan, plan_summary
 from taskfit.runfolder import (
     create_run_dir,
+    read_json,
     read_reason,
     read_status,
     save_model,
@@ -116,7 +127,8 @@ def train(
             "--baseline-single: compares each head with the multi-task model; this "
             "spec has one task (give `heads`)"
         )
-    keras = import_keras()
+    with progress.step("loading TensorFlow"):
+        keras = import_keras()
     seed_everything(keras, spec.training.seed)
     labelled = to_part(checked.data, plan)
     splits = split(labelled, spec.data, spec.training.seed, stratify=plan.stratify_by)
@@ -154,6 +166,9 @@ def train(
             baseline = single_head_baselines(keras, checked, splits, fitted, metrics, verbose)
         save_model(model, run_dir / "model.keras")
         write_json(run_dir / "metrics.json", metrics)
+        if not smoke:
+            write_run_plots(run_dir, plan, fitted, model, splits.test)
+        write_json(run_dir / "run.json", run_facts(keras, run_dir, fitted, splits, started))
         if baseline is not None:
             write_json(run_dir / "baseline_single.json", baseline)
         smoke_doc = _reload_matches(keras, model, run_dir, splits.test.x) if smoke else None
@@ -214,11 +229,11 @@ class Fitted:
 
 def test_metrics(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]:
     """Keras's evaluate on the test split, under the names it logs."""
-    with contextlib.redirect_stdout(sys.stderr):
+    with progress.keras_on_stderr() as verbose:
         metrics = fitted.trained.evaluate(
             fitted.models.pack(splits.test.x),
             fit_targets(plan, splits.test.y),
-            verbose=0,
+            verbose=verbose,
             return_dict=True,
         )
     return {k: float(v) for k, v in metrics.items()}
@@ -297,7 +312,7 @@ def fit_plan(
     from taskfit.guards import StopOnInterrupt, StopOnNonFinite
     from taskfit.losses import LossSchedule, MixedLoss, last_switch
     from taskfit.model import build_model
-    from taskfit.optim import make_loss, make_metrics, make_optimizer
+    from taskfit.optim import LearningRateLog, make_loss, make_metrics, make_optimizer
     from taskfit.resume import (
         BACKUP,
         EpochCheckpoint,
@@ -314,7 +329,7 @@ def fit_plan(
         head.name: make_loss(head, target_std=head_std(plan, head, splits.train.y[head.name]))
         for head in plan.heads
     }
-    callbacks: list[Any] = []
+    callbacks: list[Any] = [LearningRateLog()] if plan.schedule else []  # before EpochLog
     weights = None
     # Training compiles its own view of the layers: the saved model (which holds `models.fit`)
     # then carries no compile state, so it loads without taskfit's losses.
@@ -413,6 +428,44 @@ def fit_plan(
         interrupt.requested,
         nonfinite.found,
     )
+
+
+def run_facts(
+    keras: Any, run_dir: Path, fitted: Fitted, splits: Splits, started: float
+) -> dict[str, Any]:
+    """run.json: how long the run took, on how many rows, with which versions (for `report`).
+    A resumed run adds its time to the earlier attempts'."""
+    import tensorflow as tf
+
+    from taskfit import __version__
+
+    before = read_json(run_dir / "run.json") or {}
+    validation = len(splits.validation) if splits.validation else 0
+    return {
+        "epochs": len(next(iter(fitted.history.values()), [])),
+        "best_epoch": fitted.best_epoch,
+        "seconds": round(before.get("seconds", 0) + time.perf_counter() - started, 3),
+        "fit_seconds": round(before.get("fit_seconds", 0) + fitted.seconds, 3),
+        "rows": {"train": len(splits.train), "validation": validation, "test": len(splits.test)},
+        "versions": {
+            "taskfit": __version__,
+            "keras": keras.__version__,
+            "tensorflow": tf.__version__,
+        },
+    }
+
+
+def write_run_plots(run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test: Part) -> None:
+    """The learning curves, and each head's plots on the test split (taskfit.plots)."""
+    from taskfit.model import named_inputs
+    from taskfit.plots import TestResult, write_plots
+
+    with progress.keras_on_stderr() as verbose:
+        output = model.predict(named_inputs(test.x), verbose=verbose)
+    by_head = output if plan.multi else {plan.head.name: output}
+    tests = [TestResult(h, test.y[h.name], np.asarray(by_head[h.name])) for h in plan.heads]
+    with progress.step("drawing plots"):
+        write_plots(run_dir, plan, fitted.history, fitted.active_losses, fitted.best_epoch, tests)
 
 
 def class_weights(

@@ -21,3 +21,15 @@ def write(tmp_path: Path) -> Callable[[str, str], Path]:
         return path
 
     return _write
+
+
+@pytest.fixture(autouse=True)
+def draw_plots_only_where_asked(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Drawing a run's PNGs takes about a second: in-process runs skip it unless the test is
+    marked `plots` (those check the plots). Runs in a subprocess always draw."""
+    if request.node.get_closest_marker("plots") is None:
+        import taskfit.training
+
+        monkeypatch.setattr(taskfit.training, "write_run_plots", lambda *args: None)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
+from pathlib import Path
+
 
 def tiny_csv(rows: int = 40, label: str = "binary") -> str:
     """A small, learnable CSV: two numeric features and a label of the asked kind."""
@@ -25,3 +29,31 @@ def mixed_csv(rows: int = 60) -> str:
         bought = "yes" if (age > 40) != (city == "oslo") else "no"
         lines.append(f"{1000 + i},{age},{city},{plan},{income},{'' if i == 5 else bought}")
     return "\n".join(lines) + "\n"
+
+
+def wait_for_epochs(runs: Path, n: int, proc: subprocess.Popen[str], timeout: float = 300) -> Path:
+    """Poll a training subprocess's output folder until its run has logged `n` epochs in
+    history.csv (written whole after each epoch); returns the run folder."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "training ended before reaching the epoch"
+        for history in runs.glob("*/history.csv"):
+            with history.open() as f:
+                if sum(1 for _ in f) - 1 >= n:
+                    return history.parent
+        time.sleep(0.05)
+    raise AssertionError(f"no run in {runs} logged {n} epochs within {timeout} s")
+
+
+def tiny_spec(folder: Path, task: str, epochs: int, batch_size: int = 16, extra: str = "") -> Path:
+    """data.csv (60 rows of tiny_csv) and spec.yaml (one hidden layer of 8) in `folder`; `extra`
+    adds top-level spec lines."""
+    (folder / "data.csv").write_text(tiny_csv(60, task), encoding="utf-8")
+    spec = folder / "spec.yaml"
+    spec.write_text(
+        f"name: tiny\ntask: {task}\ndata: {{source: data.csv, label: y}}\n"
+        f"model: {{layers: [{{units: 8}}]}}\ntraining: {{epochs: {epochs}, batch_size: {batch_size}}}\n"
+        + extra,
+        encoding="utf-8",
+    )
+    return spec

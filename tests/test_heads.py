@@ -229,6 +229,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.plots
 def test_heads_train_predict_and_evaluate(write: Write, tmp_path: Path) -> None:
     """Every head's loss and metrics under Keras's names in history.csv and metrics.json; predict
     and evaluate handle every head; the saved model loads with plain Keras."""
@@ -249,6 +250,14 @@ def test_heads_train_predict_and_evaluate(write: Write, tmp_path: Path) -> None:
     for name in ("cultivar_loss", "cultivar_accuracy", "alcohol_loss", "alcohol_mae", "loss"):
         assert name in history[0] and f"val_{name}" in history[0]
     assert {row["cultivar_weight"] for row in history} == {"1"}
+    assert sorted(str(p.relative_to(run / "plots")) for p in (run / "plots").rglob("*.png")) == [
+        "alcohol/learning_curves.png",
+        "alcohol/predicted_vs_actual.png",
+        "alcohol/residuals.png",
+        "cultivar/confusion.png",
+        "cultivar/learning_curves.png",
+        "learning_curves.png",
+    ]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics == doc["metrics"]
     # total = 1.0 * cultivar_loss + 1.0 * alcohol_loss (Keras averages each over batches apart)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import wait_for_epochs
 from typer.testing import CliRunner
 
 from taskfit.cli import app
@@ -44,14 +45,10 @@ def test_a_killed_run_resumes_from_its_last_epoch(write: Write, tmp_path: Path) 
 
     taskfit = Path(sys.executable).with_name("taskfit")
     command = [str(taskfit), "train", str(spec), "--output", str(tmp_path / "killed")]
-    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
-    for line in proc.stderr:  # one line per epoch when stderr is not a terminal
-        if line.startswith("Epoch 7/"):
-            break
+    proc = subprocess.Popen(command, stderr=subprocess.DEVNULL, text=True)
+    run_dir = wait_for_epochs(tmp_path / "killed", 6, proc)
     proc.send_signal(signal.SIGKILL)  # no chance to clean up: a crash
     proc.wait(timeout=30)
-    (run_dir,) = (tmp_path / "killed").iterdir()
     assert status(run_dir) == "running"
     done = epochs(run_dir)
     assert 5 <= len(done) <= 7 and not (run_dir / "model.keras").exists()
@@ -90,3 +87,43 @@ def test_resume_refuses_what_it_cannot_carry_on(write: Write, tmp_path: Path) ->
     assert not_a_run.exit_code == 1 and "not a run folder" in not_a_run.stderr
     both = runner.invoke(app, ["train", str(spec), "--resume", str(done.run_dir)])
     assert both.exit_code == 2
+
+
+def test_a_crash_while_checkpointing_leaves_the_previous_checkpoint_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keras's own BackupAndRestore writes in place: killed mid-write, its weights file is torn
+    (resume then fails: "bad object header"). Here the previous epoch's checkpoint survives."""
+    import keras
+    import numpy as np
+
+    from taskfit.resume import EpochCheckpoint
+
+    def model() -> keras.Model:
+        m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        m.compile(optimizer="adam", loss="mse")
+        m.optimizer.build(m.trainable_variables)  # as after a first training step
+        return m
+
+    first = model()
+    saving = EpochCheckpoint(tmp_path / "backup", lambda: False)
+    saving.set_model(first)
+    saving.on_epoch_end(0)  # epoch 1 checkpointed
+    kept = [w.copy() for w in first.get_weights()]
+
+    def torn(path: str | Path, overwrite: bool = True) -> None:
+        Path(path).write_bytes(b"\x89HDF\r\n")  # the first bytes of an HDF5 file, then the kill
+        raise OSError("killed")
+
+    first.set_weights([w + 1 for w in kept])
+    monkeypatch.setattr(first, "save_weights", torn)
+    with pytest.raises(OSError):
+        saving.on_epoch_end(1)  # epoch 2 dies half-written
+
+    second = model()
+    loading = EpochCheckpoint(tmp_path / "backup", lambda: False)
+    loading.set_model(second)
+    loading.on_train_begin()
+    assert second._initial_epoch == 1
+    for got, want in zip(second.get_weights(), kept, strict=True):
+        np.testing.assert_array_equal(got, want)

@@ -170,6 +170,21 @@ def test_skewed_classes_get_a_note(write: Write) -> None:
     )
 
 
+def test_many_balanced_classes_are_not_called_skewed(write: Write) -> None:
+    """Ten classes at 10% each are balanced; one at 2% among ten is skewed."""
+    even = "".join(f"{i % 7},{i % 10}\n" for i in range(100))
+    spec = write("spec.yaml", "task: multiclass\ndata: {source: data.csv, label: y}\n")
+    write("data.csv", "a,y\n" + even)
+    result = runner.invoke(app, ["check", str(spec)])
+    assert result.exit_code == 0 and "skewed" not in result.stderr
+    rare = "".join(f"{i % 7},{i % 9}\n" for i in range(98)) + "1,9\n2,9\n"
+    write("data.csv", "a,y\n" + rare)
+    assert (
+        "skewed classes in y (9 2% of the labels)"
+        in runner.invoke(app, ["check", str(spec)]).stderr
+    )
+
+
 @pytest.mark.parametrize(
     ("label", "task", "why"),
     [

@@ -10,11 +10,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import helpers
 import keras
 import numpy as np
 import pytest
 import yaml
-from helpers import tiny_csv
+from helpers import wait_for_epochs
 from typer.testing import CliRunner
 
 from taskfit.cli import app
@@ -27,15 +28,11 @@ Write = Callable[[str, str], Path]
 
 
 @pytest.fixture
-def tiny_spec(write: Write) -> Path:
-    write("data.csv", tiny_csv(60, "multiclass"))
-    return write(
-        "spec.yaml",
-        "name: tiny\ntask: multiclass\ndata: {source: data.csv, label: y}\n"
-        "model: {layers: [{units: 8}]}\ntraining: {epochs: 2, batch_size: 8}\n",
-    )
+def tiny_spec(tmp_path: Path) -> Path:
+    return helpers.tiny_spec(tmp_path, "multiclass", epochs=2, batch_size=8)
 
 
+@pytest.mark.plots
 def test_train_writes_the_run_folder(tiny_spec: Path, tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["train", str(tiny_spec), "--json", "--output", str(tmp_path / "runs")]
@@ -48,6 +45,8 @@ def test_train_writes_the_run_folder(tiny_spec: Path, tmp_path: Path) -> None:
         "history.csv",
         "metrics.json",
         "model.keras",
+        "plots",
+        "run.json",
         "spec.resolved.yaml",
         "status.json",
     ]
@@ -124,6 +123,7 @@ def test_smoke_run_as_a_subprocess(tmp_path: Path) -> None:
     assert doc["smoke"]["reload_matches"] is True
     assert doc["epochs"] == 1 and doc["train_rows"] <= 256
     assert "smoke ok" in result.stderr.strip().splitlines()[-1]
+    assert not (Path(doc["run_dir"]) / "plots").exists()  # one epoch: nothing worth drawing
 
 
 @pytest.mark.slow
@@ -153,15 +153,11 @@ def test_ctrl_c_stops_cleanly_keeps_the_best_weights_and_exits_130(tmp_path: Pat
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert proc.stderr is not None
-    for line in proc.stderr:  # wait until training runs
-        if line.startswith("Epoch 3/"):
-            break
+    run_dir = wait_for_epochs(tmp_path, 2, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=180)  # a loaded machine can be slow to finish the batch
     assert proc.returncode == 130
     assert "interrupted" in err and "Traceback" not in err
-    (run_dir,) = tmp_path.iterdir()
     status = json.loads((run_dir / "status.json").read_text())
     assert status["status"] == "interrupted"
     assert "Ctrl-C after" in status["reason"] and "kept the weights of epoch" in status["reason"]
@@ -236,12 +232,12 @@ def test_files_in_a_run_folder_are_replaced_whole_or_not_at_all(
     target = tmp_path / "metrics.json"
     runfolder.write_json(target, {"loss": 1.0})
 
-    def crash(self: Path, text: str, encoding: str | None = None) -> int:
-        with self.open("w") as f:
-            f.write(text[:3])  # half written, then the machine goes away
+    def crash(self: Path, data: bytes) -> int:
+        with self.open("wb") as f:
+            f.write(data[:3])  # half written, then the machine goes away
         raise OSError("disk gone")
 
-    monkeypatch.setattr(Path, "write_text", crash)
+    monkeypatch.setattr(Path, "write_bytes", crash)
     with pytest.raises(OSError):
         runfolder.write_json(target, {"loss": 2.0})
     monkeypatch.undo()

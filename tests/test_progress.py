@@ -1,0 +1,114 @@
+"""Progress on stderr: shown on a terminal, never under --json or when stderr is a file or pipe.
+The terminal is a real pseudo-terminal given to a real `taskfit` process."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import pty
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from helpers import tiny_spec
+from typer.testing import CliRunner
+
+from taskfit import progress
+from taskfit.cli import app
+
+TASKFIT = [sys.executable, "-c", "from taskfit.cli import main; main()"]
+# the same, with every CSV counting as big enough for a progress bar
+BIG_CSVS = [
+    sys.executable,
+    "-c",
+    "import taskfit.progress as p; p.BIG_CSV = 0\nfrom taskfit.cli import main; main()",
+]
+
+
+def run_on_terminal(command: list[str]) -> tuple[int, str, str]:
+    """Run with stderr on a pseudo-terminal (stdout a pipe): exit code, stdout, what the
+    terminal showed."""
+    terminal, child_side = pty.openpty()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=child_side)
+    os.close(child_side)
+    shown: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(terminal, 4096)
+            except OSError:  # the child's side closed: everything has been read
+                return
+            if not data:
+                return
+            shown.append(data)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    out, _ = proc.communicate(timeout=300)
+    reader.join(timeout=30)
+    os.close(terminal)
+    return proc.returncode, out.decode(), b"".join(shown).decode(errors="replace")
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> Path:
+    return tiny_spec(tmp_path, "binary", epochs=2)
+
+
+def test_training_shows_progress_on_a_terminal_and_keeps_stdout_clean(
+    spec: Path, tmp_path: Path
+) -> None:
+    code, out, shown = run_on_terminal(
+        [*TASKFIT, "train", str(spec), "--output", str(tmp_path / "runs")]
+    )
+    assert code == 0, shown
+    assert "Epoch 1/2" in shown and "Epoch 2/2" in shown and "━" in shown  # Keras's bars
+    assert "Epoch" not in out and "━" not in out
+    assert out.startswith("test accuracy")
+    run_dir = Path(out.strip().splitlines()[-1].removeprefix("run folder: "))
+
+    # predict: the CSV alone on stdout, the bar on the terminal
+    code, out, shown = run_on_terminal(
+        [*TASKFIT, "predict", str(run_dir), str(spec.parent / "data.csv")]
+    )
+    assert code == 0, shown
+    assert "━" in shown and "━" not in out
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["predicted_y", "probability_0", "probability_1"] and len(rows) == 61
+
+
+def test_json_runs_show_no_progress_even_on_a_terminal(spec: Path, tmp_path: Path) -> None:
+    code, out, shown = run_on_terminal(
+        [*TASKFIT, "train", str(spec), "--output", str(tmp_path / "runs"), "--json"]
+    )
+    assert code == 0, shown
+    assert "Epoch" not in shown and "━" not in shown and "loading" not in shown
+    assert json.loads(out)["epochs"] == 2
+
+
+def test_no_progress_when_stderr_is_not_a_terminal(spec: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["train", str(spec), "--output", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    assert "Epoch" not in result.stderr and "━" not in result.stderr
+    assert result.stdout.startswith("test accuracy")
+
+
+def test_reading_a_big_csv_shows_how_far_it_got(spec: Path) -> None:
+    code, _, shown = run_on_terminal([*BIG_CSVS, "check", str(spec)])
+    assert code == 0, shown
+    assert "reading data.csv" in shown
+    code, _, shown = run_on_terminal([*TASKFIT, "check", str(spec)])  # small: no bar
+    assert code == 0 and "reading" not in shown
+
+
+def test_quiet_nests_and_restores() -> None:
+    with progress.quiet(True):
+        assert not progress.shown()
+        with progress.quiet(False):  # an inner block cannot turn progress back on
+            assert not progress.shown()
+    assert progress._quiet is False
