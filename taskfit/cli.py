@@ -364,6 +364,31 @@ def report(run: RunArg) -> None:
     typer.echo(f"report: {path}")
 
 
+@app.command()
+def tune(
+    spec: SpecArg,
+    trials: Annotated[int, typer.Option(min=1, help="how many settings to try")] = 10,
+    overrides: SetOpt = None,
+    output: Annotated[Path, typer.Option(help="folder the tune folder goes in")] = Path("runs"),
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """Search the table's advice (optimizer, learning rate, schedule, width, dropout, loss) with
+    KerasTuner, scoring each trial on the validation split; trial 1 is the spec as written.
+    Writes trials.csv and best.yaml (train it with taskfit train)."""
+    from taskfit.tune import tune as run_tune
+
+    with handled(), progress.quiet(as_json):
+        tuned = run_tune(spec, trials, overrides, output)
+    if as_json:
+        typer.echo(json.dumps(tuned.document(), indent=2))
+        return
+    from taskfit.render import print_table, tune_table
+
+    print_table(tune_table(tuned))
+    best = tuned.folder / "best.yaml"
+    typer.echo(f"best: trial {tuned.best.number}; train it with: taskfit train {best}")
+
+
 class ExportFormat(StrEnum):
     savedmodel = "savedmodel"
     tflite = "tflite"

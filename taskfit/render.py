@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from taskfit.compare import Compared
     from taskfit.plan import Head, Plan
     from taskfit.report import Report
+    from taskfit.tune import Tuned
 
 
 def dump(doc: Any, fmt: str) -> str:
@@ -108,6 +109,26 @@ def report_tables(report: Report) -> list[Table]:
     metrics = [[k, f"{v:.4g}"] for k, v in report.metrics.items()]
     tables.append(rows_table("test metrics", ["metric", "value"], metrics))
     return tables
+
+
+def tune_table(tuned: Tuned) -> Table:
+    """Every trial, best first; the best marked *."""
+    order = sorted(tuned.trials, key=lambda t: t.score, reverse=tuned.higher_is_better)
+    names = list(order[0].choices)
+    rows = [
+        [
+            f"{t.number}{' *' if t is tuned.best else ''}",
+            *t.choices.values(),
+            f"{t.score:.4g}",
+            t.epochs,
+            f"{t.seconds:.1f}",
+        ]
+        for t in order
+    ]
+    title = f"{len(order)} trials by {tuned.objective} (validation split; * best): {tuned.folder}"
+    short = {"learning_rate": "rate"}
+    header = ["trial", *(short.get(n, n) for n in names), tuned.objective, "epochs", "s"]
+    return rows_table(title, header, rows)
 
 
 def print_table(table: Table) -> None:

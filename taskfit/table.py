@@ -71,6 +71,17 @@ class Recipe:
 
 
 @dataclass(frozen=True)
+class Tuning:
+    """`taskfit tune`'s search space (recipes/tuning.yaml)."""
+
+    optimizers: dict[str, dict[str, Any]]  # name -> the parameters the advice fixes
+    learning_rate_factor: tuple[float, float]  # log-uniform, times the optimizer's default
+    schedules: dict[str, dict[str, Any] | None]  # name -> parameters ("epoch", "run": lengths)
+    width: tuple[float, ...]
+    dropout: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class Table:
     recipes: dict[str, Recipe]
     optimizers: dict[str, Named]
@@ -80,6 +91,7 @@ class Table:
     schedules: dict[str, Named]
     activations: tuple[str, ...]
     weightings: dict[str, Named]  # how several heads' losses make one total
+    tuning: Tuning
 
     def recipe(self, task: str) -> Recipe:
         return self.recipes[task]
@@ -140,6 +152,18 @@ def load_table() -> Table:
         schedules={n: _named(n, v) for n, v in _read("schedules.yaml")["schedules"].items()},
         activations=tuple(_read("layers.yaml")["activations"]),
         weightings={n: _named(n, v) for n, v in _read("weighting.yaml")["weightings"].items()},
+        tuning=_tuning(_read("tuning.yaml")),
+    )
+
+
+def _tuning(row: dict[str, Any]) -> Tuning:
+    factor = row["learning_rate_factor"]
+    return Tuning(
+        optimizers={n: dict(v or {}) for n, v in row["optimizers"].items()},
+        learning_rate_factor=(float(factor["min"]), float(factor["max"])),
+        schedules=dict(row["schedules"]),
+        width=tuple(float(w) for w in row["width"]),
+        dropout=tuple(float(d) for d in row["dropout"]),
     )
 
 

@@ -1,0 +1,114 @@
+"""`taskfit tune`: the search space comes from the table, every point of it is a valid spec,
+trials are scored on the validation split only, and the best spec trains as is."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+from pathlib import Path
+
+import keras_tuner
+import pytest
+from helpers import tiny_spec
+from typer.testing import CliRunner
+
+from taskfit.checking import check_spec
+from taskfit.cli import app
+from taskfit.plan import make_plan
+from taskfit.spec import load_spec
+from taskfit.table import load_table
+from taskfit.tune import pick, trial_overrides
+
+runner = CliRunner()
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_the_space_is_the_tables_advice() -> None:
+    table = load_table()
+    space = table.tuning
+    assert set(space.optimizers) == set(table.optimizers)
+    for name, fixed in space.optimizers.items():
+        assert set(fixed) <= set(table.optimizers[name].params), name
+    assert set(space.schedules) - {"none"} <= set(table.schedules)
+    assert 1.0 in space.width and 0.0 in space.dropout  # the spec as written is a point
+
+
+@pytest.mark.parametrize("config", ["binary", "multiclass", "regression"])
+def test_every_point_of_the_space_is_a_spec_the_table_accepts(config: str) -> None:
+    """Each optimizer x schedule x loss (at the extremes of width and rate) loads and plans."""
+    checked = check_spec(CONFIGS / f"{config}.yaml")
+    plan, space = checked.plan, load_table().tuning
+    losses = load_table().recipe(plan.head.task).losses_for(plan.head.labels.format)
+    low, high = space.learning_rate_factor
+    for optimizer, schedule, loss, width in itertools.product(
+        space.optimizers, space.schedules, losses, (min(space.width), max(space.width))
+    ):
+        choices = {
+            "optimizer": optimizer,
+            "learning_rate": 0.001 * (low if width < 1 else high),
+            "schedule": schedule,
+            "width": width,
+            "dropout": max(space.dropout),
+            "loss": loss,
+        }
+        extra = trial_overrides(choices, plan, space, steps_per_epoch=12, epochs=100)
+        loaded = load_spec(CONFIGS / f"{config}.yaml", extra)
+        trial = make_plan(loaded.spec, checked.data.labels)
+        assert trial.optimizer.name == optimizer and trial.head.loss.summary.startswith(loss)
+        assert (trial.schedule.name if trial.schedule else "none") == schedule
+        assert [layer.dropout for layer in trial.layers] == [max(space.dropout)] * 2
+
+
+def test_trial_one_is_the_spec_as_written() -> None:
+    checked = check_spec(CONFIGS / "sgd-momentum.yaml")
+    choices = pick(keras_tuner.HyperParameters(), load_table().tuning, checked.plan)
+    assert choices == {
+        "optimizer": "sgd",
+        "learning_rate": checked.plan.optimizer.params["learning_rate"],
+        "schedule": "none",
+        "width": 1.0,
+        "dropout": 0.0,
+        "loss": "sparse_categorical_crossentropy",
+    }
+
+
+def test_tune_writes_the_trials_and_a_best_spec_that_trains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import taskfit.training
+
+    def never(*args: object) -> None:
+        raise AssertionError("tune looked at the test split")
+
+    monkeypatch.setattr(taskfit.training, "test_metrics", never)
+    spec = tiny_spec(tmp_path, "binary", epochs=2)
+    args = ["tune", str(spec), "--trials", "3", "--output", str(tmp_path / "t"), "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    folder = Path(doc["folder"])
+    assert doc["objective"] == "val_accuracy" and doc["direction"] == "max"
+    scores = [t["score"] for t in doc["trials"]]
+    assert len(scores) == 3 and doc["best"] == 1 + scores.index(max(scores))
+    with (folder / "trials.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["val_accuracy"]) for r in rows] == pytest.approx(scores, rel=1e-5)
+    assert rows[0]["optimizer"] == "adam" and rows[0]["learning_rate"] == "0.001"
+    best = folder / "best.yaml"
+    assert best.read_text().startswith(f"# taskfit tune: trial {doc['best']} of 3")
+    chosen = doc["trials"][doc["best"] - 1]["choices"]
+    assert check_spec(best).plan.optimizer.name == chosen["optimizer"]
+
+
+def test_tune_refuses_what_it_cannot_score(tmp_path: Path) -> None:
+    heads = runner.invoke(app, ["tune", str(CONFIGS / "multitask.yaml")])
+    assert heads.exit_code == 1 and "tune: searches a spec with one task" in heads.stderr
+    spec = tiny_spec(tmp_path, "binary", epochs=2)
+    no_validation = ["data.validation_fraction=0", "training.early_stopping=null"]
+    none = runner.invoke(app, ["tune", str(spec), *(f"--set={item}" for item in no_validation)])
+    assert none.exit_code == 1
+    assert "data.validation_fraction: 0 leaves tune nothing to score" in none.stderr
+    assert "Traceback" not in none.stderr and not (tmp_path / "runs").exists()
+    zero = runner.invoke(app, ["tune", str(spec), "--trials", "0"])
+    assert zero.exit_code == 2
