@@ -226,7 +226,13 @@ def _write_onnx(model: Any, path: Path, scratch: Path) -> None:
             f"operation(s) {', '.join(unsupported)} that this model uses. Export as savedmodel "
             "or tflite instead"
         )
-    onnx.checker.check_model(proto)
+    try:
+        onnx.checker.check_model(proto)
+    except onnx.checker.ValidationError as exc:
+        raise TaskfitError(
+            f"--format onnx: tf2onnx {_version('tf2onnx')} wrote a model ONNX rejects: "
+            f"{_first_line(exc)}. Export as savedmodel or tflite instead"
+        ) from None
     onnx.save(proto, str(path))
 
 

@@ -8,6 +8,7 @@ label's own units (regression). A run with several heads gets one folder of thes
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
 from collections.abc import Sequence
@@ -21,8 +22,9 @@ matplotlib.use("Agg")  # files only: no display, no GUI toolkit
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
-from taskfit.arrays import class_ids, probabilities
+from taskfit.arrays import class_ids, confusion_counts, probabilities
 from taskfit.plan import Head, Plan
 from taskfit.runfolder import write_bytes
 
@@ -53,8 +55,9 @@ def write_plots(
     folder = run_dir / PLOTS
     kept = best_epoch or len(next(iter(history.values()), []))
     written = []
-    shared = ["loss", LEARNING_RATE] if plan.multi else []
-    shared += [name for name in history if name.endswith("_weight")]
+    shared = ["loss", LEARNING_RATE]
+    if plan.weighting.name != "fixed":  # learned weights change; fixed ones are flat lines
+        shared += [f"{head.name}_weight" for head in plan.heads]
     for test in tests:
         head = test.head
         where = folder / head.name if plan.multi else folder
@@ -129,6 +132,7 @@ def learning_curves(
             _log_scale_if_wide(ax, history[name])
         ax.set_title(name.replace("_", " "))
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
     for ax in axes.flat[len(names) :]:
         ax.set_visible(False)
@@ -152,8 +156,7 @@ def _log_scale_if_wide(ax: Any, values: list[float]) -> None:
 
 def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -> Any:
     k = len(classes)
-    counts = np.zeros((k, k), dtype=int)
-    np.add.at(counts, (truth, predicted), 1)
+    counts = confusion_counts(truth, predicted, k)
     side = min(max(4.5, 0.45 * k + 2.5), 14)
     figure, ax = plt.subplots(figsize=(side + 1, side), layout="constrained")
     image = ax.imshow(counts, cmap="Blues")
@@ -238,8 +241,6 @@ def residual_histogram(residuals: np.ndarray, label: str) -> Any:
 
 def _save(figure: Any, path: Path) -> Path:
     """The PNG written whole (temp file, then rename); the figure's memory freed."""
-    import io
-
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
     plt.close(figure)

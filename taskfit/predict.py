@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from taskfit import progress
-from taskfit.arrays import class_ids, probabilities, to_inputs, to_targets
+from taskfit.arrays import class_ids, confusion_counts, probabilities, to_inputs, to_targets
 from taskfit.keras_setup import import_keras
 from taskfit.labels import is_missing
 from taskfit.plan import Head
@@ -151,10 +151,9 @@ def _compile_for_evaluation(run: Run, model: Any) -> None:
 
 def confusion_matrix(head: Head, y: np.ndarray, output: np.ndarray) -> dict[str, dict[str, int]]:
     """Actual class -> predicted class -> count."""
-    predicted = probabilities(output).argmax(1)
-    actual = class_ids(y)
     classes = head.labels.classes
-    confusion = {a: {p: 0 for p in classes} for a in classes}
-    for a, p in zip(actual, predicted, strict=True):
-        confusion[classes[a]][classes[p]] += 1
-    return confusion
+    counts = confusion_counts(class_ids(y), probabilities(output).argmax(1), len(classes))
+    return {
+        a: {p: int(n) for p, n in zip(classes, row, strict=True)}
+        for a, row in zip(classes, counts, strict=True)
+    }

@@ -97,17 +97,11 @@ def compare_table(result: Compared) -> Table:
 def report_tables(report: Report) -> list[Table]:
     """`taskfit report`: the run, the table's choices, the heads (when several), the test
     metrics."""
-    tables = [
-        rows_table("run", ["", ""], [list(kv) for kv in report.summary.items()]),
-        rows_table("the table's choices", ["", ""], [list(kv) for kv in report.choices.items()]),
-    ]
-    for table in tables:
-        table.show_header = False
-    if report.heads:
-        header = list(report.heads[0])
-        tables.append(rows_table("heads", header, [list(h.values()) for h in report.heads]))
-    metrics = [[k, f"{v:.4g}"] for k, v in report.metrics.items()]
-    tables.append(rows_table("test metrics", ["metric", "value"], metrics))
+    tables = []
+    for title, header, rows in report.sections():
+        table = rows_table(title, header, rows)
+        table.show_header = any(header)
+        tables.append(table)
     return tables
 
 

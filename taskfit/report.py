@@ -10,11 +10,13 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
+from taskfit.errors import TaskfitError
 from taskfit.plan import Head
 from taskfit.runfolder import read_json, read_reason, read_status, write_text
 from taskfit.runs import Run, open_run
 
 REPORT = "report.html"
+NOT_RECORDED = "not recorded (the run did not finish)"
 
 
 @dataclass(frozen=True)
@@ -30,9 +32,23 @@ class Report:
     def title(self) -> str:
         return f"taskfit run {self.run.folder.name}"
 
+    def sections(self) -> list[tuple[str, list[str], list[list[str]]]]:
+        """(title, header, rows) of each table, for the terminal and the page alike; a header
+        of empty names is a two-column key/value table."""
+        found = [
+            ("run", ["", ""], [list(kv) for kv in self.summary.items()]),
+            ("the table's choices", ["", ""], [list(kv) for kv in self.choices.items()]),
+        ]
+        if self.heads:
+            found.append(("heads", list(self.heads[0]), [list(h.values()) for h in self.heads]))
+        if self.metrics:
+            values = [[k, f"{v:.4g}"] for k, v in self.metrics.items()]
+            found.append(("test metrics", ["metric", "value"], values))
+        return found
+
 
 def read_report(folder: Path) -> Report:
-    run = open_run(folder)
+    run = open_run(folder, need_model=False)
     facts = read_json(folder / "run.json") or {}
     metrics = read_json(folder / "metrics.json") or {}
     plan, spec = run.plan, run.spec
@@ -40,14 +56,15 @@ def read_report(folder: Path) -> Report:
     reason = read_reason(folder)
     summary = {
         "status": status + (f" ({reason})" if reason else ""),
-        "spec": spec.name or folder.name,
+        "spec": spec.name or "(unnamed)",
         "data": str(spec.data.source),
         "task": plan.head.task if not plan.multi else f"{len(plan.heads)} heads",
         "label": ", ".join(run.label_columns),
         "rows": _rows(facts),
-        "epochs": _epochs(facts, spec.training.epochs),
+        "epochs": _epochs(facts, spec.training.epochs, folder),
         "time": _time(facts),
-        "versions": ", ".join(f"{k} {v}" for k, v in facts.get("versions", {}).items()),
+        "versions": ", ".join(f"{k} {v}" for k, v in facts.get("versions", {}).items())
+        or NOT_RECORDED,
     }
     choices = {}
     if not plan.multi:  # one head: its choices lead; several get a table of their own
@@ -94,20 +111,24 @@ def _call(name: str, params: dict) -> str:
 def _rows(facts: dict) -> str:
     rows = facts.get("rows")
     if not rows:
-        return "not recorded"
+        return NOT_RECORDED
     return ", ".join(f"{rows[part]} {part}" for part in ("train", "validation", "test"))
 
 
-def _epochs(facts: dict, budget: int) -> str:
-    if "epochs" not in facts:
-        return "not recorded"
+def _epochs(facts: dict, budget: int, folder: Path) -> str:
+    if "epochs" not in facts:  # it never finished: history.csv has each epoch that did
+        history = folder / "history.csv"
+        if not history.is_file():
+            return "none finished"
+        with history.open(encoding="utf-8") as f:
+            return f"{max(sum(1 for _ in f) - 1, 0)} of {budget} finished"
     kept = f"; kept the weights of epoch {facts['best_epoch']}" if facts.get("best_epoch") else ""
     return f"{facts['epochs']} of {budget}{kept}"
 
 
 def _time(facts: dict) -> str:
     if "seconds" not in facts:
-        return "not recorded"
+        return NOT_RECORDED
     return f"{facts['seconds']:.1f} s in all, {facts['fit_seconds']:.1f} s fitting"
 
 
@@ -120,22 +141,11 @@ def _stopping(run: Run) -> str:
 
 def write_html(report: Report) -> Path:
     """report.html: the tables and every plot (as base64 PNG) in one file, no outside links."""
-    parts = [
-        f"<h1>{_e(report.title)}</h1>",
-        _html_table("run", ["", ""], list(report.summary.items())),
-        _html_table("the table's choices", ["", ""], list(report.choices.items())),
-        _html_table("heads", list(report.heads[0]), [list(h.values()) for h in report.heads])
-        if report.heads
-        else "",
-        _html_table(
-            "test metrics",
-            ["metric", "value"],
-            [(k, f"{v:.4g}") for k, v in report.metrics.items()],
-        ),
-        "<h2>plots</h2>",
-    ]
+    parts = [f"<h1>{_e(report.title)}</h1>"]
+    parts += [_html_table(*section) for section in report.sections()]
+    parts.append("<h2>plots</h2>")
     if not report.plots:
-        parts.append("<p>This run has no plots (a --smoke run draws none).</p>")
+        parts.append("<p>This run has no plots: a --smoke run, or one that did not finish.</p>")
     for plot in report.plots:
         data = base64.b64encode((report.run.folder / plot).read_bytes()).decode("ascii")
         parts.append(
@@ -143,7 +153,10 @@ def write_html(report: Report) -> Path:
             f"<figcaption>{_e(str(plot))}</figcaption></figure>"
         )
     path = report.run.folder / REPORT
-    write_text(path, _page(report.title, "\n".join(parts)))
+    try:
+        write_text(path, _page(report.title, "\n".join(parts)))
+    except OSError as exc:
+        raise TaskfitError(f"{path}: cannot write the report: {exc.strerror}") from None
     return path
 
 

@@ -36,13 +36,16 @@ class Run:
         return tuple(c for head in self.plan.heads for c in head.labels.columns)
 
 
-def open_run(folder: str | Path) -> Run:
+def open_run(folder: str | Path, need_model: bool = True) -> Run:
+    """A run folder; `need_model=False` also opens one whose training never saved a model
+    (killed, failed), which `report` describes."""
     folder = Path(folder)
     resolved = folder / "spec.resolved.yaml"
-    if not (folder / "model.keras").is_file() or not resolved.is_file():
+    if (need_model and not (folder / "model.keras").is_file()) or not resolved.is_file():
+        needs = "model.keras and spec.resolved.yaml" if need_model else "spec.resolved.yaml"
         raise DataError(
-            f"{folder}: not a run folder (it needs model.keras and spec.resolved.yaml); "
-            "give a folder that `taskfit train` wrote"
+            f"{folder}: not a run folder (it needs {needs}); give a folder that `taskfit train` "
+            "wrote"
         )
     loaded: LoadedSpec = load_spec(resolved)
     spec = loaded.spec

@@ -112,10 +112,24 @@ def train(
     baseline_single: bool = False,
     resume: str | Path | None = None,
 ) -> RunResult:
-    """Train the spec; `verbose` is Keras's (0 silent, 1 bar, 2 a line per epoch, on stderr).
+    """Train the spec; `verbose` is Keras's (0 silent, 1 bar, 2 a line per epoch, on stderr);
+    0 also keeps every other progress display off.
     `baseline_single`: also train each head alone with the same budget, to compare.
     `resume`: a run folder whose training stopped; it carries on from its last finished epoch,
     with its own resolved spec (`spec_path` and `overrides` must then be None)."""
+    with progress.quiet(verbose == 0):
+        return _train(spec_path, overrides, output, smoke, verbose, baseline_single, resume)
+
+
+def _train(
+    spec_path: str | Path | None,
+    overrides: list[str] | None,
+    output: str | Path,
+    smoke: bool,
+    verbose: int | str,
+    baseline_single: bool,
+    resume: str | Path | None,
+) -> RunResult:
     started = time.perf_counter()
     if resume is not None:
         spec_path = resumable_spec(Path(resume))
@@ -150,6 +164,8 @@ def train(
             header="".join(f"# {line}\n" for line in plan_summary(plan).splitlines()),
         )
     write_status(run_dir, "running")
+    saved = False  # model.keras and metrics.json written: the run's result exists
+    warnings = list(plan.warnings)
     try:
         fitted = fit_plan(keras, checked, plan, splits, smoke, verbose, run_dir)
         columns: dict[str, Sequence[float | str]] = {**fitted.history, **fitted.active_losses}
@@ -166,9 +182,10 @@ def train(
             baseline = single_head_baselines(keras, checked, splits, fitted, metrics, verbose)
         save_model(model, run_dir / "model.keras")
         write_json(run_dir / "metrics.json", metrics)
-        if not smoke:
-            write_run_plots(run_dir, plan, fitted, model, splits.test)
+        saved = True
         write_json(run_dir / "run.json", run_facts(keras, run_dir, fitted, splits, started))
+        if not smoke:
+            warnings += write_run_plots(run_dir, plan, fitted, model, splits.test)
         if baseline is not None:
             write_json(run_dir / "baseline_single.json", baseline)
         smoke_doc = _reload_matches(keras, model, run_dir, splits.test.x) if smoke else None
@@ -183,7 +200,8 @@ def train(
         write_status(run_dir, "failed", str(exc))
         raise
     except KeyboardInterrupt:
-        write_status(run_dir, "interrupted", "interrupted twice: stopped before saving a model")
+        cut = "after saving the model and metrics" if saved else "before saving a model"
+        write_status(run_dir, "interrupted", f"interrupted twice: stopped {cut}")
         raise
     except BaseException as exc:
         write_status(run_dir, "failed", f"{type(exc).__name__}: {exc}")
@@ -198,7 +216,7 @@ def train(
         fitted.seconds,
         len(splits.train),
         smoke_doc,
-        list(plan.warnings),
+        warnings,
         fitted.best_epoch,
         fitted.models.log_scaled,
         baseline,
@@ -455,8 +473,19 @@ def run_facts(
     }
 
 
-def write_run_plots(run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test: Part) -> None:
-    """The learning curves, and each head's plots on the test split (taskfit.plots)."""
+def write_run_plots(run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test: Part) -> list[str]:
+    """The learning curves, and each head's plots on the test split (taskfit.plots). The model
+    is saved by now: a problem drawing becomes a warning, not a failed run."""
+    if len(test) == 0:
+        return ["plots: the test split is empty, so none were drawn; raise data.test_fraction"]
+    try:
+        _draw(run_dir, plan, fitted, model, test)
+    except Exception as exc:  # the pictures are extra; the result they picture is saved
+        return [f"plots: could not be drawn ({type(exc).__name__}: {exc}); the model is saved"]
+    return []
+
+
+def _draw(run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test: Part) -> None:
     from taskfit.model import named_inputs
     from taskfit.plots import TestResult, write_plots
 

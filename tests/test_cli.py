@@ -80,11 +80,12 @@ def test_fast_commands_never_import_tensorflow() -> None:
     code = (
         "import sys\nfrom taskfit.cli import app\n"
         "for args in (['--help'], ['recommend', '--task', 'binary'], ['datasets'], ['schema'],"
+        " ['export', '--help'], ['tune', '--help'], ['report', '--help'],"
         f" ['check', {str(ROOT / 'configs' / 'binary.yaml')!r}],"
         f" ['recommend', '--data', {str(ROOT / 'taskfit' / 'datasets' / 'digits.csv')!r},"
         " '--label', 'digit']):\n"
         "    try:\n        app(args)\n    except SystemExit as e:\n        assert e.code in (0, None), e\n"
-        "heavy = [m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules]\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'numpy', 'matplotlib') if m in sys.modules]\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )
     result = subprocess.run(

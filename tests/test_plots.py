@@ -129,3 +129,44 @@ def test_regression_plots_are_in_the_label_units(
     assert 3000 < float(np.mean(drawn["predicted"])) < 8000
     names = sorted(p.name for p in (run / "plots").iterdir())
     assert names == ["learning_curves.png", "predicted_vs_actual.png", "residuals.png"]
+
+
+@pytest.mark.plots
+def test_one_hot_labels_without_a_validation_split(write: Write, tmp_path: Path) -> None:
+    """Class names from the one-hot columns; curves without validation lines."""
+    rows = ["x1,x2,red,green,blue"]
+    for i in range(60):
+        hot = [int(i % 3 == k) for k in range(3)]
+        rows.append(f"{i % 3 + (i % 7) / 10},{(i * 5) % 11},{hot[0]},{hot[1]},{hot[2]}")
+    write("data.csv", "\n".join(rows) + "\n")
+    spec = write(
+        "spec.yaml",
+        "task: multiclass\ndata: {source: data.csv, label: [red, green, blue], "
+        "validation_fraction: 0}\ntraining: {epochs: 2, early_stopping: null}\n",
+    )
+    drawn: dict[str, Any] = {}
+    real = plots.confusion_matrix
+
+    def spy(truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -> Any:
+        drawn["classes"] = classes
+        return real(truth, predicted, classes)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plots, "confusion_matrix", spy)
+        run = train(spec, None, tmp_path / "runs", verbose=0)
+    assert drawn["classes"] == ["red", "green", "blue"]
+    assert not run.warnings
+    assert sorted(p.name for p in (run.run_dir / "plots").iterdir()) == [
+        "confusion.png",
+        "learning_curves.png",
+    ]
+
+
+@pytest.mark.plots
+def test_an_empty_test_split_skips_the_plots_with_a_warning(tmp_path: Path) -> None:
+    spec = tiny_spec(tmp_path, "regression", epochs=2, extra="")
+    text = spec.read_text().replace("label: y}", "label: y, test_fraction: 0.001}")
+    spec.write_text(text)
+    run = train(spec, None, tmp_path / "runs", verbose=0)
+    assert run.status == "completed" and not (run.run_dir / "plots").exists()
+    assert "plots: the test split is empty, so none were drawn" in " ".join(run.warnings)

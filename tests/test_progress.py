@@ -106,9 +106,13 @@ def test_reading_a_big_csv_shows_how_far_it_got(spec: Path) -> None:
     assert code == 0 and "reading" not in shown
 
 
-def test_quiet_nests_and_restores() -> None:
+def test_quiet_nests_and_restores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # as on a terminal
+    assert progress.shown()
+    with progress.quiet(False):
+        assert progress.shown()
     with progress.quiet(True):
         assert not progress.shown()
         with progress.quiet(False):  # an inner block cannot turn progress back on
             assert not progress.shown()
-    assert progress._quiet is False
+    assert progress.shown()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -90,13 +91,34 @@ def test_report_on_a_folder_that_is_no_run_is_a_clear_error(tmp_path: Path) -> N
     assert list(tmp_path.iterdir()) == []
 
 
-def test_report_loads_no_tensorflow(binary_run: Path) -> None:
+def test_report_and_compare_load_no_tensorflow_or_matplotlib(binary_run: Path) -> None:
     code = (
         "import sys\nfrom taskfit.cli import app\n"
         f"try:\n    app(['report', {str(binary_run)!r}])\n"
         "except SystemExit as e:\n    assert e.code in (0, None), e\n"
-        "print('HEAVY', [m for m in ('tensorflow', 'keras') if m in sys.modules], file=sys.stderr)\n"
+        f"try:\n    app(['compare', {str(binary_run)!r}, {str(binary_run)!r}])\n"
+        "except SystemExit as e:\n    assert e.code in (0, None), e\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "HEAVY []" in result.stderr
+
+
+def test_report_describes_a_run_that_never_finished(binary_run: Path) -> None:
+    """A killed run has no model, metrics or run.json: report still says what it was and how
+    far it got."""
+    for name in ("model.keras", "metrics.json", "run.json"):
+        (binary_run / name).unlink()
+    shutil.rmtree(binary_run / "plots", ignore_errors=True)
+    (binary_run / "status.json").write_text('{"status": "running", "reason": ""}')
+    result = runner.invoke(app, ["report", str(binary_run)])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"status\s+│\s+running", result.stdout)
+    assert re.search(r"epochs\s+│\s+3 of 3 finished", result.stdout)
+    assert "test metrics" not in result.stdout
+    page = (binary_run / "report.html").read_text()
+    assert "<h2>test metrics</h2>" not in page  # no metrics table, no pretend values
+    assert "3 of 3 finished" in page
+    assert "This run has no plots: a --smoke run, or one that did not finish." in page

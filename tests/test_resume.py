@@ -117,7 +117,7 @@ def test_a_crash_while_checkpointing_leaves_the_previous_checkpoint_whole(
 
     first.set_weights([w + 1 for w in kept])
     monkeypatch.setattr(first, "save_weights", torn)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="killed"):
         saving.on_epoch_end(1)  # epoch 2 dies half-written
 
     second = model()
