@@ -4,6 +4,7 @@ seeded train/validation/test split."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -44,9 +45,59 @@ class Part:
 
 @dataclass(frozen=True)
 class Splits:
+    """The three parts in memory. Training reads them only through the methods below, which a
+    streamed CSV (taskfit.stream.StreamSplits) provides as well."""
+
     train: Part
     validation: Part | None
     test: Part
+
+    def head(self, n: int) -> Splits:
+        """At most n rows of each part (a --smoke run)."""
+        validation = self.validation.head(n) if self.validation else None
+        return Splits(self.train.head(n), validation, self.test.head(n))
+
+    def sizes(self) -> dict[str, int]:
+        validation = len(self.validation) if self.validation else 0
+        return {"train": len(self.train), "validation": validation, "test": len(self.test)}
+
+    def feature_stats(
+        self,
+        plan: Plan,
+        numeric: tuple[str, ...],
+        categorical: tuple[str, ...],
+        gaps: frozenset[str],
+    ) -> Any:
+        """taskfit.model.FeatureStats of the training part."""
+        from taskfit.model import feature_stats
+
+        return feature_stats(plan, numeric, categorical, self.train, gaps)
+
+    def class_counts(self, head: str, n_classes: int) -> np.ndarray:
+        """Training rows per class of a classification head."""
+        return np.bincount(class_ids(self.train.y[head]), minlength=n_classes)
+
+    def fit_data(self, models: Any, plan: Plan, batch_size: int) -> dict[str, Any]:
+        """Keras fit's x, y (and batch_size) for the training part."""
+        y = fit_targets(plan, self.train.y)
+        return {"x": models.pack(self.train.x), "y": y, "batch_size": batch_size}
+
+    def validation_data(self, models: Any, plan: Plan) -> Any:
+        if not self.validation:
+            return None
+        return models.pack(self.validation.x), fit_targets(plan, self.validation.y)
+
+    def test_data(self, models: Any, plan: Plan) -> dict[str, Any]:
+        """Keras evaluate's x and y for the test part."""
+        return {"x": models.pack(self.test.x), "y": fit_targets(plan, self.test.y)}
+
+    def first_rows(self, models: Any) -> dict[str, Any]:
+        """A row of inputs, to build a model before fit (its checkpoint needs the weights)."""
+        return {name: values[:1] for name, values in models.pack(self.train.x).items()}
+
+    def test_sample(self) -> Part:
+        """Test rows held in memory, for the plots."""
+        return self.test
 
 
 def numeric_column(table: Table, column: str, rows: list[int]) -> np.ndarray:

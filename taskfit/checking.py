@@ -71,11 +71,17 @@ def notes(checked: Checked) -> list[str]:
     """What the user should know about the data before trusting the result."""
     data = checked.data
     out = []
+    if data.streamed:
+        out.append(
+            f"streaming {data.streamed.name}: column types and labels from its first "
+            f"{data.table.n_rows} rows; the split is by a hash of the row number, not stratified"
+        )
     for head in checked.plan.heads:
         labels = head.labels
         column = labels.columns[0]
         if labels.missing_rows:
-            out.append(f"{len(labels.missing_rows)} rows have no {column} label: left out")
+            within = f" of the first {data.table.n_rows}" if data.streamed else ""
+            out.append(f"{len(labels.missing_rows)}{within} rows have no {column} label: left out")
         if labels.format not in ("binary", "integer"):
             continue
         if checked.loaded.spec.training.class_weight is not None:

@@ -26,7 +26,8 @@ class Table:
         return len(self.lines)
 
 
-def read_csv(path: Path) -> Table:
+def read_csv(path: Path, max_rows: int | None = None) -> Table:
+    """The whole file, or its header and first `max_rows` data rows."""
     where = str(path)
     try:
         if path.is_dir():  # inside the try: a name too long fails already here
@@ -38,6 +39,8 @@ def read_csv(path: Path) -> Table:
                 if row:  # csv yields [] for blank lines
                     rows.append(row)
                     lines.append(reader.line_num)
+                    if max_rows is not None and len(rows) > max_rows:
+                        break
     except FileNotFoundError:
         raise DataError(
             f"{where}: no such file; data.source is a bundled dataset's name (taskfit datasets) "

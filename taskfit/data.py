@@ -26,6 +26,7 @@ class DataView:
     table: Table
     columns: tuple[Column, ...]  # every column but the label(s), with its kind
     labels: dict[str, Labels]  # head name -> its labels (one task: one head, SINGLE_HEAD)
+    streamed: Path | None = None  # data.streaming: the CSV, of which `table` holds the first rows
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -84,11 +85,26 @@ def label_specs(spec: Spec) -> dict[str, tuple[str, LabelSpec]]:
     }
 
 
+SAMPLE_ROWS = 20_000  # rows read of a streamed CSV (data.streaming) to infer types and labels
+AUTO_BYTES = 2**30  # streaming turns itself on for a CSV larger than this (1 GiB)
+
+
+def streaming_wanted(setting: bool | None, path: Path) -> bool:
+    """`data.streaming` as set, or (unset) on for a file over AUTO_BYTES."""
+    if setting is not None:
+        return setting
+    try:
+        return path.stat().st_size > AUTO_BYTES
+    except OSError:  # read_csv says what is wrong with the path
+        return False
+
+
 def inspect_data(loaded: LoadedSpec) -> DataView:
     """Read the source and check columns and labels against the spec: every problem at once."""
     path, source = source_path(loaded)
-    table = read_csv(path)
     data = loaded.spec.data
+    streaming = streaming_wanted(data.streaming, path)
+    table = read_csv(path, max_rows=SAMPLE_ROWS if streaming else None)
     problems = Problems()
     heads = label_specs(loaded.spec)
     named = [
@@ -130,4 +146,4 @@ def inspect_data(loaded: LoadedSpec) -> DataView:
     labels = {name: detect_labels(task, table, s, problems) for name, (task, s) in heads.items()}
     problems.raise_if_any(DataError)
     found = {name: found for name, found in labels.items() if found is not None}
-    return DataView(source, table, columns, found)
+    return DataView(source, table, columns, found, path if streaming else None)

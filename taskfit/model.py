@@ -11,7 +11,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from taskfit.arrays import Inputs, Part, Targets, target_std
+from taskfit.arrays import Inputs, Part, target_std
 from taskfit.plan import Head, Plan
 from taskfit.spec import LayerSpec
 
@@ -81,25 +81,29 @@ def dense_stack(layers: tuple[LayerSpec, ...], prefix: str = "") -> list[keras.l
     return stack
 
 
+Scale = tuple[float, float]  # a regression target's (mean, std) on the training split
+
+
+def target_scale(y: np.ndarray) -> Scale:
+    return float(y.mean()), target_std(y)
+
+
 def output_stack(
-    head: Head, target: np.ndarray | None, dense_name: str, scale_name: str
+    head: Head, target: Scale | None, dense_name: str, scale_name: str
 ) -> list[keras.layers.Layer]:
-    """The table's output layer; for regression with `target` (the training labels), a fixed
-    Rescaling after the linear output maps it to the label's units: the network learns a
-    standardised target (fast, at any scale), while loss, metrics and the saved model's
+    """The table's output layer; for regression with `target` (the training labels' mean and
+    std), a fixed Rescaling after the linear output maps it to the label's units: the network
+    learns a standardised target (fast, at any scale), while loss, metrics and the saved model's
     predictions stay in the label's own units."""
     activation = None if head.output_activation == "linear" else head.output_activation
     stack = [keras.layers.Dense(head.output_units, activation=activation, name=dense_name)]
     if head.task == "regression" and target is not None:
-        stack.append(
-            keras.layers.Rescaling(
-                scale=target_std(target), offset=float(target.mean()), name=scale_name
-            )
-        )
+        mean, std = target
+        stack.append(keras.layers.Rescaling(scale=std, offset=mean, name=scale_name))
     return stack
 
 
-def build_body(plan: Plan, width: int, target: np.ndarray | None = None) -> keras.Sequential:
+def build_body(plan: Plan, width: int, target: Scale | None = None) -> keras.Sequential:
     """One task: the table's part as a keras.Sequential on `width` standardised features."""
     head = plan.head
     stack: list[keras.layers.Layer] = [keras.Input(shape=(width,), name="features")]
@@ -108,7 +112,7 @@ def build_body(plan: Plan, width: int, target: np.ndarray | None = None) -> kera
     return keras.Sequential(stack, name="body")
 
 
-def build_heads(plan: Plan, features: Any, targets: Targets) -> dict[str, Any]:
+def build_heads(plan: Plan, features: Any, targets: dict[str, Scale]) -> dict[str, Any]:
     """Several heads: the shared trunk (a keras.Sequential of the hidden layers), then each head's
     own layers and output, named as the head (Keras keys losses and metrics by it)."""
     shared = features
@@ -121,7 +125,7 @@ def build_heads(plan: Plan, features: Any, targets: Targets) -> dict[str, Any]:
         stack = dense_stack(head.layers, f"{head.name}_")
         # the head's last layer carries its name
         dense = f"{head.name}_output" if head.task == "regression" else head.name
-        stack += output_stack(head, targets[head.name], dense, head.name)
+        stack += output_stack(head, targets.get(head.name), dense, head.name)
         for layer in stack:
             x = layer(x)
         outputs[head.name] = x
@@ -163,6 +167,49 @@ def named_inputs(x: Inputs) -> dict[str, Any]:
     return {c: strings(v) if v.dtype.kind in "OUS" else v for c, v in x.items()}
 
 
+@dataclass(frozen=True)
+class FeatureStats:
+    """What the preprocessing stage and the regression outputs are fitted to, from the training
+    rows only: in memory (`feature_stats`) or in one pass over a streamed CSV (taskfit.stream)."""
+
+    skewed: tuple[int, ...]  # numeric columns (by position) that go through log1p first
+    fill: np.ndarray  # each numeric column's median, after log1p
+    indicate: tuple[int, ...]  # numeric columns that get a 0/1 "was missing" column
+    mean: np.ndarray  # Normalization: the filled columns, then the indicator columns
+    variance: np.ndarray
+    vocabularies: dict[str, list[str]]  # categorical column -> its training values, sorted
+    targets: dict[str, Scale]  # regression head -> its training labels' (mean, std)
+
+
+def feature_stats(
+    plan: Plan,
+    numeric: tuple[str, ...],
+    categorical: tuple[str, ...],
+    train: Part,
+    gaps: frozenset[str] = frozenset(),
+) -> FeatureStats:
+    """`gaps`: numeric columns with empty cells anywhere in the data (they get an indicator)."""
+    skewed: list[int] = []
+    fill = mean = variance = np.zeros(0, dtype=np.float32)
+    indicate = [i for i, c in enumerate(numeric) if c in gaps]
+    if numeric:
+        matrix = np.concatenate([train.x[c] for c in numeric], axis=1)
+        skewed = heavy_tailed(matrix)
+        if skewed:
+            matrix = np.asarray(log_scale(matrix, skewed))
+        fill = _medians(matrix)
+        mean, variance = feature_statistics(np.asarray(fill_missing(matrix, fill, indicate)))
+    return FeatureStats(
+        tuple(skewed),
+        fill,
+        tuple(indicate),
+        mean,
+        variance,
+        {c: sorted({str(v) for v in train.x[c].ravel()}) for c in categorical},
+        {h.name: target_scale(train.y[h.name]) for h in plan.heads if h.task == "regression"},
+    )
+
+
 def build_model(
     plan: Plan,
     numeric: tuple[str, ...],
@@ -170,40 +217,42 @@ def build_model(
     train: Part,
     gaps: frozenset[str] = frozenset(),
 ) -> Models:
-    """`gaps`: numeric columns with empty cells anywhere in the data (they get an indicator)."""
+    """The model, its preprocessing fitted on the training split's arrays."""
+    stats = feature_stats(plan, numeric, categorical, train, gaps)
+    return build_from_stats(plan, numeric, categorical, stats)
+
+
+def build_from_stats(
+    plan: Plan, numeric: tuple[str, ...], categorical: tuple[str, ...], stats: FeatureStats
+) -> Models:
     names = _layer_names([*numeric, *categorical])
     inputs: dict[str, keras.KerasTensor] = {}
     parts = []
-    skewed: list[int] = []
     if numeric:
         inputs[NUMERIC_BLOCK] = keras.Input(shape=(len(numeric),), name=NUMERIC_BLOCK)
         x = inputs[NUMERIC_BLOCK]
-        matrix = np.concatenate([train.x[c] for c in numeric], axis=1)
-        skewed = heavy_tailed(matrix)
-        if skewed:
-            x = log_scale(x, skewed)
-            matrix = np.asarray(log_scale(matrix, skewed))
+        if stats.skewed:
+            x = log_scale(x, list(stats.skewed))
         # every numeric column is filled (a gap may first appear at predict time); columns with
         # gaps in the data also get an indicator
-        fill = _medians(matrix)
-        indicate = [i for i, c in enumerate(numeric) if c in gaps]
-        x = fill_missing(x, fill, indicate)
-        matrix = np.asarray(fill_missing(matrix, fill, indicate))
-        mean, variance = feature_statistics(matrix)
+        x = fill_missing(x, stats.fill, list(stats.indicate))
         parts.append(
-            keras.layers.Normalization(mean=mean, variance=variance, name="normalization")(x)
+            keras.layers.Normalization(
+                mean=stats.mean, variance=stats.variance, name="normalization"
+            )(x)
         )
     for column in categorical:
         inputs[column] = keras.Input(shape=(1,), name=_input_name(column), dtype="string")
-        parts.append(_categorical(names[column], inputs[column], train.x[column]))
+        parts.append(_categorical(names[column], inputs[column], stats.vocabularies[column]))
     features = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="features")(parts)
     if plan.multi:
-        outputs = build_heads(plan, features, train.y)
+        outputs = build_heads(plan, features, stats.targets)
     else:
-        target = train.target if plan.head.task == "regression" else None
-        outputs = build_body(plan, int(features.shape[-1]), target)(features)
+        outputs = build_body(plan, int(features.shape[-1]), stats.targets.get(plan.head.name))(
+            features
+        )
     fit = keras.Model(inputs=inputs, outputs=outputs, name="preprocess_and_body")
-    log_scaled = tuple(numeric[i] for i in skewed) if numeric else ()
+    log_scaled = tuple(numeric[i] for i in stats.skewed)
     kind = "heads" if plan.multi else plan.head.task
     named = _named(fit, numeric, categorical, names, kind)
     return Models(fit, named, numeric, categorical, log_scaled)
@@ -232,9 +281,8 @@ def _named(
     return keras.Model(inputs=columns, outputs=fit(packed), name=f"taskfit_{kind}")
 
 
-def _categorical(name: str, tensor: keras.KerasTensor, values: np.ndarray) -> object:
+def _categorical(name: str, tensor: keras.KerasTensor, vocabulary: list[str]) -> object:
     """Vocabulary from the training split; an unseen category maps to the out-of-vocabulary slot."""
-    vocabulary = sorted({str(v) for v in values.ravel()})
     if len(vocabulary) <= ONE_HOT_UP_TO:
         lookup = keras.layers.StringLookup(
             vocabulary=vocabulary, output_mode="one_hot", name=f"{name}_lookup"

@@ -73,6 +73,11 @@ class DataSpec:
     validation_fraction: float = key(
         0.2, doc="validation split, taken from the training part", param=Param("float", ge=0, lt=1)
     )
+    streaming: bool | None = key(
+        None,
+        doc="read the CSV in chunks, never whole in memory (default: on above 1 GiB); types "
+        "and labels come from its first 20000 rows",
+    )
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,7 @@ from taskfit.arrays import (
     Inputs,
     Part,
     Splits,
-    class_ids,
-    fit_targets,
     split,
-    target_std,
     to_part,
 )
 from taskfit.checking import Checked, check_spec
@@ -144,14 +141,7 @@ def _train(
     with progress.step("loading TensorFlow"):
         keras = import_keras()
     seed_everything(keras, spec.training.seed)
-    labelled = to_part(checked.data, plan)
-    splits = split(labelled, spec.data, spec.training.seed, stratify=plan.stratify_by)
-    if smoke:
-        splits = Splits(
-            splits.train.head(SMOKE_ROWS),
-            splits.validation.head(SMOKE_ROWS) if splits.validation else None,
-            splits.test.head(SMOKE_ROWS),
-        )
+    splits = make_splits(checked, smoke)
     if resume is not None:
         run_dir = Path(resume)
     else:
@@ -185,10 +175,12 @@ def _train(
         saved = True
         write_json(run_dir / "run.json", run_facts(keras, run_dir, fitted, splits, started))
         if not smoke:
-            warnings += write_run_plots(run_dir, plan, fitted, model, splits.test)
+            warnings += write_run_plots(run_dir, plan, fitted, model, splits.test_sample())
         if baseline is not None:
             write_json(run_dir / "baseline_single.json", baseline)
-        smoke_doc = _reload_matches(keras, model, run_dir, splits.test.x) if smoke else None
+        smoke_doc = (
+            _reload_matches(keras, model, run_dir, splits.test_sample().x) if smoke else None
+        )
         reason = fitted.stop_reason
         if baseline_single and baseline is None and not fitted.interrupted:
             reason = "Ctrl-C while training the single-head baselines; the model is complete"
@@ -214,7 +206,7 @@ def _train(
         checked,
         time.perf_counter() - started,
         fitted.seconds,
-        len(splits.train),
+        splits.sizes()["train"],
         smoke_doc,
         warnings,
         fitted.best_epoch,
@@ -245,14 +237,26 @@ class Fitted:
         return f"Ctrl-C after {epochs} epoch(s){kept}"
 
 
+def make_splits(checked: Checked, smoke: bool = False) -> Any:
+    """The train, validation and test parts: arrays.Splits in memory, or a stream.StreamSplits
+    (data.streaming) that reads the CSV again whenever a part is needed."""
+    spec, plan = checked.loaded.spec, checked.plan
+    splits: Any
+    if checked.data.streamed is not None:
+        from taskfit.stream import open_stream
+
+        splits = open_stream(checked)
+    else:
+        labelled = to_part(checked.data, plan)
+        splits = split(labelled, spec.data, spec.training.seed, stratify=plan.stratify_by)
+    return splits.head(SMOKE_ROWS) if smoke else splits
+
+
 def test_metrics(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]:
     """Keras's evaluate on the test split, under the names it logs."""
     with progress.keras_on_stderr() as verbose:
         metrics = fitted.trained.evaluate(
-            fitted.models.pack(splits.test.x),
-            fit_targets(plan, splits.test.y),
-            verbose=verbose,
-            return_dict=True,
+            **splits.test_data(fitted.models, plan), verbose=verbose, return_dict=True
         )
     return {k: float(v) for k, v in metrics.items()}
 
@@ -308,11 +312,11 @@ def diverged_message(where: tuple[int, int, float], plan: Plan) -> str:
     )
 
 
-def head_std(plan: Plan, head: Head, y: np.ndarray) -> float | None:
+def head_std(plan: Plan, head: Head, targets: dict[str, tuple[float, float]]) -> float | None:
     """A regression head among several: its training target's std, which its loss divides by."""
     if not plan.multi or head.task != "regression":
         return None
-    return target_std(y)
+    return targets[head.name][1]
 
 
 def fit_plan(
@@ -329,7 +333,7 @@ def fit_plan(
     checkpoint already there is where training resumes."""
     from taskfit.guards import StopOnInterrupt, StopOnNonFinite
     from taskfit.losses import LossSchedule, MixedLoss, last_switch
-    from taskfit.model import build_model
+    from taskfit.model import build_from_stats
     from taskfit.optim import LearningRateLog, make_loss, make_metrics, make_optimizer
     from taskfit.resume import (
         BACKUP,
@@ -342,9 +346,11 @@ def fit_plan(
     spec = checked.loaded.spec
     view = checked.data
     gaps = frozenset(c.name for c in view.columns if c.kind == NUMERIC and c.missing)
-    models = build_model(plan, view.of_kind(NUMERIC), view.of_kind(CATEGORICAL), splits.train, gaps)
+    numeric, categorical = view.of_kind(NUMERIC), view.of_kind(CATEGORICAL)
+    stats = splits.feature_stats(plan, numeric, categorical, gaps)
+    models = build_from_stats(plan, numeric, categorical, stats)
     losses = {
-        head.name: make_loss(head, target_std=head_std(plan, head, splits.train.y[head.name]))
+        head.name: make_loss(head, target_std=head_std(plan, head, stats.targets))
         for head in plan.heads
     }
     callbacks: list[Any] = [LearningRateLog()] if plan.schedule else []  # before EpochLog
@@ -401,26 +407,19 @@ def fit_plan(
         callbacks += [log, backup]
     if run_dir is not None and spec.training.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
-    validation = (
-        (models.pack(splits.validation.x), fit_targets(plan, splits.validation.y))
-        if splits.validation
-        else None
-    )
     class_weight = None
-    if not plan.multi:
-        head = plan.head
-        class_weight = class_weights(head.class_weight, splits.train.target, head.output_units)
-    train_x = models.pack(splits.train.x)
+    setting = None if plan.multi else plan.head.class_weight
+    if setting is not None:
+        counts = splits.class_counts(plan.head.name, max(plan.head.output_units, 2))
+        class_weight = class_weights(setting, counts)
     if not trained.built:  # the uncertainty wrapper is built by a first call (checkpoints need it)
-        trained({name: values[:1] for name, values in train_x.items()})
+        trained(splits.first_rows(models))
     fit_started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # results alone on stdout; progress on stderr
         fitted = trained.fit(
-            train_x,
-            fit_targets(plan, splits.train.y),
-            validation_data=validation,
+            **splits.fit_data(models, plan, spec.training.batch_size),
+            validation_data=splits.validation_data(models, plan),
             epochs=1 if smoke else spec.training.epochs,
-            batch_size=spec.training.batch_size,
             callbacks=callbacks,
             class_weight=class_weight,
             verbose=verbose,
@@ -458,13 +457,12 @@ def run_facts(
     from taskfit import __version__
 
     before = read_json(run_dir / "run.json") or {}
-    validation = len(splits.validation) if splits.validation else 0
     return {
         "epochs": len(next(iter(fitted.history.values()), [])),
         "best_epoch": fitted.best_epoch,
         "seconds": round(before.get("seconds", 0) + time.perf_counter() - started, 3),
         "fit_seconds": round(before.get("fit_seconds", 0) + fitted.seconds, 3),
-        "rows": {"train": len(splits.train), "validation": validation, "test": len(splits.test)},
+        "rows": splits.sizes(),
         "versions": {
             "taskfit": __version__,
             "keras": keras.__version__,
@@ -497,16 +495,14 @@ def _draw(run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test: Part) -> 
         write_plots(run_dir, plan, fitted.history, fitted.active_losses, fitted.best_epoch, tests)
 
 
-def class_weights(
-    setting: str | dict[int, float] | None, y: np.ndarray, n_classes: int
-) -> dict[int, float] | None:
-    """Keras's class_weight: "balanced" weighs each class by n / (k * its count in training)."""
-    if setting is None or isinstance(setting, dict):
+def class_weights(setting: str | dict[int, float], counts: np.ndarray) -> dict[int, float]:
+    """Keras's class_weight: "balanced" weighs each class by n / (k * its count in training),
+    from the training rows per class."""
+    if isinstance(setting, dict):
         return setting
-    ids = class_ids(y)
-    counts = np.bincount(ids, minlength=max(n_classes, 2))
     present = counts > 0
-    return {int(c): float(len(ids) / (present.sum() * counts[c])) for c in np.flatnonzero(present)}
+    n = int(counts.sum())
+    return {int(c): float(n / (present.sum() * counts[c])) for c in np.flatnonzero(present)}
 
 
 def _reload_matches(keras: Any, model: Any, run_dir: Path, x: Inputs) -> dict[str, Any]:

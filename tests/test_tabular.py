@@ -151,7 +151,8 @@ def test_onehot_label_columns_train_and_predict(write: Write, tmp_path: Path) ->
 
 def test_class_weight_balanced_and_by_name(mixed: Path) -> None:
     y = np.array([0, 0, 0, 1], dtype=np.float32)
-    assert class_weights("balanced", y, 1) == {0: pytest.approx(4 / 6), 1: pytest.approx(2.0)}
+    counts = np.bincount(y.astype(int), minlength=2)
+    assert class_weights("balanced", counts) == {0: pytest.approx(4 / 6), 1: pytest.approx(2.0)}
     plan = check_spec(mixed, ["training.class_weight={yes: 3}"]).plan
     assert plan.head.class_weight == {0: 1.0, 1: 3.0}  # classes (no, yes)
     with pytest.raises(

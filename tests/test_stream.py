@@ -1,0 +1,183 @@
+"""data.streaming: the chunked reader splits, scans and batches a CSV exactly as the in-memory
+path would fit it, in bounded memory, and a streamed spec trains, saves and predicts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import mixed_csv
+from typer.testing import CliRunner
+
+from taskfit import data as data_module
+from taskfit import stream
+from taskfit.arrays import Part, to_inputs, to_targets
+from taskfit.checking import check_spec
+from taskfit.cli import app
+from taskfit.columns import CATEGORICAL, NUMERIC
+from taskfit.model import feature_stats
+from taskfit.training import make_splits
+
+runner = CliRunner()
+
+
+def test_row_parts_are_stable_and_take_their_share() -> None:
+    whole = stream.row_parts(0, 100_000, 7, 0.2, 0.25)
+    # the same rows, read in chunks of any size, land in the same parts
+    pieces = np.concatenate(
+        [stream.row_parts(i, 1000, 7, 0.2, 0.25) for i in range(0, 100_000, 1000)]
+    )
+    np.testing.assert_array_equal(whole, pieces)
+    shares = np.bincount(whole, minlength=3) / len(whole)
+    # test 20%; validation 25% of the remaining 80% = 20%; train 60%
+    assert shares == pytest.approx([0.6, 0.2, 0.2], abs=0.01)
+    assert not np.array_equal(whole, stream.row_parts(0, 100_000, 8, 0.2, 0.25))  # the seed
+
+
+def test_moments_merged_by_chunk_equal_numpy() -> None:
+    rng = np.random.default_rng(0)
+    values = rng.normal(5, 3, (1000, 3))
+    values[rng.random((1000, 3)) < 0.1] = np.nan
+    moments = stream.Moments.empty(3)
+    for block in np.array_split(values, 7):
+        moments.add(block)
+    np.testing.assert_allclose(moments.mean, np.nanmean(values, axis=0))
+    np.testing.assert_allclose(moments.variance, np.nanvar(values, axis=0))
+    filled = np.where(np.isnan(values), 1.5, values)
+    with_fill = moments.with_constant(np.full(3, 1.5), np.isnan(values).sum(axis=0))
+    np.testing.assert_allclose(with_fill.mean, filled.mean(axis=0))
+    np.testing.assert_allclose(with_fill.variance, filled.var(axis=0))
+
+
+@pytest.fixture
+def streamed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """mixed_csv with a heavy-tailed column, read in many small chunks."""
+    monkeypatch.setattr(stream, "BLOCK_BYTES", 2048)
+    lines = mixed_csv(600).splitlines()
+    rows = [lines[0] + ",visits"] + [
+        f"{line},{5000 if i % 25 == 0 else i % 9}" for i, line in enumerate(lines[1:])
+    ]
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "task: binary\ndata: {source: data.csv, label: bought, streaming: true}\n"
+        "training: {epochs: 25, batch_size: 16}\n"
+    )
+    return spec
+
+
+def test_the_scan_fits_what_the_in_memory_path_fits_on_the_same_rows(streamed: Path) -> None:
+    checked = check_spec(streamed)
+    splits = make_splits(checked)
+    scanned = splits.scanned.stats
+    # the in-memory statistics of exactly the rows the hash put in training
+    view, plan = checked.data, checked.plan
+    rows = view.rows
+    parts = stream.row_parts(0, view.table.n_rows, 0, 0.2, 0.2)
+    train = [i for i in rows if parts[i] == stream.TRAIN]
+    numeric, categorical = view.of_kind(NUMERIC), view.of_kind(CATEGORICAL)
+    part = Part(
+        to_inputs(view.table, numeric, categorical, train), to_targets(view.table, plan, train)
+    )
+    gaps = frozenset(c.name for c in view.columns if c.kind == NUMERIC and c.missing)
+    memory = feature_stats(plan, numeric, categorical, part, gaps)
+    assert scanned.skewed == memory.skewed != ()
+    assert scanned.indicate == memory.indicate != ()
+    np.testing.assert_allclose(scanned.fill, memory.fill, rtol=1e-6)
+    np.testing.assert_allclose(scanned.mean, memory.mean, rtol=1e-5)
+    np.testing.assert_allclose(scanned.variance, memory.variance, rtol=1e-4)
+    assert scanned.vocabularies == memory.vocabularies
+    sizes = splits.sizes()
+    assert sizes["train"] == len(train) and sum(sizes.values()) == len(rows)
+    assert splits.scanned.without_label == view.table.n_rows - len(rows) == 1
+
+
+def test_training_batches_hold_every_row_once_in_a_new_order_each_epoch(
+    streamed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream, "SHUFFLE_ROWS", 50)
+    splits = make_splits(check_spec(streamed))
+
+    def epoch() -> list[tuple[float, ...]]:
+        seen = []
+        for x, y in splits._batches(stream.TRAIN, 16, shuffle=True):
+            assert len(y) <= 16
+            block = x["__numeric__"]
+            seen += [
+                (*np.nan_to_num(row, nan=-1.0).tolist(), float(t))
+                for row, t in zip(block, y, strict=True)
+            ]
+        return seen
+
+    first, second = epoch(), epoch()
+    assert len(first) == splits.sizes()["train"]
+    assert sorted(first) == sorted(second) and first != second
+
+
+def test_the_shuffle_buffer_stays_bounded(streamed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stream, "SHUFFLE_ROWS", 40)
+    splits = make_splits(check_spec(streamed))
+    largest = 0
+    real_concat = stream._concat
+
+    def watching(a: stream.Chunk, b: stream.Chunk) -> stream.Chunk:
+        nonlocal largest
+        joined = real_concat(a, b)
+        largest = max(largest, len(joined.y))
+        return joined
+
+    monkeypatch.setattr(stream, "_concat", watching)
+    list(splits._batches(stream.TRAIN, 16, shuffle=True))
+    biggest_chunk = max(len(c.y) for c in splits._rows(stream.TRAIN))
+    assert 40 < largest <= 40 + 16 + biggest_chunk
+
+
+@pytest.mark.plots
+def test_a_streamed_spec_trains_saves_and_predicts(streamed: Path, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["train", str(streamed), "--output", str(tmp_path / "runs"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["metrics"]["accuracy"] > 0.8  # age and city decide the label
+    assert "streaming data.csv: column types and labels from its first" in result.stderr
+    run = Path(doc["run_dir"])
+    facts = json.loads((run / "run.json").read_text())
+    assert sum(facts["rows"].values()) == 599
+    assert (run / "plots" / "roc_pr.png").is_file()
+    predicted = runner.invoke(app, ["predict", str(run), str(streamed.parent / "data.csv")])
+    assert predicted.exit_code == 0, predicted.output
+    assert len(predicted.stdout.splitlines()) == 601
+
+
+def test_a_class_beyond_the_checked_rows_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(data_module, "SAMPLE_ROWS", 50)
+    monkeypatch.setattr(stream, "SAMPLE_ROWS", 50)
+    rows = ["a,b,y"] + [f"{i % 7},{i % 3},{'abd'[i % 3]}" for i in range(80)] + ["1,2,c"]
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("task: multiclass\ndata: {source: data.csv, label: y, streaming: true}\n")
+    assert runner.invoke(app, ["check", str(spec)]).exit_code == 0  # it sees the first 50
+    result = runner.invoke(app, ["train", str(spec), "--output", str(tmp_path / "runs")])
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert (
+        "error: column y: CSV line 82 of data.csv has 'c', not among the classes found in the "
+        "first 50 rows (a, b, d); list every class in data.classes" in result.stderr
+    )
+    assert not (tmp_path / "runs").exists()  # the scan runs before the run folder is made
+
+
+def test_streaming_refuses_heads_for_now(tmp_path: Path) -> None:
+    wine = Path(__file__).parents[1] / "taskfit" / "datasets" / "wine.csv"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"data: {{source: {wine}, streaming: true}}\nheads:\n"
+        "  cultivar: {task: multiclass, label: cultivar}\n  alcohol: {task: regression, label: alcohol}\n"
+    )
+    result = runner.invoke(app, ["train", str(spec), "--output", str(tmp_path / "runs")])
+    assert result.exit_code == 1
+    assert "data.streaming: reads one label column for now" in result.stderr
