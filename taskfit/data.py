@@ -86,13 +86,18 @@ def label_specs(spec: Spec) -> dict[str, tuple[str, LabelSpec]]:
 
 
 SAMPLE_ROWS = 20_000  # rows read of a streamed CSV (data.streaming) to infer types and labels
-AUTO_BYTES = 2**30  # streaming turns itself on for a CSV larger than this (1 GiB)
+# Streaming turns itself on above this size: in memory a CSV takes about ten times its size
+# (every cell held as text) and minutes to parse; streamed, memory stays flat.
+AUTO_BYTES = 2**28  # 256 MiB
 
 
-def streaming_wanted(setting: bool | None, path: Path) -> bool:
-    """`data.streaming` as set, or (unset) on for a file over AUTO_BYTES."""
-    if setting is not None:
-        return setting
+def streaming_wanted(spec: Spec, path: Path) -> bool:
+    """`data.streaming` as set; unset, on for a file over AUTO_BYTES when the spec has the one
+    label column streaming reads (heads and one-hot labels stay in memory)."""
+    if spec.data.streaming is not None:
+        return spec.data.streaming
+    if spec.heads is not None or not isinstance(spec.data.label, str):
+        return False
     try:
         return path.stat().st_size > AUTO_BYTES
     except OSError:  # read_csv says what is wrong with the path
@@ -103,7 +108,7 @@ def inspect_data(loaded: LoadedSpec) -> DataView:
     """Read the source and check columns and labels against the spec: every problem at once."""
     path, source = source_path(loaded)
     data = loaded.spec.data
-    streaming = streaming_wanted(data.streaming, path)
+    streaming = streaming_wanted(loaded.spec, path)
     table = read_csv(path, max_rows=SAMPLE_ROWS if streaming else None)
     problems = Problems()
     heads = label_specs(loaded.spec)

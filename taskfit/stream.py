@@ -165,9 +165,13 @@ def _targets(column: Any, head: Head, first: int, where: str) -> tuple[np.ndarra
     if head.task == "regression":
         y = column.to_numpy(zero_copy_only=False).astype(np.float32)
         return y, ~np.isnan(y)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     cells = _text(column)
-    index = {c: i for i, c in enumerate(head.labels.classes)}
-    ids = np.array([index.get(c, -1) for c in cells], dtype=np.int64)
+    known = pa.array(list(head.labels.classes), type=pa.string())
+    found = pc.index_in(pa.array(cells, type=pa.string()), value_set=known)
+    ids = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     labelled = cells != ""
     unknown = np.flatnonzero(labelled & (ids < 0))
     if len(unknown):

@@ -181,3 +181,26 @@ def test_streaming_refuses_heads_for_now(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", str(spec), "--output", str(tmp_path / "runs")])
     assert result.exit_code == 1
     assert "data.streaming: reads one label column for now" in result.stderr
+
+
+def test_streaming_turns_itself_on_for_a_big_file_with_one_label(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from taskfit.spec import parse_spec
+
+    monkeypatch.setattr(data_module, "AUTO_BYTES", 100)
+    csv = tmp_path / "data.csv"
+    csv.write_text(mixed_csv(20))  # over 100 bytes: "big"
+
+    def wanted(text: str) -> bool:
+        return data_module.streaming_wanted(parse_spec(text, tmp_path).spec, csv)
+
+    assert wanted("task: binary\ndata: {source: data.csv, label: bought}\n")
+    assert not wanted("task: binary\ndata: {source: data.csv, label: bought, streaming: false}\n")
+    heads = (
+        "data: {source: data.csv}\nheads:\n  a: {task: binary, label: bought}\n"
+        "  b: {task: regression, label: age}\n"
+    )
+    assert not wanted(heads)  # streaming reads one label: a big file with heads stays in memory
+    monkeypatch.setattr(data_module, "AUTO_BYTES", 10**9)
+    assert not wanted("task: binary\ndata: {source: data.csv, label: bought}\n")
