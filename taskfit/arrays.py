@@ -4,7 +4,7 @@ seeded train/validation/test split."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -41,6 +41,27 @@ class Part:
 
     def head(self, n: int) -> Part:
         return self.take(slice(0, n))
+
+
+class Feed(Protocol):
+    """What fitting reads of the parts: Splits (in memory), stream.StreamSplits (a streamed
+    CSV) and distributed.ShardedSplits (one process's share) provide it."""
+
+    def feature_stats(
+        self,
+        plan: Plan,
+        numeric: tuple[str, ...],
+        categorical: tuple[str, ...],
+        gaps: frozenset[str],
+    ) -> Any: ...
+
+    def class_counts(self, head: str, n_classes: int) -> np.ndarray: ...
+
+    def first_rows(self, models: Any) -> dict[str, Any]: ...
+
+    def fit_data(self, models: Any, plan: Plan, batch_size: int) -> dict[str, Any]: ...
+
+    def validation_data(self, models: Any, plan: Plan) -> Any: ...
 
 
 @dataclass(frozen=True)

@@ -182,6 +182,16 @@ def train(
         Path | None,
         typer.Option(help="a run folder that stopped: carry on from its last finished epoch"),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="data-parallel on N processes of this machine (needs JAX)"),
+    ] = None,
+    coordinator: Annotated[
+        str | None,
+        typer.Option(help="several machines: HOST:PORT of process 0 (with the next two)"),
+    ] = None,
+    process_id: Annotated[int | None, typer.Option(min=0, help="this machine's process")] = None,
+    num_processes: Annotated[int | None, typer.Option(min=1, help="processes in all")] = None,
 ) -> None:
     """Train, evaluate on the test split and write a run folder."""
     from taskfit.training import train as run_training
@@ -194,6 +204,24 @@ def train(
         _usage(
             "--resume carries on with the run's own spec: no --set, --smoke or --baseline-single"
         )
+    cluster = _cluster(workers, coordinator, process_id, num_processes)
+    if cluster is not None and (smoke or resume or baseline_single):
+        _usage(
+            "--workers and the cluster options train afresh: no --smoke, --resume or "
+            "--baseline-single"
+        )
+    if cluster is not None and cluster.process_id:  # another machine's process 0 writes the run
+        assert spec is not None
+        from taskfit.distributed import serve
+
+        with handled():
+            serve(cluster, spec, overrides or [])
+        typer.echo(
+            f"process {cluster.process_id} of {cluster.count} finished; process 0 writes the "
+            "run folder",
+            err=True,
+        )
+        return
     with handled(), progress.quiet(as_json or smoke):
         result = run_training(
             spec,
@@ -203,6 +231,7 @@ def train(
             verbose=progress.keras_verbose(),
             baseline_single=baseline_single,
             resume=resume,
+            cluster=cluster,
         )
     say("warning", result.warnings)
     say("note", result.notes)
@@ -235,6 +264,31 @@ def train(
     if result.status == "interrupted":
         typer.echo(f"interrupted: kept what was learned so far in {result.run_dir}", err=True)
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _cluster(
+    workers: int | None, coordinator: str | None, process_id: int | None, count: int | None
+) -> Any:
+    """--workers N, or all three of --coordinator, --process-id and --num-processes."""
+    several = (coordinator, process_id, count)
+    if workers is None and all(v is None for v in several):
+        return None
+    from taskfit.distributed import Cluster, local_cluster
+
+    if workers is not None:
+        if any(v is not None for v in several):
+            _usage(
+                "--workers runs every process here; the cluster options are for several machines"
+            )
+        return local_cluster(workers)
+    if coordinator is None or process_id is None or count is None:
+        _usage(
+            "several machines need all of --coordinator HOST:PORT, --process-id and --num-processes"
+        )
+    assert coordinator is not None and process_id is not None and count is not None
+    if process_id >= count:
+        _usage(f"--process-id {process_id}: processes are numbered 0 to {count - 1}")
+    return Cluster(coordinator, count, process_id)
 
 
 RunArg = Annotated[Path, typer.Argument(help="a run folder written by `taskfit train`")]

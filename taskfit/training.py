@@ -19,6 +19,7 @@ import numpy as np
 
 from taskfit import progress
 from taskfit.arrays import (
+    Feed,
     Inputs,
     Part,
     Splits,
@@ -108,14 +109,18 @@ def train(
     verbose: int | str = "auto",
     baseline_single: bool = False,
     resume: str | Path | None = None,
+    cluster: Any = None,
 ) -> RunResult:
     """Train the spec; `verbose` is Keras's (0 silent, 1 bar, 2 a line per epoch, on stderr);
     0 also keeps every other progress display off.
     `baseline_single`: also train each head alone with the same budget, to compare.
     `resume`: a run folder whose training stopped; it carries on from its last finished epoch,
-    with its own resolved spec (`spec_path` and `overrides` must then be None)."""
+    with its own resolved spec (`spec_path` and `overrides` must then be None).
+    `cluster`: a distributed.Cluster; its processes fit the model data-parallel."""
     with progress.quiet(verbose == 0):
-        return _train(spec_path, overrides, output, smoke, verbose, baseline_single, resume)
+        return _train(
+            spec_path, overrides, output, smoke, verbose, baseline_single, resume, cluster
+        )
 
 
 def _train(
@@ -126,6 +131,7 @@ def _train(
     verbose: int | str,
     baseline_single: bool,
     resume: str | Path | None,
+    cluster: Any,
 ) -> RunResult:
     started = time.perf_counter()
     if resume is not None:
@@ -138,6 +144,10 @@ def _train(
             "--baseline-single: compares each head with the multi-task model; this "
             "spec has one task (give `heads`)"
         )
+    if cluster is not None:
+        from taskfit.distributed import check_distributable
+
+        check_distributable(checked, cluster)
     with progress.step("loading TensorFlow"):
         keras = import_keras()
     seed_everything(keras, spec.training.seed)
@@ -157,7 +167,15 @@ def _train(
     saved = False  # model.keras and metrics.json written: the run's result exists
     warnings = list(plan.warnings)
     try:
-        fitted = fit_plan(keras, checked, plan, splits, smoke, verbose, run_dir)
+        if cluster is None:
+            fitted = fit_plan(keras, checked, plan, splits, smoke, verbose, run_dir)
+        else:
+            from taskfit.distributed import fit_with_workers
+
+            with progress.step(f"training on {cluster.count} processes"):
+                fitted = fit_with_workers(
+                    keras, checked, splits, cluster, Path(spec_path), overrides or [], run_dir
+                )
         columns: dict[str, Sequence[float | str]] = {**fitted.history, **fitted.active_losses}
         write_history(run_dir / "history.csv", columns)
         if fitted.diverged:
@@ -227,6 +245,7 @@ class Fitted:
     seconds: float  # how long model.fit took
     interrupted: bool = False  # Ctrl-C stopped fit; the best weights so far were restored
     diverged: tuple[int, int, float] | None = None  # (epoch, batch, loss) where it went NaN/inf
+    processes: int = 1  # how many processes fitted it (train --workers)
 
     @property
     def stop_reason(self) -> str:
@@ -319,31 +338,12 @@ def head_std(plan: Plan, head: Head, targets: dict[str, tuple[float, float]]) ->
     return targets[head.name][1]
 
 
-def fit_plan(
-    keras: Any,
-    checked: Checked,
-    plan: Plan,
-    splits: Splits,
-    smoke: bool,
-    verbose: int | str,
-    run_dir: Path | None = None,
-) -> Fitted:
-    """Build, compile and fit `plan` (the checked spec's, or one head of it alone). With
-    `run_dir`, every finished epoch is kept there (history.csv and a checkpoint), and a
-    checkpoint already there is where training resumes."""
-    from taskfit.guards import StopOnInterrupt, StopOnNonFinite
-    from taskfit.losses import LossSchedule, MixedLoss, last_switch
+def compile_plan(keras: Any, checked: Checked, plan: Plan, splits: Feed) -> tuple[Any, ...]:
+    """(models, the compiled training model, the heads' weighting callback or None, the losses
+    by head): the model built on the training part's statistics, ready to fit."""
     from taskfit.model import build_from_stats
-    from taskfit.optim import LearningRateLog, make_loss, make_metrics, make_optimizer
-    from taskfit.resume import (
-        BACKUP,
-        EpochCheckpoint,
-        EpochLog,
-        ResumableEarlyStopping,
-        read_history,
-    )
+    from taskfit.optim import make_loss, make_metrics, make_optimizer
 
-    spec = checked.loaded.spec
     view = checked.data
     gaps = frozenset(c.name for c in view.columns if c.kind == NUMERIC and c.missing)
     numeric, categorical = view.of_kind(NUMERIC), view.of_kind(CATEGORICAL)
@@ -353,22 +353,49 @@ def fit_plan(
         head.name: make_loss(head, target_std=head_std(plan, head, stats.targets))
         for head in plan.heads
     }
-    callbacks: list[Any] = [LearningRateLog()] if plan.schedule else []  # before EpochLog
-    weights = None
     # Training compiles its own view of the layers: the saved model (which holds `models.fit`)
     # then carries no compile state, so it loads without taskfit's losses.
-    view = keras.Model(models.fit.input, models.fit.output, name="training")
+    training = keras.Model(models.fit.input, models.fit.output, name="training")
     if plan.multi:
         from taskfit.weighting import compile_heads
 
-        trained, weights = compile_heads(view, plan, make_optimizer(plan), losses)
+        trained, weights = compile_heads(training, plan, make_optimizer(plan), losses)
+        return models, trained, weights, losses
+    head = plan.head
+    training.compile(
+        optimizer=make_optimizer(plan), loss=losses[head.name], metrics=make_metrics(head)
+    )
+    return models, training, None, losses
+
+
+def fit_plan(
+    keras: Any,
+    checked: Checked,
+    plan: Plan,
+    splits: Feed,
+    smoke: bool,
+    verbose: int | str,
+    run_dir: Path | None = None,
+) -> Fitted:
+    """Build, compile and fit `plan` (the checked spec's, or one head of it alone). With
+    `run_dir`, every finished epoch is kept there (history.csv and a checkpoint), and a
+    checkpoint already there is where training resumes."""
+    from taskfit.guards import StopOnInterrupt, StopOnNonFinite
+    from taskfit.losses import LossSchedule, MixedLoss, last_switch
+    from taskfit.optim import LearningRateLog
+    from taskfit.resume import (
+        BACKUP,
+        EpochCheckpoint,
+        EpochLog,
+        ResumableEarlyStopping,
+        read_history,
+    )
+
+    spec = checked.loaded.spec
+    models, trained, weights, losses = compile_plan(keras, checked, plan, splits)
+    callbacks: list[Any] = [LearningRateLog()] if plan.schedule else []  # before EpochLog
+    if weights is not None:
         callbacks.append(weights)
-    else:
-        trained = view
-        head = plan.head
-        trained.compile(
-            optimizer=make_optimizer(plan), loss=losses[head.name], metrics=make_metrics(head)
-        )
     mixed = {
         h.name: (h, losses[h.name]) for h in plan.heads if isinstance(losses[h.name], MixedLoss)
     }
@@ -463,6 +490,7 @@ def run_facts(
         "seconds": round(before.get("seconds", 0) + time.perf_counter() - started, 3),
         "fit_seconds": round(before.get("fit_seconds", 0) + fitted.seconds, 3),
         "rows": splits.sizes(),
+        "processes": fitted.processes,
         "versions": {
             "taskfit": __version__,
             "keras": keras.__version__,

@@ -1,0 +1,328 @@
+"""`train --workers N` (one machine) and `--coordinator HOST:PORT --process-id I
+--num-processes N` (several): data-parallel training on Keras's own distribution API.
+
+tf.distribute's multi-worker strategy fails under Keras 3 (keras-team/keras#20585), so the
+workers run Keras on the JAX backend: `jax.distributed.initialize` joins them (gloo collectives
+on CPU) and `keras.distribution.DataParallel` keeps one copy of the weights per process, the
+gradients summed across them every step.
+
+- Every process reads the whole training split (the statistics the model is built on, its
+  vocabularies and class counts are then the same everywhere) and feeds only its slice of
+  each global batch: every epoch the seed draws one permutation of the training rows; global
+  batch k is rows [k*B, (k+1)*B) of it and process i takes the i-th of its N equal slices. A
+  run on N processes then sees the same batches as one process with the same global batch;
+  the results differ only by the order floats are summed in. The last partial batch of an
+  epoch is dropped (every process must take the same number of steps).
+- Validation: each process takes every N-th row of the split, cut to equal lengths (the
+  metrics Keras logs are over all of them, the same on every process, so early stopping
+  stops every process at the same epoch).
+- Process 0 writes the weights and history; the workers exit, and this process (TensorFlow)
+  loads the weights into the same model, evaluates the test split and saves the run folder as
+  a one-process run would.
+
+Not yet (refused with a message): category columns (StringLookup cannot run on JAX), a loss
+schedule and learned loss weights (their variables are not part of the compiled JAX step),
+data.streaming.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from taskfit.errors import Problem, SpecError, TaskfitError
+
+WORKER_FILES = ".workers"  # inside the run folder: process 0's weights and history
+
+
+@dataclass(frozen=True)
+class Cluster:
+    coordinator: str  # host:port of process 0
+    count: int  # processes in all
+    process_id: int | None = None  # None: this machine runs all of them (--workers)
+
+    @property
+    def local(self) -> bool:
+        return self.process_id is None
+
+
+def local_cluster(workers: int) -> Cluster:
+    """N processes on this machine, joined through a free port on the loopback."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return Cluster(f"127.0.0.1:{port}", workers)
+
+
+def check_distributable(checked: Any, cluster: Cluster) -> None:
+    """Everything --workers cannot do yet, before any process starts."""
+    from taskfit.columns import CATEGORICAL
+
+    if importlib.util.find_spec("jax") is None:
+        raise TaskfitError(
+            "--workers/--num-processes: needs JAX, which is not installed; pip install "
+            '"taskfit[distributed]"'
+        )
+    spec, plan = checked.loaded.spec, checked.plan
+    problems = []
+    categories = checked.data.of_kind(CATEGORICAL)
+    if categories:
+        problems.append(
+            f"category columns ({', '.join(categories)}) go through StringLookup, which cannot "
+            "run on the JAX backend the workers use; train them in one process"
+        )
+    if any(head.loss.form == "schedule" for head in plan.heads):
+        problems.append("a loss schedule cannot change the loss of a compiled JAX step yet")
+    if plan.multi and plan.weighting.name != "fixed":
+        problems.append(f"loss_weighting {plan.weighting.name}: learned weights are not yet "
+                        "part of the compiled JAX step; use fixed weights")  # fmt: skip
+    if checked.data.streamed is not None:
+        problems.append("data.streaming: not with several processes yet")
+    if spec.training.batch_size % cluster.count:
+        problems.append(
+            f"training.batch_size {spec.training.batch_size} must divide into the "
+            f"{cluster.count} processes' equal slices; give a multiple of {cluster.count}"
+        )
+    if problems:
+        raise SpecError([Problem("--workers", p) for p in problems])
+
+
+class ShardedSplits:
+    """arrays.Splits as one process of N sees it (see the module docstring)."""
+
+    def __init__(self, splits: Any, process: int, count: int, seed: int):
+        self.splits, self.process, self.count, self.seed = splits, process, count, seed
+
+    def sizes(self) -> dict[str, int]:
+        return dict(self.splits.sizes())
+
+    def feature_stats(self, *args: Any) -> Any:
+        return self.splits.feature_stats(*args)
+
+    def class_counts(self, head: str, n_classes: int) -> np.ndarray:
+        counts: np.ndarray = self.splits.class_counts(head, n_classes)
+        return counts
+
+    def first_rows(self, models: Any) -> dict[str, Any]:
+        return dict(self.splits.first_rows(models))
+
+    def fit_data(self, models: Any, plan: Any, batch_size: int) -> dict[str, Any]:
+        from taskfit.arrays import fit_targets
+
+        train = self.splits.train
+        x, y = models.pack(train.x), fit_targets(plan, train.y)
+        feed = global_batches(x, y, batch_size, self.process, self.count, self.seed)
+        return {"x": feed, "shuffle": False}
+
+    def validation_data(self, models: Any, plan: Any) -> Any:
+        from taskfit.arrays import fit_targets
+
+        part = self.splits.validation
+        if not part:
+            return None
+        equal = len(part) - len(part) % self.count
+        mine = part.take(np.arange(equal)[self.process :: self.count])
+        return models.pack(mine.x), fit_targets(plan, mine.y)
+
+
+def global_batches(
+    x: dict[str, Any], y: Any, batch: int, process: int, count: int, seed: int
+) -> Any:
+    """A keras.utils.PyDataset: this process's slice of each global batch, a new permutation of
+    the rows each epoch."""
+    import keras
+
+    rows = len(next(iter(x.values())))
+    local = batch // count
+
+    def take(values: Any, rows: np.ndarray) -> Any:
+        if isinstance(values, dict):
+            return {k: v[rows] for k, v in values.items()}
+        return values[rows]
+
+    class GlobalBatches(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.epoch = 0
+            self.order = np.random.default_rng([seed, 0]).permutation(rows)
+
+        def __len__(self) -> int:
+            return rows // batch  # whole global batches only
+
+        def __getitem__(self, k: int) -> tuple[Any, Any]:
+            mine = self.order[k * batch : (k + 1) * batch][process * local : (process + 1) * local]
+            return take(x, mine), take(y, mine)
+
+        def on_epoch_end(self) -> None:
+            self.epoch += 1
+            self.order = np.random.default_rng([seed, self.epoch]).permutation(rows)
+
+    return GlobalBatches()
+
+
+def run_workers(
+    cluster: Cluster, spec: Path, overrides: list[str], out: Path | None
+) -> tuple[dict[str, Any], list[np.ndarray]] | None:
+    """Start this machine's worker processes and wait for them. Returns process 0's history and
+    weights when process 0 is among them (written under `out`), else None."""
+    ids = range(cluster.count) if cluster.local else [cluster.process_id]
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    procs = []
+    for i in ids:
+        job = {
+            "spec": str(spec),
+            "overrides": overrides,
+            "coordinator": cluster.coordinator,
+            "process_id": i,
+            "count": cluster.count,
+            "out": str(out / WORKER_FILES) if out is not None and i == 0 else None,
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "taskfit.distributed", json.dumps(job)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    errors = [_wait(proc, procs) for proc in procs]
+    failed = [(i, e) for i, e in zip(ids, errors, strict=True) if e is not None]
+    if failed:
+        i, error = failed[0]
+        raise TrainingFailed(f"worker process {i} of {cluster.count} failed:\n{error}")
+    if out is None or 0 not in ids:
+        return None
+    folder = out / WORKER_FILES
+    doc = json.loads((folder / "fit.json").read_text(encoding="utf-8"))
+    with np.load(folder / "weights.npz") as saved:
+        weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    return doc, weights
+
+
+class TrainingFailed(TaskfitError):
+    """A worker process ended with an error (its message included)."""
+
+
+def _wait(proc: subprocess.Popen[str], everyone: list[subprocess.Popen[str]]) -> str | None:
+    """The worker's error (the end of its stderr) when it failed; a failed worker stops the
+    others, which would wait for it forever in their next collective."""
+    _, err = proc.communicate()
+    if proc.returncode == 0:
+        return None
+    for other in everyone:
+        if other.poll() is None:
+            other.kill()
+    return "\n".join(err.strip().splitlines()[-12:])
+
+
+def serve(cluster: Cluster, spec: Path, overrides: list[str]) -> None:
+    """A machine other than process 0's: check the spec, then run its one worker."""
+    from taskfit.checking import check_spec
+
+    check_distributable(check_spec(spec, overrides), cluster)
+    run_workers(cluster, spec, overrides, None)
+
+
+def fit_with_workers(
+    keras: Any,
+    checked: Any,
+    splits: Any,
+    cluster: Cluster,
+    spec: Path,
+    overrides: list[str],
+    run_dir: Path,
+) -> Any:
+    """training.Fitted for `checked`, fitted by the cluster's processes."""
+    result = run_workers(cluster, spec, overrides, run_dir)
+    assert result is not None  # this machine runs process 0
+    doc, weights = result
+    shutil.rmtree(run_dir / WORKER_FILES, ignore_errors=True)  # model.keras will hold them
+    return fitted_from_workers(keras, checked, splits, doc, weights)
+
+
+def fitted_from_workers(
+    keras: Any, checked: Any, splits: Any, doc: dict[str, Any], weights: list[np.ndarray]
+) -> Any:
+    """The workers' result as training.Fitted: the same model built here (TensorFlow), holding
+    the weights process 0 saved, compiled for the test evaluation."""
+    from taskfit.training import Fitted, compile_plan
+
+    models, trained, _, _ = compile_plan(keras, checked, checked.plan, splits)
+    models.fit.set_weights(weights)
+    return Fitted(
+        models,
+        trained,
+        {k: [float(v) for v in vs] for k, vs in doc["history"].items()},
+        {},
+        {},
+        doc["best_epoch"],
+        doc["seconds"],
+        doc["interrupted"],
+        tuple(doc["diverged"]) if doc["diverged"] else None,
+        processes=doc["processes"],
+    )
+
+
+def worker(job: dict[str, Any]) -> None:
+    """One process of the cluster (KERAS_BACKEND=jax, set by whoever started it)."""
+    import jax
+
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        coordinator_address=job["coordinator"],
+        num_processes=job["count"],
+        process_id=job["process_id"],
+        initialization_timeout=300,
+    )
+    from taskfit.checking import check_spec
+    from taskfit.keras_setup import import_keras
+    from taskfit.training import fit_plan, make_splits
+
+    keras = import_keras()
+    devices = keras.distribution.list_devices()
+    keras.distribution.set_distribution(
+        keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False)
+    )
+    checked = check_spec(job["spec"], job["overrides"])
+    seed = checked.loaded.spec.training.seed
+    keras.utils.set_random_seed(seed)
+    splits = ShardedSplits(make_splits(checked), job["process_id"], job["count"], seed)
+    started = time.perf_counter()
+    fitted = fit_plan(keras, checked, checked.plan, splits, False, 0)
+    if job["out"] is None:
+        return
+    from taskfit.runfolder import write_bytes, write_json
+
+    folder = Path(job["out"])
+    folder.mkdir(exist_ok=True)
+    buffer = io.BytesIO()
+    weights = fitted.models.fit.get_weights()  # replicated: every process holds them whole
+    np.savez(buffer, *[np.asarray(w) for w in weights])  # arr_0, arr_1, ... in layer order
+    write_bytes(folder / "weights.npz", buffer.getvalue())
+    doc = {
+        "history": fitted.history,
+        "best_epoch": fitted.best_epoch,
+        "seconds": time.perf_counter() - started,
+        "interrupted": fitted.interrupted,
+        "diverged": list(fitted.diverged) if fitted.diverged else None,
+        "processes": job["count"],
+        "jax": jax.__version__,
+    }
+    write_json(folder / "fit.json", doc)
+
+
+if __name__ == "__main__":
+    worker(json.loads(sys.argv[1]))

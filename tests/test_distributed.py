@@ -1,0 +1,140 @@
+"""train --workers / --coordinator: data-parallel on the JAX backend, two processes on the
+loopback against one process with the same global batch."""
+
+from __future__ import annotations
+
+import csv
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from helpers import mixed_csv
+from typer.testing import CliRunner
+
+from taskfit.cli import app
+
+pytest.importorskip("jax")
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKFIT = str(Path(sys.executable).with_name("taskfit"))
+runner = CliRunner()
+# 3 epochs, and no validation rows to cut to equal shards: the two runs see the same rows
+SETTINGS = [
+    "--set=training.epochs=3",
+    "--set=data.validation_fraction=0",
+    "--set=training.early_stopping=null",
+]
+
+
+def train(output: Path, *cluster: str) -> Path:
+    spec = str(ROOT / "configs" / "binary.yaml")
+    command = [TASKFIT, "train", spec, *SETTINGS, "--json", "--output", str(output), *cluster]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return Path(json.loads(done.stdout)["run_dir"])
+
+
+def losses(run: Path) -> list[float]:
+    with (run / "history.csv").open() as f:
+        return [float(row["loss"]) for row in csv.DictReader(f)]
+
+
+def assert_same_run(run: Path, reference: Path) -> None:
+    """Same batches, summed in another order: equal to float32 rounding."""
+    assert losses(run) == pytest.approx(losses(reference), rel=1e-5)
+    metrics, expected = (json.loads((r / "metrics.json").read_text()) for r in (run, reference))
+    assert metrics == pytest.approx(expected, abs=1e-5)
+    ours, theirs = (
+        keras.saving.load_model(r / "model.keras").get_weights() for r in (run, reference)
+    )
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(ours, theirs, strict=True)) < 1e-5
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train(tmp_path_factory.mktemp("one"), "--workers", "1")
+
+
+@pytest.mark.slow
+def test_two_workers_match_one_process_with_the_same_global_batch(
+    reference: Path, tmp_path: Path
+) -> None:
+    run = train(tmp_path, "--workers", "2")
+    assert json.loads((run / "run.json").read_text())["processes"] == 2
+    assert not (run / ".workers").exists()  # the weights live in model.keras
+    assert_same_run(run, reference)
+
+
+@pytest.mark.slow
+def test_two_machines_on_the_loopback(reference: Path, tmp_path: Path) -> None:
+    """The README's two-machine command lines, both on this machine."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cluster = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
+    second = subprocess.Popen(
+        [TASKFIT, "train", str(ROOT / "configs" / "binary.yaml"), *SETTINGS, "--output",
+         str(tmp_path / "second"), *cluster, "--process-id", "1"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    run = train(tmp_path / "first", *cluster, "--process-id", "0")
+    _, err = second.communicate(timeout=600)
+    assert second.returncode == 0, err
+    assert "process 1 of 2 finished; process 0 writes the run folder" in err
+    assert not (tmp_path / "second").exists()
+    assert_same_run(run, reference)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--workers", "2", "--process-id", "0"], "--workers runs every process here"),
+        (["--coordinator", "h:1", "--num-processes", "2"], "several machines need all of"),
+        (
+            ["--coordinator", "h:1", "--process-id", "2", "--num-processes", "2"],
+            "--process-id 2: processes are numbered 0 to 1",
+        ),
+        (["--workers", "2", "--smoke"], "no --smoke, --resume or --baseline-single"),
+    ],
+)
+def test_cluster_options_are_checked(args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["train", str(ROOT / "configs" / "binary.yaml"), *args])
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_what_workers_cannot_do_yet_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    (tmp_path / "data.csv").write_text(mixed_csv(60))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "task: binary\ndata: {source: data.csv, label: bought}\n"
+        "loss: {schedule: [{loss: binary_crossentropy, until_epoch: 2}, "
+        "{loss: binary_focal_crossentropy}]}\ntraining: {batch_size: 33}\n"
+    )
+    result = runner.invoke(
+        app, ["train", str(spec), "--workers", "2", "--output", str(tmp_path / "runs")]
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    for expected in (
+        "--workers: category columns (city) go through StringLookup",
+        "--workers: a loss schedule cannot change",
+        "--workers: training.batch_size 33 must divide into the 2 processes' equal slices",
+    ):
+        assert expected in result.stderr, result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_without_jax_the_message_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "jax" else real(name, *a)
+    )
+    result = runner.invoke(app, ["train", str(ROOT / "configs" / "binary.yaml"), "--workers", "2"])
+    assert result.exit_code == 1
+    assert 'needs JAX, which is not installed; pip install "taskfit[distributed]"' in result.stderr
