@@ -66,17 +66,15 @@ def tune(
     checked = check_spec(spec_path, overrides)  # the spec's own mistakes first, as in train
     objective = _objective(checked)
     space = load_table().tuning
-    from taskfit.arrays import split, to_part
     from taskfit.keras_setup import import_keras
-    from taskfit.training import fit_plan, seed_everything
+    from taskfit.training import fit_plan, make_splits, seed_everything
 
     with progress.step("loading TensorFlow"):
         keras = import_keras()
         import keras_tuner
     spec = checked.loaded.spec
-    splits = split(to_part(checked.data, checked.plan), spec.data, spec.training.seed,
-                   stratify=checked.plan.stratify_by)  # fmt: skip
-    steps = math.ceil(len(splits.train) / spec.training.batch_size)  # per epoch
+    splits = make_splits(checked)  # in memory, or streamed (data.streaming)
+    steps = math.ceil(splits.sizes()["train"] / spec.training.batch_size)  # per epoch
     folder = create_run_dir(Path(output), (spec.name or Path(spec_path).stem) + "-tune")
     done: list[Trial] = []
     trial_specs: dict[int, Checked] = {}

@@ -112,3 +112,15 @@ def test_tune_refuses_what_it_cannot_score(tmp_path: Path) -> None:
     assert "Traceback" not in none.stderr and not (tmp_path / "runs").exists()
     zero = runner.invoke(app, ["tune", str(spec), "--trials", "0"])
     assert zero.exit_code == 2
+
+
+def test_tune_streams_a_streamed_spec(tmp_path: Path) -> None:
+    """A streamed spec's trials read its CSV in chunks (make_splits), as train does."""
+    spec = tiny_spec(tmp_path, "regression", epochs=2)
+    spec.write_text(spec.read_text().replace("label: y}", "label: y, streaming: true}"))
+    args = ["tune", str(spec), "--trials", "2", "--output", str(tmp_path / "t"), "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["objective"] == "val_mae" and doc["direction"] == "min"
+    assert "streaming: true" in (Path(doc["folder"]) / "best.yaml").read_text()
