@@ -62,7 +62,7 @@ def read_report(folder: Path) -> Report:
         "label": ", ".join(run.label_columns),
         "rows": _rows(facts),
         "epochs": _epochs(facts, spec.training.epochs, folder),
-        "time": _time(facts),
+        "time": _time(facts) + _processes(facts),
         "versions": ", ".join(f"{k} {v}" for k, v in facts.get("versions", {}).items())
         or NOT_RECORDED,
     }
@@ -130,6 +130,11 @@ def _time(facts: dict) -> str:
     if "seconds" not in facts:
         return NOT_RECORDED
     return f"{facts['seconds']:.1f} s in all, {facts['fit_seconds']:.1f} s fitting"
+
+
+def _processes(facts: dict) -> str:
+    count = facts.get("processes", 1)
+    return f", on {count} processes (train --workers)" if count > 1 else ""
 
 
 def _stopping(run: Run) -> str:

@@ -68,6 +68,7 @@ def test_two_workers_match_one_process_with_the_same_global_batch(
     assert json.loads((run / "run.json").read_text())["processes"] == 2
     assert not (run / ".workers").exists()  # the weights live in model.keras
     assert_same_run(run, reference)
+    assert "on 2 processes (train --workers)" in runner.invoke(app, ["report", str(run)]).stdout
 
 
 @pytest.mark.slow
