@@ -141,8 +141,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=float, nargs="+", default=[0.5, 2.0, 4.0])
     parser.add_argument("--folder", type=Path, default=Path("/tmp/taskfit-stream"))
+    parser.add_argument(
+        "--ingest-only", action="store_true", help="only the ingest comparison (best of 5)"
+    )
     args = parser.parse_args()
     args.folder.mkdir(parents=True, exist_ok=True)
+    if args.ingest_only:
+        speed = ingest(args.folder, repeats=5)
+        print(
+            f"ingest 1M x 32 ({speed['file_mb']} MB): pyarrow {speed['pyarrow_s']} s, taskfit "
+            f"{speed['taskfit_s']} s = {speed['ratio']}x (target <= 1.2x: "
+            f"{'PASS' if speed['ratio'] <= 1.2 else 'MISS'})"
+        )
+        return
     runs = []
     for i, size in enumerate(sorted(args.sizes)):
         csv = args.folder / f"stream_{size:g}gb.csv"

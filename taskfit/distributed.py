@@ -16,13 +16,15 @@ gradients summed across them every step.
 - Validation: each process takes every N-th row of the split, cut to equal lengths (the
   metrics Keras logs are over all of them, the same on every process, so early stopping
   stops every process at the same epoch).
+- JAX has no string tensors: the workers look categories up before the model (the ids
+  StringLookup would give) and the model takes the ids; the layers after the lookup, and so the
+  weights, are the same.
 - Process 0 writes the weights and history; the workers exit, and this process (TensorFlow)
   loads the weights into the same model, evaluates the test split and saves the run folder as
-  a one-process run would.
+  a one-process run would (its model takes the raw strings again).
 
-Not yet (refused with a message): category columns (StringLookup cannot run on JAX), a loss
-schedule and learned loss weights (their variables are not part of the compiled JAX step),
-data.streaming.
+Not yet (refused with a message): a loss schedule and learned loss weights (their variables
+are not part of the compiled JAX step), data.streaming.
 """
 
 from __future__ import annotations
@@ -68,8 +70,6 @@ def local_cluster(workers: int) -> Cluster:
 
 def check_distributable(checked: Any, cluster: Cluster) -> None:
     """Everything --workers cannot do yet, before any process starts."""
-    from taskfit.columns import CATEGORICAL
-
     if importlib.util.find_spec("jax") is None:
         raise TaskfitError(
             "--workers/--num-processes: needs JAX, which is not installed; pip install "
@@ -77,12 +77,6 @@ def check_distributable(checked: Any, cluster: Cluster) -> None:
         )
     spec, plan = checked.loaded.spec, checked.plan
     problems = []
-    categories = checked.data.of_kind(CATEGORICAL)
-    if categories:
-        problems.append(
-            f"category columns ({', '.join(categories)}) go through StringLookup, which cannot "
-            "run on the JAX backend the workers use; train them in one process"
-        )
     if any(head.loss.form == "schedule" for head in plan.heads):
         problems.append("a loss schedule cannot change the loss of a compiled JAX step yet")
     if plan.multi and plan.weighting.name != "fixed":

@@ -145,13 +145,29 @@ class Models:
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
     log_scaled: tuple[str, ...] = ()  # numeric columns that go through log1p first
+    # on the JAX backend (no string tensors) categories are looked up before the model: their
+    # vocabularies, to turn each into StringLookup's ids
+    looked_up: dict[str, list[str]] | None = None
 
     def pack(self, x: Inputs) -> dict[str, Any]:
         """Named column arrays -> the `fit` model's inputs."""
-        packed: dict[str, Any] = {c: strings(x[c]) for c in self.categorical}
+        if self.looked_up is not None:
+            packed = {c: category_ids(x[c], self.looked_up[c]) for c in self.categorical}
+        else:
+            packed = {c: strings(x[c]) for c in self.categorical}
         if self.numeric:
             packed[NUMERIC_BLOCK] = np.concatenate([x[c] for c in self.numeric], axis=1)
         return packed
+
+
+def category_ids(column: np.ndarray, vocabulary: list[str]) -> np.ndarray:
+    """What StringLookup makes of the cells: 1 + the position in the (sorted) vocabulary, 0 for
+    a value it does not hold."""
+    known = np.array(vocabulary, dtype=object)
+    cells = column.astype(str).astype(object)
+    at = np.searchsorted(known, cells).clip(max=max(len(known) - 1, 0))
+    found = known[at] == cells if len(known) else np.zeros(cells.shape, dtype=bool)
+    return np.where(found, at + 1, 0).astype(np.int64)
 
 
 def strings(column: np.ndarray) -> Any:
@@ -241,9 +257,12 @@ def build_from_stats(
                 mean=stats.mean, variance=stats.variance, name="normalization"
             )(x)
         )
+    looked_up = keras.backend.backend() == "jax"  # JAX has no string tensors
     for column in categorical:
-        inputs[column] = keras.Input(shape=(1,), name=_input_name(column), dtype="string")
-        parts.append(_categorical(names[column], inputs[column], stats.vocabularies[column]))
+        dtype = "int64" if looked_up else "string"
+        inputs[column] = keras.Input(shape=(1,), name=_input_name(column), dtype=dtype)
+        vocabulary = stats.vocabularies[column]
+        parts.append(_categorical(names[column], inputs[column], vocabulary, looked_up))
     features = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="features")(parts)
     if plan.multi:
         outputs = build_heads(plan, features, stats.targets)
@@ -255,7 +274,8 @@ def build_from_stats(
     log_scaled = tuple(numeric[i] for i in stats.skewed)
     kind = "heads" if plan.multi else plan.head.task
     named = _named(fit, numeric, categorical, names, kind)
-    return Models(fit, named, numeric, categorical, log_scaled)
+    vocabularies = stats.vocabularies if looked_up else None
+    return Models(fit, named, numeric, categorical, log_scaled, vocabularies)
 
 
 def _named(
@@ -276,23 +296,32 @@ def _named(
             keras.layers.Concatenate(name="numeric_block")(block) if len(block) > 1 else block[0]
         )
     for column in categorical:
-        columns[column] = keras.Input(shape=(1,), name=_input_name(column), dtype="string")
+        columns[column] = keras.Input(
+            shape=(1,), name=_input_name(column), dtype=fit.input[column].dtype
+        )
         packed[column] = columns[column]
     return keras.Model(inputs=columns, outputs=fit(packed), name=f"taskfit_{kind}")
 
 
-def _categorical(name: str, tensor: keras.KerasTensor, vocabulary: list[str]) -> object:
-    """Vocabulary from the training split; an unseen category maps to the out-of-vocabulary slot."""
+def _categorical(
+    name: str, tensor: keras.KerasTensor, vocabulary: list[str], looked_up: bool
+) -> object:
+    """Vocabulary from the training split; an unseen category maps to the out-of-vocabulary slot.
+    `looked_up`: the input holds category_ids already (JAX); the layers that follow, and so
+    the weights, are the same."""
+    tokens = len(vocabulary) + 1
     if len(vocabulary) <= ONE_HOT_UP_TO:
+        if looked_up:
+            return keras.layers.CategoryEncoding(tokens, "one_hot", name=f"{name}_lookup")(tensor)
         lookup = keras.layers.StringLookup(
             vocabulary=vocabulary, output_mode="one_hot", name=f"{name}_lookup"
         )
         return lookup(tensor)
-    lookup = keras.layers.StringLookup(vocabulary=vocabulary, name=f"{name}_lookup")
+    ids = tensor
+    if not looked_up:
+        ids = keras.layers.StringLookup(vocabulary=vocabulary, name=f"{name}_lookup")(tensor)
     dim = min(16, round(1.6 * len(vocabulary) ** 0.56))  # fast.ai's rule of thumb
-    embedded = keras.layers.Embedding(len(vocabulary) + 1, dim, name=f"{name}_embedding")(
-        lookup(tensor)
-    )
+    embedded = keras.layers.Embedding(tokens, dim, name=f"{name}_embedding")(ids)
     return keras.layers.Flatten(name=f"{name}_flat")(embedded)
 
 

@@ -31,9 +31,23 @@ SETTINGS = [
 ]
 
 
-def train(output: Path, *cluster: str) -> Path:
-    spec = str(ROOT / "configs" / "binary.yaml")
-    command = [TASKFIT, "train", spec, *SETTINGS, "--json", "--output", str(output), *cluster]
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Numbers with gaps and a heavy tail, a one-hot and an embedded category column (JAX
+    looks them up before the model), a yes/no label."""
+    folder = tmp_path_factory.mktemp("data")
+    lines = mixed_csv(400).splitlines()
+    rows = [lines[0] + ",shop,visits"] + [
+        f"{line},shop {i % 40},{5000 if i % 25 == 0 else i % 9}" for i, line in enumerate(lines[1:])
+    ]
+    (folder / "data.csv").write_text("\n".join(rows) + "\n")
+    path = folder / "spec.yaml"
+    path.write_text("task: binary\ndata: {source: data.csv, label: bought}\n")
+    return path
+
+
+def train(spec: Path, output: Path, *cluster: str) -> Path:
+    command = [TASKFIT, "train", str(spec), *SETTINGS, "--json", "--output", str(output), *cluster]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     return Path(json.loads(done.stdout)["run_dir"])
@@ -56,15 +70,15 @@ def assert_same_run(run: Path, reference: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train(tmp_path_factory.mktemp("one"), "--workers", "1")
+def reference(spec: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train(spec, tmp_path_factory.mktemp("one"), "--workers", "1")
 
 
 @pytest.mark.slow
 def test_two_workers_match_one_process_with_the_same_global_batch(
-    reference: Path, tmp_path: Path
+    spec: Path, reference: Path, tmp_path: Path
 ) -> None:
-    run = train(tmp_path, "--workers", "2")
+    run = train(spec, tmp_path, "--workers", "2")
     assert json.loads((run / "run.json").read_text())["processes"] == 2
     assert not (run / ".workers").exists()  # the weights live in model.keras
     assert_same_run(run, reference)
@@ -72,18 +86,18 @@ def test_two_workers_match_one_process_with_the_same_global_batch(
 
 
 @pytest.mark.slow
-def test_two_machines_on_the_loopback(reference: Path, tmp_path: Path) -> None:
+def test_two_machines_on_the_loopback(spec: Path, reference: Path, tmp_path: Path) -> None:
     """The README's two-machine command lines, both on this machine."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     cluster = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
     second = subprocess.Popen(
-        [TASKFIT, "train", str(ROOT / "configs" / "binary.yaml"), *SETTINGS, "--output",
+        [TASKFIT, "train", str(spec), *SETTINGS, "--output",
          str(tmp_path / "second"), *cluster, "--process-id", "1"],
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    run = train(tmp_path / "first", *cluster, "--process-id", "0")
+    run = train(spec, tmp_path / "first", *cluster, "--process-id", "0")
     _, err = second.communicate(timeout=600)
     assert second.returncode == 0, err
     assert "process 1 of 2 finished; process 0 writes the run folder" in err
@@ -112,7 +126,7 @@ def test_what_workers_cannot_do_yet_is_refused_before_anything_starts(tmp_path: 
     (tmp_path / "data.csv").write_text(mixed_csv(60))
     spec = tmp_path / "spec.yaml"
     spec.write_text(
-        "task: binary\ndata: {source: data.csv, label: bought}\n"
+        "task: binary\ndata: {source: data.csv, label: bought, streaming: true}\n"
         "loss: {schedule: [{loss: binary_crossentropy, until_epoch: 2}, "
         "{loss: binary_focal_crossentropy}]}\ntraining: {batch_size: 33}\n"
     )
@@ -121,7 +135,7 @@ def test_what_workers_cannot_do_yet_is_refused_before_anything_starts(tmp_path: 
     )
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     for expected in (
-        "--workers: category columns (city) go through StringLookup",
+        "--workers: data.streaming: not with several processes yet",
         "--workers: a loss schedule cannot change",
         "--workers: training.batch_size 33 must divide into the 2 processes' equal slices",
     ):

@@ -212,3 +212,15 @@ def test_heavy_tailed_columns_are_log_scaled_inside_the_model(tmp_path: Path) ->
         "import sys; sys.exit(0 if not any('taskfit' in k for k in sys.modules) else 1)"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_category_ids_are_what_string_lookup_gives() -> None:
+    """The JAX workers look categories up before the model: the same ids as StringLookup."""
+    from taskfit.model import category_ids
+
+    vocabulary = ["", "oslo", "paris", "rome"]
+    cells = np.array([["rome"], [""], ["berlin"], ["oslo"], ["zurich"]], dtype=object)
+    lookup = keras.layers.StringLookup(vocabulary=vocabulary)
+    expected = np.asarray(lookup(cells.astype(str)))
+    np.testing.assert_array_equal(category_ids(cells, vocabulary), expected)
+    assert category_ids(cells, []).tolist() == [[0]] * 5  # nothing known: all out of vocabulary
