@@ -112,6 +112,7 @@ def ingest(folder: Path, repeats: int = 3) -> dict[str, float]:
     checked = check_spec(spec)
     layout = stream.Layout(
         path,
+        checked.data.table.columns,
         checked.data.of_kind(NUMERIC),
         (),
         checked.plan.head,

@@ -29,14 +29,18 @@ are not part of the compiled JAX step), data.streaming.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import json
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,32 +175,35 @@ def run_workers(
 ) -> tuple[dict[str, Any], list[np.ndarray]] | None:
     """Start this machine's worker processes and wait for them. Returns process 0's history and
     weights when process 0 is among them (written under `out`), else None."""
-    ids = range(cluster.count) if cluster.local else [cluster.process_id]
+    ids = list(range(cluster.count)) if cluster.process_id is None else [cluster.process_id]
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    procs = []
-    for i in ids:
-        job = {
-            "spec": str(spec),
-            "overrides": overrides,
-            "coordinator": cluster.coordinator,
-            "process_id": i,
-            "count": cluster.count,
-            "out": str(out / WORKER_FILES) if out is not None and i == 0 else None,
-        }
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "taskfit.distributed", json.dumps(job)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
-    errors = [_wait(proc, procs) for proc in procs]
-    failed = [(i, e) for i, e in zip(ids, errors, strict=True) if e is not None]
-    if failed:
-        i, error = failed[0]
-        raise TrainingFailed(f"worker process {i} of {cluster.count} failed:\n{error}")
+    workers: dict[int, tuple[subprocess.Popen[bytes], Any]] = {}
+    stop_on_sigterm = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    with contextlib.ExitStack() as logs:
+        try:
+            for i in ids:
+                job = {
+                    "spec": str(spec),
+                    "overrides": overrides,
+                    "coordinator": cluster.coordinator,
+                    "process_id": i,
+                    "count": cluster.count,
+                    "out": str(out / WORKER_FILES) if out is not None and i == 0 else None,
+                }
+                # a file, not a pipe: a chatty worker never blocks; the ExitStack closes it
+                log = logs.enter_context(tempfile.TemporaryFile())
+                command = [sys.executable, "-m", "taskfit.distributed", json.dumps(job)]
+                popen = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
+                workers[i] = popen, log
+            failure = _first_failure(workers)
+        finally:  # however this ends, no worker outlives it
+            signal.signal(signal.SIGTERM, stop_on_sigterm)
+            for popen, _ in workers.values():
+                if popen.poll() is None:
+                    popen.kill()
+                    popen.wait()
+    if failure is not None:
+        raise TrainingFailed(f"worker process {failure[0]} of {cluster.count} {failure[1]}")
     if out is None or 0 not in ids:
         return None
     folder = out / WORKER_FILES
@@ -210,16 +217,36 @@ class TrainingFailed(TaskfitError):
     """A worker process ended with an error (its message included)."""
 
 
-def _wait(proc: subprocess.Popen[str], everyone: list[subprocess.Popen[str]]) -> str | None:
-    """The worker's error (the end of its stderr) when it failed; a failed worker stops the
-    others, which would wait for it forever in their next collective."""
-    _, err = proc.communicate()
-    if proc.returncode == 0:
-        return None
-    for other in everyone:
-        if other.poll() is None:
-            other.kill()
-    return "\n".join(err.strip().splitlines()[-12:])
+def _first_failure(
+    workers: dict[int, tuple[subprocess.Popen[bytes], Any]],
+) -> tuple[int, str] | None:
+    """Wait for every worker; the first to fail (process id, what happened), else None. The
+    others would wait for it in their next collective until JAX's timeout, so the caller
+    stops them at once."""
+    while True:
+        running = False
+        for i, (popen, log) in workers.items():
+            code = popen.poll()
+            if code is None:
+                running = True
+            elif code != 0:
+                return i, _what_happened(code, log)
+        if not running:
+            return None
+        time.sleep(0.1)
+
+
+def _what_happened(code: int, log: Any) -> str:
+    if code < 0:
+        return f"was stopped by signal {signal.Signals(-code).name}"
+    log.seek(0)
+    lines = [line for line in log.read().decode(errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if re.match(r"^[\w.]+(Error|Exception)\b", line)]
+    return f"failed: {(errors or lines or ['exit code ' + str(code)])[-1].strip()}"
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds through run_workers, which stops the workers
 
 
 def serve(cluster: Cluster, spec: Path, overrides: list[str]) -> None:

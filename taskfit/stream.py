@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -58,6 +59,7 @@ class Layout:
     """What to read from the file and how: the feature columns by kind and the one label."""
 
     path: Path
+    header: tuple[str, ...]  # every column, as check read them (names stripped)
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
     head: Head
@@ -114,10 +116,13 @@ def chunks(layout: Layout) -> Iterator[Chunk]:
         strings_can_be_null=False,  # category gaps are found below, as in the in-memory path
     )
     where = layout.path.name
+    # the header as check read it (stripped names), and quoted cells may hold line breaks
+    names = pacsv.ReadOptions(block_size=BLOCK_BYTES, column_names=list(layout.header), skip_rows=1)
     try:
         reader = pacsv.open_csv(
             layout.path,
-            read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
+            read_options=names,
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=convert,
         )
         first = 0
@@ -125,11 +130,26 @@ def chunks(layout: Layout) -> Iterator[Chunk]:
             yield _chunk(batch, layout, first, where)
             first += batch.num_rows
     except pa.ArrowInvalid as exc:
-        raise DataError(
-            f"{where}: {exc}; fix the cell, or declare the column in data.categorical"
-        ) from None
-    except OSError as exc:
+        raise DataError(_unreadable(str(exc), layout)) from None
+    except (pa.ArrowException, OSError) as exc:
         raise DataError(f"{where}: cannot be read: {exc}") from None
+
+
+def _unreadable(message: str, layout: Layout) -> str:
+    """pyarrow's parse error, with the column named (pyarrow counts them from 0) and the fix."""
+    where = layout.path.name
+    found = re.search(r"CSV column #(\d+)", message)
+    if found is None:
+        return f"{where}: is not a readable CSV: {message}"
+    column = layout.header[int(found.group(1))]
+    value = re.search(r"invalid value '([^']*)'", message)
+    cell = f" has {value.group(1)!r}" if value else " has a cell that is not a number"
+    if column == layout.label:
+        return f"column {column}: a row of {where}{cell}; a regression label must be a number"
+    return (
+        f"column {column}: a row of {where} after the first rows check reads{cell}, not a "
+        f"number; fix the cell, or list {column} in data.categorical"
+    )
 
 
 def _chunk(batch: Any, layout: Layout, first: int, where: str) -> Chunk:
@@ -164,6 +184,12 @@ def _targets(column: Any, head: Head, first: int, where: str) -> tuple[np.ndarra
     """(targets, which rows have a label); a class the check did not see is an error."""
     if head.task == "regression":
         y = column.to_numpy(zero_copy_only=False).astype(np.float32)
+        bad = np.flatnonzero(np.isinf(y))
+        if len(bad):
+            raise DataError(
+                f"column {head.labels.columns[0]}: CSV line {first + bad[0] + 2} of {where} is "
+                "infinite; a regression label must be a finite number"
+            )
         return y, ~np.isnan(y)
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -488,6 +514,7 @@ def open_stream(checked: Any) -> StreamSplits:
     numeric = data.of_kind(NUMERIC)
     layout = Layout(
         data.streamed,
+        data.table.columns,
         numeric,
         data.of_kind(CATEGORICAL),
         plan.head,

@@ -153,3 +153,35 @@ def test_without_jax_the_message_says_what_to_install(monkeypatch: pytest.Monkey
     result = runner.invoke(app, ["train", str(ROOT / "configs" / "binary.yaml"), "--workers", "2"])
     assert result.exit_code == 1
     assert 'needs JAX, which is not installed; pip install "taskfit[distributed]"' in result.stderr
+
+
+def test_a_worker_that_dies_stops_the_others_and_says_which(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Process 1 is killed once training runs: the parent stops process 0 at once (not after
+    JAX's heartbeat timeout), names process 1 and the signal, and leaves no worker behind."""
+    import threading
+
+    from taskfit import distributed
+
+    real_popen = subprocess.Popen
+    started: list[subprocess.Popen[bytes]] = []
+
+    def recording(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
+        started.append(real_popen(*args, **kwargs))  # type: ignore[call-overload]
+        return started[-1]
+
+    def kill_the_second() -> None:
+        while len(started) < 2:
+            threading.Event().wait(0.05)
+        threading.Event().wait(8)  # well into start-up or training
+        started[1].kill()
+
+    monkeypatch.setattr(distributed.subprocess, "Popen", recording)
+    threading.Thread(target=kill_the_second, daemon=True).start()
+    cluster = distributed.local_cluster(2)
+    with pytest.raises(
+        distributed.TrainingFailed, match="worker process 1 of 2 was stopped by signal SIGKILL"
+    ):
+        distributed.run_workers(cluster, spec, ["training.epochs=200"], tmp_path)
+    assert all(p.poll() is not None for p in started)

@@ -204,3 +204,46 @@ def test_streaming_turns_itself_on_for_a_big_file_with_one_label(
     assert not wanted(heads)  # streaming reads one label: a big file with heads stays in memory
     monkeypatch.setattr(data_module, "AUTO_BYTES", 10**9)
     assert not wanted("task: binary\ndata: {source: data.csv, label: bought}\n")
+
+
+def test_spaced_header_names_and_cells_spanning_lines_stream_like_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Header names are stripped as check strips them; a quoted cell with a line break may
+    straddle a chunk boundary (chunks of 512 bytes here)."""
+    monkeypatch.setattr(stream, "BLOCK_BYTES", 512)
+    rows = ["a , note, y"] + [
+        f'{i % 7},"line one\nline {i % 3}",{int(i % 7 > 3)}' for i in range(120)
+    ]
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "task: binary\ndata: {source: data.csv, label: y, streaming: true}\ntraining: {epochs: 2}\n"
+    )
+    splits = make_splits(check_spec(spec))
+    assert sum(splits.sizes().values()) == 120
+    assert splits.scanned.stats.vocabularies["note"] == [f"line one\nline {k}" for k in range(3)]
+
+
+@pytest.mark.parametrize(
+    ("column", "cell", "message"),
+    [
+        ("a", "abc", "column a: a row of data.csv after the first rows check reads has 'abc', "
+         "not a number; fix the cell, or list a in data.categorical"),
+        ("y", "abc", "column y: a row of data.csv has 'abc'; a regression label must be a number"),
+        ("y", "inf", "column y: CSV line 62 of data.csv is infinite; a regression label must be "
+         "a finite number"),
+    ],
+)  # fmt: skip
+def test_a_bad_cell_after_the_checked_rows_names_its_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, column: str, cell: str, message: str
+) -> None:
+    monkeypatch.setattr(data_module, "SAMPLE_ROWS", 40)
+    rows = [f"{i % 7},{i % 5},{i * 0.5}" for i in range(60)]
+    rows.append("1,2,3".replace("1", cell, 1) if column == "a" else f"1,2,{cell}")
+    (tmp_path / "data.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("task: regression\ndata: {source: data.csv, label: y, streaming: true}\n")
+    result = runner.invoke(app, ["train", str(spec), "--output", str(tmp_path / "runs")])
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert f"error: {message}" in result.stderr, result.stderr
