@@ -139,6 +139,7 @@ def check_document(checked: Checked) -> dict[str, Any]:
     return {
         "ok": True,
         "rows": data.table.n_rows,
+        "streamed": data.streamed is not None,  # then `rows` are the first ones, all check reads
         "features": len(data.features),
         **_labels_document(plan),
         "columns": [
@@ -185,7 +186,10 @@ def check_text(checked: Checked) -> str:
     plan, data = checked.plan, checked.data
     layers = " -> ".join(f"{layer.units} {layer.activation}" for layer in plan.layers)
     schedule = f" with {plan.schedule.name}" if plan.schedule else ""
-    summary = {"data": f"{data.source}: {data.table.n_rows} rows, {len(data.features)} features"}
+    rows = f"{data.table.n_rows} rows"
+    if data.streamed:
+        rows = f"its first {rows} (streamed: the rest is read when training)"
+    summary = {"data": f"{data.source}: {rows}, {len(data.features)} features"}
     if not plan.multi:
         head = plan.head
         summary |= {

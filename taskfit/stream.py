@@ -264,9 +264,13 @@ class Scan:
     first: Chunk  # a few training rows, to build the model before fit
 
 
-def scan(layout: Layout, plan: Plan, sample: np.ndarray, seed: int) -> Scan:
+def scan(
+    layout: Layout, plan: Plan, sample: np.ndarray, seed: int, enough: int | None = None
+) -> Scan:
     """`sample`: the first rows' numeric matrix, which decides the heavy-tailed columns (as the
-    check's sample decided the column types)."""
+    check's sample decided the column types). `enough` (a --smoke run): stop reading once every
+    part has that many rows."""
+    wanted = [TRAIN, TEST] + ([VALIDATION] if layout.validation_fraction > 0 else [])
     from taskfit.model import FeatureStats, heavy_tailed
 
     width = len(layout.numeric)
@@ -289,6 +293,8 @@ def scan(layout: Layout, plan: Plan, sample: np.ndarray, seed: int) -> Scan:
         without_label += int((~chunk.labelled).sum())
         chunk = chunk.take(chunk.labelled)
         sizes.update(chunk.parts.tolist())
+        if enough is not None and first is not None and all(sizes[p] >= enough for p in wanted):
+            break
         train = chunk.take(chunk.parts == TRAIN)
         if not len(train.y):
             continue
@@ -500,8 +506,9 @@ def _concat(a: Chunk, b: Chunk) -> Chunk:
     )
 
 
-def open_stream(checked: Any) -> StreamSplits:
-    """The checked spec's CSV as a stream: one scan, then parts read on demand."""
+def open_stream(checked: Any, enough: int | None = None) -> StreamSplits:
+    """The checked spec's CSV as a stream: one scan (up to `enough` rows a part, for a --smoke
+    run), then parts read on demand."""
     from taskfit.arrays import to_inputs
     from taskfit.columns import CATEGORICAL, NUMERIC
 
@@ -524,4 +531,4 @@ def open_stream(checked: Any) -> StreamSplits:
     )
     first = to_inputs(data.table, numeric, (), list(range(data.table.n_rows)))
     sample = np.concatenate([first[c] for c in numeric], axis=1) if numeric else np.empty((0, 0))
-    return StreamSplits(layout, scan(layout, plan, sample, spec.training.seed))
+    return StreamSplits(layout, scan(layout, plan, sample, spec.training.seed, enough))

@@ -264,7 +264,7 @@ def make_splits(checked: Checked, smoke: bool = False) -> Any:
     if checked.data.streamed is not None:
         from taskfit.stream import open_stream
 
-        splits = open_stream(checked)
+        splits = open_stream(checked, SMOKE_ROWS if smoke else None)
     else:
         labelled = to_part(checked.data, plan)
         splits = split(labelled, spec.data, spec.training.seed, stratify=plan.stratify_by)

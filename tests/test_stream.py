@@ -161,7 +161,11 @@ def test_a_class_beyond_the_checked_rows_is_a_clear_error(
     (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
     spec = tmp_path / "spec.yaml"
     spec.write_text("task: multiclass\ndata: {source: data.csv, label: y, streaming: true}\n")
-    assert runner.invoke(app, ["check", str(spec)]).exit_code == 0  # it sees the first 50
+    checked = runner.invoke(app, ["check", str(spec)])
+    assert checked.exit_code == 0  # it sees the first 50
+    assert "its first 50 rows (streamed: the rest is read when training)" in checked.stdout
+    doc = json.loads(runner.invoke(app, ["check", str(spec), "--json"]).stdout)
+    assert doc["rows"] == 50 and doc["streamed"] is True
     result = runner.invoke(app, ["train", str(spec), "--output", str(tmp_path / "runs")])
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     assert (
@@ -247,3 +251,23 @@ def test_a_bad_cell_after_the_checked_rows_names_its_column(
     result = runner.invoke(app, ["train", str(spec), "--output", str(tmp_path / "runs")])
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     assert f"error: {message}" in result.stderr, result.stderr
+
+
+def test_a_smoke_run_reads_only_the_start_of_a_streamed_file(
+    streamed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from taskfit import training
+
+    monkeypatch.setattr(training, "SMOKE_ROWS", 20)
+    read: list[int] = []
+    real = stream.chunks
+
+    def counting(layout: stream.Layout):  # type: ignore[no-untyped-def]
+        for chunk in real(layout):
+            read.append(len(chunk.y))
+            yield chunk
+
+    monkeypatch.setattr(stream, "chunks", counting)
+    splits = training.make_splits(check_spec(streamed), smoke=True)
+    assert sum(read) < 599 / 2  # the scan stopped early (chunks of 2 KiB: about 40 rows)
+    assert all(n <= 20 for n in splits.sizes().values())

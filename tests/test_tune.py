@@ -114,8 +114,20 @@ def test_tune_refuses_what_it_cannot_score(tmp_path: Path) -> None:
     assert zero.exit_code == 2
 
 
-def test_tune_streams_a_streamed_spec(tmp_path: Path) -> None:
-    """A streamed spec's trials read its CSV in chunks (make_splits), as train does."""
+def test_tune_streams_a_streamed_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A streamed spec's trials read its CSV in chunks (make_splits), as train does, not the
+    rows check sampled."""
+    from taskfit import stream
+
+    read: list[int] = []
+    real = stream.chunks
+
+    def counting(layout: stream.Layout):  # type: ignore[no-untyped-def]
+        for chunk in real(layout):
+            read.append(len(chunk.y))
+            yield chunk
+
+    monkeypatch.setattr(stream, "chunks", counting)
     spec = tiny_spec(tmp_path, "regression", epochs=2)
     spec.write_text(spec.read_text().replace("label: y}", "label: y, streaming: true}"))
     args = ["tune", str(spec), "--trials", "2", "--output", str(tmp_path / "t"), "--json"]
@@ -124,3 +136,5 @@ def test_tune_streams_a_streamed_spec(tmp_path: Path) -> None:
     doc = json.loads(result.stdout)
     assert doc["objective"] == "val_mae" and doc["direction"] == "min"
     assert "streaming: true" in (Path(doc["folder"]) / "best.yaml").read_text()
+    # the scan, then per trial and epoch the training and validation parts: many passes of 60
+    assert sum(read) >= 60 * 5
