@@ -262,7 +262,7 @@ def make_splits(checked: Checked, smoke: bool = False) -> Any:
     spec, plan = checked.loaded.spec, checked.plan
     splits: Any
     if checked.data.streamed is not None:
-        from taskfit.stream import open_stream
+        from taskfit.streamsplits import open_stream
 
         splits = open_stream(checked, SMOKE_ROWS if smoke else None)
     else:

@@ -12,7 +12,7 @@ from helpers import mixed_csv
 from typer.testing import CliRunner
 
 from taskfit import data as data_module
-from taskfit import stream
+from taskfit import stream, streamscan, streamsplits
 from taskfit.arrays import Part, to_inputs, to_targets
 from taskfit.checking import check_spec
 from taskfit.cli import app
@@ -40,7 +40,7 @@ def test_moments_merged_by_chunk_equal_numpy() -> None:
     rng = np.random.default_rng(0)
     values = rng.normal(5, 3, (1000, 3))
     values[rng.random((1000, 3)) < 0.1] = np.nan
-    moments = stream.Moments.empty(3)
+    moments = streamscan.Moments.empty(3)
     for block in np.array_split(values, 7):
         moments.add(block)
     np.testing.assert_allclose(moments.mean, np.nanmean(values, axis=0))
@@ -97,7 +97,7 @@ def test_the_scan_fits_what_the_in_memory_path_fits_on_the_same_rows(streamed: P
 def test_training_batches_hold_every_row_once_in_a_new_order_each_epoch(
     streamed: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stream, "SHUFFLE_ROWS", 50)
+    monkeypatch.setattr(streamsplits, "SHUFFLE_ROWS", 50)
     splits = make_splits(check_spec(streamed))
 
     def epoch() -> list[tuple[float, ...]]:
@@ -117,10 +117,10 @@ def test_training_batches_hold_every_row_once_in_a_new_order_each_epoch(
 
 
 def test_the_shuffle_buffer_stays_bounded(streamed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stream, "SHUFFLE_ROWS", 40)
+    monkeypatch.setattr(streamsplits, "SHUFFLE_ROWS", 40)
     splits = make_splits(check_spec(streamed))
     largest = 0
-    real_concat = stream._concat
+    real_concat = stream.concat_chunks
 
     def watching(a: stream.Chunk, b: stream.Chunk) -> stream.Chunk:
         nonlocal largest
@@ -128,7 +128,7 @@ def test_the_shuffle_buffer_stays_bounded(streamed: Path, monkeypatch: pytest.Mo
         largest = max(largest, len(joined.y))
         return joined
 
-    monkeypatch.setattr(stream, "_concat", watching)
+    monkeypatch.setattr(stream, "concat_chunks", watching)
     list(splits._batches(stream.TRAIN, 16, shuffle=True))
     biggest_chunk = max(len(c.y) for c in splits._rows(stream.TRAIN))
     assert 40 < largest <= 40 + 16 + biggest_chunk

@@ -1,0 +1,182 @@
+"""data.streaming's parts: the methods training reads arrays.Splits by, each part read from the
+file again when it is needed; training rows shuffled through a buffer of at most SHUFFLE_ROWS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from taskfit import stream
+from taskfit.errors import DataError
+from taskfit.plan import Plan
+from taskfit.stream import PARTS, TEST, TRAIN, VALIDATION, Chunk, Layout
+from taskfit.streamscan import Scan, scan
+
+SHUFFLE_ROWS = 65_536  # training rows the shuffle buffer holds at most
+PLOT_ROWS = 10_000  # test rows kept in memory for the plots
+
+
+@dataclass
+class StreamSplits:
+    """The three parts of a streamed CSV, with the methods training reads arrays.Splits by."""
+
+    layout: Layout
+    scanned: Scan
+    limit: int | None = None  # rows per part (a --smoke run)
+    epochs_started: list[int] = field(default_factory=lambda: [0])
+
+    def head(self, n: int) -> StreamSplits:
+        return replace(self, limit=n)
+
+    def sizes(self) -> dict[str, int]:
+        if self.limit is None:
+            return dict(self.scanned.sizes)
+        return {k: min(v, self.limit) for k, v in self.scanned.sizes.items()}
+
+    def feature_stats(self, *args: Any) -> Any:
+        return self.scanned.stats
+
+    def class_counts(self, head: str, n_classes: int) -> np.ndarray:
+        assert self.scanned.class_counts is not None
+        return self.scanned.class_counts
+
+    def first_rows(self, models: Any) -> dict[str, Any]:
+        return _tensors(self.scanned.first.inputs(_block()), self.layout)
+
+    def fit_data(self, models: Any, plan: Plan, batch_size: int) -> dict[str, Any]:
+        # shuffled here, through the bounded buffer (Keras cannot shuffle a dataset)
+        return {"x": self._dataset(TRAIN, batch_size, shuffle=True), "shuffle": False}
+
+    def validation_data(self, models: Any, plan: Plan) -> Any:
+        if not self.scanned.sizes["validation"]:
+            return None
+        return self._dataset(VALIDATION, 1024, shuffle=False)
+
+    def test_data(self, models: Any, plan: Plan) -> dict[str, Any]:
+        return {"x": self._dataset(TEST, 1024, shuffle=False)}
+
+    def test_sample(self) -> Any:
+        """Up to PLOT_ROWS test rows as an arrays.Part (column name -> (rows, 1))."""
+        from taskfit.arrays import Part
+
+        taken: list[Chunk] = []
+        count = 0
+        for chunk in self._rows(TEST):
+            taken.append(chunk)
+            count += len(chunk.y)
+            if count >= PLOT_ROWS:
+                break
+        if not taken:
+            empty = {c: np.empty((0, 1), dtype=np.float32) for c in self.layout.numeric}
+            empty |= {c: np.empty((0, 1), dtype=object) for c in self.layout.categorical}
+            return Part(empty, {self.layout.head.name: np.empty(0, dtype=np.float32)})
+        numeric = np.concatenate([c.numeric for c in taken])[:PLOT_ROWS]
+        x = {c: numeric[:, [j]] for j, c in enumerate(self.layout.numeric)}
+        for column in self.layout.categorical:
+            x[column] = np.concatenate([c.categorical[column] for c in taken])[:PLOT_ROWS]
+        y = np.concatenate([c.y for c in taken])[:PLOT_ROWS]
+        return Part(x, {self.layout.head.name: y})
+
+    def _rows(self, part: int) -> Iterator[Chunk]:
+        """The labelled rows of one part, chunk by chunk (at most `limit` in all)."""
+        left = self.limit
+        for chunk in stream.chunks(self.layout):
+            chunk = chunk.take(chunk.labelled & (chunk.parts == part))
+            if left is not None:
+                chunk = chunk.take(np.arange(min(left, len(chunk.y))))
+                left -= len(chunk.y)
+            if len(chunk.y):
+                yield chunk
+            if left == 0:
+                return
+
+    def _batches(self, part: int, batch_size: int, shuffle: bool) -> Iterator[Any]:
+        block = _block()
+        rng = np.random.default_rng([self.layout.seed, self.epochs_started[0]])
+        if shuffle:
+            self.epochs_started[0] += 1
+        buffered: Chunk | None = None
+        for chunk in self._rows(part):
+            buffered = chunk if buffered is None else stream.concat_chunks(buffered, chunk)
+            if shuffle and len(buffered.y) <= SHUFFLE_ROWS:
+                continue
+            if shuffle:
+                buffered = buffered.take(rng.permutation(len(buffered.y)))
+            ready = len(buffered.y) - (SHUFFLE_ROWS if shuffle else 0)
+            ready -= ready % batch_size
+            for start in range(0, ready, batch_size):
+                batch = buffered.take(np.arange(start, start + batch_size))
+                yield batch.inputs(block), batch.y
+            buffered = buffered.take(np.arange(ready, len(buffered.y)))
+        if buffered is not None and len(buffered.y):
+            if shuffle:
+                buffered = buffered.take(rng.permutation(len(buffered.y)))
+            for start in range(0, len(buffered.y), batch_size):
+                batch = buffered.take(np.arange(start, min(start + batch_size, len(buffered.y))))
+                yield batch.inputs(block), batch.y
+
+    def _dataset(self, part: int, batch_size: int, shuffle: bool) -> Any:
+        import tensorflow as tf
+
+        block = _block()
+        signature: dict[str, Any] = {
+            c: tf.TensorSpec((None, 1), tf.string) for c in self.layout.categorical
+        }
+        if self.layout.numeric:
+            signature[block] = tf.TensorSpec((None, len(self.layout.numeric)), tf.float32)
+        head = self.layout.head
+        y_shape = (None, len(head.labels.classes)) if head.onehot_targets else (None,)
+        y_type = tf.int64 if head.task != "regression" and head.output_units > 1 else tf.float32
+        if head.onehot_targets:
+            y_type = tf.float32
+        rows = self.sizes()[next(k for k, v in PARTS.items() if v == part)]
+        dataset = tf.data.Dataset.from_generator(
+            lambda: self._batches(part, batch_size, shuffle),
+            output_signature=(signature, tf.TensorSpec(y_shape, y_type)),
+        )
+        # the scan counted the rows: Keras then knows each epoch's steps
+        batches = -(-rows // batch_size)
+        return dataset.apply(tf.data.experimental.assert_cardinality(batches)).prefetch(2)
+
+
+def _block() -> str:
+    from taskfit.model import NUMERIC_BLOCK
+
+    return NUMERIC_BLOCK
+
+
+def _tensors(x: dict[str, np.ndarray], layout: Layout) -> dict[str, Any]:
+    import tensorflow as tf
+
+    return {k: tf.constant(v.astype(str)) if k in layout.categorical else v for k, v in x.items()}
+
+
+def open_stream(checked: Any, enough: int | None = None) -> StreamSplits:
+    """The checked spec's CSV as a stream: one scan (up to `enough` rows a part, for a --smoke
+    run), then parts read on demand."""
+    from taskfit.arrays import to_inputs
+    from taskfit.columns import CATEGORICAL, NUMERIC
+
+    plan, data, spec = checked.plan, checked.data, checked.loaded.spec
+    if plan.multi or plan.head.labels.format == "onehot":
+        raise DataError(
+            "data.streaming: reads one label column for now; a spec with heads or one-hot label "
+            "columns needs the data in memory (data.streaming: false)"
+        )
+    numeric = data.of_kind(NUMERIC)
+    layout = Layout(
+        data.streamed,
+        data.table.columns,
+        numeric,
+        data.of_kind(CATEGORICAL),
+        plan.head,
+        spec.training.seed,
+        spec.data.test_fraction,
+        spec.data.validation_fraction,
+    )
+    first = to_inputs(data.table, numeric, (), list(range(data.table.n_rows)))
+    sample = np.concatenate([first[c] for c in numeric], axis=1) if numeric else np.empty((0, 0))
+    return StreamSplits(layout, scan(layout, plan, sample, spec.training.seed, enough))
