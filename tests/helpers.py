@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 def tiny_csv(rows: int = 40, label: str = "binary") -> str:
@@ -57,3 +59,19 @@ def tiny_spec(folder: Path, task: str, epochs: int, batch_size: int = 16, extra:
         encoding="utf-8",
     )
     return spec
+
+
+def count_streamed_rows(monkeypatch: Any) -> list[int]:
+    """Record the rows of every chunk taskfit.stream reads from now on (one entry a chunk)."""
+    from taskfit import stream
+
+    read: list[int] = []
+    real = stream.chunks
+
+    def counting(layout: stream.Layout) -> Iterator[stream.Chunk]:
+        for chunk in real(layout):
+            read.append(len(chunk.y))
+            yield chunk
+
+    monkeypatch.setattr(stream, "chunks", counting)
+    return read

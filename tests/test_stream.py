@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import mixed_csv
+from helpers import count_streamed_rows, mixed_csv
 from typer.testing import CliRunner
 
 from taskfit import data as data_module
@@ -259,15 +259,7 @@ def test_a_smoke_run_reads_only_the_start_of_a_streamed_file(
     from taskfit import training
 
     monkeypatch.setattr(training, "SMOKE_ROWS", 20)
-    read: list[int] = []
-    real = stream.chunks
-
-    def counting(layout: stream.Layout):  # type: ignore[no-untyped-def]
-        for chunk in real(layout):
-            read.append(len(chunk.y))
-            yield chunk
-
-    monkeypatch.setattr(stream, "chunks", counting)
+    read = count_streamed_rows(monkeypatch)
     splits = training.make_splits(check_spec(streamed), smoke=True)
     assert sum(read) < 599 / 2  # the scan stopped early (chunks of 2 KiB: about 40 rows)
     assert all(n <= 20 for n in splits.sizes().values())

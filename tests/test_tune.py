@@ -10,7 +10,7 @@ from pathlib import Path
 
 import keras_tuner
 import pytest
-from helpers import tiny_spec
+from helpers import count_streamed_rows, tiny_spec
 from typer.testing import CliRunner
 
 from taskfit.checking import check_spec
@@ -117,17 +117,7 @@ def test_tune_refuses_what_it_cannot_score(tmp_path: Path) -> None:
 def test_tune_streams_a_streamed_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A streamed spec's trials read its CSV in chunks (make_splits), as train does, not the
     rows check sampled."""
-    from taskfit import stream
-
-    read: list[int] = []
-    real = stream.chunks
-
-    def counting(layout: stream.Layout):  # type: ignore[no-untyped-def]
-        for chunk in real(layout):
-            read.append(len(chunk.y))
-            yield chunk
-
-    monkeypatch.setattr(stream, "chunks", counting)
+    read = count_streamed_rows(monkeypatch)
     spec = tiny_spec(tmp_path, "regression", epochs=2)
     spec.write_text(spec.read_text().replace("label: y}", "label: y, streaming: true}"))
     args = ["tune", str(spec), "--trials", "2", "--output", str(tmp_path / "t"), "--json"]
