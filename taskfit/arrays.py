@@ -63,6 +63,8 @@ class Feed(Protocol):
 
     def validation_data(self, models: Any, plan: Plan) -> Any: ...
 
+    def fit_callbacks(self) -> list[Any]: ...
+
 
 @dataclass(frozen=True)
 class Splits:
@@ -102,6 +104,10 @@ class Splits:
         """Keras fit's x, y (and batch_size) for the training part."""
         y = fit_targets(plan, self.train.y)
         return {"x": models.pack(self.train.x), "y": y, "batch_size": batch_size}
+
+    def fit_callbacks(self) -> list[Any]:
+        """Keras callbacks the parts need while fitting (none: Keras shuffles arrays itself)."""
+        return []
 
     def validation_data(self, models: Any, plan: Plan) -> Any:
         if not self.validation:

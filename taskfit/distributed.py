@@ -124,6 +124,9 @@ class ShardedSplits:
         feed = global_batches(x, y, batch_size, self.process, self.count, self.seed)
         return {"x": feed, "shuffle": False}
 
+    def fit_callbacks(self) -> list[Any]:
+        return []  # the global batches reshuffle themselves at each epoch's end
+
     def validation_data(self, models: Any, plan: Any) -> Any:
         from taskfit.arrays import fit_targets
 

@@ -26,7 +26,21 @@ class StreamSplits:
     layout: Layout
     scanned: Scan
     limit: int | None = None  # rows per part (a --smoke run)
-    epochs_started: list[int] = field(default_factory=lambda: [0])
+    # the epoch Keras is in (its callback sets it): each epoch's shuffle follows from it, so a
+    # resumed run shuffles its epochs as the uninterrupted run did
+    epoch: list[int] = field(default_factory=lambda: [0])
+
+    def fit_callbacks(self) -> list[Any]:
+        """A Keras callback telling the shuffle which epoch begins."""
+        import keras
+
+        epoch = self.epoch
+
+        class EpochShuffle(keras.callbacks.Callback):
+            def on_epoch_begin(self, number: int, logs: dict[str, Any] | None = None) -> None:
+                epoch[0] = number
+
+        return [EpochShuffle()]
 
     def head(self, n: int) -> StreamSplits:
         return replace(self, limit=n)
@@ -95,9 +109,7 @@ class StreamSplits:
 
     def _batches(self, part: int, batch_size: int, shuffle: bool) -> Iterator[Any]:
         block = _block()
-        rng = np.random.default_rng([self.layout.seed, self.epochs_started[0]])
-        if shuffle:
-            self.epochs_started[0] += 1
+        rng = np.random.default_rng([self.layout.seed, self.epoch[0]])
         buffered: Chunk | None = None
         for chunk in self._rows(part):
             buffered = chunk if buffered is None else stream.concat_chunks(buffered, chunk)

@@ -415,7 +415,7 @@ def fit_plan(
         )
         callbacks.append(stopper)
     nonfinite, interrupt = StopOnNonFinite(), StopOnInterrupt()
-    callbacks += [nonfinite, interrupt]
+    callbacks += [nonfinite, interrupt, *splits.fit_callbacks()]
     active = {}
     if schedule:
         active = {

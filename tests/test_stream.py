@@ -97,10 +97,14 @@ def test_the_scan_fits_what_the_in_memory_path_fits_on_the_same_rows(streamed: P
 def test_training_batches_hold_every_row_once_in_a_new_order_each_epoch(
     streamed: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Each epoch's order follows from its number (Keras's callback tells it), so a run resumed
+    at epoch 2 shuffles epoch 2 as the uninterrupted run did."""
     monkeypatch.setattr(streamsplits, "SHUFFLE_ROWS", 50)
-    splits = make_splits(check_spec(streamed))
+    checked = check_spec(streamed)
 
-    def epoch() -> list[tuple[float, ...]]:
+    def epoch(splits: streamsplits.StreamSplits, number: int) -> list[tuple[float, ...]]:
+        (tell,) = splits.fit_callbacks()
+        tell.on_epoch_begin(number)
         seen = []
         for x, y in splits._batches(stream.TRAIN, 16, shuffle=True):
             assert len(y) <= 16
@@ -111,9 +115,12 @@ def test_training_batches_hold_every_row_once_in_a_new_order_each_epoch(
             ]
         return seen
 
-    first, second = epoch(), epoch()
-    assert len(first) == splits.sizes()["train"]
+    running = make_splits(checked)
+    first, second = epoch(running, 0), epoch(running, 1)
+    assert len(first) == running.sizes()["train"]
     assert sorted(first) == sorted(second) and first != second
+    resumed = make_splits(checked)  # a new process, starting at epoch 1
+    assert epoch(resumed, 1) == second
 
 
 def test_the_shuffle_buffer_stays_bounded(streamed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -263,3 +270,21 @@ def test_a_smoke_run_reads_only_the_start_of_a_streamed_file(
     splits = training.make_splits(check_spec(streamed), smoke=True)
     assert sum(read) < 599 / 2  # the scan stopped early (chunks of 2 KiB: about 40 rows)
     assert all(n <= 20 for n in splits.sizes().values())
+
+
+def test_keras_tells_the_shuffle_each_epoch_before_reading_it(
+    streamed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from taskfit.training import train
+
+    seen: list[int] = []
+    real = streamsplits.StreamSplits._batches
+
+    def recording(self: streamsplits.StreamSplits, part: int, size: int, shuffle: bool):  # type: ignore[no-untyped-def]
+        if shuffle:
+            seen.append(self.epoch[0])
+        yield from real(self, part, size, shuffle)
+
+    monkeypatch.setattr(streamsplits.StreamSplits, "_batches", recording)
+    train(streamed, ["training.epochs=3", "training.early_stopping=null"], tmp_path, verbose=0)
+    assert seen == [0, 1, 2]
