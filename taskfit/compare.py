@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from taskfit.errors import DataError
-from taskfit.runfolder import read_status
+from taskfit.runfolder import count_epochs, read_status
 from taskfit.table import higher_is_better
 
 
@@ -53,12 +53,10 @@ def read_run(folder: Path) -> dict[str, Any]:
             "metrics.json); give folders that `taskfit train` wrote"
         )
     spec = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
-    with (folder / "history.csv").open(encoding="utf-8") as f:
-        epochs = max(sum(1 for _ in f) - 1, 0)
     return {
         "run_dir": str(folder),
         "status": read_status(folder) or "completed",
-        "epochs": epochs,
+        "epochs": count_epochs(folder) or 0,
         **settings(spec),
         "metrics": json.loads(metrics_path.read_text(encoding="utf-8")),
     }

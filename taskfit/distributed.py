@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import io
 import json
 import os
 import re
@@ -49,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from taskfit.errors import Problem, SpecError, TaskfitError
+from taskfit.runfolder import read_weights
 
 WORKER_FILES = ".workers"  # inside the run folder: process 0's weights and history
 
@@ -211,9 +211,7 @@ def run_workers(
         return None
     folder = out / WORKER_FILES
     doc = json.loads((folder / "fit.json").read_text(encoding="utf-8"))
-    with np.load(folder / "weights.npz") as saved:
-        weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-    return doc, weights
+    return doc, read_weights(folder / "weights.npz")
 
 
 class TrainingFailed(TaskfitError):
@@ -328,14 +326,12 @@ def worker(job: dict[str, Any]) -> None:
     fitted = fit_plan(keras, checked, checked.plan, splits, False, 0)
     if job["out"] is None:
         return
-    from taskfit.runfolder import write_bytes, write_json
+    from taskfit.runfolder import write_json, write_weights
 
     folder = Path(job["out"])
     folder.mkdir(exist_ok=True)
-    buffer = io.BytesIO()
-    weights = fitted.models.fit.get_weights()  # replicated: every process holds them whole
-    np.savez(buffer, *[np.asarray(w) for w in weights])  # arr_0, arr_1, ... in layer order
-    write_bytes(folder / "weights.npz", buffer.getvalue())
+    # replicated: every process holds the weights whole
+    write_weights(folder / "weights.npz", fitted.models.fit.get_weights())
     doc = {
         "history": fitted.history,
         "best_epoch": fitted.best_epoch,

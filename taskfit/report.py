@@ -12,7 +12,7 @@ from pathlib import Path
 
 from taskfit.errors import TaskfitError
 from taskfit.plan import Head
-from taskfit.runfolder import read_json, read_reason, read_status, write_text
+from taskfit.runfolder import count_epochs, read_json, read_reason, read_status, write_text
 from taskfit.runs import Run, open_run
 
 REPORT = "report.html"
@@ -117,11 +117,8 @@ def _rows(facts: dict) -> str:
 
 def _epochs(facts: dict, budget: int, folder: Path) -> str:
     if "epochs" not in facts:  # it never finished: history.csv has each epoch that did
-        history = folder / "history.csv"
-        if not history.is_file():
-            return "none finished"
-        with history.open(encoding="utf-8") as f:
-            return f"{max(sum(1 for _ in f) - 1, 0)} of {budget} finished"
+        finished = count_epochs(folder)
+        return "none finished" if finished is None else f"{finished} of {budget} finished"
     kept = f"; kept the weights of epoch {facts['best_epoch']}" if facts.get("best_epoch") else ""
     return f"{facts['epochs']} of {budget}{kept}"
 

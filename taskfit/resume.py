@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import keras
-import numpy as np
 
-from taskfit.runfolder import read_json, write_history, write_json
+from taskfit.runfolder import read_json, read_weights, write_history, write_json, write_weights
 
 BACKUP = "backup"  # folder inside the run folder; removed when the run completes
 BEST_WEIGHTS = "best.weights.npz"
@@ -107,18 +106,14 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             if self._is_improvement(value, best):  # Keras's own comparison
                 best, best_epoch, wait = value, epoch, 0
         self.wait, self.best, self.best_epoch = wait, best, best_epoch
-        with np.load(self.folder / BEST_WEIGHTS) as saved:
-            self.best_weights = [saved[f"w{i}"] for i in range(len(saved.files))]
+        self.best_weights = read_weights(self.folder / BEST_WEIGHTS)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         super().on_epoch_end(epoch, logs)
         improved = self.best_epoch == epoch and self.best_weights is not None
         if improved and self.folder is not None and self.restore_best_weights:
             self.folder.mkdir(exist_ok=True)
-            tmp = self.folder / f".{BEST_WEIGHTS}"  # np.savez adds no suffix to an open file
-            with tmp.open("wb") as f:
-                np.savez(f, **{f"w{i}": w for i, w in enumerate(self.best_weights)})
-            tmp.replace(self.folder / BEST_WEIGHTS)
+            write_weights(self.folder / BEST_WEIGHTS, self.best_weights)
 
 
 CHECKPOINT = "training_metadata.json"  # Keras's name; here it also names the weights file

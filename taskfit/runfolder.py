@@ -92,6 +92,33 @@ def write_json(path: Path, doc: Any) -> None:
     write_text(path, json.dumps(doc, indent=2) + "\n")
 
 
+def write_weights(path: Path, weights: Sequence[Any]) -> None:
+    """A model's weight arrays, in order, as one .npz file written whole."""
+    import numpy as np
+
+    buffer = io.BytesIO()
+    arrays: dict[str, Any] = {f"w{i}": np.asarray(w) for i, w in enumerate(weights)}
+    np.savez(buffer, **arrays)
+    write_bytes(path, buffer.getvalue())
+
+
+def read_weights(path: Path) -> list[Any]:
+    """What write_weights wrote, in the same order."""
+    import numpy as np
+
+    with np.load(path) as saved:
+        return [saved[f"w{i}"] for i in range(len(saved.files))]
+
+
+def count_epochs(run_dir: Path) -> int | None:
+    """The epochs history.csv holds (a row each); None when the run has none."""
+    history = run_dir / "history.csv"
+    if not history.is_file():
+        return None
+    with history.open(encoding="utf-8") as f:
+        return max(sum(1 for _ in f) - 1, 0)
+
+
 def read_json(path: Path) -> Any:
     """A JSON file the run wrote; None when it is not there (or not JSON: a foreign file)."""
     try:
