@@ -138,6 +138,14 @@ def ingest(folder: Path, repeats: int = 3) -> dict[str, float]:
     }
 
 
+def ingest_line(speed: dict[str, float]) -> str:
+    return (
+        f"ingest 1M x 32 ({speed['file_mb']} MB): pyarrow {speed['pyarrow_s']} s, taskfit "
+        f"{speed['taskfit_s']} s = {speed['ratio']}x (target <= 1.2x: "
+        f"{'PASS' if speed['ratio'] <= 1.2 else 'MISS'})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=float, nargs="+", default=[0.5, 2.0, 4.0])
@@ -148,12 +156,7 @@ def main() -> None:
     args = parser.parse_args()
     args.folder.mkdir(parents=True, exist_ok=True)
     if args.ingest_only:
-        speed = ingest(args.folder, repeats=5)
-        print(
-            f"ingest 1M x 32 ({speed['file_mb']} MB): pyarrow {speed['pyarrow_s']} s, taskfit "
-            f"{speed['taskfit_s']} s = {speed['ratio']}x (target <= 1.2x: "
-            f"{'PASS' if speed['ratio'] <= 1.2 else 'MISS'})"
-        )
+        print(ingest_line(ingest(args.folder, repeats=5)))
         return
     runs = []
     for i, size in enumerate(sorted(args.sizes)):
@@ -186,11 +189,7 @@ def main() -> None:
         f"{'PASS' if result['rss_growth_target_met'] else 'MISS'}); largest RSS / file size: "
         f"{result['largest_rss_over_file']:.1%}"
     )
-    print(
-        f"ingest 1M x 32 ({speed['file_mb']} MB): pyarrow {speed['pyarrow_s']} s, taskfit "
-        f"{speed['taskfit_s']} s = {speed['ratio']}x (target <= 1.2x: "
-        f"{'PASS' if result['ingest_target_met'] else 'MISS'})"
-    )
+    print(ingest_line(speed))
     out = ROOT / "bench" / "results" / "stream.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -59,10 +59,6 @@ class Cluster:
     count: int  # processes in all
     process_id: int | None = None  # None: this machine runs all of them (--workers)
 
-    @property
-    def local(self) -> bool:
-        return self.process_id is None
-
 
 def local_cluster(workers: int) -> Cluster:
     """N processes on this machine, joined through a free port on the loopback."""
@@ -102,9 +98,6 @@ class ShardedSplits:
 
     def __init__(self, splits: Any, process: int, count: int, seed: int):
         self.splits, self.process, self.count, self.seed = splits, process, count, seed
-
-    def sizes(self) -> dict[str, int]:
-        return dict(self.splits.sizes())
 
     def feature_stats(self, *args: Any) -> Any:
         return self.splits.feature_stats(*args)

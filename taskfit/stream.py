@@ -30,6 +30,7 @@ from taskfit.plan import Head
 BLOCK_BYTES = 2**22  # bytes pyarrow reads per chunk (4 MiB)
 TRAIN, VALIDATION, TEST = 0, 1, 2
 PARTS = {"train": TRAIN, "validation": VALIDATION, "test": TEST}
+PART_NAMES = {code: name for name, code in PARTS.items()}
 
 
 def row_parts(first: int, n: int, seed: int, test: float, validation: float) -> np.ndarray:
@@ -166,14 +167,19 @@ def _chunk(batch: Any, layout: Layout, first: int, where: str) -> Chunk:
     return Chunk(first, numeric, categorical, y, labelled, parts)
 
 
-def _text(column: Any) -> np.ndarray:
-    """Category cells trimmed, a missing marker ("NA", "null", ...) turned into ""."""
+def _cells(column: Any) -> Any:
+    """Text cells trimmed, a missing marker ("NA", "null", ...) turned into "" (pyarrow)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     trimmed = pc.utf8_trim_whitespace(column)
     gap = pc.is_in(pc.utf8_lower(trimmed), value_set=pa.array(sorted(MISSING)))
-    return np.asarray(pc.if_else(gap, "", trimmed).to_numpy(zero_copy_only=False), dtype=object)
+    return pc.if_else(gap, "", trimmed)
+
+
+def _text(column: Any) -> np.ndarray:
+    """_cells as the numpy strings a category input takes."""
+    return np.asarray(_cells(column).to_numpy(zero_copy_only=False), dtype=object)
 
 
 def _targets(column: Any, head: Head, first: int, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -190,17 +196,16 @@ def _targets(column: Any, head: Head, first: int, where: str) -> tuple[np.ndarra
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    cells = _text(column)
+    cells = _cells(column)
     known = pa.array(list(head.labels.classes), type=pa.string())
-    found = pc.index_in(pa.array(cells, type=pa.string()), value_set=known)
-    ids = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    labelled = cells != ""
+    ids = pc.index_in(cells, value_set=known).fill_null(-1).to_numpy().astype(np.int64)
+    labelled = pc.not_equal(cells, "").to_numpy(zero_copy_only=False)
     unknown = np.flatnonzero(labelled & (ids < 0))
     if len(unknown):
-        i = unknown[0]
+        i = int(unknown[0])
         raise DataError(
             f"column {head.labels.columns[0]}: CSV line {first + i + 2} of {where} has "
-            f"{cells[i]!r}, not among the classes found in the first {SAMPLE_ROWS} rows "
+            f"{cells[i].as_py()!r}, not among the classes found in the first {SAMPLE_ROWS} rows "
             f"({', '.join(head.labels.classes)}); list every class in data.classes"
         )
     ids = np.where(labelled, ids, 0)

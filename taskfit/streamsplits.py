@@ -12,7 +12,7 @@ import numpy as np
 from taskfit import stream
 from taskfit.errors import DataError
 from taskfit.plan import Plan
-from taskfit.stream import PARTS, TEST, TRAIN, VALIDATION, Chunk, Layout
+from taskfit.stream import PART_NAMES, TEST, TRAIN, VALIDATION, Chunk, Layout
 from taskfit.streamscan import Scan, scan
 
 SHUFFLE_ROWS = 65_536  # training rows the shuffle buffer holds at most
@@ -144,7 +144,7 @@ class StreamSplits:
         y_type = tf.int64 if head.task != "regression" and head.output_units > 1 else tf.float32
         if head.onehot_targets:
             y_type = tf.float32
-        rows = self.sizes()[next(k for k, v in PARTS.items() if v == part)]
+        rows = self.sizes()[PART_NAMES[part]]
         dataset = tf.data.Dataset.from_generator(
             lambda: self._batches(part, batch_size, shuffle),
             output_signature=(signature, tf.TensorSpec(y_shape, y_type)),

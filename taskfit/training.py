@@ -5,10 +5,8 @@ Flow: check_spec (no TensorFlow) -> arrays -> build_model -> compile -> fit -> e
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import shutil
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -248,12 +246,15 @@ class Fitted:
     processes: int = 1  # how many processes fitted it (train --workers)
 
     @property
+    def epochs(self) -> int:
+        return len(next(iter(self.history.values()), []))
+
+    @property
     def stop_reason(self) -> str:
         if not self.interrupted:
             return ""
-        epochs = len(next(iter(self.history.values()), []))
         kept = f"; kept the weights of epoch {self.best_epoch}" if self.best_epoch else ""
-        return f"Ctrl-C after {epochs} epoch(s){kept}"
+        return f"Ctrl-C after {self.epochs} epoch(s){kept}"
 
 
 def make_splits(checked: Checked, smoke: bool = False) -> Any:
@@ -442,7 +443,7 @@ def fit_plan(
     if not trained.built:  # the uncertainty wrapper is built by a first call (checkpoints need it)
         trained(splits.first_rows(models))
     fit_started = time.perf_counter()
-    with contextlib.redirect_stdout(sys.stderr):  # results alone on stdout; progress on stderr
+    with progress.keras_on_stderr():  # results alone on stdout; progress on stderr
         fitted = trained.fit(
             **splits.fit_data(models, plan, spec.training.batch_size),
             validation_data=splits.validation_data(models, plan),
@@ -485,7 +486,7 @@ def run_facts(
 
     before = read_json(run_dir / "run.json") or {}
     return {
-        "epochs": len(next(iter(fitted.history.values()), [])),
+        "epochs": fitted.epochs,
         "best_epoch": fitted.best_epoch,
         "seconds": round(before.get("seconds", 0) + time.perf_counter() - started, 3),
         "fit_seconds": round(before.get("fit_seconds", 0) + fitted.seconds, 3),

@@ -88,7 +88,8 @@ def tune(
         values = fitted.history[objective]
         kept = (fitted.best_epoch or len(values)) - 1
         number = len(done) + 1
-        done.append(Trial(number, choices, values[kept], len(values), _secs(started)))
+        seconds = time.perf_counter() - started
+        done.append(Trial(number, choices, values[kept], len(values), seconds))
         trial_specs[number] = trial
         return {objective: values[kept]}
 
@@ -228,7 +229,3 @@ def trials_csv(trials: list[Trial], objective: str) -> str:
     names = list(trials[0].choices)
     rows = [[t.number, *t.choices.values(), t.score, t.epochs, round(t.seconds, 1)] for t in trials]
     return csv_text(["trial", *names, objective, "epochs", "seconds"], rows)
-
-
-def _secs(started: float) -> float:
-    return time.perf_counter() - started
