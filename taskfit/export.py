@@ -39,6 +39,7 @@ from typing import Any
 
 from taskfit.errors import TaskfitError
 from taskfit.keras_setup import import_keras
+from taskfit.runfolder import make_output_folder
 from taskfit.runs import Run, open_run
 from taskfit.spec import SINGLE_HEAD
 
@@ -131,7 +132,7 @@ def _replaceable_folder(path: Path) -> bool:
 def _atomically(destination: Path) -> Iterator[tuple[Path, Path]]:
     """Yields (where to write the export, a scratch folder for anything else); both lie in one
     scratch folder beside `destination`, so the final move is a rename on the same disk."""
-    created = _make_folder(destination.parent)
+    created = make_output_folder(destination.parent)
     scratch = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
     try:
         staged = scratch / destination.name
@@ -143,20 +144,6 @@ def _atomically(destination: Path) -> Iterator[tuple[Path, Path]]:
             shutil.rmtree(destination.parent, ignore_errors=True)
         raise
     shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _make_folder(folder: Path) -> bool:
-    """Create `folder` (and parents) if needed; True when it did not exist before."""
-    if folder.is_dir():
-        return False
-    try:
-        folder.mkdir(parents=True)
-    except OSError as exc:
-        raise TaskfitError(
-            f"--output {folder}: cannot create the folder: {exc.strerror}. Give --output a "
-            "folder you can write to"
-        ) from None
-    return True
 
 
 def _replace(staged: Path, destination: Path, scratch: Path) -> None:

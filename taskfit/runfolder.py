@@ -17,16 +17,23 @@ import yaml
 from taskfit.errors import TaskfitError
 
 
+def make_output_folder(folder: Path) -> bool:
+    """The folder --output names (and its parents), made if needed; True when this made it."""
+    existed = folder.is_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TaskfitError(
+            f"--output {folder}: cannot create the folder: {exc.strerror}. Give --output a "
+            "folder you can write to"
+        ) from None
+    return not existed
+
+
 def create_run_dir(parent: Path, name: str) -> Path:
     """A new folder, never a shared one: a second run in the same second gets -2, -3 ..."""
     stem = f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise TaskfitError(
-            f"--output {parent}: cannot create the folder: {exc.strerror}. Give --output a "
-            "folder you can write to"
-        ) from None
+    make_output_folder(parent)
     for n in range(1, 1000):
         path = parent / (stem if n == 1 else f"{stem}-{n}")
         try:
