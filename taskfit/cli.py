@@ -253,6 +253,9 @@ def train(
                 f" epochs run; kept the weights of epoch {result.best_epoch}",
                 err=True,
             )
+        if result.rate_cuts:
+            cuts = ", ".join(f"{rate:.3g} from epoch {epoch}" for epoch, rate in result.rate_cuts)
+            typer.echo(f"learning rate cut on a plateau: {cuts}", err=True)
         typer.echo(f"test {metrics}")
         if result.baseline_single is not None:
             from taskfit.render import baseline_text

@@ -6,16 +6,21 @@ workers run Keras on the JAX backend: `jax.distributed.initialize` joins them (g
 on CPU) and `keras.distribution.DataParallel` keeps one copy of the weights per process, the
 gradients summed across them every step.
 
-- Every process reads the whole training split (the statistics the model is built on, its
-  vocabularies and class counts are then the same everywhere) and feeds only its slice of
-  each global batch: every epoch the seed draws one permutation of the training rows; global
-  batch k is rows [k*B, (k+1)*B) of it and process i takes the i-th of its N equal slices. A
-  run on N processes then sees the same batches as one process with the same global batch;
-  the results differ only by the order floats are summed in. The last partial batch of an
-  epoch is dropped (every process must take the same number of steps).
-- Validation: each process takes every N-th row of the split, cut to equal lengths (the
+- Data in memory: every process reads the whole training split (the statistics the model is
+  built on, its vocabularies and class counts are then the same everywhere) and feeds only
+  its slice of each global batch: every epoch the seed draws one permutation of the training
+  rows; global batch k is rows [k*B, (k+1)*B) of it and process i takes the i-th of its N
+  equal slices. A run on N processes then sees the same batches as one process with the same
+  global batch; the results differ only by the order floats are summed in. The last partial
+  batch of an epoch is dropped (every process must take the same number of steps).
+  Validation: each process takes every N-th row of the split, cut to equal lengths (the
   metrics Keras logs are over all of them, the same on every process, so early stopping
   stops every process at the same epoch).
+- data.streaming (StreamShard): every process scans the whole file once (the same
+  statistics everywhere, and the file's blocks of rows with each one's rows per part); then
+  each epoch it reads only its own blocks, every N-th, shuffled through the bounded buffer,
+  and takes as many local batches (and validation rows) as the smallest share holds. The
+  batches differ from one process's, so the result matches a one-process run statistically.
 - JAX has no string tensors: the workers look categories up before the model (the ids
   StringLookup would give) and the model takes the ids; the layers after the lookup, and so the
   weights, are the same.
@@ -24,7 +29,7 @@ gradients summed across them every step.
   a one-process run would (its model takes the raw strings again).
 
 Not yet (refused with a message): a loss schedule and learned loss weights (their variables
-are not part of the compiled JAX step), data.streaming.
+are not part of the compiled JAX step).
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,22 +87,21 @@ def check_distributable(checked: Any, cluster: Cluster) -> None:
     if plan.multi and plan.weighting.name != "fixed":
         problems.append(f"loss_weighting {plan.weighting.name}: learned weights are not yet "
                         "part of the compiled JAX step; use fixed weights")  # fmt: skip
-    if checked.data.streamed is not None:
-        problems.append("data.streaming: not with several processes yet")
     if spec.training.batch_size % cluster.count:
         problems.append(
             f"training.batch_size {spec.training.batch_size} must divide into the "
             f"{cluster.count} processes' equal slices; give a multiple of {cluster.count}"
         )
     if problems:
-        raise SpecError([Problem("--workers", p) for p in problems])
+        flag = "--workers" if cluster.process_id is None else "--num-processes"
+        raise SpecError([Problem(flag, p) for p in problems])
 
 
-class ShardedSplits:
-    """arrays.Splits as one process of N sees it (see the module docstring)."""
+class Shard:
+    """One process's view of the parts: what is fitted to the whole training split (the same
+    in every process) comes from `splits`; what it feeds, its subclass decides."""
 
-    def __init__(self, splits: Any, process: int, count: int, seed: int):
-        self.splits, self.process, self.count, self.seed = splits, process, count, seed
+    splits: Any
 
     def feature_stats(self, *args: Any) -> Any:
         return self.splits.feature_stats(*args)
@@ -105,6 +109,13 @@ class ShardedSplits:
     def class_counts(self, head: str, n_classes: int) -> np.ndarray:
         counts: np.ndarray = self.splits.class_counts(head, n_classes)
         return counts
+
+
+class ShardedSplits(Shard):
+    """arrays.Splits as one process of N sees it (see the module docstring)."""
+
+    def __init__(self, splits: Any, process: int, count: int, seed: int):
+        self.splits, self.process, self.count, self.seed = splits, process, count, seed
 
     def first_rows(self, models: Any) -> dict[str, Any]:
         return dict(self.splits.first_rows(models))
@@ -129,6 +140,97 @@ class ShardedSplits:
         equal = len(part) - len(part) % self.count
         mine = part.take(np.arange(equal)[self.process :: self.count])
         return models.pack(mine.x), fit_targets(plan, mine.y)
+
+
+class StreamShard(Shard):
+    """A streamed CSV (streamsplits.StreamSplits) as one process of N reads it: only its own
+    blocks of the file, every N-th of those the scan found. Its training rows go through the
+    same bounded shuffle buffer; every process takes as many local batches per epoch as the
+    smallest share holds, and as many validation rows."""
+
+    def __init__(self, splits: Any, process: int, count: int):
+        from taskfit.stream import TRAIN, VALIDATION
+
+        scanned = splits.scanned
+        if scanned.spans is None:
+            raise TaskfitError(
+                f'{splits.layout.path.name}: a quote inside an unquoted cell (such as 12") '
+                "keeps the file from being cut into blocks for several processes; quote that "
+                "cell, or train in one process"
+            )
+        self.splits, self.process, self.count = splits, process, count
+        shares = [scanned.span_rows[i::count].sum(axis=0) for i in range(count)]
+        self.train_rows = min(int(share[TRAIN]) for share in shares)
+        self.validation_rows = min(int(share[VALIDATION]) for share in shares)
+        self.mine = replace(splits, spans=scanned.spans[process::count])
+
+    def first_rows(self, models: Any) -> dict[str, Any]:
+        from taskfit.stream import named
+
+        return dict(models.pack(named(self.splits.scanned.first, self.splits.layout)))
+
+    def fit_callbacks(self) -> list[Any]:
+        return list(self.mine.fit_callbacks())  # tells the shuffle the epoch
+
+    def fit_data(self, models: Any, plan: Any, batch_size: int) -> dict[str, Any]:
+        from taskfit.stream import TRAIN
+
+        local = batch_size // self.count
+        steps = self.train_rows // local  # whole batches only, the same count everywhere
+        return {"x": self._feed(models, self.mine, TRAIN, local, steps), "shuffle": False}
+
+    def validation_data(self, models: Any, plan: Any) -> Any:
+        from taskfit.stream import VALIDATION
+
+        if not self.validation_rows:
+            return None
+        equal = replace(self.mine, limit=self.validation_rows)
+        steps = -(-self.validation_rows // VALIDATION_BATCH)
+        return self._feed(models, equal, VALIDATION, VALIDATION_BATCH, steps)
+
+    def _feed(self, models: Any, source: Any, part: int, size: int, steps: int) -> Any:
+        """`steps` batches of `source`'s rows of `part` (training ones shuffled), packed for
+        the model (categories as the ids JAX takes)."""
+        from taskfit.stream import TRAIN, named
+
+        layout = self.splits.layout
+
+        def packed() -> Any:
+            for batch in source.batches(part, size, shuffle=part == TRAIN):
+                yield models.pack(named(batch, layout)), batch.y
+
+        return sequential_batches(packed, steps)
+
+
+VALIDATION_BATCH = 1024  # validation rows per process and step, when streamed
+
+
+def sequential_batches(batches: Any, steps: int) -> Any:
+    """A keras.utils.PyDataset of `steps` items drawn in order from a new `batches()` each
+    epoch (a stream cannot jump to batch k: asking out of order starts it again)."""
+    import keras
+
+    class Sequential(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stream: Any = None
+            self.next = 0
+
+        def __len__(self) -> int:
+            return steps
+
+        def __getitem__(self, k: int) -> Any:
+            if self.stream is None or k != self.next:
+                self.stream = batches()
+                for _ in range(k):
+                    next(self.stream)
+            self.next = k + 1
+            return next(self.stream)
+
+        def on_epoch_end(self) -> None:
+            self.stream = None
+
+    return Sequential()
 
 
 def global_batches(
@@ -304,6 +406,7 @@ def worker(job: dict[str, Any]) -> None:
     )
     from taskfit.checking import check_spec
     from taskfit.keras_setup import import_keras
+    from taskfit.streamsplits import open_stream
     from taskfit.training import fit_plan, make_splits
 
     keras = import_keras()
@@ -314,7 +417,12 @@ def worker(job: dict[str, Any]) -> None:
     checked = check_spec(job["spec"], job["overrides"])
     seed = checked.loaded.spec.training.seed
     keras.utils.set_random_seed(seed)
-    splits = ShardedSplits(make_splits(checked), job["process_id"], job["count"], seed)
+    splits: Any
+    if checked.data.streamed is not None:
+        whole = open_stream(checked, processes=job["count"])
+        splits = StreamShard(whole, job["process_id"], job["count"])
+    else:
+        splits = ShardedSplits(make_splits(checked), job["process_id"], job["count"], seed)
     started = time.perf_counter()
     fitted = fit_plan(keras, checked, checked.plan, splits, False, 0)
     if job["out"] is None:

@@ -29,7 +29,7 @@ from taskfit.plan import Head, Plan
 from taskfit.runfolder import write_bytes
 
 PLOTS = "plots"
-LEARNING_RATE = "learning_rate"  # history.csv column when a schedule sets the rate
+LEARNING_RATE = "learning_rate"  # history.csv column when a schedule or a plateau cut sets the rate
 ANNOTATE_UP_TO = 20  # classes: above this the confusion matrix is colour only, no counts
 
 

@@ -116,6 +116,35 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             write_weights(self.folder / BEST_WEIGHTS, self.best_weights)
 
 
+class ResumablePlateau(keras.callbacks.ReduceLROnPlateau):
+    """Keras's ReduceLROnPlateau, watching only from `start_from_epoch` (the last loss switch:
+    losses before it are not comparable), whose counters are replayed from the monitored column
+    of the earlier rows on a restart (the rate itself is in the checkpoint's optimizer state)."""
+
+    def __init__(self, start_from_epoch: int = 0, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.start_from_epoch = start_from_epoch
+
+    def resume(self, previous: dict[str, list[float | str]]) -> None:
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        values = [float(v) for v in previous.get(self.monitor, [])]
+        for value in values[self.start_from_epoch :]:  # Keras's own steps, without the cuts
+            if self._is_improvement(value, self.best):  # type: ignore[has-type]
+                self.best, self.wait = value, 0
+            else:
+                self.wait += 1
+                if self.wait >= self.patience:
+                    self.wait = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if epoch >= self.start_from_epoch:
+            super().on_epoch_end(epoch, logs)  # it logs learning_rate too
+        elif logs is not None:
+            rate = self.model.optimizer.learning_rate
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
+
+
 CHECKPOINT = "training_metadata.json"  # Keras's name; here it also names the weights file
 
 

@@ -20,7 +20,7 @@ from taskfit.lossform import LossSpec
 from taskfit.params import Param, show, unknown
 from taskfit.schema import Builder, Choice, key
 from taskfit.table import TASKS, Named, load_table
-from taskfit.yamlfile import PathKey, YamlDoc, parse_yaml, read_yaml
+from taskfit.yamlfile import PathKey, YamlDoc, load_data, parse_yaml, read_yaml
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,15 @@ class DataSpec:
 
 
 @dataclass(frozen=True)
+class ReduceLrSpec:
+    factor: float = key(
+        0.3, doc="multiply the rate by this at each cut", param=Param("float", gt=0, lt=1)
+    )
+    patience: int = key(4, doc="epochs without improvement before a cut", param=Param("int", ge=0))
+    min_lr: float = key(1e-5, doc="the rate is never cut below this", param=Param("float", ge=0))
+
+
+@dataclass(frozen=True)
 class EarlyStoppingSpec:
     patience: int = key(
         10, doc="epochs without improvement before stopping", param=Param("int", ge=0)
@@ -88,6 +97,12 @@ class EarlyStoppingSpec:
     monitor: str = key("val_loss", doc="the logged quantity to watch")
     min_delta: float = key(0.0, doc="smallest change that counts", param=Param("float", ge=0))
     restore_best_weights: bool = key(True, doc="keep the best epoch's weights")
+    reduce_lr: ReduceLrSpec | None = key(
+        ReduceLrSpec(),
+        doc="the table's advice on a plateau: cut the learning rate before stopping (Keras's "
+        "ReduceLROnPlateau on the same quantity); null turns it off; off when a schedule sets "
+        "the rate",
+    )
 
 
 @dataclass(frozen=True)
@@ -205,7 +220,7 @@ def apply_override(data: Any, item: str) -> PathKey:
     if not isinstance(data, dict):
         raise SpecError("--set: the spec must be a mapping of keys")
     try:
-        value = yaml.safe_load(text) if text.strip() else None
+        value = load_data(text) if text.strip() else None
     except yaml.YAMLError:
         value = text
     node = data

@@ -1,7 +1,9 @@
-"""`data.streaming`: a CSV read in chunks with pyarrow's streaming reader, never whole in memory.
+"""`data.streaming`: a CSV read in blocks of whole rows, never whole in memory.
 
 - `check` reads the first SAMPLE_ROWS rows only, to infer the column types and the labels.
-- This module reads: the file in typed chunks, each row labelled and assigned its part. Rows
+- This module reads: the file in blocks of about 8 MiB cut at row ends, each parsed by
+  pyarrow.csv.read_csv on all cores into a typed chunk, each row labelled and assigned its
+  part; a block can be read again alone (a process of several reads only its own). Rows
   are split by a hash of their row number and the seed, so every pass (the scan, each epoch,
   the evaluation) puts each row in the same part without holding a list of rows. Classes are
   not stratified (each keeps its share only on average).
@@ -15,7 +17,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from taskfit.errors import DataError
 from taskfit.labels import MISSING
 from taskfit.plan import Head
 
-BLOCK_BYTES = 2**22  # bytes pyarrow reads per chunk (4 MiB)
+BLOCK_BYTES = 2**23  # bytes per chunk (8 MiB), each parsed by pyarrow on all cores
 TRAIN, VALIDATION, TEST = 0, 1, 2
 PARTS = {"train": TRAIN, "validation": VALIDATION, "test": TEST}
 PART_NAMES = {code: name for name, code in PARTS.items()}
@@ -63,6 +65,11 @@ class Layout:
     seed: int
     test_fraction: float
     validation_fraction: float
+    block_bytes: int | None = None  # bytes per chunk; None: BLOCK_BYTES
+
+    @property
+    def block_size(self) -> int:
+        return self.block_bytes or BLOCK_BYTES
 
     @property
     def label(self) -> str:
@@ -72,6 +79,7 @@ class Layout:
 @dataclass
 class Chunk:
     first: int  # the row number of its first row (0 = the first data row)
+    span: Span | None  # its block's bytes (None: read by pyarrow's own reader)
     numeric: np.ndarray  # (rows, numeric columns) float32, NaN for a gap
     categorical: dict[str, np.ndarray]  # column -> (rows, 1) str, "" for a gap
     y: np.ndarray  # targets as the loss takes them
@@ -81,6 +89,7 @@ class Chunk:
     def take(self, keep: np.ndarray) -> Chunk:
         return Chunk(
             self.first,
+            self.span,
             self.numeric[keep],
             {c: v[keep] for c, v in self.categorical.items()},
             self.y[keep],
@@ -95,8 +104,86 @@ class Chunk:
         return x
 
 
-def chunks(layout: Layout) -> Iterator[Chunk]:
-    """The file in chunks, each row typed, labelled and assigned its part."""
+@dataclass(frozen=True)
+class Span:
+    """A block of whole rows by its bytes, as `chunks` read it: to be read again alone."""
+
+    offset: int
+    size: int
+    first: int  # the row number of its first row
+
+
+def chunks(layout: Layout, spans: Sequence[Span] | None = None) -> Iterator[Chunk]:
+    """The file in chunks (or only the given spans of it), each row typed, labelled and
+    assigned its part."""
+    import pyarrow as pa
+
+    where = layout.path.name
+    try:
+        for first, span, table in _tables(layout, spans):
+            yield _chunk(table, layout, first, span, where)
+    except pa.ArrowInvalid as exc:
+        raise DataError(_unreadable(str(exc), layout)) from None
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{where}: cannot be read: {exc}") from None
+
+
+def _tables(layout: Layout, spans: Sequence[Span] | None) -> Iterator[tuple[int, Span | None, Any]]:
+    """(first row number, span, pyarrow table) per block, in order. Each block is parsed by
+    pyarrow.csv.read_csv on all cores while the caller works on the one before (pyarrow's own
+    streaming reader parses one small block at a time, about 1.5x slower). Rows that reader
+    reads after an unbalanced quote (see row_blocks) have no span."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    options = _csv_options(layout)
+    read, parse, convert = options
+
+    def parsed(block: memoryview, header: bool) -> Any:
+        skip = pacsv.ReadOptions(column_names=read.column_names, skip_rows=int(header))
+        return pacsv.read_csv(
+            pa.py_buffer(block), read_options=skip, parse_options=parse, convert_options=convert
+        )
+
+    first = 0  # rows so far
+    pending: list[tuple[int, int, int | None, Future[Any]]] = []
+
+    def ready() -> tuple[int, Span | None, Any]:
+        nonlocal first
+        offset, size, known, future = pending.pop(0)
+        table = future.result()
+        at = first if known is None else known
+        first = at + table.num_rows
+        return at, Span(offset, size, at), table
+
+    path = layout.path
+    blocks = row_blocks(path, layout.block_size) if spans is None else _reread(path, spans)
+    with ThreadPoolExecutor(1) as parser:
+        for offset, block, known in blocks:
+            if block is None:  # no balanced break: pyarrow's own reader takes the rest
+                while pending:
+                    yield ready()
+                for table in _stream_from(layout.path, offset, options):
+                    yield first, None, table
+                    first += table.num_rows
+                return
+            pending.append((offset, len(block), known, parser.submit(parsed, block, offset == 0)))
+            if len(pending) > 1:
+                yield ready()
+        while pending:
+            yield ready()
+
+
+def _reread(path: Path, spans: Sequence[Span]) -> Iterator[tuple[int, memoryview, int]]:
+    with open(path, "rb") as f:
+        for span in spans:
+            f.seek(span.offset)
+            yield span.offset, memoryview(f.read(span.size)), span.first
+
+
+def _csv_options(layout: Layout) -> tuple[Any, Any, Any]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -112,24 +199,91 @@ def chunks(layout: Layout) -> Iterator[Chunk]:
         null_values=nulls,
         strings_can_be_null=False,  # category gaps are found below, as in the in-memory path
     )
-    where = layout.path.name
     # the header as check read it (stripped names), and quoted cells may hold line breaks
-    names = pacsv.ReadOptions(block_size=BLOCK_BYTES, column_names=list(layout.header), skip_rows=1)
-    try:
-        reader = pacsv.open_csv(
-            layout.path,
-            read_options=names,
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=convert,
-        )
-        first = 0
+    read = pacsv.ReadOptions(column_names=list(layout.header))
+    return read, pacsv.ParseOptions(newlines_in_values=True), convert
+
+
+def _stream_from(path: Path, offset: int, options: tuple[Any, Any, Any]) -> Iterator[Any]:
+    """pyarrow's streaming reader from a row's first byte to the end of the file."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    read, parse, convert = options
+    if offset == 0:
+        read = pacsv.ReadOptions(column_names=read.column_names, skip_rows=1)
+    with open(path, "rb") as f:
+        f.seek(offset)
+        reader = pacsv.open_csv(f, read_options=read, parse_options=parse, convert_options=convert)
         for batch in reader:
-            yield _chunk(batch, layout, first, where)
-            first += batch.num_rows
-    except pa.ArrowInvalid as exc:
-        raise DataError(_unreadable(str(exc), layout)) from None
-    except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"{where}: cannot be read: {exc}") from None
+            yield pa.Table.from_batches([batch])
+
+
+QUOTE = b'"'
+STRAY_BLOCKS = 4  # blocks without a balanced line break before pyarrow's own reader takes over
+
+
+def shard_block_bytes(file_bytes: int, processes: int) -> int:
+    """Blocks small enough that each of several processes reads at least SHARE_BLOCKS of them,
+    so that their shares stay near equal even for a small file."""
+    return max(MIN_BLOCK_BYTES, min(BLOCK_BYTES, file_bytes // (SHARE_BLOCKS * processes)))
+
+
+SHARE_BLOCKS = 8
+MIN_BLOCK_BYTES = 4096
+
+
+def row_blocks(path: Path, size: int) -> Iterator[tuple[int, memoryview | None, None]]:
+    """(offset, bytes, None): the file in blocks of about `size` bytes, each ending at a line break
+    outside quotes, so every block holds whole rows. A break is outside quotes when an even
+    number of quote marks comes before it, which holds for any CSV writer's output (RFC 4180:
+    quoted cells, quotes inside doubled). A quote inside an unquoted cell (12"), which CSV
+    readers take literally, upsets the count: when no balanced break turns up in STRAY_BLOCKS
+    blocks' bytes, the last item is (offset, None, None) and the rest of the file is left to
+    pyarrow's own reader from that offset."""
+    odd = False  # an odd number of quote marks before `offset`
+    offset = 0
+    with open(path, "rb") as f:
+        while True:
+            want = size
+            while True:  # the next read starts at a row's first byte: nothing is carried
+                f.seek(offset)
+                data = f.read(want)
+                if len(data) < want:  # the end of the file
+                    if data:
+                        yield offset, memoryview(data), None
+                    return
+                cut, quotes = _balanced_break(data, odd)
+                if cut > 0:
+                    break
+                if want >= STRAY_BLOCKS * size:
+                    yield offset, None, None
+                    return
+                want *= 2  # a row longer than a block, or an unbalanced quote
+            odd = quotes % 2 == 1
+            yield offset, memoryview(data)[:cut], None
+            offset += cut
+
+
+def _balanced_break(data: bytes, odd: bool) -> tuple[int, int]:
+    """(the end of the last line break in `data` with an even number of quote marks before it,
+    counting `odd` for one before the data, or -1; the quote marks before it, `odd` counted).
+    A final \\r may be half of a \\r\\n, so it is not a break here."""
+    cut = _last_break(data, len(data) - data.endswith(b"\r"))
+    quotes = int(odd)
+    if cut > 0 and data.find(QUOTE, 0, cut) >= 0:  # most numeric files have none past the header
+        quotes += data.count(QUOTE, 0, cut)
+    while cut > 0 and quotes % 2:
+        earlier = _last_break(data, cut - 1)
+        quotes -= data.count(QUOTE, max(earlier, 0), cut)
+        cut = earlier
+    return cut, quotes
+
+
+def _last_break(buffer: bytes, end: int) -> int:
+    """The index just after the last \\n or \\r before `end`, or -1."""
+    found = max(buffer.rfind(b"\n", 0, end), buffer.rfind(b"\r", 0, end))
+    return found + 1 if found >= 0 else -1
 
 
 def _unreadable(message: str, layout: Layout) -> str:
@@ -149,22 +303,25 @@ def _unreadable(message: str, layout: Layout) -> str:
     )
 
 
-def _chunk(batch: Any, layout: Layout, first: int, where: str) -> Chunk:
+def _chunk(batch: Any, layout: Layout, first: int, span: Span | None, where: str) -> Chunk:
     n = batch.num_rows
-    numeric = np.empty((n, len(layout.numeric)), dtype=np.float32)
-    for j, column in enumerate(layout.numeric):
-        values = batch.column(column).to_numpy(zero_copy_only=False).astype(np.float64)
-        bad = np.flatnonzero(np.isinf(values))
-        if len(bad):
-            raise DataError(
-                f"column {column}: CSV line {first + bad[0] + 2} of {where} is infinite; "
-                "use an empty cell for a missing value"
-            )
-        numeric[:, j] = values
+    # column by column into a column-major block: contiguous writes, 4x faster than row-major
+    numeric = np.empty((n, len(layout.numeric)), dtype=np.float32, order="F")
+    with np.errstate(over="ignore"):  # beyond float32's range: inf, an error below
+        for j, column in enumerate(layout.numeric):
+            numeric[:, j] = batch.column(column).to_numpy(zero_copy_only=False)
+    infinite = np.isinf(numeric)
+    if infinite.any():
+        j = int(np.flatnonzero(infinite.any(axis=0))[0])
+        row = int(np.flatnonzero(infinite[:, j])[0])
+        raise DataError(
+            f"column {layout.numeric[j]}: CSV line {first + row + 2} of {where} is infinite or "
+            "beyond a 32-bit float (3.4e38); use an empty cell for a missing value"
+        )
     categorical = {c: _text(batch.column(c)).reshape(-1, 1) for c in layout.categorical}
     y, labelled = _targets(batch.column(layout.label), layout.head, first, where)
     parts = row_parts(first, n, layout.seed, layout.test_fraction, layout.validation_fraction)
-    return Chunk(first, numeric, categorical, y, labelled, parts)
+    return Chunk(first, span, numeric, categorical, y, labelled, parts)
 
 
 def _cells(column: Any) -> Any:
@@ -216,12 +373,20 @@ def _targets(column: Any, head: Head, first: int, where: str) -> tuple[np.ndarra
     return ids, labelled
 
 
-def concat_chunks(a: Chunk, b: Chunk) -> Chunk:
+def concat_chunks(*chunks: Chunk) -> Chunk:
+    a = chunks[0]
     return Chunk(
         a.first,
-        np.concatenate([a.numeric, b.numeric]),
-        {c: np.concatenate([a.categorical[c], b.categorical[c]]) for c in a.categorical},
-        np.concatenate([a.y, b.y]),
-        np.concatenate([a.labelled, b.labelled]),
-        np.concatenate([a.parts, b.parts]),
+        a.span,
+        np.concatenate([c.numeric for c in chunks]),
+        {k: np.concatenate([c.categorical[k] for c in chunks]) for k in a.categorical},
+        np.concatenate([c.y for c in chunks]),
+        np.concatenate([c.labelled for c in chunks]),
+        np.concatenate([c.parts for c in chunks]),
     )
+
+
+def named(chunk: Chunk, layout: Layout) -> dict[str, np.ndarray]:
+    """The chunk's inputs by column name, each (rows, 1), as arrays.Part holds them."""
+    x = {c: chunk.numeric[:, [j]] for j, c in enumerate(layout.numeric)}
+    return x | chunk.categorical

@@ -13,7 +13,7 @@ import numpy as np
 from taskfit import stream
 from taskfit.errors import DataError
 from taskfit.plan import Plan
-from taskfit.stream import PARTS, TEST, TRAIN, VALIDATION, Chunk, Layout
+from taskfit.stream import PARTS, TEST, TRAIN, VALIDATION, Chunk, Layout, Span
 
 RESERVOIR = 100_000  # training rows kept (a uniform sample) for the numeric medians
 
@@ -65,6 +65,10 @@ class Scan:
     without_label: int
     class_counts: np.ndarray | None
     first: Chunk  # a few training rows, to build the model before fit
+    # the file's blocks, each with its labelled rows per part (train, validation, test), so
+    # that a process of several reads only its own (None: some rows have no span)
+    spans: tuple[Span, ...] | None = None
+    span_rows: np.ndarray | None = None
 
 
 def scan(
@@ -91,11 +95,15 @@ def scan(
     classes = len(layout.head.labels.classes)
     counts = np.zeros(max(classes, 2), dtype=np.int64)
     first: Chunk | None = None
+    spans: list[Span | None] = []
+    span_rows: list[np.ndarray] = []
     for chunk in stream.chunks(layout):
         anywhere |= np.isnan(chunk.numeric).any(axis=0)
         without_label += int((~chunk.labelled).sum())
         chunk = chunk.take(chunk.labelled)
         sizes.update(chunk.parts.tolist())
+        spans.append(chunk.span)
+        span_rows.append(np.bincount(chunk.parts, minlength=3))
         if enough is not None and first is not None and all(sizes[p] >= enough for p in wanted):
             break
         train = chunk.take(chunk.parts == TRAIN)
@@ -139,7 +147,12 @@ def scan(
     )
     part_sizes = {name: sizes[code] for name, code in PARTS.items()}
     class_counts = None if layout.head.task == "regression" else counts
-    return Scan(stats, part_sizes, without_label, class_counts, first)
+    known = [span for span in spans if span is not None]
+    if len(known) < len(spans):
+        return Scan(stats, part_sizes, without_label, class_counts, first)
+    return Scan(
+        stats, part_sizes, without_label, class_counts, first, tuple(known), np.array(span_rows)
+    )
 
 
 def _log1p(values: np.ndarray, skewed: list[int]) -> np.ndarray:

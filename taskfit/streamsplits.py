@@ -12,7 +12,7 @@ import numpy as np
 from taskfit import stream
 from taskfit.errors import DataError
 from taskfit.plan import Plan
-from taskfit.stream import PART_NAMES, TEST, TRAIN, VALIDATION, Chunk, Layout
+from taskfit.stream import PART_NAMES, TEST, TRAIN, VALIDATION, Chunk, Layout, Span
 from taskfit.streamscan import Scan, scan
 
 SHUFFLE_ROWS = 65_536  # training rows the shuffle buffer holds at most
@@ -29,6 +29,7 @@ class StreamSplits:
     # the epoch Keras is in (its callback sets it): each epoch's shuffle follows from it, so a
     # resumed run shuffles its epochs as the uninterrupted run did
     epoch: list[int] = field(default_factory=lambda: [0])
+    spans: tuple[Span, ...] | None = None  # only these blocks of the file (one process's share)
 
     def fit_callbacks(self) -> list[Any]:
         """A Keras callback telling the shuffle which epoch begins."""
@@ -87,17 +88,13 @@ class StreamSplits:
             empty = {c: np.empty((0, 1), dtype=np.float32) for c in self.layout.numeric}
             empty |= {c: np.empty((0, 1), dtype=object) for c in self.layout.categorical}
             return Part(empty, {self.layout.head.name: np.empty(0, dtype=np.float32)})
-        numeric = np.concatenate([c.numeric for c in taken])[:PLOT_ROWS]
-        x = {c: numeric[:, [j]] for j, c in enumerate(self.layout.numeric)}
-        for column in self.layout.categorical:
-            x[column] = np.concatenate([c.categorical[column] for c in taken])[:PLOT_ROWS]
-        y = np.concatenate([c.y for c in taken])[:PLOT_ROWS]
-        return Part(x, {self.layout.head.name: y})
+        rows = stream.concat_chunks(*taken).take(np.arange(min(count, PLOT_ROWS)))
+        return Part(stream.named(rows, self.layout), {self.layout.head.name: rows.y})
 
     def _rows(self, part: int) -> Iterator[Chunk]:
         """The labelled rows of one part, chunk by chunk (at most `limit` in all)."""
         left = self.limit
-        for chunk in stream.chunks(self.layout):
+        for chunk in stream.chunks(self.layout, self.spans):
             chunk = chunk.take(chunk.labelled & (chunk.parts == part))
             if left is not None:
                 chunk = chunk.take(np.arange(min(left, len(chunk.y))))
@@ -107,8 +104,9 @@ class StreamSplits:
             if left == 0:
                 return
 
-    def _batches(self, part: int, batch_size: int, shuffle: bool) -> Iterator[Any]:
-        block = _block()
+    def batches(self, part: int, batch_size: int, shuffle: bool) -> Iterator[Chunk]:
+        """A part's labelled rows in batches; training rows shuffled through the buffer, in
+        an order that follows the epoch."""
         rng = np.random.default_rng([self.layout.seed, self.epoch[0]])
         buffered: Chunk | None = None
         for chunk in self._rows(part):
@@ -120,15 +118,13 @@ class StreamSplits:
             ready = len(buffered.y) - (SHUFFLE_ROWS if shuffle else 0)
             ready -= ready % batch_size
             for start in range(0, ready, batch_size):
-                batch = buffered.take(np.arange(start, start + batch_size))
-                yield batch.inputs(block), batch.y
+                yield buffered.take(np.arange(start, start + batch_size))
             buffered = buffered.take(np.arange(ready, len(buffered.y)))
         if buffered is not None and len(buffered.y):
             if shuffle:
                 buffered = buffered.take(rng.permutation(len(buffered.y)))
             for start in range(0, len(buffered.y), batch_size):
-                batch = buffered.take(np.arange(start, min(start + batch_size, len(buffered.y))))
-                yield batch.inputs(block), batch.y
+                yield buffered.take(np.arange(start, min(start + batch_size, len(buffered.y))))
 
     def _dataset(self, part: int, batch_size: int, shuffle: bool) -> Any:
         import tensorflow as tf
@@ -146,7 +142,7 @@ class StreamSplits:
             y_type = tf.float32
         rows = self.sizes()[PART_NAMES[part]]
         dataset = tf.data.Dataset.from_generator(
-            lambda: self._batches(part, batch_size, shuffle),
+            lambda: ((b.inputs(block), b.y) for b in self.batches(part, batch_size, shuffle)),
             output_signature=(signature, tf.TensorSpec(y_shape, y_type)),
         )
         # the scan counted the rows: Keras then knows each epoch's steps
@@ -166,9 +162,10 @@ def _tensors(x: dict[str, np.ndarray], layout: Layout) -> dict[str, Any]:
     return {k: tf.constant(v.astype(str)) if k in layout.categorical else v for k, v in x.items()}
 
 
-def open_stream(checked: Any, enough: int | None = None) -> StreamSplits:
+def open_stream(checked: Any, enough: int | None = None, processes: int = 1) -> StreamSplits:
     """The checked spec's CSV as a stream: one scan (up to `enough` rows a part, for a --smoke
-    run), then parts read on demand."""
+    run), then parts read on demand. Several `processes` each read a share of the blocks the
+    scan finds, so the blocks are made smaller when the file is small."""
     from taskfit.arrays import to_inputs
     from taskfit.columns import CATEGORICAL, NUMERIC
 
@@ -179,6 +176,7 @@ def open_stream(checked: Any, enough: int | None = None) -> StreamSplits:
             "columns needs the data in memory (data.streaming: false)"
         )
     numeric = data.of_kind(NUMERIC)
+    size = data.streamed.stat().st_size
     layout = Layout(
         data.streamed,
         data.table.columns,
@@ -188,6 +186,7 @@ def open_stream(checked: Any, enough: int | None = None) -> StreamSplits:
         spec.training.seed,
         spec.data.test_fraction,
         spec.data.validation_fraction,
+        None if processes == 1 else stream.shard_block_bytes(size, processes),
     )
     first = to_inputs(data.table, numeric, (), list(range(data.table.n_rows)))
     sample = np.concatenate([first[c] for c in numeric], axis=1) if numeric else np.empty((0, 0))

@@ -6,6 +6,7 @@ Flow: check_spec (no TensorFlow) -> arrays -> build_model -> compile -> fit -> e
 from __future__ import annotations
 
 import functools
+import itertools
 import shutil
 import time
 from collections.abc import Sequence
@@ -64,6 +65,14 @@ class RunResult:
     @property
     def epochs(self) -> int:
         return len(next(iter(self.history.values()), []))
+
+    @property
+    def rate_cuts(self) -> list[tuple[int, float]]:
+        """(the 1-based epoch it starts, the rate) for each cut of the rate on a plateau."""
+        if self.checked.plan.schedule:  # a schedule moves the rate itself
+            return []
+        rates = self.history.get("learning_rate", [])
+        return [(i + 2, new) for i, (old, new) in enumerate(itertools.pairwise(rates)) if new < old]
 
     @functools.cached_property
     def notes(self) -> list[str]:
@@ -389,6 +398,7 @@ def fit_plan(
         EpochCheckpoint,
         EpochLog,
         ResumableEarlyStopping,
+        ResumablePlateau,
         read_history,
     )
 
@@ -404,6 +414,17 @@ def fit_plan(
     if schedule:
         callbacks.append(schedule)
     stopping = spec.training.early_stopping
+    plateau = None
+    if stopping and stopping.reduce_lr and not plan.schedule and not smoke:
+        cut = stopping.reduce_lr  # a schedule owns the rate: Keras refuses to cut it
+        plateau = ResumablePlateau(
+            monitor=stopping.monitor,
+            factor=cut.factor,
+            patience=cut.patience,
+            min_lr=cut.min_lr,
+            start_from_epoch=last_switch(plan.heads),
+        )
+        callbacks.append(plateau)
     stopper = None
     if stopping and not smoke:
         stopper = ResumableEarlyStopping(
@@ -425,7 +446,7 @@ def fit_plan(
         }
     log = None
     if run_dir is not None and not smoke:
-        resumables: list[Any] = [c for c in (stopper, weights) if c is not None]
+        resumables: list[Any] = [c for c in (stopper, plateau, weights) if c is not None]
         previous = read_history(run_dir / "history.csv")
         log = EpochLog(run_dir / "history.csv", previous, active, resumables)
         # last: the checkpoint is written once the epoch's history and best weights are

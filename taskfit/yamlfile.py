@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,18 @@ from taskfit.params import show
 
 PathKey = tuple[str | int, ...]
 
+
 # libyaml's C loader parses ten times faster than the pure-Python one; PyYAML wheels ship it.
-SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+class SafeLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """yaml.safe_load's loader, reading 1e-4 as the number YAML 1.2 and Python read (YAML 1.1,
+    which PyYAML follows, wants 1.0e-4 and makes 1e-4 a string: learning_rate: 1e-4 failed)."""
+
+
+SafeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def load_data(text: str) -> Any:

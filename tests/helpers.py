@@ -68,8 +68,8 @@ def count_streamed_rows(monkeypatch: Any) -> list[int]:
     read: list[int] = []
     real = stream.chunks
 
-    def counting(layout: stream.Layout) -> Iterator[stream.Chunk]:
-        for chunk in real(layout):
+    def counting(layout: stream.Layout, spans: Any = None) -> Iterator[stream.Chunk]:
+        for chunk in real(layout, spans):
             read.append(len(chunk.y))
             yield chunk
 

@@ -105,6 +105,100 @@ def test_two_machines_on_the_loopback(spec: Path, reference: Path, tmp_path: Pat
     assert_same_run(run, reference)
 
 
+@pytest.fixture(scope="module")
+def streamed_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A streamed CSV of 3000 rows (about 90 KB: cut into blocks of about 6 KB for two
+    processes); the id column is a feature here, so that a test can tell the rows apart."""
+    folder = tmp_path_factory.mktemp("streamed")
+    lines = mixed_csv(3000).splitlines()
+    rows = [lines[0] + ",shop"] + [f"{line},shop {i % 40}" for i, line in enumerate(lines[1:])]
+    (folder / "data.csv").write_text("\n".join(rows) + "\n")
+    path = folder / "spec.yaml"
+    path.write_text(
+        "task: binary\ndata: {source: data.csv, label: bought, streaming: true, numeric: [id]}\n"
+    )
+    return path
+
+
+def test_each_process_of_a_streamed_run_reads_only_its_own_blocks(
+    streamed_spec: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Process i of 2 reads every other block the scan found, and no other; both take the
+    same number of whole batches and validation rows; no row is fed twice."""
+    from taskfit import stream
+    from taskfit.checking import check_spec
+    from taskfit.distributed import StreamShard
+    from taskfit.streamsplits import open_stream
+
+    checked = check_spec(streamed_spec)
+    read: list[int] = []
+    real = stream._reread
+
+    def recording(path: Path, spans: list[stream.Span]):  # type: ignore[no-untyped-def]
+        read.extend(span.offset for span in spans)
+        yield from real(path, spans)
+
+    monkeypatch.setattr(stream, "_reread", recording)
+
+    class Unpacked:  # the columns as named() gives them, so the ids can be read back
+        def pack(self, x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return x
+
+    fed, offsets, steps, validation = [], [], [], []
+    for process in (0, 1):
+        shard = StreamShard(open_stream(checked, processes=2), process, 2)
+        spans = shard.splits.scanned.spans
+        assert len(spans) >= 2 * stream.SHARE_BLOCKS
+        read.clear()
+        feed = shard.fit_data(Unpacked(), checked.plan, 32)["x"]
+        batches = [feed[k] for k in range(len(feed))]
+        assert all(len(y) == 16 for _, y in batches)  # the local half of each global batch
+        offsets.append(set(read))
+        assert offsets[-1] == {span.offset for span in spans[process::2]}
+        fed.append([int(v) for x, _ in batches for v in x["id"].ravel()])
+        steps.append(len(feed))
+        rows = shard.validation_data(Unpacked(), checked.plan)
+        validation.append(sum(len(rows[k][1]) for k in range(len(rows))))
+    assert steps[0] == steps[1] and validation[0] == validation[1] > 0
+    assert not offsets[0] & offsets[1]
+    ids = fed[0] + fed[1]
+    assert len(ids) == len(set(ids))  # no row twice, in one process or across both
+    whole = open_stream(checked)  # one process: every training row
+    train = {
+        int(v)
+        for batch in whole.batches(stream.TRAIN, 1024, shuffle=False)
+        for v in stream.named(batch, whole.layout)["id"].ravel()
+    }
+    assert set(ids) <= train and len(ids) > 0.9 * len(train)
+
+
+@pytest.mark.slow
+def test_a_streamed_run_on_two_workers_learns_like_one_process(
+    streamed_spec: Path, tmp_path: Path
+) -> None:
+    """Each process reads its own blocks, so the batches differ from one process's: the
+    result matches statistically (stated tolerance: test accuracy within 2 points, test loss
+    within 30%)."""
+    settings = ["--set=training.epochs=5", "--set=training.early_stopping=null", "--json"]
+    runs = {}
+    for name, cluster in {"one": [], "two": ["--workers", "2"]}.items():
+        command = [
+            TASKFIT,
+            "train",
+            str(streamed_spec),
+            *settings,
+            "--output",
+            str(tmp_path / name),
+        ]
+        done = subprocess.run([*command, *cluster], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        runs[name] = json.loads(done.stdout)
+    one, two = runs["one"]["metrics"], runs["two"]["metrics"]
+    assert json.loads((Path(runs["two"]["run_dir"]) / "run.json").read_text())["processes"] == 2
+    assert abs(two["accuracy"] - one["accuracy"]) <= 0.02
+    assert two["loss"] == pytest.approx(one["loss"], rel=0.3)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -135,11 +229,17 @@ def test_what_workers_cannot_do_yet_is_refused_before_anything_starts(tmp_path: 
     )
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     for expected in (
-        "--workers: data.streaming: not with several processes yet",
         "--workers: a loss schedule cannot change",
         "--workers: training.batch_size 33 must divide into the 2 processes' equal slices",
     ):
         assert expected in result.stderr, result.stderr
+    assert not (tmp_path / "runs").exists()
+    for process in ("0", "1"):  # the flag named is the one given
+        cluster = ["--coordinator", "127.0.0.1:1", "--num-processes", "2", "--process-id", process]
+        result = runner.invoke(
+            app, ["train", str(spec), *cluster, "--output", str(tmp_path / "runs")]
+        )
+        assert result.exit_code == 1 and "--num-processes: a loss schedule cannot" in result.stderr
     assert not (tmp_path / "runs").exists()
 
 

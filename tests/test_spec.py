@@ -29,6 +29,17 @@ def test_minimal_spec_gets_every_default() -> None:
     assert spec.data.test_fraction == 0.2
 
 
+def test_numbers_written_as_python_writes_them_are_numbers() -> None:
+    """1e-4 is a string to YAML 1.1 (PyYAML); here it is the number users mean, in the spec
+    and in --set. Quoted, it stays text."""
+    text = MINIMAL + "optimizer: {name: adam, learning_rate: 1e-4}\n"
+    assert parse_spec(text, Path(".")).spec.optimizer.params["learning_rate"] == 1e-4
+    spec = parse_spec(MINIMAL, Path("."), ["optimizer.name=adam", "optimizer.learning_rate=3E-5"])
+    assert spec.spec.optimizer.params["learning_rate"] == 3e-5
+    quoted = MINIMAL + "optimizer: {name: adam, learning_rate: '1e-4'}\n"
+    assert "must be a number > 0. Got '1e-4' instead" in " ".join(problems(quoted))
+
+
 def test_all_problems_are_reported_at_once_with_lines() -> None:
     text = (
         "task: binery\n"  # 1

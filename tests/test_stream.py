@@ -3,12 +3,16 @@ path would fit it, in bounded memory, and a streamed spec trains, saves and pred
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from helpers import count_streamed_rows, mixed_csv
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from taskfit import data as data_module
@@ -106,12 +110,11 @@ def test_training_batches_hold_every_row_once_in_a_new_order_each_epoch(
         (tell,) = splits.fit_callbacks()
         tell.on_epoch_begin(number)
         seen = []
-        for x, y in splits._batches(stream.TRAIN, 16, shuffle=True):
-            assert len(y) <= 16
-            block = x["__numeric__"]
+        for batch in splits.batches(stream.TRAIN, 16, shuffle=True):
+            assert len(batch.y) <= 16
             seen += [
                 (*np.nan_to_num(row, nan=-1.0).tolist(), float(t))
-                for row, t in zip(block, y, strict=True)
+                for row, t in zip(batch.numeric, batch.y, strict=True)
             ]
         return seen
 
@@ -129,14 +132,14 @@ def test_the_shuffle_buffer_stays_bounded(streamed: Path, monkeypatch: pytest.Mo
     largest = 0
     real_concat = stream.concat_chunks
 
-    def watching(a: stream.Chunk, b: stream.Chunk) -> stream.Chunk:
+    def watching(*chunks: stream.Chunk) -> stream.Chunk:
         nonlocal largest
-        joined = real_concat(a, b)
+        joined = real_concat(*chunks)
         largest = max(largest, len(joined.y))
         return joined
 
     monkeypatch.setattr(stream, "concat_chunks", watching)
-    list(splits._batches(stream.TRAIN, 16, shuffle=True))
+    list(splits.batches(stream.TRAIN, 16, shuffle=True))
     biggest_chunk = max(len(c.y) for c in splits._rows(stream.TRAIN))
     assert 40 < largest <= 40 + 16 + biggest_chunk
 
@@ -236,6 +239,59 @@ def test_spaced_header_names_and_cells_spanning_lines_stream_like_in_memory(
     assert splits.scanned.stats.vocabularies["note"] == [f"line one\nline {k}" for k in range(3)]
 
 
+cells = st.text(alphabet='ab,"\n\r 1', max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(st.lists(cells, min_size=3, max_size=3), min_size=1, max_size=40),
+    size=st.integers(16, 64),  # rows here are at most 45 bytes: STRAY_BLOCKS blocks hold one
+    ending=st.sampled_from(["\n", "\r\n"]),
+)
+def test_row_blocks_end_at_row_ends_whatever_the_cells_hold(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[list[str]], size: int, ending: str
+) -> None:
+    """Cells with quotes, commas and line breaks, written by Python's csv writer: the blocks
+    cover the file, none was handed to pyarrow's own reader, and each holds whole rows (csv
+    reads the same rows from the blocks one by one as from the whole file)."""
+    path = tmp_path_factory.mktemp("blocks") / "data.csv"
+    with path.open("w", newline="") as f:
+        csv.writer(f, lineterminator=ending).writerows([["a", "b", "c"], *rows])
+    whole = path.read_bytes()
+    blocks = [(offset, block) for offset, block, _ in stream.row_blocks(path, size)]
+    assert all(block is not None for _, block in blocks)
+    assert b"".join(block or b"" for _, block in blocks) == whole
+    assert [offset for offset, _ in blocks] == list(
+        np.cumsum([0] + [len(block or b"") for _, block in blocks[:-1]])
+    )
+
+    def read(text: bytes | memoryview) -> list[list[str]]:
+        return list(csv.reader(io.StringIO(bytes(text).decode(), newline="")))
+
+    assert [row for _, block in blocks for row in read(block or b"")] == read(whole)
+
+
+def test_a_quote_inside_an_unquoted_cell_leaves_the_rest_to_pyarrow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """12" in an unquoted cell is a literal quote to CSV readers but unbalances the count of
+    quote marks: after STRAY_BLOCKS blocks without a balanced break, pyarrow's own reader reads
+    the rest, and every row comes through as written."""
+    monkeypatch.setattr(stream, "BLOCK_BYTES", 256)
+    lines = [f'{i},screen {i % 4}" wide,{i % 2}' if i == 30 else f"{i},plain {i % 4},{i % 2}"
+             for i in range(400)]  # fmt: skip
+    (tmp_path / "data.csv").write_text("n, size, y\n" + "\n".join(lines) + "\n")
+    blocks = list(stream.row_blocks(tmp_path / "data.csv", 256))
+    assert blocks[-1][1] is None and len(blocks) > 1  # the fast path read the rows before it
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("task: binary\ndata: {source: data.csv, label: y, streaming: true}\n")
+    checked = check_spec(spec)
+    read = list(stream.chunks(make_splits(checked).layout))
+    assert sum(len(chunk.y) for chunk in read) == 400
+    sizes = np.concatenate([chunk.categorical["size"][:, 0] for chunk in read])
+    assert sizes[30] == 'screen 2" wide' and sizes[399] == "plain 3"
+
+
 @pytest.mark.parametrize(
     ("column", "cell", "message"),
     [
@@ -278,13 +334,13 @@ def test_keras_tells_the_shuffle_each_epoch_before_reading_it(
     from taskfit.training import train
 
     seen: list[int] = []
-    real = streamsplits.StreamSplits._batches
+    real = streamsplits.StreamSplits.batches
 
     def recording(self: streamsplits.StreamSplits, part: int, size: int, shuffle: bool):  # type: ignore[no-untyped-def]
         if shuffle:
             seen.append(self.epoch[0])
         yield from real(self, part, size, shuffle)
 
-    monkeypatch.setattr(streamsplits.StreamSplits, "_batches", recording)
+    monkeypatch.setattr(streamsplits.StreamSplits, "batches", recording)
     train(streamed, ["training.epochs=3", "training.early_stopping=null"], tmp_path, verbose=0)
     assert seen == [0, 1, 2]

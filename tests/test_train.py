@@ -275,3 +275,71 @@ def test_tensorboard_without_its_package_is_refused_by_check(
     result = runner.invoke(app, ["check", str(tiny_spec), "--set", "training.tensorboard=true"])
     assert result.exit_code == 1
     assert "pip install 'taskfit[tensorboard]'" in result.stderr
+
+
+def learning_rates(run_dir: Path) -> list[float]:
+    with (run_dir / "history.csv").open() as f:
+        return [float(row["learning_rate"]) for row in csv.DictReader(f)]
+
+
+def test_a_plateau_cuts_the_learning_rate_and_history_shows_it(tmp_path: Path) -> None:
+    """At a rate too small to move val_loss by Keras's min_delta, nothing improves after the
+    first epoch: with patience 1 every later epoch ends with a cut (logged: the rate in force)."""
+    spec = helpers.tiny_spec(
+        tmp_path, "binary", epochs=4, extra="optimizer: {name: adam, learning_rate: 1.0e-9}\n"
+    )
+    cut = "training.early_stopping.reduce_lr"
+    overrides = [f"{cut}.patience=1", f"{cut}.factor=0.5", f"{cut}.min_lr=0"]
+    sets = [f"--set={o}" for o in overrides]
+    result = runner.invoke(app, ["train", str(spec), *sets, "--output", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    assert "learning rate cut on a plateau: 5e-10 from epoch 3, 2.5e-10 from epoch 4" in (
+        result.stderr
+    )
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert learning_rates(run_dir) == pytest.approx([1e-9, 1e-9, 5e-10, 2.5e-10], rel=1e-5)
+    resolved = yaml.safe_load((run_dir / "spec.resolved.yaml").read_text())
+    assert resolved["training"]["early_stopping"]["reduce_lr"] == {
+        "factor": 0.5, "patience": 1, "min_lr": 0.0
+    }  # fmt: skip
+
+
+def test_a_schedule_owns_the_rate_and_no_plateau_cuts_it(tmp_path: Path) -> None:
+    """Keras cannot set the rate of a schedule: with one, the plateau rule stays off (it would
+    cut, and fail, at epoch 2 here)."""
+    spec = helpers.tiny_spec(
+        tmp_path,
+        "binary",
+        epochs=3,
+        extra="schedule: {name: exponential_decay, initial_learning_rate: 1.0e-9, "
+        "decay_steps: 1000, decay_rate: 0.9}\n",
+    )
+    overrides = ["training.early_stopping.reduce_lr.patience=1"]
+    result = train(spec, overrides, tmp_path / "runs", verbose=0)
+    rates = learning_rates(result.run_dir)
+    assert len(rates) == 3 and rates[-1] == pytest.approx(1e-9, rel=0.01)  # decays by steps only
+
+
+@pytest.mark.parametrize("patience", [0, 2])
+def test_a_resumed_plateau_counts_as_the_uninterrupted_one(patience: int) -> None:
+    """Replaying the earlier rows leaves the counters where Keras's own epochs left them."""
+    from taskfit.resume import ResumablePlateau
+
+    values = [1.0, 0.9, 0.95, 0.96, 0.97, 0.85, 0.9, 0.91]
+
+    def plateau() -> ResumablePlateau:
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+        callback = ResumablePlateau(
+            monitor="val_loss", patience=patience, factor=0.5, start_from_epoch=1
+        )
+        callback.set_model(model)
+        callback.on_train_begin()
+        return callback
+
+    live, replayed = plateau(), plateau()
+    for epoch, value in enumerate(values):
+        live.on_epoch_end(epoch, {"val_loss": value})
+    assert float(live.model.optimizer.learning_rate) < 1e-3  # the values hold a plateau
+    replayed.resume({"val_loss": values})
+    assert (replayed.wait, replayed.best) == (live.wait, live.best)
