@@ -247,10 +247,17 @@ def train(
     if as_json:
         typer.echo(json.dumps(result.document(), indent=2))
     elif not smoke:
-        if result.best_epoch:
+        budget = result.checked.loaded.spec.training.epochs
+        if result.best_epoch and result.epochs < budget:
             typer.echo(
-                f"early stopping: {result.epochs} of {result.checked.loaded.spec.training.epochs}"
-                f" epochs run; kept the weights of epoch {result.best_epoch}",
+                f"early stopping: {result.epochs} of {budget} epochs run; kept the weights of "
+                f"epoch {result.best_epoch}",
+                err=True,
+            )
+        elif result.best_epoch and result.best_epoch < result.epochs:
+            typer.echo(
+                f"all {budget} epochs run; kept the weights of epoch {result.best_epoch}, the best "
+                "on the monitored quantity",
                 err=True,
             )
         if result.rate_cuts:

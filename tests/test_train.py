@@ -343,3 +343,25 @@ def test_a_resumed_plateau_counts_as_the_uninterrupted_one(patience: int) -> Non
     assert float(live.model.optimizer.learning_rate) < 1e-3  # the values hold a plateau
     replayed.resume({"val_loss": values})
     assert (replayed.wait, replayed.best) == (live.wait, live.best)
+
+
+@pytest.mark.parametrize(
+    ("patience", "said"),
+    [
+        (1, "early stopping: 2 of 4 epochs run; kept the weights of epoch 1"),
+        (10, "all 4 epochs run; kept the weights of epoch 1, the best on the monitored quantity"),
+    ],
+)
+def test_the_output_says_whether_training_stopped_early(
+    tmp_path: Path, patience: int, said: str
+) -> None:
+    """At a rate of 1e-9 val_loss never improves by min_delta after epoch 1."""
+    spec = helpers.tiny_spec(
+        tmp_path, "binary", epochs=4, extra="optimizer: {name: adam, learning_rate: 1.0e-9}\n"
+    )
+    stopping = "--set=training.early_stopping"
+    sets = [f"{stopping}.patience={patience}", f"{stopping}.min_delta=0.01"]
+    result = runner.invoke(app, ["train", str(spec), *sets, "--output", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    assert said in result.stderr
+    assert ("early stopping:" in result.stderr) == (patience == 1)
