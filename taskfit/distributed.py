@@ -177,6 +177,12 @@ class StreamShard(Shard):
 
         local = batch_size // self.count
         steps = self.train_rows // local  # whole batches only, the same count everywhere
+        if not steps:
+            raise TaskfitError(
+                f"{self.splits.layout.path.name}: the smallest process's share holds "
+                f"{self.train_rows} training rows, fewer than its {local} of each batch; use "
+                "fewer processes or a smaller training.batch_size"
+            )
         return {"x": self._feed(models, self.mine, TRAIN, local, steps), "shuffle": False}
 
     def validation_data(self, models: Any, plan: Any) -> Any:

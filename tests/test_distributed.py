@@ -285,3 +285,15 @@ def test_a_worker_that_dies_stops_the_others_and_says_which(
     ):
         distributed.run_workers(cluster, spec, ["training.epochs=200"], tmp_path)
     assert all(p.poll() is not None for p in started)
+
+
+def test_a_share_smaller_than_one_local_batch_is_a_clear_error(streamed_spec: Path) -> None:
+    from taskfit.checking import check_spec
+    from taskfit.distributed import StreamShard
+    from taskfit.errors import TaskfitError
+    from taskfit.streamsplits import open_stream
+
+    checked = check_spec(streamed_spec)
+    shard = StreamShard(open_stream(checked, processes=2), 0, 2)
+    with pytest.raises(TaskfitError, match="fewer than its 5000 of each batch; use fewer"):
+        shard.fit_data(None, checked.plan, 10000)
