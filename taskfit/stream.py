@@ -131,7 +131,7 @@ def chunks(layout: Layout, spans: Sequence[Span] | None = None) -> Iterator[Chun
 def _tables(layout: Layout, spans: Sequence[Span] | None) -> Iterator[tuple[int, Span | None, Any]]:
     """(first row number, span, pyarrow table) per block, in order. Each block is parsed by
     pyarrow.csv.read_csv on all cores while the caller works on the one before (pyarrow's own
-    streaming reader parses one small block at a time, about 1.5x slower). Rows that reader
+    streaming reader parses one small block at a time, about 1.7x slower). Rows that reader
     reads after an unbalanced quote (see row_blocks) have no span."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
