@@ -300,6 +300,8 @@ def test_a_quote_inside_an_unquoted_cell_leaves_the_rest_to_pyarrow(
         ("y", "abc", "column y: a row of data.csv has 'abc'; a regression label must be a number"),
         ("y", "inf", "column y: CSV line 62 of data.csv is infinite; a regression label must be "
          "a finite number"),
+        ("a", "1e39", "column a: CSV line 62 of data.csv is infinite or beyond a 32-bit float "
+         "(3.4e38); use an empty cell for a missing value"),
     ],
 )  # fmt: skip
 def test_a_bad_cell_after_the_checked_rows_names_its_column(
