@@ -139,12 +139,14 @@ def _tables(layout: Layout, spans: Sequence[Span] | None) -> Iterator[tuple[int,
     import pyarrow.csv as pacsv
 
     options = _csv_options(layout)
-    read, parse, convert = options
+    parse, convert = options
 
-    def parsed(block: memoryview, header: bool) -> Any:
-        skip = pacsv.ReadOptions(column_names=read.column_names, skip_rows=int(header))
+    def parsed(block: memoryview, offset: int) -> Any:
         return pacsv.read_csv(
-            pa.py_buffer(block), read_options=skip, parse_options=parse, convert_options=convert
+            pa.py_buffer(block),
+            read_options=_read_options(layout, offset),
+            parse_options=parse,
+            convert_options=convert,
         )
 
     first = 0  # rows so far
@@ -159,31 +161,38 @@ def _tables(layout: Layout, spans: Sequence[Span] | None) -> Iterator[tuple[int,
         return at, Span(offset, size, at), table
 
     path = layout.path
-    blocks = row_blocks(path, layout.block_size) if spans is None else _reread(path, spans)
+    blocks: Iterator[tuple[int, memoryview | None, int | None]] = (
+        ((offset, block, None) for offset, block in row_blocks(path, layout.block_size))
+        if spans is None
+        else _reread(path, spans)
+    )
     with ThreadPoolExecutor(1) as parser:
         for offset, block, known in blocks:
             if block is None:  # no balanced break: pyarrow's own reader takes the rest
                 while pending:
                     yield ready()
-                for table in _stream_from(layout.path, offset, options):
+                for table in _stream_from(layout, offset, options):
                     yield first, None, table
                     first += table.num_rows
                 return
-            pending.append((offset, len(block), known, parser.submit(parsed, block, offset == 0)))
+            pending.append((offset, len(block), known, parser.submit(parsed, block, offset)))
             if len(pending) > 1:
                 yield ready()
         while pending:
             yield ready()
 
 
-def _reread(path: Path, spans: Sequence[Span]) -> Iterator[tuple[int, memoryview, int]]:
+def _reread(
+    path: Path, spans: Sequence[Span]
+) -> Iterator[tuple[int, memoryview | None, int | None]]:
     with open(path, "rb") as f:
         for span in spans:
             f.seek(span.offset)
             yield span.offset, memoryview(f.read(span.size)), span.first
 
 
-def _csv_options(layout: Layout) -> tuple[Any, Any, Any]:
+def _csv_options(layout: Layout) -> tuple[Any, Any]:
+    """pyarrow's parse and convert options for the layout's columns."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -199,21 +208,26 @@ def _csv_options(layout: Layout) -> tuple[Any, Any, Any]:
         null_values=nulls,
         strings_can_be_null=False,  # category gaps are found below, as in the in-memory path
     )
-    # the header as check read it (stripped names), and quoted cells may hold line breaks
-    read = pacsv.ReadOptions(column_names=list(layout.header))
-    return read, pacsv.ParseOptions(newlines_in_values=True), convert
+    return pacsv.ParseOptions(newlines_in_values=True), convert  # quoted line breaks allowed
 
 
-def _stream_from(path: Path, offset: int, options: tuple[Any, Any, Any]) -> Iterator[Any]:
+def _read_options(layout: Layout, offset: int) -> Any:
+    """The header as check read it (stripped names); the file's own header line, at offset 0,
+    is skipped."""
+    import pyarrow.csv as pacsv
+
+    return pacsv.ReadOptions(column_names=list(layout.header), skip_rows=int(offset == 0))
+
+
+def _stream_from(layout: Layout, offset: int, options: tuple[Any, Any]) -> Iterator[Any]:
     """pyarrow's streaming reader from a row's first byte to the end of the file."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    read, parse, convert = options
-    if offset == 0:
-        read = pacsv.ReadOptions(column_names=read.column_names, skip_rows=1)
-    with open(path, "rb") as f:
+    parse, convert = options
+    with open(layout.path, "rb") as f:
         f.seek(offset)
+        read = _read_options(layout, offset)
         reader = pacsv.open_csv(f, read_options=read, parse_options=parse, convert_options=convert)
         for batch in reader:
             yield pa.Table.from_batches([batch])
@@ -233,13 +247,13 @@ SHARE_BLOCKS = 8
 MIN_BLOCK_BYTES = 4096
 
 
-def row_blocks(path: Path, size: int) -> Iterator[tuple[int, memoryview | None, None]]:
-    """(offset, bytes, None): the file in blocks of about `size` bytes, each ending at a line break
+def row_blocks(path: Path, size: int) -> Iterator[tuple[int, memoryview | None]]:
+    """(offset, bytes): the file in blocks of about `size` bytes, each ending at a line break
     outside quotes, so every block holds whole rows. A break is outside quotes when an even
     number of quote marks comes before it, which holds for any CSV writer's output (RFC 4180:
     quoted cells, quotes inside doubled). A quote inside an unquoted cell (12"), which CSV
     readers take literally, upsets the count: when no balanced break turns up in STRAY_BLOCKS
-    blocks' bytes, the last item is (offset, None, None) and the rest of the file is left to
+    blocks' bytes, the last item is (offset, None) and the rest of the file is left to
     pyarrow's own reader from that offset."""
     odd = False  # an odd number of quote marks before `offset`
     offset = 0
@@ -251,17 +265,17 @@ def row_blocks(path: Path, size: int) -> Iterator[tuple[int, memoryview | None, 
                 data = f.read(want)
                 if len(data) < want:  # the end of the file
                     if data:
-                        yield offset, memoryview(data), None
+                        yield offset, memoryview(data)
                     return
                 cut, quotes = _balanced_break(data, odd)
                 if cut > 0:
                     break
                 if want >= STRAY_BLOCKS * size:
-                    yield offset, None, None
+                    yield offset, None
                     return
                 want *= 2  # a row longer than a block, or an unbalanced quote
             odd = quotes % 2 == 1
-            yield offset, memoryview(data)[:cut], None
+            yield offset, memoryview(data)[:cut]
             offset += cut
 
 
