@@ -69,8 +69,8 @@ def make_metrics(head: Head) -> list[Any]:
 
 
 class LearningRateLog(keras.callbacks.Callback):
-    """Logs `learning_rate`, the rate at each epoch's first step, when a schedule changes it:
-    history.csv and the learning-curve plot then show the schedule."""
+    """Logs `learning_rate`, the rate at each epoch's first step, when a schedule or a plateau
+    cut changes it: history.csv and the learning-curve plot then show it."""
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         rate = self.model.optimizer.learning_rate

@@ -138,11 +138,8 @@ class ResumablePlateau(keras.callbacks.ReduceLROnPlateau):
                     self.wait = 0
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if epoch >= self.start_from_epoch:
-            super().on_epoch_end(epoch, logs)  # it logs learning_rate too
-        elif logs is not None:
-            rate = self.model.optimizer.learning_rate
-            logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
+        if epoch >= self.start_from_epoch:  # optim.LearningRateLog logs the rate every epoch
+            super().on_epoch_end(epoch, logs)
 
 
 CHECKPOINT = "training_metadata.json"  # Keras's name; here it also names the weights file

@@ -404,15 +404,6 @@ def fit_plan(
 
     spec = checked.loaded.spec
     models, trained, weights, losses = compile_plan(keras, checked, plan, splits)
-    callbacks: list[Any] = [LearningRateLog()] if plan.schedule else []  # before EpochLog
-    if weights is not None:
-        callbacks.append(weights)
-    mixed = {
-        h.name: (h, losses[h.name]) for h in plan.heads if isinstance(losses[h.name], MixedLoss)
-    }
-    schedule = LossSchedule(mixed) if mixed else None
-    if schedule:
-        callbacks.append(schedule)
     stopping = spec.training.early_stopping
     plateau = None
     if stopping and stopping.reduce_lr and not plan.schedule and not smoke:
@@ -424,6 +415,17 @@ def fit_plan(
             min_lr=cut.min_lr,
             start_from_epoch=last_switch(plan.heads),
         )
+    # the rate in force each epoch, when a schedule or a plateau cut moves it; before EpochLog
+    callbacks: list[Any] = [LearningRateLog()] if plan.schedule or plateau else []
+    if weights is not None:
+        callbacks.append(weights)
+    mixed = {
+        h.name: (h, losses[h.name]) for h in plan.heads if isinstance(losses[h.name], MixedLoss)
+    }
+    schedule = LossSchedule(mixed) if mixed else None
+    if schedule:
+        callbacks.append(schedule)
+    if plateau:
         callbacks.append(plateau)
     stopper = None
     if stopping and not smoke:
