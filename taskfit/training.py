@@ -41,6 +41,7 @@ from taskfit.runfolder import (
     write_status,
     write_yaml,
 )
+from taskfit.table import higher_is_better
 
 SMOKE_ROWS = 256  # a CI smoke run fits one epoch on at most this many training rows
 
@@ -405,11 +406,15 @@ def fit_plan(
     spec = checked.loaded.spec
     models, trained, weights, losses = compile_plan(keras, checked, plan, splits)
     stopping = spec.training.early_stopping
+    # Keras guesses the direction from the compiled metrics, which exist only after the first
+    # batch: too late for replaying history on --resume, which runs at the first epoch's start
+    mode = "max" if stopping and higher_is_better(stopping.monitor) else "min"
     plateau = None
     if stopping and stopping.reduce_lr and not plan.schedule and not smoke:
         cut = stopping.reduce_lr  # a schedule owns the rate: Keras refuses to cut it
         plateau = ResumablePlateau(
             monitor=stopping.monitor,
+            mode=mode,
             factor=cut.factor,
             patience=cut.patience,
             min_lr=cut.min_lr,
@@ -432,6 +437,7 @@ def fit_plan(
         stopper = ResumableEarlyStopping(
             run_dir / BACKUP if run_dir else None,
             monitor=stopping.monitor,
+            mode=mode,
             patience=stopping.patience,
             min_delta=stopping.min_delta,
             restore_best_weights=stopping.restore_best_weights,

@@ -304,6 +304,21 @@ def test_a_plateau_cuts_the_learning_rate_and_history_shows_it(tmp_path: Path) -
     }  # fmt: skip
 
 
+@pytest.mark.parametrize("monitor", ["val_accuracy", "val_auc"])
+def test_a_plateau_on_a_metric_where_more_is_better(tmp_path: Path, monitor: str) -> None:
+    """Keras learns a metric's direction only after the first batch; taskfit tells it up front
+    (a traceback before the first epoch, once). Accuracy frozen at a rate of 1e-9 is a plateau."""
+    spec = helpers.tiny_spec(
+        tmp_path, "binary", epochs=3, extra="optimizer: {name: adam, learning_rate: 1.0e-9}\n"
+    )
+    sets = [f"--set=training.early_stopping.monitor={monitor}"]
+    sets += [f"--set=training.early_stopping.reduce_lr.{k}" for k in ("patience=1", "min_lr=0")]
+    result = runner.invoke(app, ["train", str(spec), *sets, "--output", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert learning_rates(run_dir) == pytest.approx([1e-9, 1e-9, 3e-10], rel=1e-5)
+
+
 def test_a_schedule_owns_the_rate_and_no_plateau_cuts_it(tmp_path: Path) -> None:
     """Keras cannot set the rate of a schedule: with one, the plateau rule stays off (it would
     cut, and fail, at epoch 2 here)."""
