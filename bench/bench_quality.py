@@ -16,9 +16,10 @@ The scikit-learn baselines fit on train + validation (they need no early-stoppin
 and the Keras MLP fit on train and stop on validation. Target (issue): taskfit within 2 accuracy
 points (classification) or 10% RMSE (regression) of the better of HistGB and linear.
 
-    .venv/bin/python bench/bench_quality.py [--datasets credit_data HMDA] [--seed 0]
+    .venv/bin/python bench/bench_quality.py [--datasets credit_data HMDA] [--seeds 0 1 2]
 
-Prints a markdown table and writes bench/results/quality.json.
+Prints a markdown table per seed (and with several seeds, each dataset's gap per seed and its mean)
+and writes bench/results/quality.json.
 """
 
 from __future__ import annotations
@@ -371,6 +372,11 @@ def markdown(headers: list[str], rows: list[list[str]]) -> str:
 NAMES = {"histgb": "HistGB", "linear": "linear"}
 
 
+def score_text(value: float, regression: bool) -> str:
+    """RMSE in the label's units; accuracy in percent."""
+    return f"{value:.2f}" if regression else f"{100 * value:.1f}%"
+
+
 def quality_table(results: list[dict[str, Any]]) -> str:
     headers = [
         "dataset",
@@ -391,8 +397,7 @@ def quality_table(results: list[dict[str, Any]]) -> str:
         regression = r["task"] == "regression"
 
         def shown(name: str, r: dict[str, Any] = r, regression: bool = regression) -> str:
-            value = r["scores"][name]["value"]
-            return f"{value:.2f}" if regression else f"{100 * value:.1f}%"
+            return score_text(r["scores"][name]["value"], regression)
 
         best, distance, ok = gap(r)
         gap_text = f"{distance:+.1f}%" if regression else f"{distance:+.1f} points"
@@ -415,28 +420,75 @@ def quality_table(results: list[dict[str, Any]]) -> str:
     return markdown(headers, rows)
 
 
+def seeds_table(runs: list[dict[str, Any]]) -> str:
+    """Per dataset: taskfit and the better baseline on each seed, each gap, and the mean gap."""
+    headers = [
+        "dataset",
+        "taskfit",
+        "better baseline",
+        "gap per seed (+: taskfit worse)",
+        "mean gap",
+    ]
+    rows = []
+    for i, first in enumerate(runs[0]["results"]):
+        per_seed = [run["results"][i] for run in runs]
+        regression = first["task"] == "regression"
+        unit = "%" if regression else " points"
+
+        gaps = [gap(r) for r in per_seed]
+        rows.append(
+            [
+                first["dataset"],
+                " / ".join(
+                    score_text(r["scores"]["taskfit"]["value"], regression) for r in per_seed
+                ),
+                " / ".join(
+                    f"{score_text(r['scores'][best]['value'], regression)} ({NAMES[best]})"
+                    for r, (best, _, _) in zip(per_seed, gaps, strict=True)
+                ),
+                " / ".join(f"{distance:+.1f}" for _, distance, _ in gaps) + unit,
+                f"{np.mean([distance for _, distance, _ in gaps]):+.2f}{unit}",
+            ]
+        )
+    return markdown(headers, rows)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS), metavar="NAME"
     )
-    parser.add_argument("--seed", type=int, default=0, help="split, weights and shuffling")
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=[0],
+        help="split, weights and shuffling; one run each",
+    )
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
     started = time.perf_counter()
-    results = []
-    for name in args.datasets:
-        print(f"{name}: taskfit, HistGB, linear, hand Keras MLP ...", file=sys.stderr)
-        results.append(compare(DATASETS[name], args.seed))
-    print(
-        f"\nSeed {args.seed}; taskfit's own 60/20/20 split (stratified for classes)."
-        " taskfit and the hand-written MLP fit on train and stop early on validation; HistGB and"
-        " linear fit on train + validation. All scored on the same test split.\n"
-    )
-    print(quality_table(results))
+    runs = []
+    for seed in args.seeds:
+        results = []
+        for name in args.datasets:
+            print(
+                f"{name}, seed {seed}: taskfit, HistGB, linear, hand Keras MLP ...", file=sys.stderr
+            )
+            results.append(compare(DATASETS[name], seed))
+        print(
+            f"\nSeed {seed}; taskfit's own 60/20/20 split (stratified for classes)."
+            " taskfit and the hand-written MLP fit on train and stop early on validation; HistGB"
+            " and linear fit on train + validation. All scored on the same test split.\n"
+        )
+        print(quality_table(results))
+        runs.append({"seed": seed, "results": results})
+    if len(runs) > 1:
+        print(f"\nSeeds {', '.join(str(s) for s in args.seeds)}:\n")
+        print(seeds_table(runs))
     RESULTS.mkdir(parents=True, exist_ok=True)
     report = {
         "settings": {
@@ -456,7 +508,7 @@ def main() -> None:
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
         },
-        "results": results,
+        "runs": runs,
         "bench_seconds": round(time.perf_counter() - started, 1),
     }
     (RESULTS / "quality.json").write_text(json.dumps(report, indent=2) + "\n")

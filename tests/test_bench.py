@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -18,3 +19,34 @@ def test_hand_written_side_trains_on_taskfits_split(dataset: str, tmp_path: Path
     spec = bench_speed.write_spec(tmp_path, dataset, epochs=20, batch_size=32, seed=0)
     rows = bench_speed.check_same_split(spec, dataset, seed=0)
     assert rows == {"breast_cancer": 365, "digits": 1151, "diabetes": 283}[dataset]
+
+
+def test_mlp_variants_bench_feeds_numbers_first_and_one_loss_per_member(tmp_path: Path) -> None:
+    """bench_mlp_variants slices the numeric columns off the front of its matrices for the
+    periodic embedding, and the refit matrices hold train + validation."""
+    import bench_mlp_variants as variants
+    from bench_quality import DATASETS, taskfit_splits, write_inputs
+
+    from taskfit.checking import check_spec
+    from taskfit.columns import CATEGORICAL, NUMERIC
+    from taskfit.keras_setup import import_keras
+
+    spec, _ = write_inputs(DATASETS["credit_data"], tmp_path)  # has gaps: indicator columns
+    checked = check_spec(spec)
+    numeric, cats = checked.data.of_kind(NUMERIC), checked.data.of_kind(CATEGORICAL)
+    splits = taskfit_splits(checked, seed=0)
+    assert splits.validation is not None
+    train, validation, refit, test, refit_test = variants.features(splits, numeric, cats)
+    assert len(train) == len(splits.train) and len(validation) == len(splits.validation)
+    assert len(refit) == len(splits.train) + len(splits.validation)
+    assert len(test) == len(refit_test) == len(splits.test)
+    numbers, after = train[:, : len(numeric)], train[:, len(numeric) :]
+    assert np.allclose(numbers.mean(axis=0), 0.0, atol=1e-4)  # standardised on train
+    assert set(np.unique(after)) == {0.0, 1.0}  # gap indicators and one-hot columns
+    assert train.shape[1] > len(numeric) + sum(len(set(splits.train.x[c].ravel())) for c in cats)
+
+    keras = import_keras()
+    variant = variants.Variant("packed", periodic=True, members=3)
+    model = variants.build(keras, variant, train.shape[1], len(numeric), classes=2)
+    assert [tuple(o.shape) for o in model.outputs] == [(None, 2)] * 3
+    assert variants.probabilities(model, train[:5]).shape == (5, 2)

@@ -336,17 +336,23 @@ def test_a_schedule_owns_the_rate_and_no_plateau_cuts_it(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("patience", [0, 2])
-def test_a_resumed_plateau_counts_as_the_uninterrupted_one(patience: int) -> None:
-    """Replaying the earlier rows leaves the counters where Keras's own epochs left them."""
+@pytest.mark.parametrize(
+    ("monitor", "mode", "sign"), [("val_loss", "min", 1), ("val_auc", "max", -1)]
+)
+def test_a_resumed_plateau_counts_as_the_uninterrupted_one(
+    patience: int, monitor: str, mode: str, sign: int
+) -> None:
+    """Replaying the earlier rows leaves the counters where Keras's own epochs left them, for a
+    quantity where more is better too (replayed before any metric is built)."""
     from taskfit.resume import ResumablePlateau
 
-    values = [1.0, 0.9, 0.95, 0.96, 0.97, 0.85, 0.9, 0.91]
+    values = [sign * v for v in (1.0, 0.9, 0.95, 0.96, 0.97, 0.85, 0.9, 0.91)]
 
     def plateau() -> ResumablePlateau:
         model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
         callback = ResumablePlateau(
-            monitor="val_loss", patience=patience, factor=0.5, start_from_epoch=1
+            monitor=monitor, mode=mode, patience=patience, factor=0.5, start_from_epoch=1
         )
         callback.set_model(model)
         callback.on_train_begin()
@@ -354,9 +360,9 @@ def test_a_resumed_plateau_counts_as_the_uninterrupted_one(patience: int) -> Non
 
     live, replayed = plateau(), plateau()
     for epoch, value in enumerate(values):
-        live.on_epoch_end(epoch, {"val_loss": value})
+        live.on_epoch_end(epoch, {monitor: value})
     assert float(live.model.optimizer.learning_rate) < 1e-3  # the values hold a plateau
-    replayed.resume({"val_loss": values})
+    replayed.resume({monitor: values})
     assert (replayed.wait, replayed.best) == (live.wait, live.best)
 
 
