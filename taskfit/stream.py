@@ -16,8 +16,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -319,6 +321,10 @@ def _unreadable(message: str, layout: Layout) -> str:
 
 def _chunk(batch: Any, layout: Layout, first: int, span: Span | None, where: str) -> Chunk:
     n = batch.num_rows
+
+    def line(row: int) -> int:
+        return csv_line(layout.path, span, first, row)
+
     # column by column into a column-major block: contiguous writes, 4x faster than row-major
     numeric = np.empty((n, len(layout.numeric)), dtype=np.float32, order="F")
     with np.errstate(over="ignore"):  # beyond float32's range: inf, an error below
@@ -329,11 +335,11 @@ def _chunk(batch: Any, layout: Layout, first: int, span: Span | None, where: str
         j = int(np.flatnonzero(infinite.any(axis=0))[0])
         row = int(np.flatnonzero(infinite[:, j])[0])
         raise DataError(
-            f"column {layout.numeric[j]}: CSV line {first + row + 2} of {where} is infinite or "
+            f"column {layout.numeric[j]}: CSV line {line(row)} of {where} is infinite or "
             "beyond a 32-bit float (3.4e38); use an empty cell for a missing value"
         )
     categorical = {c: _text(batch.column(c)).reshape(-1, 1) for c in layout.categorical}
-    y, labelled = _targets(batch.column(layout.label), layout.head, first, where)
+    y, labelled = _targets(batch.column(layout.label), layout.head, line, where)
     parts = row_parts(first, n, layout.seed, layout.test_fraction, layout.validation_fraction)
     return Chunk(first, span, numeric, categorical, y, labelled, parts)
 
@@ -353,14 +359,17 @@ def _text(column: Any) -> np.ndarray:
     return np.asarray(_cells(column).to_numpy(zero_copy_only=False), dtype=object)
 
 
-def _targets(column: Any, head: Head, first: int, where: str) -> tuple[np.ndarray, np.ndarray]:
-    """(targets, which rows have a label); a class the check did not see is an error."""
+def _targets(
+    column: Any, head: Head, line: Callable[[int], int], where: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(targets, which rows have a label); a class the check did not see is an error. `line`:
+    a row's CSV line, for the message."""
     if head.task == "regression":
         y = column.to_numpy(zero_copy_only=False).astype(np.float32)
         bad = np.flatnonzero(np.isinf(y))
         if len(bad):
             raise DataError(
-                f"column {head.labels.columns[0]}: CSV line {first + bad[0] + 2} of {where} is "
+                f"column {head.labels.columns[0]}: CSV line {line(int(bad[0]))} of {where} is "
                 "infinite; a regression label must be a finite number"
             )
         return y, ~np.isnan(y)
@@ -375,7 +384,7 @@ def _targets(column: Any, head: Head, first: int, where: str) -> tuple[np.ndarra
     if len(unknown):
         i = int(unknown[0])
         raise DataError(
-            f"column {head.labels.columns[0]}: CSV line {first + i + 2} of {where} has "
+            f"column {head.labels.columns[0]}: CSV line {line(i)} of {where} has "
             f"{cells[i].as_py()!r}, not among the classes found in the first {SAMPLE_ROWS} rows "
             f"({', '.join(head.labels.classes)}); list every class in data.classes"
         )
@@ -385,6 +394,31 @@ def _targets(column: Any, head: Head, first: int, where: str) -> tuple[np.ndarra
     if head.output_units == 1:
         return ids.astype(np.float32), labelled
     return ids, labelled
+
+
+def csv_line(path: Path, span: Span | None, first: int, row: int) -> int:
+    """The file line (the header is line 1) of row `row` of a block: blank lines and line breaks
+    inside quoted cells counted, as csv.reader counts them in memory. Only errors need it, so it
+    reads the file again: the line breaks before the block, then the block's own rows. Rows read
+    by pyarrow's fallback reader (no span) get the line they would have without either."""
+    if span is None:
+        return first + row + 2
+    before, last = 1, b""
+    with open(path, "rb") as f:
+        for _ in range(0, span.offset, BLOCK_BYTES):
+            data = f.read(min(BLOCK_BYTES, span.offset - f.tell()))
+            # \n, \r\n and a lone \r each end a line, as for csv.reader
+            before += data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+            before -= last == b"\r" and data[:1] == b"\n"  # a \r\n across two reads
+            last = data[-1:]
+        text = f.read(span.size).decode("utf-8", errors="replace")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    if span.offset == 0:
+        next(reader)  # the header
+    rows = (r for r in reader if r)  # csv yields [] for a blank line, which pyarrow skips
+    for _ in range(row + 1):
+        next(rows)
+    return before + reader.line_num - 1
 
 
 def concat_chunks(*chunks: Chunk) -> Chunk:

@@ -318,6 +318,26 @@ def test_a_bad_cell_after_the_checked_rows_names_its_column(
     assert f"error: {message}" in result.stderr, result.stderr
 
 
+def test_a_streamed_error_names_the_file_line_past_blank_lines_and_quoted_breaks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Line 1 the header, 60 one-line rows, one of them with a cell over three lines, two blank
+    lines: the bad 61st row is on line 1 + 61 + 2 + 2 = 66, in a later block than the first."""
+    monkeypatch.setattr(data_module, "SAMPLE_ROWS", 40)
+    monkeypatch.setattr(stream, "BLOCK_BYTES", 256)
+    rows = [f"{i % 7},{'x' if i % 2 else 'z'},{i * 0.5}" for i in range(60)]
+    rows[10] = '3,"one\r\ntwo\r\nthree",5.0'
+    rows[20:20] = [""]
+    rows[40:40] = [""]
+    rows.append("1e39,x,1.0")
+    (tmp_path / "data.csv").write_bytes(("a,b,y\r\n" + "\r\n".join(rows) + "\r\n").encode())
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("task: regression\ndata: {source: data.csv, label: y, streaming: true}\n")
+    result = runner.invoke(app, ["train", str(spec), "--output", str(tmp_path / "runs")])
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert "error: column a: CSV line 66 of data.csv is infinite" in result.stderr, result.stderr
+
+
 def test_a_smoke_run_reads_only_the_start_of_a_streamed_file(
     streamed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
