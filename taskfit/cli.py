@@ -263,7 +263,8 @@ def train(
         if result.rate_cuts:
             cuts = ", ".join(f"{rate:.3g} from epoch {epoch}" for epoch, rate in result.rate_cuts)
             typer.echo(f"learning rate cut on a plateau: {cuts}", err=True)
-        typer.echo(f"test {metrics}")
+        if metrics:
+            typer.echo(f"test {metrics}")
         if result.baseline_single is not None:
             from taskfit.render import baseline_text
 

@@ -283,7 +283,10 @@ def make_splits(checked: Checked, smoke: bool = False) -> Any:
 
 
 def test_metrics(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]:
-    """Keras's evaluate on the test split, under the names it logs."""
+    """Keras's evaluate on the test split, under the names it logs; none for an empty split
+    (Keras would warn that its "input ran out of data" and return nothing to report)."""
+    if splits.sizes()["test"] == 0:
+        return {}
     with progress.keras_on_stderr() as verbose:
         metrics = fitted.trained.evaluate(
             **splits.test_data(fitted.models, plan), verbose=verbose, return_dict=True
@@ -533,7 +536,10 @@ def write_run_plots(run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test:
     """The learning curves, and each head's plots on the test split (taskfit.plots). The model
     is saved by now: a problem drawing becomes a warning, not a failed run."""
     if len(test) == 0:
-        return ["plots: the test split is empty, so none were drawn; raise data.test_fraction"]
+        return [
+            "the test split is empty, so there are no test metrics and no plots; raise "
+            "data.test_fraction"
+        ]
     try:
         _draw(run_dir, plan, fitted, model, test)
     except Exception as exc:  # the pictures are extra; the result they picture is saved
