@@ -190,6 +190,11 @@ def _train(
             raise TrainingError(diverged_message(fitted.diverged, plan))
         model = fitted.models.named
         metrics = test_metrics(fitted, plan, splits)
+        if not splits.sizes()["test"]:
+            warnings.append(
+                "the test split is empty, so there are no test metrics and no plots; raise "
+                "data.test_fraction"
+            )
         metrics |= {f"{head}_weight": w for head, w in fitted.final_weights.items()}
         baseline = None
         if baseline_single and not fitted.interrupted:
@@ -408,20 +413,28 @@ def fit_plan(
 
     spec = checked.loaded.spec
     models, trained, weights, losses = compile_plan(keras, checked, plan, splits)
-    stopping = spec.training.early_stopping
-    # Keras guesses the direction from the compiled metrics, which exist only after the first
-    # batch: too late for replaying history on --resume, which runs at the first epoch's start
-    mode = "max" if stopping and higher_is_better(stopping.monitor) else "min"
-    plateau = None
-    if stopping and stopping.reduce_lr and not plan.schedule and not smoke:
-        cut = stopping.reduce_lr  # a schedule owns the rate: Keras refuses to cut it
-        plateau = ResumablePlateau(
-            monitor=stopping.monitor,
-            mode=mode,
-            factor=cut.factor,
-            patience=cut.patience,
-            min_lr=cut.min_lr,
-            start_from_epoch=last_switch(plan.heads),
+    stopping = None if smoke else spec.training.early_stopping
+    plateau = stopper = None
+    if stopping:
+        # Both watch one quantity from the last loss switch. Keras guesses its direction from
+        # the compiled metrics, which exist only after the first batch: too late for replaying
+        # history on --resume, which runs at the first epoch's start.
+        watch: dict[str, Any] = {
+            "monitor": stopping.monitor,
+            "mode": "max" if higher_is_better(stopping.monitor) else "min",
+            "start_from_epoch": last_switch(plan.heads),
+        }
+        cut = stopping.reduce_lr
+        if cut and not plan.schedule:  # a schedule owns the rate: Keras refuses to cut it
+            plateau = ResumablePlateau(
+                factor=cut.factor, patience=cut.patience, min_lr=cut.min_lr, **watch
+            )
+        stopper = ResumableEarlyStopping(
+            run_dir / BACKUP if run_dir else None,
+            patience=stopping.patience,
+            min_delta=stopping.min_delta,
+            restore_best_weights=stopping.restore_best_weights,
+            **watch,
         )
     # the rate in force each epoch, when a schedule or a plateau cut moves it; before EpochLog
     callbacks: list[Any] = [LearningRateLog()] if plan.schedule or plateau else []
@@ -435,17 +448,7 @@ def fit_plan(
         callbacks.append(schedule)
     if plateau:
         callbacks.append(plateau)
-    stopper = None
-    if stopping and not smoke:
-        stopper = ResumableEarlyStopping(
-            run_dir / BACKUP if run_dir else None,
-            monitor=stopping.monitor,
-            mode=mode,
-            patience=stopping.patience,
-            min_delta=stopping.min_delta,
-            restore_best_weights=stopping.restore_best_weights,
-            start_from_epoch=last_switch(plan.heads),
-        )
+    if stopper:
         callbacks.append(stopper)
     nonfinite, interrupt = StopOnNonFinite(), StopOnInterrupt()
     callbacks += [nonfinite, interrupt, *splits.fit_callbacks()]
@@ -535,11 +538,8 @@ def run_facts(
 def write_run_plots(run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test: Part) -> list[str]:
     """The learning curves, and each head's plots on the test split (taskfit.plots). The model
     is saved by now: a problem drawing becomes a warning, not a failed run."""
-    if len(test) == 0:
-        return [
-            "the test split is empty, so there are no test metrics and no plots; raise "
-            "data.test_fraction"
-        ]
+    if len(test) == 0:  # train has said so, with the missing metrics
+        return []
     try:
         _draw(run_dir, plan, fitted, model, test)
     except Exception as exc:  # the pictures are extra; the result they picture is saved
