@@ -41,6 +41,7 @@ from bench_quality import (
     fitting_frames,
     frame,
     markdown,
+    one_hot_categories,
     run_histgb,
     taskfit_splits,
     write_inputs,
@@ -48,7 +49,7 @@ from bench_quality import (
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from taskfit.arrays import Splits
 from taskfit.checking import check_spec
@@ -94,15 +95,11 @@ def features(splits: Splits, numeric: tuple[str, ...], cats: tuple[str, ...]) ->
             StandardScaler(),
         )
         indicators = SimpleImputer(strategy="median", add_indicator=True)
-        categories = make_pipeline(
-            SimpleImputer(strategy="constant", fill_value=""),
-            OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-        )
         return ColumnTransformer(
             [
                 ("numeric", numbers, list(numeric)),
                 ("gaps", make_pipeline(indicators, _only_indicators(len(numeric))), list(numeric)),
-                ("categorical", categories, list(cats)),
+                ("categorical", one_hot_categories(), list(cats)),
             ],
             sparse_threshold=0.0,
         )
@@ -112,13 +109,12 @@ def features(splits: Splits, numeric: tuple[str, ...], cats: tuple[str, ...]) ->
     first = prep().fit(train)
     both = prep().fit(fit_x)
     validation = frame(splits.validation, numeric, cats)
-    as32 = np.float32
     return (
-        first.transform(train).astype(as32),
-        first.transform(validation).astype(as32),
-        both.transform(fit_x).astype(as32),
-        first.transform(test_x).astype(as32),
-        both.transform(test_x).astype(as32),
+        first.transform(train).astype(np.float32),
+        first.transform(validation).astype(np.float32),
+        both.transform(fit_x).astype(np.float32),
+        first.transform(test_x).astype(np.float32),
+        both.transform(test_x).astype(np.float32),
     )
 
 

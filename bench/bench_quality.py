@@ -178,13 +178,18 @@ def as_categories(data: pd.DataFrame, categorical: tuple[str, ...], known: pd.Da
     return data
 
 
-def preprocessor(numeric: tuple[str, ...], categorical: tuple[str, ...]) -> ColumnTransformer:
-    """Median-impute (+ indicators) and standardise numbers; one-hot categories (empty: its own)."""
-    numbers = make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler())
-    categories = make_pipeline(
+def one_hot_categories() -> Pipeline:
+    """One-hot categories; a gap is a category of its own."""
+    return make_pipeline(
         SimpleImputer(strategy="constant", fill_value=""),
         OneHotEncoder(handle_unknown="ignore", sparse_output=False),
     )
+
+
+def preprocessor(numeric: tuple[str, ...], categorical: tuple[str, ...]) -> ColumnTransformer:
+    """Median-impute (+ indicators) and standardise numbers; one-hot categories (empty: its own)."""
+    numbers = make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler())
+    categories = one_hot_categories()
     return ColumnTransformer(
         [("numeric", numbers, list(numeric)), ("categorical", categories, list(categorical))],
         sparse_threshold=0.0,
