@@ -104,8 +104,11 @@ def write_spec(folder: Path, dataset: str, epochs: int, batch_size: int, seed: i
         f"task: {task}\n"
         f"data: {{source: {dataset}, label: {label}}}\n"
         f"metrics: [{metric}]\n"
+        # the hand-written network: one body, no periodic embedding, no refit (the small-table
+        # additions would make it another model; bench_quality measures them)
+        "model: {members: 1, numeric_embedding: none}\n"
         f"training: {{epochs: {epochs}, batch_size: {batch_size}, seed: {seed}, "
-        "early_stopping: null}\n"
+        "early_stopping: null, refit: false}\n"
     )
     return spec
 

@@ -42,6 +42,13 @@ class Part:
     def head(self, n: int) -> Part:
         return self.take(slice(0, n))
 
+    def join(self, other: Part) -> Part:
+        """This part's rows, then the other's."""
+        return Part(
+            {k: np.concatenate([v, other.x[k]]) for k, v in self.x.items()},
+            {k: np.concatenate([v, other.y[k]]) for k, v in self.y.items()},
+        )
+
 
 class Feed(Protocol):
     """What fitting reads of the parts: Splits (in memory), stream.StreamSplits (a streamed
@@ -79,6 +86,12 @@ class Splits:
         """At most n rows of each part (a --smoke run)."""
         validation = self.validation.head(n) if self.validation else None
         return Splits(self.train.head(n), validation, self.test.head(n))
+
+    def joined(self) -> Splits:
+        """The training and validation rows as one training part (a refit)."""
+        if self.validation is None:
+            return self
+        return Splits(self.train.join(self.validation), None, self.test)
 
     def sizes(self) -> dict[str, int]:
         validation = len(self.validation) if self.validation else 0

@@ -34,6 +34,9 @@ class Checked:
             categorical=list(data.of_kind(CATEGORICAL)),
         )
         doc["model"]["layers"] = as_data(plan.layers)
+        doc["model"]["members"] = plan.members
+        doc["model"]["numeric_embedding"] = "periodic" if plan.periodic else "none"
+        doc["training"]["refit"] = plan.refit
         doc["optimizer"] = plan.optimizer.as_yaml()
         doc["schedule"] = plan.schedule.as_yaml() if plan.schedule else None
         doc["loss_weighting"] = plan.weighting.as_yaml()
@@ -101,13 +104,27 @@ def notes(checked: Checked) -> list[str]:
     return out
 
 
-def check_spec(path: str | Path, overrides: list[str] | None = None) -> Checked:
-    """Everything `train` validates before it loads TensorFlow; raises TaskfitError."""
+def check_spec(
+    path: str | Path, overrides: list[str] | None = None, workers: bool = False
+) -> Checked:
+    """Everything `train` validates before it loads TensorFlow; raises TaskfitError.
+    `workers`: several processes fit it (train --workers), so the small-table defaults are off."""
     loaded = load_spec(path, overrides)
     if loaded.spec.training.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise SpecError(
             "training.tensorboard: needs the tensorboard package, which is not installed. "
             "Install it with: pip install 'taskfit[tensorboard]' (or set it to false)"
         )
-    data = inspect_data(loaded)
-    return Checked(loaded, data, make_plan(loaded.spec, data.labels))
+    return planned(loaded, inspect_data(loaded), workers)
+
+
+def planned(loaded: LoadedSpec, data: DataView, workers: bool = False) -> Checked:
+    """The spec's plan for this data. The small-table defaults need the table in memory and one
+    process fitting it."""
+    if data.streamed and loaded.spec.training.refit:
+        raise SpecError(
+            "training.refit: needs the training and validation rows together in memory; a "
+            "streamed CSV splits them as it reads. Set refit: false, or data.streaming: false."
+        )
+    rows = len(data.rows) if data.streamed is None and not workers else None
+    return Checked(loaded, data, make_plan(loaded.spec, data.labels, rows))

@@ -260,6 +260,12 @@ def train(
                 "on the monitored quantity",
                 err=True,
             )
+        if result.refit:
+            typer.echo(
+                f"refit on train + validation: a fresh model, {result.refit['epochs']} epochs on "
+                f"{result.refit['rows']} rows; the test metrics are its",
+                err=True,
+            )
         if result.rate_cuts:
             cuts = ", ".join(f"{rate:.3g} from epoch {epoch}" for epoch, rate in result.rate_cuts)
             typer.echo(f"learning rate cut on a plateau: {cuts}", err=True)

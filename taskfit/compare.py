@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from taskfit.errors import DataError
+from taskfit.plan import additions_text
 from taskfit.runfolder import count_epochs, read_status
 from taskfit.table import higher_is_better
 
@@ -32,16 +33,23 @@ def settings(spec: dict[str, Any]) -> dict[str, Any]:
     name = optimizer.get("name") if isinstance(optimizer, dict) else optimizer
     rate = optimizer.get("learning_rate") if isinstance(optimizer, dict) else None
     schedule = spec.get("schedule")
-    layers = spec.get("model", {}).get("layers") or []
+    model, training = spec.get("model", {}), spec.get("training", {})
+    layers = model.get("layers") or []
+    added = additions_text(
+        model.get("members") or 1,
+        model.get("numeric_embedding") == "periodic",
+        bool(training.get("refit")),
+    )
     return {
         "task": "heads: " + ", ".join(heads) if heads else spec.get("task"),
         "data": Path(str(spec.get("data", {}).get("source", ""))).name,
         "layers": "-".join(str(layer.get("units")) for layer in layers) or "(none)",
+        "additions": ", ".join(added) or "none",
         "loss": "per head" if heads else json.dumps(spec.get("loss")).strip('"'),
         "optimizer": f"{name} {rate}" if rate is not None else str(name),
         "schedule": schedule.get("name") if isinstance(schedule, dict) else schedule,
-        "batch_size": spec.get("training", {}).get("batch_size"),
-        "seed": spec.get("training", {}).get("seed"),
+        "batch_size": training.get("batch_size"),
+        "seed": training.get("seed"),
     }
 
 

@@ -87,6 +87,11 @@ def check_distributable(checked: Any, cluster: Cluster) -> None:
     if plan.multi and plan.weighting.name != "fixed":
         problems.append(f"loss_weighting {plan.weighting.name}: learned weights are not yet "
                         "part of the compiled JAX step; use fixed weights")  # fmt: skip
+    if plan.additions:
+        problems.append(
+            f"{', '.join(plan.additions)}: not yet fitted across processes; set "
+            "model.members: 1, model.numeric_embedding: none and training.refit: false"
+        )
     if spec.training.batch_size % cluster.count:
         problems.append(
             f"training.batch_size {spec.training.batch_size} must divide into the "
@@ -355,7 +360,7 @@ def serve(cluster: Cluster, spec: Path, overrides: list[str]) -> None:
     """A machine other than process 0's: check the spec, then run its one worker."""
     from taskfit.checking import check_spec
 
-    check_distributable(check_spec(spec, overrides), cluster)
+    check_distributable(check_spec(spec, overrides, workers=True), cluster)
     run_workers(cluster, spec, overrides, None)
 
 
@@ -420,7 +425,7 @@ def worker(job: dict[str, Any]) -> None:
     keras.distribution.set_distribution(
         keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False)
     )
-    checked = check_spec(job["spec"], job["overrides"])
+    checked = check_spec(job["spec"], job["overrides"], workers=True)
     seed = checked.loaded.spec.training.seed
     keras.utils.set_random_seed(seed)
     splits: Any

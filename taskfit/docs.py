@@ -41,6 +41,14 @@ def table_reference() -> str:
         f"Schedules: {', '.join(table.schedules)}. Advice: {table.optimizer_advice}. "
         f"Loss weightings for heads: {', '.join(table.weightings)}."
     )
+    small = table.small_tables
+    lines.append("")
+    lines.append(
+        f"A small table (one task, in memory, at most {small.up_to_rows} labelled rows) also gets "
+        f"{small.members} members (`model.members`), the {small.numeric_embedding} numeric "
+        "embedding (`model.numeric_embedding`) and a refit on train + validation "
+        f"(`training.refit`: {'on' if small.refit else 'off'}); see Quality on real tables."
+    )
     return "\n".join(lines)
 
 

@@ -103,13 +103,40 @@ def output_stack(
     return stack
 
 
-def build_body(plan: Plan, width: int, target: Scale | None = None) -> keras.Sequential:
+def build_body(
+    plan: Plan, width: int, target: Scale | None = None, name: str = "body"
+) -> keras.Sequential:
     """One task: the table's part as a keras.Sequential on `width` standardised features."""
     head = plan.head
     stack: list[keras.layers.Layer] = [keras.Input(shape=(width,), name="features")]
     stack += dense_stack(plan.layers)
     stack += output_stack(head, target, "output", "target_scale")
-    return keras.Sequential(stack, name="body")
+    return keras.Sequential(stack, name=name)
+
+
+def build_members(
+    plan: Plan, features: Any, numbers: int, target: Scale | None
+) -> tuple[Any, Any | None]:
+    """One task with the small-table additions: (the output, which is the members' mean, and
+    every member's output stacked on axis 1, or None for one member). Each member is the
+    table's body, after its own periodic embedding of the first `numbers` columns."""
+    from taskfit.ensemble import periodic_embedding
+    from taskfit.table import load_table
+
+    outputs = []
+    for k in range(1, plan.members + 1):
+        prefix = f"member_{k}_" if plan.members > 1 else ""
+        x = features
+        if plan.periodic and numbers:
+            x = periodic_embedding(x, numbers, load_table().small_tables.periodic, prefix)
+        body = build_body(plan, int(x.shape[-1]), target, f"{prefix}body")
+        outputs.append(body(x))
+    if len(outputs) == 1:
+        return outputs[0], None
+    mean = keras.layers.Average(name="members_mean")(outputs)
+    return mean, keras.layers.Concatenate(axis=1, name="members")(
+        [keras.layers.Reshape((1, -1))(o) for o in outputs]
+    )
 
 
 def build_heads(plan: Plan, features: Any, targets: dict[str, Scale]) -> dict[str, Any]:
@@ -148,6 +175,9 @@ class Models:
     # on the JAX backend (no string tensors) categories are looked up before the model: their
     # vocabularies, to turn each into StringLookup's ids
     looked_up: dict[str, list[str]] | None = None
+    # several members: the `fit` inputs -> every member's output, stacked on axis 1 (training
+    # gives each its own loss: taskfit.ensemble.PackedEnsemble)
+    members: keras.Model | None = None
 
     def pack(self, x: Inputs) -> dict[str, Any]:
         """Named column arrays -> the `fit` model's inputs."""
@@ -264,18 +294,19 @@ def build_from_stats(
         vocabulary = stats.vocabularies[column]
         parts.append(_categorical(names[column], inputs[column], vocabulary, looked_up))
     features = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="features")(parts)
+    stacked = None
     if plan.multi:
         outputs = build_heads(plan, features, stats.targets)
     else:
-        outputs = build_body(plan, int(features.shape[-1]), stats.targets.get(plan.head.name))(
-            features
-        )
+        target = stats.targets.get(plan.head.name)
+        outputs, stacked = build_members(plan, features, len(numeric), target)
     fit = keras.Model(inputs=inputs, outputs=outputs, name="preprocess_and_body")
+    members = None if stacked is None else keras.Model(inputs, stacked, name="members")
     log_scaled = tuple(numeric[i] for i in stats.skewed)
     kind = "heads" if plan.multi else plan.head.task
     named = _named(fit, numeric, categorical, names, kind)
     vocabularies = stats.vocabularies if looked_up else None
-    return Models(fit, named, numeric, categorical, log_scaled, vocabularies)
+    return Models(fit, named, numeric, categorical, log_scaled, vocabularies, members)
 
 
 def _named(

@@ -128,6 +128,15 @@ class Plan:
     weighting: Built  # fixed, uncertainty or dwa
     multi: bool  # the spec gives `heads`: a functional model with named outputs
     warnings: tuple[str, ...] = field(default=())
+    # the small-table additions (recipes/small_tables.yaml), resolved from the spec and the data
+    members: int = 1  # copies of the body, each with its own loss; the model outputs their mean
+    periodic: bool = False  # numeric columns go through the periodic embedding
+    refit: bool = False  # after early stopping, train afresh on train + validation
+
+    @property
+    def additions(self) -> list[str]:
+        """The small-table additions in force, in words."""
+        return additions_text(self.members, self.periodic, self.refit)
 
     @property
     def head(self) -> Head:
@@ -140,6 +149,12 @@ class Plan:
     def stratify_by(self) -> str | None:
         """The head whose classes the split keeps in proportion: the first classifier."""
         return next((h.name for h in self.heads if h.task != "regression"), None)
+
+
+def additions_text(members: int, periodic: bool, refit: bool) -> list[str]:
+    out = [f"{members} members"] if members > 1 else []
+    out += ["periodic numeric embedding"] if periodic else []
+    return out + (["refit on train + validation"] if refit else [])
 
 
 def row_text(recipe: Recipe, label_format: str, classes: int | None = None) -> str:
@@ -205,7 +220,9 @@ def heads_asked(spec: Spec) -> list[HeadAsked]:
     ]
 
 
-def make_plan(spec: Spec, labels: dict[str, Labels]) -> Plan:
+def make_plan(spec: Spec, labels: dict[str, Labels], rows: int | None = None) -> Plan:
+    """`rows`: the labelled rows of a table fitted in memory by one process, which decides the
+    small-table defaults; None (streamed, several processes, a resolved spec) leaves them off."""
     table = load_table()
     asked = heads_asked(spec)
     for head in asked:
@@ -225,7 +242,7 @@ def make_plan(spec: Spec, labels: dict[str, Labels]) -> Plan:
     if spec.strict:
         problems.raise_if_any(SpecError)
     first = table.recipe(asked[0].task)
-    return Plan(
+    plan = Plan(
         heads=heads,
         layers=spec.model.layers
         if spec.model.layers is not None
@@ -241,6 +258,44 @@ def make_plan(spec: Spec, labels: dict[str, Labels]) -> Plan:
         weighting=_built(table.weightings[spec.loss_weighting.name], spec.loss_weighting),
         multi=spec.heads is not None,
         warnings=warnings,
+    )
+    return _with_additions(plan, spec, rows)
+
+
+def _with_additions(plan: Plan, spec: Spec, rows: int | None) -> Plan:
+    """The small-table additions: what the spec sets, else the table's default for the data.
+    One task only: a packed ensemble and the refit would multiply the heads' weighting."""
+    small = load_table().small_tables
+    default = rows is not None and rows <= small.up_to_rows and not plan.multi
+    has_validation = spec.data.validation_fraction > 0
+    asked = {
+        "model.members": spec.model.members is not None and spec.model.members > 1,
+        "model.numeric_embedding": spec.model.numeric_embedding == "periodic",
+        "training.refit": bool(spec.training.refit),
+    }
+    problems = Problems()
+    for where, is_set in asked.items():
+        if is_set and plan.multi:
+            problems.add(where, "works with one task; this spec has heads. Remove it.")
+    if spec.training.refit and not has_validation:
+        problems.add(
+            "training.refit",
+            "adds the validation rows to training, but data.validation_fraction is 0. Give a "
+            "validation split, or set refit: false.",
+        )
+    problems.raise_if_any(SpecError)
+
+    def pick(value: Any, small_default: Any, off: Any) -> Any:
+        if value is not None:
+            return value
+        return small_default if default else off
+
+    embedding = pick(spec.model.numeric_embedding, small.numeric_embedding, "none")
+    return dataclasses.replace(
+        plan,
+        members=pick(spec.model.members, small.members, 1),
+        periodic=embedding == "periodic",
+        refit=pick(spec.training.refit, small.refit and has_validation, False),
     )
 
 
@@ -441,10 +496,11 @@ def plan_summary(plan: Plan) -> str:
     )
     if not plan.multi:
         head = plan.head
+        added = f"\nadditions: {', '.join(plan.additions)}" if plan.additions else ""
         return (
             f"labels: {head.labels.describe()} ({head.labels.format})\n"
             f"output: {head.output_text}; loss: {head.loss.summary}; "
-            f"metrics: {', '.join(head.metrics)}; {optimizer}"
+            f"metrics: {', '.join(head.metrics)}; {optimizer}{added}"
         )
     lines = [
         f"{h.name}: {h.task}, {h.labels.describe()} ({h.labels.format}); output: "

@@ -80,7 +80,8 @@ def rows_table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
 def compare_table(result: Compared) -> Table:
     """One column per run, one row per setting or test metric (readable for a few runs); the
     best value of each metric marked *."""
-    settings = ["status", "task", "data", "layers", "loss", "optimizer", "schedule", "epochs"]
+    settings = ["status", "task", "data", "layers", "additions"]
+    settings += ["loss", "optimizer", "schedule", "epochs"]
     rows = [["run", *(Path(run["run_dir"]).name for run in result.runs)]]
     rows += [[key, *(str(run[key] or "none") for run in result.runs)] for key in settings]
     for metric in result.metrics:
@@ -202,6 +203,8 @@ def check_text(checked: Checked) -> str:
     summary["optimizer"] = plan.optimizer.name + schedule
     if plan.multi:
         summary["weighting"] = plan.weighting.name
+    if plan.additions:  # the small-table defaults, or what the spec asked for
+        summary["additions"] = ", ".join(plan.additions)
     lines = [f"  {name:<10}{text}" for name, text in summary.items()]
     if plan.multi:
         lines.append("")

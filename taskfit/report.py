@@ -79,6 +79,8 @@ def read_report(folder: Path) -> Report:
         "batch size": str(spec.training.batch_size),
         "early stopping": _stopping(run),
     }
+    if plan.additions:
+        choices["additions"] = ", ".join(plan.additions)
     heads = []
     if plan.multi:
         choices["loss weighting"] = plan.weighting.name

@@ -47,6 +47,18 @@ class ModelSpec:
     head_layers: tuple[LayerSpec, ...] = key(
         (), doc="heads only: hidden layers of each head, after the shared layers"
     )
+    members: int | None = key(
+        None,
+        doc="copies of the body trained side by side, each with its own loss; the model "
+        "outputs their mean (default: the table's count on a small table, else 1)",
+        param=Param("int", ge=1),
+    )
+    numeric_embedding: str | None = key(
+        None,
+        doc="periodic: each numeric column as sin/cos of learned frequencies, then a Dense "
+        "layer; none: the standardised number as is (default: the table's on a small table)",
+        param=Param("str", choices=("periodic", "none")),
+    )
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,11 @@ class TrainingSpec:
     )
     early_stopping: EarlyStoppingSpec | None = key(
         EarlyStoppingSpec(), doc="stop when val_loss stops improving; null turns it off"
+    )
+    refit: bool | None = key(
+        None,
+        doc="after early stopping, train afresh on train + validation for the kept number of "
+        "epochs, replaying each epoch's learning rate (default: the table's on a small table)",
     )
     tensorboard: bool = key(False, doc="write TensorBoard logs to <run folder>/tensorboard")
     class_weight: str | dict[Any, float] | None = key(

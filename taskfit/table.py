@@ -82,6 +82,26 @@ class Tuning:
 
 
 @dataclass(frozen=True)
+class Periodic:
+    """The periodic embedding of a numeric column (recipes/small_tables.yaml)."""
+
+    frequencies: int
+    sigma: float
+    units: int
+
+
+@dataclass(frozen=True)
+class SmallTables:
+    """What a small in-memory table gets by default (recipes/small_tables.yaml)."""
+
+    up_to_rows: int
+    members: int
+    numeric_embedding: str
+    refit: bool
+    periodic: Periodic
+
+
+@dataclass(frozen=True)
 class Table:
     recipes: dict[str, Recipe]
     optimizers: dict[str, Named]
@@ -92,6 +112,7 @@ class Table:
     activations: tuple[str, ...]
     weightings: dict[str, Named]  # how several heads' losses make one total
     tuning: Tuning
+    small_tables: SmallTables
 
     def recipe(self, task: str) -> Recipe:
         return self.recipes[task]
@@ -153,6 +174,20 @@ def load_table() -> Table:
         activations=tuple(_read("layers.yaml")["activations"]),
         weightings={n: _named(n, v) for n, v in _read("weighting.yaml")["weightings"].items()},
         tuning=_tuning(_read("tuning.yaml")),
+        small_tables=_small_tables(_read("small_tables.yaml")),
+    )
+
+
+def _small_tables(row: dict[str, Any]) -> SmallTables:
+    periodic = row["periodic"]
+    return SmallTables(
+        up_to_rows=int(row["up_to_rows"]),
+        members=int(row["members"]),
+        numeric_embedding=str(row["numeric_embedding"]),
+        refit=bool(row["refit"]),
+        periodic=Periodic(
+            int(periodic["frequencies"]), float(periodic["sigma"]), int(periodic["units"])
+        ),
     )
 
 

@@ -5,6 +5,7 @@ Flow: check_spec (no TensorFlow) -> arrays -> build_model -> compile -> fit -> e
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import shutil
@@ -62,6 +63,7 @@ class RunResult:
     log_scaled: tuple[str, ...] = ()  # heavy-tailed numeric columns the model log1p-transforms
     baseline_single: dict[str, Any] | None = None  # head -> multi-task vs trained alone
     status: str = "completed"  # or "interrupted": Ctrl-C stopped it; the best weights were kept
+    refit: dict[str, Any] | None = None  # training.refit: its epochs, rows and seconds
 
     @property
     def epochs(self) -> int:
@@ -106,6 +108,8 @@ class RunResult:
             doc["notes"] = self.notes
         if self.baseline_single is not None:
             doc["baseline_single"] = self.baseline_single
+        if self.refit is not None:
+            doc["refit"] = self.refit
         return doc
 
 
@@ -145,7 +149,8 @@ def _train(
     if resume is not None:
         spec_path = resumable_spec(Path(resume))
     assert spec_path is not None
-    checked = check_spec(spec_path, overrides)  # every user mistake surfaces before TensorFlow
+    # every user mistake surfaces before TensorFlow
+    checked = check_spec(spec_path, overrides, workers=cluster is not None)
     spec, plan = checked.loaded.spec, checked.plan
     if baseline_single and not plan.multi:
         raise SpecError(
@@ -188,6 +193,9 @@ def _train(
         write_history(run_dir / "history.csv", columns)
         if fitted.diverged:
             raise TrainingError(diverged_message(fitted.diverged, plan))
+        if plan.refit and not smoke and not fitted.interrupted:
+            fitted, kept_first = refit(keras, checked, splits, fitted, verbose)
+            warnings += [kept_first] if kept_first else []
         model = fitted.models.named
         metrics = test_metrics(fitted, plan, splits)
         if not splits.sizes()["test"]:
@@ -244,6 +252,7 @@ def _train(
         fitted.models.log_scaled,
         baseline,
         status,
+        fitted.refit,
     )
 
 
@@ -259,6 +268,7 @@ class Fitted:
     interrupted: bool = False  # Ctrl-C stopped fit; the best weights so far were restored
     diverged: tuple[int, int, float] | None = None  # (epoch, batch, loss) where it went NaN/inf
     processes: int = 1  # how many processes fitted it (train --workers)
+    refit: dict[str, Any] | None = None  # the model was refitted: its epochs, rows and seconds
 
     @property
     def epochs(self) -> int:
@@ -287,13 +297,62 @@ def make_splits(checked: Checked, smoke: bool = False) -> Any:
     return splits.head(SMOKE_ROWS) if smoke else splits
 
 
+@dataclass(frozen=True)
+class Replay:
+    """How a refit fits: `epochs` with no validation split, each at the learning rate the
+    first fit logged for it (none logged: the optimizer's own rate or schedule)."""
+
+    epochs: int
+    rates: list[float]
+
+
+def refit(
+    keras: Any, checked: Checked, splits: Splits, first: Fitted, verbose: int | str
+) -> tuple[Fitted, str]:
+    """training.refit: a fresh model (its preprocessing fitted again) on the training and
+    validation rows together, for the epochs the first fit kept, at their learning rates. The
+    first fit's history, best epoch and curves stay the run's; the refit's model is its result.
+    Stopped or diverged, the first fit's model is kept: (it, a warning saying so)."""
+    plan = checked.plan
+    epochs = first.best_epoch or first.epochs
+    rates = [] if plan.schedule else first.history.get("learning_rate", [])[:epochs]
+    whole = splits.joined()
+    seed_everything(keras, checked.loaded.spec.training.seed)
+    with progress.step(f"refitting on train + validation for {epochs} epochs"):
+        again = fit_plan(keras, checked, plan, whole, False, verbose, replay=Replay(epochs, rates))
+    kept = "kept the model fitted on the training split alone"
+    if again.interrupted:
+        return first, f"Ctrl-C during the refit on train + validation; {kept}"
+    if again.diverged:
+        epoch, _, loss = again.diverged
+        return first, f"the refit's loss became {loss} in epoch {epoch}; {kept}"
+    done = {"epochs": epochs, "rows": whole.sizes()["train"], "seconds": round(again.seconds, 3)}
+    return dataclasses.replace(
+        first,
+        models=again.models,
+        trained=again.trained,
+        seconds=first.seconds + again.seconds,
+        refit=done,
+    ), ""
+
+
 def test_metrics(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]:
     """Keras's evaluate on the test split, under the names it logs; none for an empty split
     (Keras would warn that its "input ran out of data" and return nothing to report)."""
     if splits.sizes()["test"] == 0:
         return {}
+    evaluated = fitted.trained
+    if fitted.models.members is not None:
+        # the loss of the members' mean, as `taskfit evaluate` scores the saved model (training
+        # logs the mean of the members' losses)
+        import keras
+
+        from taskfit.optim import make_metrics
+
+        evaluated = keras.Model(fitted.models.fit.input, fitted.models.fit.output)
+        evaluated.compile(loss=fitted.trained.loss, metrics=make_metrics(plan.head))
     with progress.keras_on_stderr() as verbose:
-        metrics = fitted.trained.evaluate(
+        metrics = evaluated.evaluate(
             **splits.test_data(fitted.models, plan), verbose=verbose, return_dict=True
         )
     return {k: float(v) for k, v in metrics.items()}
@@ -380,6 +439,10 @@ def compile_plan(keras: Any, checked: Checked, plan: Plan, splits: Feed) -> tupl
 
         trained, weights = compile_heads(training, plan, make_optimizer(plan), losses)
         return models, trained, weights, losses
+    if models.members is not None:
+        from taskfit.ensemble import PackedEnsemble
+
+        training = PackedEnsemble(models.members, name="training")
     head = plan.head
     training.compile(
         optimizer=make_optimizer(plan), loss=losses[head.name], metrics=make_metrics(head)
@@ -395,10 +458,11 @@ def fit_plan(
     smoke: bool,
     verbose: int | str,
     run_dir: Path | None = None,
+    replay: Replay | None = None,
 ) -> Fitted:
     """Build, compile and fit `plan` (the checked spec's, or one head of it alone). With
     `run_dir`, every finished epoch is kept there (history.csv and a checkpoint), and a
-    checkpoint already there is where training resumes."""
+    checkpoint already there is where training resumes. `replay`: a refit (see `refit`)."""
     from taskfit.guards import StopOnInterrupt, StopOnNonFinite
     from taskfit.losses import LossSchedule, MixedLoss, last_switch
     from taskfit.optim import LearningRateLog
@@ -413,7 +477,7 @@ def fit_plan(
 
     spec = checked.loaded.spec
     models, trained, weights, losses = compile_plan(keras, checked, plan, splits)
-    stopping = None if smoke else spec.training.early_stopping
+    stopping = None if smoke or replay else spec.training.early_stopping
     plateau = stopper = None
     if stopping:
         # Both watch one quantity from the last loss switch. Keras guesses its direction from
@@ -450,6 +514,9 @@ def fit_plan(
         callbacks.append(plateau)
     if stopper:
         callbacks.append(stopper)
+    if replay and replay.rates:
+        rates = replay.rates
+        callbacks.append(keras.callbacks.LearningRateScheduler(lambda epoch, _: rates[epoch]))
     nonfinite, interrupt = StopOnNonFinite(), StopOnInterrupt()
     callbacks += [nonfinite, interrupt, *splits.fit_callbacks()]
     active = {}
@@ -482,7 +549,7 @@ def fit_plan(
         fitted = trained.fit(
             **splits.fit_data(models, plan, spec.training.batch_size),
             validation_data=splits.validation_data(models, plan),
-            epochs=1 if smoke else spec.training.epochs,
+            epochs=1 if smoke else replay.epochs if replay else spec.training.epochs,
             callbacks=callbacks,
             class_weight=class_weight,
             verbose=verbose,
@@ -527,6 +594,7 @@ def run_facts(
         "fit_seconds": round(before.get("fit_seconds", 0) + fitted.seconds, 3),
         "rows": splits.sizes(),
         "processes": fitted.processes,
+        **({"refit": fitted.refit} if fitted.refit else {}),
         "versions": {
             "taskfit": __version__,
             "keras": keras.__version__,

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from taskfit import progress
-from taskfit.checking import Checked, check_spec
+from taskfit.checking import Checked, check_spec, planned
 from taskfit.errors import SpecError
-from taskfit.plan import Plan, make_plan
+from taskfit.plan import Plan
 from taskfit.runfolder import create_run_dir, write_json, write_text, write_yaml
 from taskfit.spec import load_spec
 from taskfit.table import Tuning, higher_is_better, load_table
@@ -202,7 +202,7 @@ def _trial_spec(
     space = load_table().tuning
     extra = trial_overrides(choices, checked.plan, space, steps, spec.training.epochs)
     loaded = load_spec(spec_path, [*overrides, *extra])
-    return Checked(loaded, checked.data, make_plan(loaded.spec, checked.data.labels))
+    return planned(loaded, checked.data)
 
 
 def _search(kt: Any, run_trial: Any, objective: str, trials: int, folder: Path, seed: int) -> Any:

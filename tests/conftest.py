@@ -33,3 +33,24 @@ def draw_plots_only_where_asked(
         import taskfit.training
 
         monkeypatch.setattr(taskfit.training, "write_run_plots", lambda *args: [])
+
+
+@pytest.fixture(autouse=True)
+def small_table_additions_only_where_asked(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The small-table defaults (three members, the periodic embedding, the refit) triple a
+    run's training time: in-process runs go without them unless the test is marked `additions`
+    (tests/test_small_tables.py, the quality floors), as a spec with `model.members: 1,
+    model.numeric_embedding: none, training.refit: false` would. Runs in a subprocess, and
+    module-scoped fixtures (set up before this one), keep the real defaults."""
+    if request.node.get_closest_marker("additions") is None:
+        import dataclasses
+
+        import taskfit.plan
+        from taskfit.table import load_table
+
+        table = load_table()
+        small = dataclasses.replace(table.small_tables, up_to_rows=0)
+        off = dataclasses.replace(table, small_tables=small)
+        monkeypatch.setattr(taskfit.plan, "load_table", lambda: off)

@@ -8,6 +8,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+# For a run in a subprocess, which conftest's `small_table_additions_only_where_asked` cannot
+# reach: the spec keys that turn the small-table additions off.
+NO_ADDITIONS = [
+    "--set",
+    "model.members=1",
+    "--set",
+    "model.numeric_embedding=none",
+    "--set",
+    "training.refit=false",
+]
+
 
 def tiny_csv(rows: int = 40, label: str = "binary") -> str:
     """A small, learnable CSV: two numeric features and a label of the asked kind."""

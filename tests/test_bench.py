@@ -14,9 +14,13 @@ sys.path.insert(0, str(BENCH))
 import bench_speed  # noqa: E402
 
 
+@pytest.mark.additions  # the real defaults: the spec must turn the small-table additions off
 @pytest.mark.parametrize("dataset", list(bench_speed.DATASETS))
 def test_hand_written_side_trains_on_taskfits_split(dataset: str, tmp_path: Path) -> None:
+    from taskfit.checking import check_spec
+
     spec = bench_speed.write_spec(tmp_path, dataset, epochs=20, batch_size=32, seed=0)
+    assert check_spec(spec).plan.additions == []  # the network the hand-written side builds
     rows = bench_speed.check_same_split(spec, dataset, seed=0)
     assert rows == {"breast_cancer": 365, "digits": 1151, "diabetes": 283}[dataset]
 

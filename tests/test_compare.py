@@ -14,17 +14,24 @@ from taskfit.table import higher_is_better
 runner = CliRunner()
 
 
-def fake_run(folder: Path, lr: float, metrics: dict[str, float], epochs: int) -> Path:
-    """A run folder as `taskfit train` leaves it (the files compare reads), without training."""
+def fake_run(
+    folder: Path, lr: float, metrics: dict[str, float], epochs: int, small: bool = False
+) -> Path:
+    """A run folder as `taskfit train` leaves it (the files compare reads), without training.
+    `small`: with the small-table additions."""
     folder.mkdir(parents=True)
     spec = {
         "task": "binary",
         "data": {"source": "/data/cancer.csv", "label": "y"},
-        "model": {"layers": [{"units": 64}, {"units": 32}]},
+        "model": {
+            "layers": [{"units": 64}, {"units": 32}],
+            "members": 3 if small else 1,
+            "numeric_embedding": "periodic" if small else "none",
+        },
         "loss": "binary_crossentropy",
         "optimizer": {"name": "adam", "learning_rate": lr},
         "schedule": None,
-        "training": {"batch_size": 32, "seed": 0},
+        "training": {"batch_size": 32, "seed": 0, "refit": small},
     }
     (folder / "spec.resolved.yaml").write_text(yaml.safe_dump(spec))
     (folder / "metrics.json").write_text(json.dumps(metrics))
@@ -35,13 +42,17 @@ def fake_run(folder: Path, lr: float, metrics: dict[str, float], epochs: int) ->
 
 def test_compare_marks_the_best_of_each_metric(tmp_path: Path) -> None:
     a = fake_run(tmp_path / "a", 0.001, {"loss": 0.30, "accuracy": 0.90, "auc": 0.97}, 12)
-    b = fake_run(tmp_path / "b", 0.0005, {"loss": 0.25, "accuracy": 0.88, "auc": 0.98}, 30)
+    b = fake_run(tmp_path / "b", 0.0005, {"loss": 0.25, "accuracy": 0.88, "auc": 0.98}, 30, True)
     result = runner.invoke(app, ["compare", str(a), str(b), "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["best"] == {"loss": str(b), "accuracy": str(a), "auc": str(b)}
     assert [r["optimizer"] for r in doc["runs"]] == ["adam 0.001", "adam 0.0005"]
     assert [r["epochs"] for r in doc["runs"]] == [12, 30]
+    assert [r["additions"] for r in doc["runs"]] == [
+        "none",
+        "3 members, periodic numeric embedding, refit on train + validation",
+    ]
     table = runner.invoke(app, ["compare", str(a), str(b)]).stdout
     accuracy = next(line for line in table.splitlines() if "accuracy" in line)
     assert "0.9 *" in accuracy and "0.88 *" not in accuracy

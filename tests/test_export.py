@@ -25,6 +25,7 @@ from taskfit.training import train
 FAST = ["training.epochs=3", "training.batch_size=16"]
 MIXED_SPEC = (
     "task: binary\ndata: {source: data.csv, label: bought, categorical: [plan, Shop Name]}\n"
+    "model: {members: 2, numeric_embedding: periodic}\n"  # the small-table network, smaller
 )
 HEADS_SPEC = (
     "data: {source: wine}\n"
@@ -48,6 +49,8 @@ def shop_and_visits_csv(rows: int) -> str:
 
 @pytest.fixture(scope="module")
 def mixed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Members and the periodic embedding (the refit, a small-table default, too: module
+    fixtures are set up before conftest's function-scoped one): every format carries them."""
     folder = tmp_path_factory.mktemp("mixed")
     (folder / "data.csv").write_text(shop_and_visits_csv(200))
     (folder / "spec.yaml").write_text(MIXED_SPEC)
@@ -164,6 +167,7 @@ def test_numbers_and_categories_export_with_the_same_predictions(mixed_run: Path
     )
     layers = [layer.name for layer in body.layers]
     assert "Shop_Name_embedding" in layers and "city_lookup" in layers  # both category paths
+    assert {"members_mean", "member_2_periodic"} <= set(layers)  # the small-table additions
     destination = export(mixed_run, fmt)
     assert destination.parent == mixed_run / "export"
     assert_same_predictions(mixed_run, fmt, destination)

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from helpers import tiny_spec
+from helpers import NO_ADDITIONS, tiny_spec
 from typer.testing import CliRunner
 
 from taskfit import progress
@@ -64,7 +64,7 @@ def test_training_shows_progress_on_a_terminal_and_keeps_stdout_clean(
     spec: Path, tmp_path: Path
 ) -> None:
     code, out, shown = run_on_terminal(
-        [*TASKFIT, "train", str(spec), "--output", str(tmp_path / "runs")]
+        [*TASKFIT, "train", str(spec), "--output", str(tmp_path / "runs"), *NO_ADDITIONS]
     )
     assert code == 0, shown
     assert "Epoch 1/2" in shown and "Epoch 2/2" in shown and "━" in shown  # Keras's bars
@@ -84,7 +84,7 @@ def test_training_shows_progress_on_a_terminal_and_keeps_stdout_clean(
 
 def test_json_runs_show_no_progress_even_on_a_terminal(spec: Path, tmp_path: Path) -> None:
     code, out, shown = run_on_terminal(
-        [*TASKFIT, "train", str(spec), "--output", str(tmp_path / "runs"), "--json"]
+        [*TASKFIT, "train", str(spec), "--output", str(tmp_path / "runs"), "--json", *NO_ADDITIONS]
     )
     assert code == 0, shown
     assert "Epoch" not in shown and "━" not in shown and "loading" not in shown

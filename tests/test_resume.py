@@ -26,7 +26,8 @@ SPEC = (
     "data: {source: diabetes, label: progression}\n"
     "schedule: {name: exponential_decay, initial_learning_rate: 0.003, decay_steps: 50,"
     " decay_rate: 0.7}\n"
-    "training: {epochs: 12, early_stopping: {patience: 100}}\n"
+    "model: {members: 2, numeric_embedding: periodic}\n"  # a packed ensemble's checkpoint
+    "training: {epochs: 12, early_stopping: {patience: 100}, refit: false}\n"
 )
 
 
@@ -42,6 +43,7 @@ def status(run_dir: Path) -> str:
 def test_a_killed_run_resumes_from_its_last_epoch(write: Write, tmp_path: Path) -> None:
     spec = write("spec.yaml", SPEC)
     whole = train(spec, output=tmp_path / "whole", verbose=0)
+    assert whole.checked.plan.members == 2 and whole.checked.plan.periodic
 
     taskfit = Path(sys.executable).with_name("taskfit")
     command = [str(taskfit), "train", str(spec), "--output", str(tmp_path / "killed")]

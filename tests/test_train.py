@@ -129,12 +129,18 @@ def test_smoke_run_as_a_subprocess(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("config", "metric", "floor"),
-    [("binary", "accuracy", 0.95), ("multiclass", "accuracy", 0.95), ("regression", "mae", 50.0)],
+    [
+        # with every default; the other two without the small-table additions (their time)
+        pytest.param("binary", "accuracy", 0.95, marks=pytest.mark.additions),
+        ("multiclass", "accuracy", 0.95),
+        ("regression", "mae", 50.0),
+    ],
 )
 def test_quality_floors_on_bundled_data(
     config: str, metric: str, floor: float, tmp_path: Path
 ) -> None:
     result = train(ROOT / "configs" / f"{config}.yaml", None, tmp_path, verbose=0)
+    assert bool(result.checked.plan.additions) == (config == "binary")
     value = result.metrics[metric]
     assert value <= floor if metric == "mae" else value >= floor, result.metrics
 
@@ -148,6 +154,12 @@ def test_ctrl_c_stops_cleanly_keeps_the_best_weights_and_exits_130(tmp_path: Pat
             "training.epochs=1000",
             "--set",
             "training.early_stopping.patience=1000",
+            # one body: a five-member ensemble only slows the test; the refit stays on (and
+            # must not run after Ctrl-C)
+            "--set",
+            "model.members=1",
+            "--set",
+            "model.numeric_embedding=none",
         ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -164,6 +176,7 @@ def test_ctrl_c_stops_cleanly_keeps_the_best_weights_and_exits_130(tmp_path: Pat
     with (run_dir / "history.csv").open() as f:
         epochs = len(list(csv.DictReader(f)))
     assert epochs >= 2  # it stopped at a batch boundary of the epoch Ctrl-C came in
+    assert "refit" not in json.loads((run_dir / "run.json").read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["accuracy"] > 0.5  # the kept weights are trained ones (10 digits)
     model = keras.saving.load_model(run_dir / "model.keras")

@@ -1,0 +1,337 @@
+"""The small-table additions (recipes/small_tables.yaml): when they apply, what the spec says of
+them, the packed ensemble and periodic embedding they build, and the refit on train + validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+import yaml
+from helpers import mixed_csv, tiny_spec
+from typer.testing import CliRunner
+
+from taskfit.arrays import Part, Splits
+from taskfit.checking import check_spec
+from taskfit.cli import app
+from taskfit.errors import SpecError
+from taskfit.labels import Labels
+from taskfit.model import build_model, named_inputs
+from taskfit.plan import make_plan, plan_summary
+from taskfit.spec import parse_spec
+from taskfit.table import load_table
+from taskfit.training import Replay, fit_plan, make_splits, refit
+
+pytestmark = pytest.mark.additions
+runner = CliRunner()
+SMALL = load_table().small_tables
+ALL_THREE = f"{SMALL.members} members, periodic numeric embedding, refit on train + validation"
+CANCER = "task: binary\ndata: {source: breast_cancer, label: diagnosis}\n"
+WINE_HEADS = (
+    "data: {source: wine}\nheads:\n  cultivar: {task: multiclass, label: cultivar}\n"
+    "  alcohol: {task: regression, label: alcohol}\n"
+)
+
+
+def spec_file(folder: Path, text: str) -> Path:
+    path = folder / "spec.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# the refit tests need no members or embedding (they would only cost time)
+ONE_PLAIN_BODY = ["model.members=1", "model.numeric_embedding=none"]
+
+
+def additions(plan: Any) -> tuple[int, bool, bool]:
+    return plan.members, plan.periodic, plan.refit
+
+
+def test_a_small_table_gets_the_table_additions_and_the_resolved_spec_says_so(
+    tmp_path: Path,
+) -> None:
+    checked = check_spec(spec_file(tmp_path, CANCER))  # 569 rows
+    assert additions(checked.plan) == (SMALL.members, True, True)
+    assert f"additions: {ALL_THREE}" in plan_summary(checked.plan)
+    resolved = checked.resolved()
+    assert resolved["model"]["members"] == SMALL.members
+    assert resolved["model"]["numeric_embedding"] == "periodic"
+    assert resolved["training"]["refit"] is True
+    shown = runner.invoke(app, ["check", str(tmp_path / "spec.yaml")])
+    assert f"  additions {ALL_THREE}" in shown.stdout
+    # loaded again, the resolved spec asks for the same, explicitly
+    again = spec_file(tmp_path, yaml.safe_dump(resolved))
+    assert additions(check_spec(again, workers=True).plan) == (SMALL.members, True, True)
+
+
+def test_the_additions_are_off_for_a_big_table_heads_streaming_or_workers(tmp_path: Path) -> None:
+    loaded = parse_spec(CANCER, Path("."))
+    labels = check_spec(spec_file(tmp_path, CANCER)).data.labels
+    assert additions(make_plan(loaded.spec, labels, SMALL.up_to_rows)) == (
+        SMALL.members,
+        True,
+        True,
+    )
+    assert additions(make_plan(loaded.spec, labels, SMALL.up_to_rows + 1)) == (1, False, False)
+    assert additions(check_spec(spec_file(tmp_path, CANCER), workers=True).plan) == (
+        1,
+        False,
+        False,
+    )
+    assert additions(check_spec(spec_file(tmp_path, WINE_HEADS)).plan) == (1, False, False)
+    (tmp_path / "data.csv").write_text(mixed_csv(100))
+    streamed = "task: binary\ndata: {source: data.csv, label: bought, streaming: true}\n"
+    assert additions(check_spec(spec_file(tmp_path, streamed)).plan) == (1, False, False)
+    # no validation split: nothing to refit on, the rest stays
+    no_validation = check_spec(
+        spec_file(tmp_path, CANCER),
+        ["data.validation_fraction=0", "training.early_stopping=null"],
+    )
+    assert additions(no_validation.plan) == (SMALL.members, True, False)
+
+
+def test_each_addition_is_the_specs_to_set(tmp_path: Path) -> None:
+    spec = spec_file(tmp_path, CANCER)
+    assert additions(check_spec(spec, ["model.members=1"]).plan) == (1, True, True)
+    assert additions(check_spec(spec, ["model.numeric_embedding=none"]).plan) == (
+        SMALL.members,
+        False,
+        True,
+    )
+    assert additions(check_spec(spec, ["training.refit=false"]).plan) == (
+        SMALL.members,
+        True,
+        False,
+    )
+    # asked for on a table that would not get them by default
+    loaded = parse_spec(
+        CANCER + "model: {members: 2, numeric_embedding: periodic}\ntraining: {refit: true}\n",
+        Path("."),
+    )
+    labels = check_spec(spec).data.labels
+    assert additions(make_plan(loaded.spec, labels, None)) == (2, True, True)
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "message"),
+    [
+        (
+            WINE_HEADS,
+            ["model.members=3"],
+            "model.members: works with one task; this spec has heads",
+        ),
+        (
+            WINE_HEADS,
+            ["training.refit=true"],
+            "training.refit: works with one task; this spec has heads",
+        ),
+        (
+            WINE_HEADS,
+            ["model.numeric_embedding=periodic"],
+            "model.numeric_embedding: works with one task; this spec has heads",
+        ),
+        (
+            CANCER,
+            ["training.refit=true", "data.validation_fraction=0", "training.early_stopping=null"],
+            "adds the validation rows to training, but data.validation_fraction is 0",
+        ),
+        (
+            CANCER,
+            ["model.members=0"],
+            "--set model.members: must be an integer >= 1. Got 0 instead",
+        ),
+        (CANCER, ["model.numeric_embedding=fourier"], "periodic"),
+    ],
+)
+def test_an_addition_that_cannot_apply_is_a_spec_error(
+    tmp_path: Path, text: str, overrides: list[str], message: str
+) -> None:
+    with pytest.raises(SpecError, match=message):
+        check_spec(spec_file(tmp_path, text), overrides)
+
+
+def test_refit_on_a_streamed_csv_is_refused_before_training(tmp_path: Path) -> None:
+    (tmp_path / "data.csv").write_text(mixed_csv(100))
+    spec = spec_file(
+        tmp_path,
+        "task: binary\ndata: {source: data.csv, label: bought, streaming: true}\n"
+        "training: {refit: true}\n",
+    )
+    result = runner.invoke(app, ["train", str(spec), "--output", str(tmp_path / "runs")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "training.refit: needs the training and validation rows together in memory" in (
+        result.stderr
+    )
+    assert not (tmp_path / "runs").exists()
+
+
+def test_workers_refuse_an_asked_for_addition(tmp_path: Path) -> None:
+    pytest.importorskip("jax")
+    from taskfit.distributed import check_distributable, local_cluster
+
+    spec = spec_file(tmp_path, CANCER + "model: {members: 2}\n")
+    with pytest.raises(SpecError, match="2 members: not yet fitted across processes"):
+        check_distributable(check_spec(spec, workers=True), local_cluster(2))
+    check_distributable(check_spec(spec_file(tmp_path, CANCER), workers=True), local_cluster(2))
+
+
+def ensemble_plan(members: int = 3) -> Any:
+    text = "task: multiclass\ndata: {source: x, label: y}\n"
+    text += f"model: {{members: {members}, numeric_embedding: periodic, layers: [{{units: 8}}]}}\n"
+    labels = Labels("integer", ("y",), ("a", "b", "c"))
+    return make_plan(parse_spec(text, Path(".")).spec, {"output": labels})
+
+
+def ensemble_part(rows: int = 90) -> Part:
+    rng = np.random.default_rng(0)
+    x = {
+        "a": rng.normal(size=(rows, 1)).astype("float32"),
+        "b": rng.normal(size=(rows, 1)).astype("float32"),
+        "shop": rng.choice(["north", "south"], size=(rows, 1)).astype(str),
+    }
+    return Part(x, {"output": rng.integers(0, 3, rows)})
+
+
+def test_the_saved_model_outputs_the_members_mean_and_loads_without_taskfit(
+    tmp_path: Path,
+) -> None:
+    part = ensemble_part()
+    models = build_model(ensemble_plan(), ("a", "b"), ("shop",), part)
+    assert models.members is not None
+    stacked = np.asarray(models.members.predict(models.pack(part.x), verbose=0))
+    assert stacked.shape == (90, 3, 3)
+    assert not np.allclose(stacked[:, 0], stacked[:, 1])  # each member has weights of its own
+    mean = models.named.predict(named_inputs(part.x), verbose=0)
+    np.testing.assert_allclose(mean, stacked.mean(axis=1), rtol=1e-5, atol=1e-6)
+    for k in (1, 2, 3):  # every member has its periodic embedding, then the table's body
+        assert isinstance(models.fit.get_layer(f"member_{k}_body"), keras.Sequential)
+        assert models.fit.get_layer(f"member_{k}_periodic").kernel.shape == (2, 32, 16)
+    models.named.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras")  # no custom objects
+    np.testing.assert_allclose(
+        reloaded.predict(named_inputs(part.x), verbose=0), mean, rtol=1e-5, atol=1e-6
+    )
+
+
+def test_one_member_with_the_periodic_embedding_is_the_plain_body_after_it() -> None:
+    part = ensemble_part()
+    models = build_model(ensemble_plan(members=1), ("a", "b"), ("shop",), part)
+    assert models.members is None  # one member: the plain training path
+    names = [layer.name for layer in models.fit.layers]
+    assert {"frequencies", "periodic", "body"} <= set(names)
+    assert models.fit.get_layer("body").input_shape == (None, 2 * 16 + 3)  # 2 numbers, shop
+    # categories only: nothing to embed, the body takes the one-hot columns as they are
+    only_shop = build_model(ensemble_plan(members=1), (), ("shop",), part)
+    assert "periodic" not in [layer.name for layer in only_shop.fit.layers]
+
+
+def test_each_member_gets_its_own_loss_and_the_metrics_see_their_mean() -> None:
+    from taskfit.ensemble import PackedEnsemble
+    from taskfit.optim import make_loss, make_metrics, make_optimizer
+
+    part, plan = ensemble_part(), ensemble_plan()
+    models = build_model(plan, ("a", "b"), ("shop",), part)
+    trained = PackedEnsemble(models.members)
+    trained.compile(
+        optimizer=make_optimizer(plan), loss=make_loss(plan.head), metrics=make_metrics(plan.head)
+    )
+    loss, accuracy = trained.evaluate(models.pack(part.x), part.target, verbose=0)
+    stacked = np.asarray(models.members.predict(models.pack(part.x), verbose=0))
+    by_member = [
+        float(
+            keras.losses.sparse_categorical_crossentropy(part.target, stacked[:, k]).numpy().mean()
+        )
+        for k in range(3)
+    ]
+    assert loss == pytest.approx(np.mean(by_member), rel=1e-4)
+    mean = stacked.mean(axis=1)
+    assert loss != pytest.approx(  # not the loss of the mean
+        float(keras.losses.sparse_categorical_crossentropy(part.target, mean).numpy().mean()),
+        rel=1e-4,
+    )
+    assert accuracy == pytest.approx(np.mean(mean.argmax(axis=1) == part.target))
+
+
+def test_a_replayed_fit_runs_its_epochs_at_the_logged_rates(tmp_path: Path) -> None:
+    checked = check_spec(tiny_spec(tmp_path, "binary", epochs=50), ONE_PLAIN_BODY)
+    splits = make_splits(checked).joined()
+    assert splits.validation is None and len(splits.train) == 48  # 60 rows less the test 12
+    rates = [0.01, 0.003, 0.0009]
+    fitted = fit_plan(keras, checked, checked.plan, splits, False, 0, replay=Replay(3, rates))
+    assert fitted.epochs == 3 and "val_loss" not in fitted.history
+    rate = fitted.trained.optimizer.learning_rate
+    assert float(keras.ops.convert_to_numpy(rate)) == pytest.approx(rates[-1])
+
+
+def test_train_refits_on_train_and_validation_and_says_so(tmp_path: Path) -> None:
+    spec = tiny_spec(tmp_path, "binary", epochs=8)
+    result = runner.invoke(app, ["train", str(spec), "--output", str(tmp_path / "runs"), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    run = Path(doc["run_dir"])
+    facts = json.loads((run / "run.json").read_text())
+    kept = doc["best_epoch"] or doc["epochs"]
+    assert doc["refit"]["epochs"] == facts["refit"]["epochs"] == kept
+    assert doc["refit"]["rows"] == facts["rows"]["train"] + facts["rows"]["validation"] == 48
+    resolved = yaml.safe_load((run / "spec.resolved.yaml").read_text())
+    assert resolved["training"]["refit"] is True and resolved["model"]["members"] == SMALL.members
+    assert f"# additions: {ALL_THREE}" in (run / "spec.resolved.yaml").read_text()
+    from taskfit.report import read_report
+
+    assert read_report(run).choices["additions"] == ALL_THREE
+    # the saved model is the refit's, and its loss is the members' mean's: `evaluate` on the
+    # test rows gives the run's test metrics
+    test = make_splits(check_spec(spec)).test
+    lines = ["a,b,y"] + [
+        f"{a:.3f},{b:.3f},{int(y)}"
+        for a, b, y in zip(test.x["a"].ravel(), test.x["b"].ravel(), test.target, strict=True)
+    ]
+    (tmp_path / "test.csv").write_text("\n".join(lines) + "\n")
+    out = runner.invoke(app, ["evaluate", str(run), str(tmp_path / "test.csv"), "--json"])
+    assert out.exit_code == 0, out.output
+    evaluated = json.loads(out.stdout)["metrics"]
+    assert evaluated == pytest.approx(doc["metrics"], rel=1e-4)
+    predicted = runner.invoke(app, ["predict", str(run), str(tmp_path / "test.csv")])
+    assert predicted.exit_code == 0, predicted.output
+    assert predicted.stdout.splitlines()[0] == "predicted_y,probability_0,probability_1"
+    assert len(predicted.stdout.splitlines()) == 13
+
+
+class _Sigint(keras.callbacks.Callback):
+    """Presses Ctrl-C at the first batch."""
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        signal.raise_signal(signal.SIGINT)
+
+
+@dataclasses.dataclass(frozen=True)
+class _CtrlCOnRefit(Splits):
+    """Splits whose refit part presses Ctrl-C as soon as it fits."""
+
+    def joined(self) -> Splits:
+        whole = super().joined()
+
+        class Pressed(Splits):
+            def fit_callbacks(self) -> list[Any]:
+                return [_Sigint()]
+
+        return Pressed(whole.train, whole.validation, whole.test)
+
+
+def test_ctrl_c_during_the_refit_keeps_the_first_model_and_says_so(tmp_path: Path) -> None:
+    checked = check_spec(tiny_spec(tmp_path, "binary", epochs=3), ONE_PLAIN_BODY)
+    assert checked.plan.refit
+    plain = make_splits(checked)
+    splits = _CtrlCOnRefit(plain.train, plain.validation, plain.test)
+    first = fit_plan(keras, checked, checked.plan, splits, False, 0)
+    kept, warning = refit(keras, checked, splits, first, 0)
+    assert kept is first and kept.refit is None
+    assert warning == (
+        "Ctrl-C during the refit on train + validation; kept the model fitted on the training "
+        "split alone"
+    )
