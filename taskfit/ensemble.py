@@ -66,11 +66,10 @@ class PackedEnsemble(keras.Model):
         training: bool = True,
     ) -> Any:
         count = y_pred.shape[1]
-        each = [
-            super(PackedEnsemble, self).compute_loss(x, y, y_pred[:, k], sample_weight, training)
-            for k in range(count)
-        ]
-        return keras.ops.sum(keras.ops.stack(each)) / count
+        total = 0
+        for k in range(count):
+            total += super().compute_loss(x, y, y_pred[:, k], sample_weight, training)
+        return total / count
 
     def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> Any:
         return super().compute_metrics(x, y, keras.ops.mean(y_pred, axis=1), sample_weight)

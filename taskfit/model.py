@@ -123,12 +123,13 @@ def build_members(
     from taskfit.ensemble import periodic_embedding
     from taskfit.table import load_table
 
+    settings = load_table().small_tables.periodic
     outputs = []
     for k in range(1, plan.members + 1):
         prefix = f"member_{k}_" if plan.members > 1 else ""
         x = features
         if plan.periodic and numbers:
-            x = periodic_embedding(x, numbers, load_table().small_tables.periodic, prefix)
+            x = periodic_embedding(x, numbers, settings, prefix)
         body = build_body(plan, int(x.shape[-1]), target, f"{prefix}body")
         outputs.append(body(x))
     if len(outputs) == 1:
