@@ -51,10 +51,10 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from taskfit.arrays import Splits
-from taskfit.checking import check_spec
-from taskfit.columns import CATEGORICAL, NUMERIC
-from taskfit.model import heavy_tailed
+from taskfit.data.columns import CATEGORICAL, NUMERIC
+from taskfit.feed.arrays import Splits
+from taskfit.feed.stats import heavy_tailed
+from taskfit.plan.checking import check_spec
 
 CLASSIFICATION = [name for name, d in DATASETS.items() if d.task != "regression"]
 FREQUENCIES, EMBEDDING, SIGMA = 16, 16, 0.1  # PLR: frequencies and width per column, init scale
@@ -202,7 +202,7 @@ def run_variant(
 
 
 def measure(name: str, seeds: list[int]) -> dict[str, Any]:
-    from taskfit.keras_setup import import_keras
+    from taskfit.model.keras_setup import import_keras
 
     keras = import_keras()
     dataset = DATASETS[name]

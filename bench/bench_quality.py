@@ -49,9 +49,9 @@ from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from taskfit.arrays import Part, Splits, split, to_part
-from taskfit.checking import Checked, check_spec
-from taskfit.columns import CATEGORICAL, NUMERIC
+from taskfit.data.columns import CATEGORICAL, NUMERIC
+from taskfit.feed.arrays import Part, Splits, split, to_part
+from taskfit.plan.checking import Checked, check_spec
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -108,7 +108,7 @@ def write_inputs(dataset: Dataset, folder: Path) -> tuple[Path, int]:
 
 
 def taskfit_splits(checked: Checked, seed: int) -> Splits:
-    """Exactly the rows taskfit.training.train trains, validates and tests on."""
+    """Exactly the rows taskfit.training.run.train trains, validates and tests on."""
     part = to_part(checked.data, checked.plan)
     return split(part, checked.loaded.spec.data, seed, stratify=checked.plan.stratify_by)
 
@@ -130,8 +130,8 @@ def to_labels(task: str, output: np.ndarray) -> np.ndarray:
 
 
 def run_taskfit(spec: Path, splits: Splits, task: str, seed: int, output: Path) -> Score:
-    from taskfit.model import named_inputs
-    from taskfit.training import train
+    from taskfit.model.build import named_inputs
+    from taskfit.training.run import train
 
     started = time.perf_counter()
     # the split, initial weights and shuffling follow the seed, as for the baselines
@@ -275,7 +275,7 @@ def mlp(keras: Any, task: str, width: int, classes: int) -> Any:
 def run_hand_mlp(
     splits: Splits, task: str, numeric: tuple[str, ...], cats: tuple[str, ...], seed: int
 ) -> Score:
-    from taskfit.keras_setup import import_keras
+    from taskfit.model.keras_setup import import_keras
 
     keras = import_keras()
     assert splits.validation is not None

@@ -35,7 +35,7 @@ from handwritten import load, split_rows
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 RESULTS = BENCH / "results"
-DATA = ROOT / "taskfit" / "datasets"
+DATA = ROOT / "taskfit" / "data" / "datasets"
 DATASETS = {  # bundled dataset -> (label column, task)
     "breast_cancer": ("diagnosis", "binary"),
     "digits": ("digit", "multiclass"),
@@ -134,8 +134,8 @@ def run_handwritten(dataset: str, output: Path, epochs: int, batch_size: int, se
 def check_same_split(spec: Path, dataset: str, seed: int) -> int:
     """taskfit's own split (no TensorFlow) against handwritten.py's, row for row, on the columns
     taskfit uses (it leaves constant columns out); returns the number of training rows."""
-    from taskfit.arrays import split, to_part
-    from taskfit.checking import check_spec
+    from taskfit.feed.arrays import split, to_part
+    from taskfit.plan.checking import check_spec
 
     checked = check_spec(spec)
     plan = checked.plan

@@ -98,9 +98,9 @@ def train_one_epoch(csv: Path, folder: Path) -> dict[str, Any]:
 
 def ingest(folder: Path, repeats: int = 3) -> dict[str, float]:
     """pyarrow's whole-file read against taskfit's chunk reader on a 1M x 32 numeric CSV."""
-    from taskfit import stream
-    from taskfit.checking import check_spec
-    from taskfit.columns import NUMERIC
+    from taskfit.data.columns import NUMERIC
+    from taskfit.feed import stream
+    from taskfit.plan.checking import check_spec
 
     rng = np.random.default_rng(1)
     path = folder / "numeric_1m_x_32.csv"

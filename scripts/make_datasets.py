@@ -1,4 +1,4 @@
-"""Writes taskfit/datasets/*.csv from scikit-learn's bundled copies of public data.
+"""Writes taskfit/data/datasets/*.csv from scikit-learn's bundled copies of public data.
 
 Run once by a maintainer (scikit-learn is a dev dependency only):
     python scripts/make_datasets.py
@@ -15,7 +15,7 @@ import pandas as pd
 import yaml
 from sklearn import datasets
 
-OUT = Path(__file__).resolve().parents[1] / "taskfit" / "datasets"
+OUT = Path(__file__).resolve().parents[1] / "taskfit" / "data" / "datasets"
 
 
 def snake(name: str) -> str:

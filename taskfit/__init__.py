@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 if TYPE_CHECKING:
-    from taskfit.training import RunResult
+    from taskfit.training.run import RunResult
 
 __version__ = "0.1.0"
 __all__ = ["recommend", "train"]
@@ -37,7 +37,7 @@ def train(
     `verbose` is Keras's (0: silent). Bad input raises taskfit.errors.TaskfitError."""
     import json
 
-    from taskfit.training import train as run
+    from taskfit.training.run import train as run
 
     # JSON is YAML, so each value reads back as written, as a --set value does
     dotted = [f"{key}={json.dumps(value)}" for key, value in (overrides or {}).items()]
@@ -46,6 +46,6 @@ def train(
 
 def recommend(task: str, labels: str | None = None) -> dict[str, Any]:
     """The recommendation table's row for a task (and label format) as plain data."""
-    from taskfit.table import recommendation
+    from taskfit.recipe.table import recommendation
 
     return recommendation(task, labels)

@@ -1,3 +1,3 @@
-from taskfit.cli import main
+from taskfit.cli.app import main
 
 main()

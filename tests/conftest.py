@@ -30,9 +30,9 @@ def draw_plots_only_where_asked(
     """Drawing a run's PNGs takes about a second: in-process runs skip it unless the test is
     marked `plots` (those check the plots). Runs in a subprocess always draw."""
     if request.node.get_closest_marker("plots") is None:
-        import taskfit.training
+        import taskfit.training.run
 
-        monkeypatch.setattr(taskfit.training, "write_run_plots", lambda *args: [])
+        monkeypatch.setattr(taskfit.training.run, "write_run_plots", lambda *args: [])
 
 
 @pytest.fixture(autouse=True)
@@ -47,10 +47,10 @@ def small_table_additions_only_where_asked(
     if request.node.get_closest_marker("additions") is None:
         import dataclasses
 
-        import taskfit.plan
-        from taskfit.table import load_table
+        import taskfit.plan.plan
+        from taskfit.recipe.table import load_table
 
         table = load_table()
         small = dataclasses.replace(table.small_tables, up_to_rows=0)
         off = dataclasses.replace(table, small_tables=small)
-        monkeypatch.setattr(taskfit.plan, "load_table", lambda: off)
+        monkeypatch.setattr(taskfit.plan.plan, "load_table", lambda: off)

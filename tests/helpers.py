@@ -73,8 +73,8 @@ def tiny_spec(folder: Path, task: str, epochs: int, batch_size: int = 16, extra:
 
 
 def count_streamed_rows(monkeypatch: Any) -> list[int]:
-    """Record the rows of every chunk taskfit.stream reads from now on (one entry a chunk)."""
-    from taskfit import stream
+    """Record the rows of every chunk taskfit.feed.stream reads from now on (one entry a chunk)."""
+    from taskfit.feed import stream
 
     read: list[int] = []
     real = stream.chunks

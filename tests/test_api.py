@@ -12,7 +12,7 @@ from helpers import tiny_csv
 
 import taskfit
 from taskfit.errors import SpecError
-from taskfit.table import recommendation
+from taskfit.recipe.table import recommendation
 
 
 def test_importing_taskfit_loads_no_tensorflow() -> None:

@@ -17,7 +17,7 @@ import bench_speed  # noqa: E402
 @pytest.mark.additions  # the real defaults: the spec must turn the small-table additions off
 @pytest.mark.parametrize("dataset", list(bench_speed.DATASETS))
 def test_hand_written_side_trains_on_taskfits_split(dataset: str, tmp_path: Path) -> None:
-    from taskfit.checking import check_spec
+    from taskfit.plan.checking import check_spec
 
     spec = bench_speed.write_spec(tmp_path, dataset, epochs=20, batch_size=32, seed=0)
     assert check_spec(spec).plan.additions == []  # the network the hand-written side builds
@@ -31,9 +31,9 @@ def test_mlp_variants_bench_feeds_numbers_first_and_one_loss_per_member(tmp_path
     import bench_mlp_variants as variants
     from bench_quality import DATASETS, taskfit_splits, write_inputs
 
-    from taskfit.checking import check_spec
-    from taskfit.columns import CATEGORICAL, NUMERIC
-    from taskfit.keras_setup import import_keras
+    from taskfit.data.columns import CATEGORICAL, NUMERIC
+    from taskfit.model.keras_setup import import_keras
+    from taskfit.plan.checking import check_spec
 
     spec, _ = write_inputs(DATASETS["credit_data"], tmp_path)  # has gaps: indicator columns
     checked = check_spec(spec)

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
-from taskfit.cli import app
+from taskfit.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -78,11 +78,11 @@ def test_datasets_lists_the_bundled_sets() -> None:
 
 def test_fast_commands_never_import_tensorflow() -> None:
     code = (
-        "import sys\nfrom taskfit.cli import app\n"
+        "import sys\nfrom taskfit.cli.app import app\n"
         "for args in (['--help'], ['recommend', '--task', 'binary'], ['datasets'], ['schema'],"
         " ['export', '--help'], ['tune', '--help'], ['report', '--help'],"
         f" ['check', {str(ROOT / 'configs' / 'binary.yaml')!r}],"
-        f" ['recommend', '--data', {str(ROOT / 'taskfit' / 'datasets' / 'digits.csv')!r},"
+        f" ['recommend', '--data', {str(ROOT / 'taskfit' / 'data' / 'datasets' / 'digits.csv')!r},"
         " '--label', 'digit']):\n"
         "    try:\n        app(args)\n    except SystemExit as e:\n        assert e.code in (0, None), e\n"
         "heavy = [m for m in ('tensorflow', 'keras', 'numpy', 'matplotlib') if m in sys.modules]\n"

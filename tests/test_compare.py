@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
-from taskfit.cli import app
-from taskfit.table import higher_is_better
+from taskfit.cli.app import app
+from taskfit.recipe.table import higher_is_better
 
 runner = CliRunner()
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from helpers import tiny_csv
 
-from taskfit.bundled import bundled_datasets
-from taskfit.checking import check_spec
-from taskfit.csvtable import read_csv
+from taskfit.data.bundled import bundled_datasets
+from taskfit.data.csvtable import read_csv
 from taskfit.errors import DataError
+from taskfit.plan.checking import check_spec
 
 Write = Callable[[str, str], Path]
 

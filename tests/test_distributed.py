@@ -16,7 +16,7 @@ import pytest
 from helpers import mixed_csv
 from typer.testing import CliRunner
 
-from taskfit.cli import app
+from taskfit.cli.app import app
 
 pytest.importorskip("jax")
 
@@ -125,10 +125,10 @@ def test_each_process_of_a_streamed_run_reads_only_its_own_blocks(
 ) -> None:
     """Process i of 2 reads every other block the scan found, and no other; both take the
     same number of whole batches and validation rows; no row is fed twice."""
-    from taskfit import stream
-    from taskfit.checking import check_spec
-    from taskfit.distributed import StreamShard
-    from taskfit.streamsplits import open_stream
+    from taskfit.feed import stream
+    from taskfit.feed.streamsplits import open_stream
+    from taskfit.plan.checking import check_spec
+    from taskfit.training.distributed import StreamShard
 
     checked = check_spec(streamed_spec)
     read: list[int] = []
@@ -262,7 +262,7 @@ def test_a_worker_that_dies_stops_the_others_and_says_which(
     JAX's heartbeat timeout), names process 1 and the signal, and leaves no worker behind."""
     import threading
 
-    from taskfit import distributed
+    from taskfit.training import distributed
 
     real_popen = subprocess.Popen
     started: list[subprocess.Popen[bytes]] = []
@@ -288,10 +288,10 @@ def test_a_worker_that_dies_stops_the_others_and_says_which(
 
 
 def test_a_share_smaller_than_one_local_batch_is_a_clear_error(streamed_spec: Path) -> None:
-    from taskfit.checking import check_spec
-    from taskfit.distributed import StreamShard
     from taskfit.errors import TaskfitError
-    from taskfit.streamsplits import open_stream
+    from taskfit.feed.streamsplits import open_stream
+    from taskfit.plan.checking import check_spec
+    from taskfit.training.distributed import StreamShard
 
     checked = check_spec(streamed_spec)
     shard = StreamShard(open_stream(checked, processes=2), 0, 2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from taskfit.docs import spec_reference, table_reference
+from taskfit.cli.docs import spec_reference, table_reference
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 

@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 from helpers import mixed_csv
 
-from taskfit import export as export_module
-from taskfit.arrays import Inputs, to_inputs
-from taskfit.bundled import bundled_datasets
-from taskfit.csvtable import read_csv
+from taskfit.data.bundled import bundled_datasets
+from taskfit.data.csvtable import read_csv
 from taskfit.errors import DataError, TaskfitError
-from taskfit.export import export, input_names
-from taskfit.keras_setup import import_keras
-from taskfit.model import named_inputs
-from taskfit.runs import Run, open_run
-from taskfit.spec import SINGLE_HEAD
-from taskfit.training import train
+from taskfit.feed.arrays import Inputs, to_inputs
+from taskfit.inference import export as export_module
+from taskfit.inference.export import export, input_names
+from taskfit.model.build import named_inputs
+from taskfit.model.keras_setup import import_keras
+from taskfit.runfolder.opened import Run, open_run
+from taskfit.spec.spec import SINGLE_HEAD
+from taskfit.training.run import train
 
 FAST = ["training.epochs=3", "training.batch_size=16"]
 MIXED_SPEC = (
@@ -252,7 +252,7 @@ def test_usage_errors_say_what_to_do(
 def test_the_export_command_writes_the_file_and_names_the_renamed_inputs(mixed_run: Path) -> None:
     from typer.testing import CliRunner
 
-    from taskfit.cli import app
+    from taskfit.cli.app import app
 
     result = CliRunner().invoke(app, ["export", str(mixed_run), "--format", "tflite"])
     assert result.exit_code == 0, result.output

@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from taskfit.baseline import verdict
-from taskfit.checking import check_spec
-from taskfit.cli import app
-from taskfit.labels import Labels
-from taskfit.losses import LossSchedule
-from taskfit.optim import make_loss
-from taskfit.plan import make_plan
-from taskfit.spec import parse_spec
-from taskfit.weighting import dwa_weights
+from taskfit.cli.app import app
+from taskfit.data.labels import Labels
+from taskfit.model.losses import LossSchedule
+from taskfit.model.optim import make_loss
+from taskfit.model.weighting import dwa_weights
+from taskfit.plan.checking import check_spec
+from taskfit.plan.plan import make_plan
+from taskfit.spec.spec import parse_spec
+from taskfit.training.baseline import verdict
 
 Write = Callable[[str, str], Path]
 runner = CliRunner()
@@ -264,7 +264,7 @@ def test_heads_train_predict_and_evaluate(write: Write, tmp_path: Path) -> None:
     total = metrics["cultivar_loss"] + metrics["alcohol_loss"]
     assert metrics["loss"] == pytest.approx(total, rel=1e-2)
 
-    wine = Path(__file__).parents[1] / "taskfit" / "datasets" / "wine.csv"
+    wine = Path(__file__).parents[1] / "taskfit" / "data" / "datasets" / "wine.csv"
     predicted = runner.invoke(app, ["predict", str(run), str(wine)])
     assert predicted.exit_code == 0, predicted.output
     rows = list(csv.DictReader(predicted.stdout.splitlines()))
@@ -384,8 +384,8 @@ def trivial_score(head: str, task: str, y_train: np.ndarray, y_test: np.ndarray)
 @pytest.mark.slow
 @pytest.mark.parametrize("config", ["aux-output", "multitask", "uncertainty", "loss-schedule"])
 def test_head_configs_beat_trivial_baselines(config: str, tmp_path: Path) -> None:
-    from taskfit.arrays import split, to_part
-    from taskfit.training import train
+    from taskfit.feed.arrays import split, to_part
+    from taskfit.training.run import train
 
     path = CONFIGS / f"{config}.yaml"
     result = train(path, ["training.epochs=30"], output=tmp_path, verbose=0)
@@ -406,7 +406,7 @@ def test_head_configs_beat_trivial_baselines(config: str, tmp_path: Path) -> Non
 
 
 def test_recommend_with_several_labels_writes_a_spec_with_heads(tmp_path: Path) -> None:
-    wine = Path(__file__).parents[1] / "taskfit" / "datasets" / "wine.csv"
+    wine = Path(__file__).parents[1] / "taskfit" / "data" / "datasets" / "wine.csv"
     spec = tmp_path / "spec.yaml"
     args = ["recommend", "--data", str(wine), "--label", "cultivar", "--label", "alcohol"]
     result = runner.invoke(app, [*args, "--write", str(spec), "--format", "json"])

@@ -10,14 +10,15 @@ import keras
 import numpy as np
 import pytest
 
-from taskfit.arrays import Part, to_part
-from taskfit.checking import check_spec
-from taskfit.labels import Labels
-from taskfit.model import build_body, build_model, fill_missing, log_scale, named_inputs
-from taskfit.optim import make_loss, make_optimizer
-from taskfit.plan import Plan, make_plan
-from taskfit.spec import parse_spec
-from taskfit.table import load_table
+from taskfit.data.labels import Labels
+from taskfit.feed.arrays import Part, to_part
+from taskfit.feed.stats import fill_missing, log_scale
+from taskfit.model.build import build_body, build_model, named_inputs
+from taskfit.model.optim import make_loss, make_optimizer
+from taskfit.plan.checking import check_spec
+from taskfit.plan.plan import Plan, make_plan
+from taskfit.recipe.table import load_table
+from taskfit.spec.spec import parse_spec
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
 
@@ -216,7 +217,7 @@ def test_heavy_tailed_columns_are_log_scaled_inside_the_model(tmp_path: Path) ->
 
 def test_category_ids_are_what_string_lookup_gives() -> None:
     """The JAX workers look categories up before the model: the same ids as StringLookup."""
-    from taskfit.model import category_ids
+    from taskfit.model.build import category_ids
 
     vocabulary = ["", "oslo", "paris", "rome"]
     cells = np.array([["rome"], [""], ["berlin"], ["oslo"], ["zurich"]], dtype=object)

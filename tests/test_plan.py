@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from taskfit.checking import check_spec
-from taskfit.data import inspect_data
+from taskfit.data.view import inspect_data
 from taskfit.errors import DataError, SpecError
-from taskfit.plan import make_plan
-from taskfit.spec import parse_spec
+from taskfit.plan.checking import check_spec
+from taskfit.plan.plan import make_plan
+from taskfit.spec.spec import parse_spec
 
 DIGITS = "task: multiclass\ndata: {source: digits, label: digit}\n"
 CANCER = "task: binary\ndata: {source: breast_cancer, label: diagnosis}\n"

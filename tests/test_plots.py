@@ -14,8 +14,8 @@ import pytest
 from helpers import tiny_spec
 from sklearn import metrics
 
-from taskfit import plots
-from taskfit.training import RunResult, train
+from taskfit.report import plots
+from taskfit.training.run import RunResult, train
 
 Write = Callable[[str, str], Path]
 

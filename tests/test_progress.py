@@ -18,14 +18,14 @@ from helpers import NO_ADDITIONS, tiny_spec
 from typer.testing import CliRunner
 
 from taskfit import progress
-from taskfit.cli import app
+from taskfit.cli.app import app
 
-TASKFIT = [sys.executable, "-c", "from taskfit.cli import main; main()"]
+TASKFIT = [sys.executable, "-c", "from taskfit.cli.app import main; main()"]
 # the same, with every CSV counting as big enough for a progress bar
 BIG_CSVS = [
     sys.executable,
     "-c",
-    "import taskfit.progress as p; p.BIG_CSV = 0\nfrom taskfit.cli import main; main()",
+    "import taskfit.progress as p; p.BIG_CSV = 0\nfrom taskfit.cli.app import main; main()",
 ]
 
 

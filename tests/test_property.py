@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from taskfit.cli import app
+from taskfit.cli.app import app
 
 runner = CliRunner()
 SETTINGS = settings(

@@ -15,12 +15,12 @@ import pytest
 from helpers import tiny_spec
 from typer.testing import CliRunner
 
-from taskfit.cli import app
-from taskfit.training import train
+from taskfit.cli.app import app
+from taskfit.training.run import train
 
 runner = CliRunner()
 Write = Callable[[str, str], Path]
-WINE = Path(__file__).parents[1] / "taskfit" / "datasets" / "wine.csv"
+WINE = Path(__file__).parents[1] / "taskfit" / "data" / "datasets" / "wine.csv"
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def test_report_on_a_folder_that_is_no_run_is_a_clear_error(tmp_path: Path) -> N
 
 def test_report_and_compare_load_no_tensorflow_or_matplotlib(binary_run: Path) -> None:
     code = (
-        "import sys\nfrom taskfit.cli import app\n"
+        "import sys\nfrom taskfit.cli.app import app\n"
         f"try:\n    app(['report', {str(binary_run)!r}])\n"
         "except SystemExit as e:\n    assert e.code in (0, None), e\n"
         f"try:\n    app(['compare', {str(binary_run)!r}, {str(binary_run)!r}])\n"

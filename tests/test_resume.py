@@ -14,8 +14,8 @@ import pytest
 from helpers import wait_for_epochs
 from typer.testing import CliRunner
 
-from taskfit.cli import app
-from taskfit.training import train
+from taskfit.cli.app import app
+from taskfit.training.run import train
 
 Write = Callable[[str, str], Path]
 runner = CliRunner()
@@ -99,7 +99,7 @@ def test_a_crash_while_checkpointing_leaves_the_previous_checkpoint_whole(
     import keras
     import numpy as np
 
-    from taskfit.resume import EpochCheckpoint
+    from taskfit.training.resume import EpochCheckpoint
 
     def model() -> keras.Model:
         m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])

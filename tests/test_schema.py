@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from taskfit.cli import app
+from taskfit.cli.app import app
 
 runner = CliRunner()
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))

@@ -16,16 +16,17 @@ import yaml
 from helpers import mixed_csv, tiny_spec
 from typer.testing import CliRunner
 
-from taskfit.arrays import Part, Splits
-from taskfit.checking import check_spec
-from taskfit.cli import app
+from taskfit.cli.app import app
+from taskfit.data.labels import Labels
 from taskfit.errors import SpecError
-from taskfit.labels import Labels
-from taskfit.model import build_model, named_inputs
-from taskfit.plan import make_plan, plan_summary
-from taskfit.spec import parse_spec
-from taskfit.table import load_table
-from taskfit.training import Replay, fit_plan, make_splits, refit
+from taskfit.feed.arrays import Part, Splits
+from taskfit.model.build import build_model, named_inputs
+from taskfit.plan.checking import check_spec
+from taskfit.plan.plan import make_plan, plan_summary
+from taskfit.recipe.table import load_table
+from taskfit.spec.spec import parse_spec
+from taskfit.training.fit import Replay, fit_plan, make_splits
+from taskfit.training.run import refit
 
 pytestmark = pytest.mark.additions
 runner = CliRunner()
@@ -172,7 +173,7 @@ def test_refit_on_a_streamed_csv_is_refused_before_training(tmp_path: Path) -> N
 
 def test_workers_refuse_an_asked_for_addition(tmp_path: Path) -> None:
     pytest.importorskip("jax")
-    from taskfit.distributed import check_distributable, local_cluster
+    from taskfit.training.distributed import check_distributable, local_cluster
 
     spec = spec_file(tmp_path, CANCER + "model: {members: 2}\n")
     with pytest.raises(SpecError, match="2 members: not yet fitted across processes"):
@@ -231,8 +232,8 @@ def test_one_member_with_the_periodic_embedding_is_the_plain_body_after_it() -> 
 
 
 def test_each_member_gets_its_own_loss_and_the_metrics_see_their_mean() -> None:
-    from taskfit.ensemble import PackedEnsemble
-    from taskfit.optim import make_loss, make_metrics, make_optimizer
+    from taskfit.model.ensemble import PackedEnsemble
+    from taskfit.model.optim import make_loss, make_metrics, make_optimizer
 
     part, plan = ensemble_part(), ensemble_plan()
     models = build_model(plan, ("a", "b"), ("shop",), part)
@@ -284,7 +285,7 @@ def test_train_refits_on_train_and_validation_and_says_so(tmp_path: Path) -> Non
     assert resolved["training"]["refit"] is True and resolved["model"]["members"] == 2
     added = "2 members, periodic numeric embedding, refit on train + validation"
     assert f"# additions: {added}" in (run / "spec.resolved.yaml").read_text()
-    from taskfit.report import read_report
+    from taskfit.report.report import read_report
 
     assert read_report(run).choices["additions"] == added
     # the saved model is the refit's, and its loss is the members' mean's: `evaluate` on the

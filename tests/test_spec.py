@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from taskfit.errors import SpecError
-from taskfit.spec import load_spec, parse_spec
+from taskfit.spec.spec import load_spec, parse_spec
 
 MINIMAL = "task: binary\ndata: {source: breast_cancer, label: diagnosis}\n"
 

@@ -15,14 +15,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from taskfit import data as data_module
-from taskfit import stream, streamscan, streamsplits
-from taskfit.arrays import Part, to_inputs, to_targets
-from taskfit.checking import check_spec
-from taskfit.cli import app
-from taskfit.columns import CATEGORICAL, NUMERIC
-from taskfit.model import feature_stats
-from taskfit.training import make_splits
+from taskfit.cli.app import app
+from taskfit.data import view as data_module
+from taskfit.data.columns import CATEGORICAL, NUMERIC
+from taskfit.feed import stream, streamscan, streamsplits
+from taskfit.feed.arrays import Part, to_inputs, to_targets
+from taskfit.feed.stats import feature_stats
+from taskfit.plan.checking import check_spec
+from taskfit.training.fit import make_splits
 
 runner = CliRunner()
 
@@ -186,7 +186,7 @@ def test_a_class_beyond_the_checked_rows_is_a_clear_error(
 
 
 def test_streaming_refuses_heads_for_now(tmp_path: Path) -> None:
-    wine = Path(__file__).parents[1] / "taskfit" / "datasets" / "wine.csv"
+    wine = Path(__file__).parents[1] / "taskfit" / "data" / "datasets" / "wine.csv"
     spec = tmp_path / "spec.yaml"
     spec.write_text(
         f"data: {{source: {wine}, streaming: true}}\nheads:\n"
@@ -200,7 +200,7 @@ def test_streaming_refuses_heads_for_now(tmp_path: Path) -> None:
 def test_streaming_turns_itself_on_for_a_big_file_with_one_label(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from taskfit.spec import parse_spec
+    from taskfit.spec.spec import parse_spec
 
     monkeypatch.setattr(data_module, "AUTO_BYTES", 100)
     csv = tmp_path / "data.csv"
@@ -341,7 +341,7 @@ def test_a_streamed_error_names_the_file_line_past_blank_lines_and_quoted_breaks
 def test_a_smoke_run_reads_only_the_start_of_a_streamed_file(
     streamed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from taskfit import training
+    from taskfit.training import fit as training
 
     monkeypatch.setattr(training, "SMOKE_ROWS", 20)
     read = count_streamed_rows(monkeypatch)
@@ -353,7 +353,7 @@ def test_a_smoke_run_reads_only_the_start_of_a_streamed_file(
 def test_keras_tells_the_shuffle_each_epoch_before_reading_it(
     streamed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from taskfit.training import train
+    from taskfit.training.run import train
 
     seen: list[int] = []
     real = streamsplits.StreamSplits.batches

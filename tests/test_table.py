@@ -7,7 +7,7 @@ import inspect
 import keras
 import pytest
 
-from taskfit.table import TASKS, load_table, recommendation
+from taskfit.recipe.table import TASKS, load_table, recommendation
 
 TABLE = load_table()
 

@@ -13,12 +13,13 @@ import pytest
 from helpers import mixed_csv
 from typer.testing import CliRunner
 
-from taskfit.arrays import to_inputs
-from taskfit.checking import check_spec
-from taskfit.cli import app
+from taskfit.cli.app import app
 from taskfit.errors import SpecError
-from taskfit.model import named_inputs
-from taskfit.training import class_weights, train
+from taskfit.feed.arrays import to_inputs
+from taskfit.model.build import named_inputs
+from taskfit.plan.checking import check_spec
+from taskfit.training.fit import class_weights
+from taskfit.training.run import train
 
 runner = CliRunner()
 Write = Callable[[str, str], Path]

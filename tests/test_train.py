@@ -18,9 +18,9 @@ import yaml
 from helpers import wait_for_epochs
 from typer.testing import CliRunner
 
-from taskfit.cli import app
-from taskfit.spec import load_spec
-from taskfit.training import train
+from taskfit.cli.app import app
+from taskfit.spec.spec import load_spec
+from taskfit.training.run import train
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -220,7 +220,7 @@ def test_two_runs_started_in_the_same_second_never_share_a_folder(
 ) -> None:
     import datetime as real
 
-    from taskfit import runfolder
+    from taskfit.runfolder import files as runfolder
 
     class Frozen(real.datetime):
         @classmethod
@@ -240,7 +240,7 @@ def test_files_in_a_run_folder_are_replaced_whole_or_not_at_all(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A crash while writing leaves the previous file as it was, never a truncated one."""
-    from taskfit import runfolder
+    from taskfit.runfolder import files as runfolder
 
     target = tmp_path / "metrics.json"
     runfolder.write_json(target, {"loss": 1.0})
@@ -357,7 +357,7 @@ def test_a_resumed_plateau_counts_as_the_uninterrupted_one(
 ) -> None:
     """Replaying the earlier rows leaves the counters where Keras's own epochs left them, for a
     quantity where more is better too (replayed before any metric is built)."""
-    from taskfit.resume import ResumablePlateau
+    from taskfit.training.resume import ResumablePlateau
 
     values = [sign * v for v in (1.0, 0.9, 0.95, 0.96, 0.97, 0.85, 0.9, 0.91)]
 

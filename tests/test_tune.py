@@ -13,12 +13,12 @@ import pytest
 from helpers import count_streamed_rows, tiny_spec
 from typer.testing import CliRunner
 
-from taskfit.checking import check_spec
-from taskfit.cli import app
-from taskfit.plan import make_plan
-from taskfit.spec import load_spec
-from taskfit.table import load_table
-from taskfit.tune import pick, trial_overrides
+from taskfit.cli.app import app
+from taskfit.plan.checking import check_spec
+from taskfit.plan.plan import make_plan
+from taskfit.recipe.table import load_table
+from taskfit.spec.spec import load_spec
+from taskfit.training.tune import pick, trial_overrides
 
 runner = CliRunner()
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -76,12 +76,12 @@ def test_trial_one_is_the_spec_as_written() -> None:
 def test_tune_writes_the_trials_and_a_best_spec_that_trains(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import taskfit.training
+    import taskfit.training.fit
 
     def never(*args: object) -> None:
         raise AssertionError("tune looked at the test split")
 
-    monkeypatch.setattr(taskfit.training, "test_metrics", never)
+    monkeypatch.setattr(taskfit.training.fit, "test_metrics", never)
     spec = tiny_spec(tmp_path, "binary", epochs=2)
     args = ["tune", str(spec), "--trials", "3", "--output", str(tmp_path / "t"), "--json"]
     result = runner.invoke(app, args)

@@ -1,0 +1,1 @@
+"""The command line: typer parses, the library works, `render` turns results into text."""

@@ -1,0 +1,110 @@
+"""Column types: numeric, categorical, or left out (identifiers, constants), inferred from the
+cells and overridable with data.numeric / data.categorical / data.ignore. Standard library only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from taskfit.data.csvtable import Table
+from taskfit.data.labels import is_missing, not_finite, number
+from taskfit.errors import Problems
+from taskfit.spec.spec import DataSpec
+
+NUMERIC, CATEGORICAL, IGNORED = "numeric", "categorical", "ignored"
+ID_NAME = re.compile(r"(^|[_\s])(id|key|uuid|index|rownames?)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # numeric | categorical | ignored
+    missing: int
+    distinct: int
+    note: str = ""  # why this kind, when it is not plain inference
+
+    @property
+    def used(self) -> bool:
+        return self.kind != IGNORED
+
+
+def infer_columns(
+    table: Table, data: DataSpec, label_columns: tuple[str, ...], problems: Problems
+) -> tuple[Column, ...]:
+    """Every column but the label(s), with its kind; infinity and declared-numeric strings are
+    problems naming the column and the CSV line."""
+    declared_numeric, declared_categorical = set(data.numeric), set(data.categorical)
+    for both in sorted(declared_numeric & declared_categorical):
+        problems.add("data.numeric", f"{both!r} is also in data.categorical; keep it in one")
+    chosen = set(data.features) if data.features is not None else None
+    columns = []
+    for name in table.columns:
+        if name in label_columns:
+            continue
+        cells = table.cells[name]
+        present = [c for c in cells if not is_missing(c)]
+        missing, distinct = len(cells) - len(present), len(set(present))
+        column = Column(name, IGNORED, missing, distinct)
+        if name in data.ignore:
+            column = Column(name, IGNORED, missing, distinct, "data.ignore")
+        elif chosen is not None and name not in chosen:
+            column = Column(name, IGNORED, missing, distinct, "not in data.features")
+        elif distinct <= 1:
+            column = Column(name, IGNORED, missing, distinct, "constant: one value")
+        elif name in declared_categorical:
+            column = Column(name, CATEGORICAL, missing, distinct, "data.categorical")
+        else:
+            column = _infer(
+                table, name, present, missing, distinct, name in declared_numeric, problems
+            )
+        columns.append(column)
+    return tuple(columns)
+
+
+def _infer(
+    table: Table,
+    name: str,
+    present: list[str],
+    missing: int,
+    distinct: int,
+    declared: bool,
+    problems: Problems,
+) -> Column:
+    values = [number(c) for c in present]
+    if all(v is not None for v in values):
+        bad = next(iter(not_finite(table.cells[name])), None)  # every cell parses: an infinity
+        if bad is not None:
+            problems.add(
+                f"column {name}",
+                f"has {table.cells[name][bad]!r} at CSV line "
+                f"{table.lines[bad]}; numbers must be finite. Fix or empty that cell.",
+            )
+        if not declared and _is_row_number(name, values, missing):
+            return Column(name, IGNORED, missing, distinct, "identifier: one integer per row")
+        note = "data.numeric" if declared else ""
+        return Column(name, NUMERIC, missing, distinct, note)
+    if declared:
+        i = next(
+            i for i, c in enumerate(table.cells[name]) if not is_missing(c) and number(c) is None
+        )
+        problems.add(
+            "data.numeric",
+            f"{name!r} is not numeric: CSV line {table.lines[i]} has "
+            f"{table.cells[name][i]!r}. Remove it from data.numeric.",
+        )
+        return Column(name, IGNORED, missing, distinct)
+    if distinct == len(present) and missing == 0 and len(present) > 2:
+        return Column(name, IGNORED, missing, distinct, "identifier: unique per row")
+    return Column(name, CATEGORICAL, missing, distinct)
+
+
+def _is_row_number(name: str, values: list[float | None], missing: int) -> bool:
+    """An integer column unique per row that counts rows, or is named like an id."""
+    if missing or len(values) < 3 or not all(v is not None and v.is_integer() for v in values):
+        return False
+    if len(set(values)) != len(values):
+        return False
+    ordered = sorted(v for v in values if v is not None)
+    consecutive = ordered[-1] - ordered[0] == len(ordered) - 1
+    return consecutive or bool(ID_NAME.search(name))

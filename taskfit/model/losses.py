@@ -1,0 +1,66 @@
+"""Losses that change during training (shared/seeds/003): blends and schedules of Keras losses.
+
+The mix in force lives in a Keras variable, read inside the compiled training step. A Python
+number would be captured once when `tf.function` traces the step and silently keep the first
+loss; a variable's new value is seen by the very next batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+
+from taskfit.plan.plan import Head
+
+
+class MixedLoss(keras.losses.Loss):
+    """sum_j mix[j] * scale[j] * loss_j(y_true, y_pred), per sample, then Keras's usual
+    reduction. `mix` (the blend in force) may change between epochs; `scale` is fixed."""
+
+    def __init__(
+        self,
+        terms: Sequence[keras.losses.Loss],
+        mix: Sequence[float],
+        name: str,
+        scales: Sequence[float] | None = None,
+    ):
+        super().__init__(name=name)
+        self.terms = list(terms)
+        self.scales = [float(s) for s in scales] if scales is not None else [1.0] * len(terms)
+        self.mix = keras.Variable(list(mix), trainable=False, dtype="float32", name=f"{name}_mix")
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return sum(
+            self.mix[j] * self.scales[j] * keras.ops.cast(term.call(y_true, y_pred), "float32")
+            for j, term in enumerate(self.terms)
+        )
+
+
+class LossSchedule(keras.callbacks.Callback):
+    """At each epoch's start, sets every scheduled head's mix to the stage in force, and keeps
+    what was in force per epoch (history.csv's `active_loss` columns)."""
+
+    def __init__(self, heads: dict[str, tuple[Head, MixedLoss]]):
+        super().__init__()
+        self.heads = heads
+        self.active: dict[str, list[str]] = {name: [] for name in heads}
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        for name, (head, loss) in self.heads.items():
+            stage = head.loss.stage_at(epoch)
+            loss.mix.assign(list(head.loss.stages[stage].weights))
+            self.active[name].append(head.loss.describe(stage))
+
+
+def last_switch(heads: Sequence[Head]) -> int:
+    """The epoch (0-based) the last scheduled stage starts: losses before it are not comparable
+    with the final one, so early stopping watches from there on."""
+    ends = [
+        stage.until_epoch
+        for head in heads
+        for stage in head.loss.stages
+        if stage.until_epoch is not None
+    ]
+    return max(ends, default=0)

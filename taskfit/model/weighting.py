@@ -1,0 +1,159 @@
+"""How several heads' losses make the one total the optimizer minimises (shared/seeds/001, 002).
+
+fixed        total = sum_i w_i * L_i with the spec's loss_weight w_i: Keras's own
+             compile(loss={...}, loss_weights={...}).
+dwa          the same, with w_i in variables that `DynamicWeightAverage` sets before each epoch
+             (Liu, Johns & Davison, CVPR 2019): w_i = K * softmax_i(r_i / T), where
+             r_i = L_i(t-1) / L_i(t-2) is the ratio of head i's last two epoch losses; w_i = 1
+             for the first two epochs.
+uncertainty  total = sum_i c_i * exp(-s_i) * L_i + r_i * s_i, with one learned log-variance
+             s_i per head (Kendall, Gal & Cipolla, CVPR 2018): c = 1/2, r = 1/2 for regression
+             heads (a Gaussian likelihood), c = 1, r = 1/2 for classification heads; s_i is
+             trained with the model by the same optimizer, so a noisy head is weighed down.
+
+Every run with heads logs each head's effective weight per epoch as `<head>_weight`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+
+from taskfit.plan.plan import Head, Plan
+
+
+class UncertaintyWeighted(keras.Model):
+    """Trains `net` (the model with named head outputs) under learned uncertainty weights. Only
+    training sees this wrapper: the saved model is `net` alone, with no trace of s."""
+
+    def __init__(self, net: keras.Model, heads: list[Head], losses: dict[str, Any]):
+        super().__init__(name="uncertainty_weighted")
+        self.net = net
+        self.head_names = [head.name for head in heads]
+        regression = np.array([head.task == "regression" for head in heads])
+        self.scale = np.where(regression, 0.5, 1.0).astype("float32")  # c_i
+        self.head_losses = losses
+        self.log_variance = self.add_weight(
+            shape=(len(heads),), initializer="zeros", name="log_variance"
+        )
+        # `<head>_loss` is each head's own loss, unweighted, as Keras logs it for fixed weights
+        self.trackers = [keras.metrics.Mean(name=f"{name}_loss") for name in self.head_names]
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        return self.net(inputs, training=training)
+
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> Any:
+        total = keras.ops.sum(0.5 * self.log_variance)  # r_i * s_i, r = 1/2 for every head
+        precision = keras.ops.exp(-self.log_variance)
+        for i, name in enumerate(self.head_names):
+            value = self.head_losses[name](y[name], y_pred[name], sample_weight)
+            self.trackers[i].update_state(value)
+            total = total + self.scale[i] * precision[i] * value
+        return total + sum(self.losses) if self.losses else total
+
+    def weights_now(self) -> dict[str, float]:
+        values = self.scale * np.exp(-keras.ops.convert_to_numpy(self.log_variance))
+        return dict(zip(self.head_names, (float(v) for v in values), strict=True))
+
+
+def dwa_weights(previous: list[dict[str, float]], temperature: float) -> dict[str, float] | None:
+    """DWA's weights from the last two epochs' losses (None until there are two)."""
+    if len(previous) < 2:
+        return None
+    before, last = previous[-2], previous[-1]
+    names = list(last)
+    ratios = np.array([last[n] / before[n] if before[n] else 1.0 for n in names])
+    scaled = np.exp((ratios - ratios.max()) / temperature)
+    weights = len(names) * scaled / scaled.sum()
+    return dict(zip(names, (float(w) for w in weights), strict=True))
+
+
+class HeadWeights(keras.callbacks.Callback):
+    """Logs `<head>_weight` each epoch (the weights in force during it), then lets `update`
+    set the next epoch's weights from the logs (DWA)."""
+
+    def __init__(
+        self,
+        read: Callable[[], dict[str, float]],
+        update: Callable[[dict[str, Any]], None] | None = None,
+        restart: Callable[[dict[str, list[Any]]], None] | None = None,
+    ):
+        super().__init__()
+        self.read, self.update, self.restart = read, update, restart
+        self.final: dict[str, float] = {}
+
+    def resume(self, previous: dict[str, list[Any]]) -> None:
+        """Training restarts after the epochs in `previous` (history.csv's columns)."""
+        if self.restart:
+            self.restart(previous)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is None:
+            return
+        self.final = self.read()
+        logs.update({f"{name}_weight": w for name, w in self.final.items()})
+        if self.update:
+            self.update(logs)
+
+
+class DynamicWeightAverage:
+    """The dwa weights as Keras variables (`compile(loss_weights=...)` reads them in the step)
+    and the update that sets them from each epoch's training losses."""
+
+    def __init__(self, heads: list[Head], temperature: float):
+        self.temperature = temperature
+        self.variables = {
+            head.name: keras.Variable(1.0, trainable=False, name=f"{head.name}_dwa_weight")
+            for head in heads
+        }
+        self.losses: list[dict[str, float]] = []
+
+    def read(self) -> dict[str, float]:
+        return {n: float(keras.ops.convert_to_numpy(v)) for n, v in self.variables.items()}
+
+    def update(self, logs: dict[str, Any]) -> None:
+        self.losses.append({n: float(logs[f"{n}_loss"]) for n in self.variables})
+        weights = dwa_weights(self.losses, self.temperature)
+        for name, weight in (weights or {}).items():
+            self.variables[name].assign(weight)
+
+    def restart(self, previous: dict[str, list[Any]]) -> None:
+        """Resuming: the earlier epochs' losses, and the weights they give the next epoch."""
+        epochs = len(previous.get("loss", []))
+        self.losses = [
+            {n: float(previous[f"{n}_loss"][i]) for n in self.variables} for i in range(epochs)
+        ]
+        for name, weight in (dwa_weights(self.losses, self.temperature) or {}).items():
+            self.variables[name].assign(weight)
+
+
+def compile_heads(
+    net: keras.Model, plan: Plan, optimizer: Any, losses: dict[str, Any]
+) -> tuple[keras.Model, HeadWeights]:
+    """Compile a model with named head outputs under the plan's weighting: the model to fit
+    (`net`, or the uncertainty wrapper around it) and the callback that logs the weights."""
+    from taskfit.model.optim import make_metrics
+
+    metrics = {head.name: make_metrics(head) for head in plan.heads}
+    method = plan.weighting.name
+    if method == "uncertainty":
+        model = UncertaintyWeighted(net, list(plan.heads), losses)
+        model.compile(optimizer=optimizer, metrics=metrics)
+        return model, HeadWeights(model.weights_now)
+    if method == "dwa":
+        dwa = DynamicWeightAverage(list(plan.heads), float(plan.weighting.params["temperature"]))
+        net.compile(optimizer=optimizer, loss=losses, loss_weights=dwa.variables, metrics=metrics)
+        return net, HeadWeights(dwa.read, dwa.update, dwa.restart)
+    fixed = {head.name: head.weight for head in plan.heads}
+    net.compile(optimizer=optimizer, loss=losses, loss_weights=fixed, metrics=metrics)
+    return net, HeadWeights(lambda: dict(fixed))

@@ -1,0 +1,130 @@
+"""`check`: the spec, the data and the table, all validated without TensorFlow."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from taskfit.config.schema import as_data
+from taskfit.data.columns import CATEGORICAL, NUMERIC
+from taskfit.data.view import DataView, inspect_data
+from taskfit.errors import SpecError
+from taskfit.plan.plan import Head, Plan, make_plan
+from taskfit.spec.spec import LoadedSpec, load_spec
+
+
+@dataclass(frozen=True)
+class Checked:
+    loaded: LoadedSpec
+    data: DataView
+    plan: Plan
+
+    def resolved(self) -> dict[str, Any]:
+        """The spec with every default, inferred column type and table choice filled in;
+        loadable as a spec again (spec.resolved.yaml)."""
+        plan, data = self.plan, self.data
+        doc: dict[str, Any] = as_data(self.loaded.spec)
+        doc["data"].update(
+            source=data.source,
+            features=list(data.features),
+            numeric=list(data.of_kind(NUMERIC)),
+            categorical=list(data.of_kind(CATEGORICAL)),
+        )
+        doc["model"]["layers"] = as_data(plan.layers)
+        doc["model"]["members"] = plan.members
+        doc["model"]["numeric_embedding"] = "periodic" if plan.periodic else "none"
+        doc["training"]["refit"] = plan.refit
+        doc["optimizer"] = plan.optimizer.as_yaml()
+        doc["schedule"] = plan.schedule.as_yaml() if plan.schedule else None
+        doc["loss_weighting"] = plan.weighting.as_yaml()
+        if not plan.multi:
+            head = plan.head
+            _resolve_head(doc["data"], doc, head)
+            doc["model"]["output"] = {
+                "units": head.output_units,
+                "activation": head.output_activation,
+            }
+            return doc
+        for head in plan.heads:
+            _resolve_head(doc["heads"][head.name], doc["heads"][head.name], head)
+            doc["heads"][head.name]["layers"] = as_data(head.layers)
+        return doc
+
+
+def _resolve_head(labels: dict[str, Any], choices: dict[str, Any], head: Head) -> None:
+    """A head's classes and table choices into its spec sections: for one task `data` and the
+    top level, for a head `heads.<name>` both."""
+    if head.labels.format in ("binary", "integer"):
+        labels["classes"] = list(head.labels.classes)
+    if head.labels.format == "binary":
+        labels["positive"] = head.labels.classes[1]
+    choices["loss"] = head.loss.as_yaml()
+    choices["metrics"] = list(head.metrics)
+
+
+# A class under this fraction of an even share gets a note: under 20% of two classes, under 4%
+# of ten (ten classes at 10% each are balanced, not skewed).
+SKEWED = 0.4
+
+
+def notes(checked: Checked) -> list[str]:
+    """What the user should know about the data before trusting the result."""
+    data = checked.data
+    out = []
+    if data.streamed:
+        out.append(
+            f"streaming {data.streamed.name}: column types and labels from its first "
+            f"{data.table.n_rows} rows; the split is by a hash of the row number, not stratified"
+        )
+    for head in checked.plan.heads:
+        labels = head.labels
+        column = labels.columns[0]
+        if labels.missing_rows:
+            within = f" of the first {data.table.n_rows}" if data.streamed else ""
+            out.append(f"{len(labels.missing_rows)}{within} rows have no {column} label: left out")
+        if labels.format not in ("binary", "integer"):
+            continue
+        if checked.loaded.spec.training.class_weight is not None:
+            continue
+        counts = Counter(data.table.cells[column][i] for i in data.rows)
+        even = len(data.rows) / len(labels.classes)
+        rare = [c for c in labels.classes if counts[c] < SKEWED * even]
+        if rare:
+            shares = ", ".join(f"{c} {counts[c] / len(data.rows):.0%}" for c in rare)
+            focal = "binary" if labels.format == "binary" else "categorical"
+            fix = (
+                f"heads.{head.name}.loss: {focal}_focal_crossentropy"
+                if checked.plan.multi
+                else f"training.class_weight: balanced, or loss: {focal}_focal_crossentropy"
+            )
+            out.append(f"skewed classes in {column} ({shares} of the labels): consider {fix}")
+    return out
+
+
+def check_spec(
+    path: str | Path, overrides: list[str] | None = None, workers: bool = False
+) -> Checked:
+    """Everything `train` validates before it loads TensorFlow; raises TaskfitError.
+    `workers`: several processes fit it (train --workers), so the small-table defaults are off."""
+    loaded = load_spec(path, overrides)
+    if loaded.spec.training.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise SpecError(
+            "training.tensorboard: needs the tensorboard package, which is not installed. "
+            "Install it with: pip install 'taskfit[tensorboard]' (or set it to false)"
+        )
+    return planned(loaded, inspect_data(loaded), workers)
+
+
+def planned(loaded: LoadedSpec, data: DataView, workers: bool = False) -> Checked:
+    """The spec's plan for this data. The small-table defaults need the table in memory and one
+    process fitting it."""
+    if data.streamed and loaded.spec.training.refit:
+        raise SpecError(
+            "training.refit: needs the training and validation rows together in memory; a "
+            "streamed CSV splits them as it reads. Set refit: false, or data.streaming: false."
+        )
+    rows = len(data.rows) if data.streamed is None and not workers else None
+    return Checked(loaded, data, make_plan(loaded.spec, data.labels, rows))

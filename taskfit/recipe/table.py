@@ -1,0 +1,256 @@
+"""The recommendation table: reads recipes/*.yaml (at the repository root, packaged into the
+wheel), the one place the advice lives.
+
+`recommend`, `check`, `train` and the README all read it through `load_table()`.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+from taskfit.config.params import Param
+from taskfit.config.yamlfile import load_data
+
+TASKS = ("binary", "multiclass", "regression")
+# Metrics where more is better; every other logged quantity (loss, mae, mse, ...) is an error.
+HIGHER_IS_BETTER = ("accuracy", "auc", "precision", "recall", "r2_score")
+
+
+def higher_is_better(metric: str) -> bool:
+    """`accuracy`, `val_auc`, `diagnosis_recall`: more is better; a head's `_weight` is neither,
+    and is never ranked."""
+    return metric.endswith(HIGHER_IS_BETTER) and not metric.endswith("_weight")
+
+
+@dataclass(frozen=True)
+class Named:
+    """A loss, optimizer or schedule: its Keras class, when to pick it, and its parameters."""
+
+    name: str
+    keras_class: str
+    when: str
+    params: dict[str, Param]
+    labels: tuple[str, ...] = ()  # losses only: the label formats it accepts
+    encodes_integer_labels: bool = False  # losses only: needs one-hot targets, taskfit encodes them
+    example: dict[str, Any] | None = None  # schedules only: the source document's settings
+    # regression losses only: the power of label units the loss is in (mse 2, mae 1)
+    error_power: int = 0
+
+    def defaults(self) -> dict[str, Any]:
+        return {k: p.default for k, p in self.params.items() if not p.required}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One row of the table: a task's output layer, losses, metrics and starting architecture."""
+
+    task: str
+    summary: str
+    label_formats: dict[str, str]  # format -> how the labels look
+    recommended_loss: dict[str, str]  # format -> loss name
+    output_units: int | str  # an int, or "classes" for one unit per class
+    output_activation: str
+    output_why: str
+    losses: dict[str, Named]
+    metrics: tuple[str, ...]
+    metric_choices: tuple[str, ...]
+    layers: tuple[dict[str, Any], ...]
+    optimizer: str
+
+    def units_for(self, n_classes: int | None) -> int:
+        if self.output_units == "classes":
+            if n_classes is None:
+                raise ValueError("the number of classes is needed for a softmax output")
+            return n_classes
+        return int(self.output_units)
+
+    def losses_for(self, label_format: str) -> dict[str, Named]:
+        return {n: loss for n, loss in self.losses.items() if label_format in loss.labels}
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """`taskfit tune`'s search space (recipes/tuning.yaml)."""
+
+    optimizers: dict[str, dict[str, Any]]  # name -> the parameters the advice fixes
+    learning_rate_factor: tuple[float, float]  # log-uniform, times the optimizer's default
+    schedules: dict[str, dict[str, Any] | None]  # name -> parameters ("epoch", "run": lengths)
+    width: tuple[float, ...]
+    dropout: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """The periodic embedding of a numeric column (recipes/small_tables.yaml)."""
+
+    frequencies: int
+    sigma: float
+    units: int
+
+
+@dataclass(frozen=True)
+class SmallTables:
+    """What a small in-memory table gets by default (recipes/small_tables.yaml)."""
+
+    up_to_rows: int
+    members: int
+    numeric_embedding: str
+    refit: bool
+    periodic: Periodic
+
+
+@dataclass(frozen=True)
+class Table:
+    recipes: dict[str, Recipe]
+    optimizers: dict[str, Named]
+    optimizer_common: dict[str, Param]
+    default_optimizer: str
+    optimizer_advice: str
+    schedules: dict[str, Named]
+    activations: tuple[str, ...]
+    weightings: dict[str, Named]  # how several heads' losses make one total
+    tuning: Tuning
+    small_tables: SmallTables
+
+    def recipe(self, task: str) -> Recipe:
+        return self.recipes[task]
+
+    def loss_owner(self, loss: str) -> Recipe | None:
+        """The row a loss belongs to, to explain a loss used on the wrong task."""
+        return next((r for r in self.recipes.values() if loss in r.losses), None)
+
+    def all_losses(self) -> dict[str, Named]:
+        return {n: loss for r in self.recipes.values() for n, loss in r.losses.items()}
+
+
+def recipes_folder() -> Traversable:
+    """The table's YAML files: inside an installed wheel (pyproject's force-include puts the
+    repository's recipes/ there), else the repository's own recipes/ (a source checkout or an
+    editable install, which runs the package from the repository)."""
+    packaged = resources.files("taskfit").joinpath("recipes")
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "recipes"
+
+
+def _read(name: str) -> dict[str, Any]:
+    text = recipes_folder().joinpath(name).read_text(encoding="utf-8")
+    data: dict[str, Any] = load_data(text)
+    return data
+
+
+def _named(name: str, row: dict[str, Any]) -> Named:
+    return Named(
+        name=name,
+        keras_class=row["class"],
+        when=row["when"],
+        params={k: Param.from_table(v) for k, v in (row.get("params") or {}).items()},
+        labels=tuple(row.get("labels", ())),
+        encodes_integer_labels=bool(row.get("encodes_integer_labels", False)),
+        example=row.get("example"),
+        error_power=int(row.get("error_power", 0)),
+    )
+
+
+def _recipe(row: dict[str, Any]) -> Recipe:
+    return Recipe(
+        task=row["task"],
+        summary=row["summary"],
+        label_formats={k: v["describe"] for k, v in row["labels"].items()},
+        recommended_loss={k: v["loss"] for k, v in row["labels"].items()},
+        output_units=row["output"]["units"],
+        output_activation=row["output"]["activation"],
+        output_why=row["output"]["why"],
+        losses={n: _named(n, v) for n, v in row["losses"].items()},
+        metrics=tuple(row["metrics"]),
+        metric_choices=tuple(row["metric_choices"]),
+        layers=tuple(row["layers"]),
+        optimizer=row["optimizer"],
+    )
+
+
+@functools.cache
+def load_table() -> Table:
+    optimizers = _read("optimizers.yaml")
+    return Table(
+        recipes={task: _recipe(_read(f"{task}.yaml")) for task in TASKS},
+        optimizers={n: _named(n, v) for n, v in optimizers["optimizers"].items()},
+        optimizer_common={k: Param.from_table(v) for k, v in optimizers["common"].items()},
+        default_optimizer=optimizers["default"],
+        optimizer_advice=optimizers["advice"],
+        schedules={n: _named(n, v) for n, v in _read("schedules.yaml")["schedules"].items()},
+        activations=tuple(_read("layers.yaml")["activations"]),
+        weightings={n: _named(n, v) for n, v in _read("weighting.yaml")["weightings"].items()},
+        tuning=_tuning(_read("tuning.yaml")),
+        small_tables=_small_tables(_read("small_tables.yaml")),
+    )
+
+
+def _small_tables(row: dict[str, Any]) -> SmallTables:
+    periodic = row["periodic"]
+    return SmallTables(
+        up_to_rows=int(row["up_to_rows"]),
+        members=int(row["members"]),
+        numeric_embedding=str(row["numeric_embedding"]),
+        refit=bool(row["refit"]),
+        periodic=Periodic(
+            int(periodic["frequencies"]), float(periodic["sigma"]), int(periodic["units"])
+        ),
+    )
+
+
+def _tuning(row: dict[str, Any]) -> Tuning:
+    factor = row["learning_rate_factor"]
+    return Tuning(
+        optimizers={n: dict(v or {}) for n, v in row["optimizers"].items()},
+        learning_rate_factor=(float(factor["min"]), float(factor["max"])),
+        schedules=dict(row["schedules"]),
+        width=tuple(float(w) for w in row["width"]),
+        dropout=tuple(float(d) for d in row["dropout"]),
+    )
+
+
+def recommendation(task: str, label_format: str | None = None) -> dict[str, Any]:
+    """The table row for a task (and label format) as plain data: what `recommend` prints."""
+    table = load_table()
+    recipe = table.recipe(task)
+    formats = list(recipe.label_formats)
+    label_format = label_format or formats[0]
+    if label_format not in recipe.label_formats:
+        raise ValueError(f"{task} labels are {' or '.join(formats)}, not {label_format}")
+    loss = recipe.recommended_loss[label_format]
+    units = "number of classes" if recipe.output_units == "classes" else recipe.output_units
+    return {
+        "task": task,
+        "summary": recipe.summary,
+        "labels": {"format": label_format, "looks_like": recipe.label_formats[label_format]},
+        "output_layer": {
+            "units": units,
+            "activation": recipe.output_activation,
+            "why": recipe.output_why,
+        },
+        "loss": loss,
+        "losses": {
+            name: {
+                "when": item.when,
+                **(
+                    {"params": {k: p.default for k, p in item.params.items()}}
+                    if item.params
+                    else {}
+                ),
+            }
+            for name, item in recipe.losses_for(label_format).items()
+        },
+        "metrics": list(recipe.metrics),
+        "more_metrics": [m for m in recipe.metric_choices if m not in recipe.metrics],
+        "hidden_layers": [dict(layer) for layer in recipe.layers],
+        "optimizer": recipe.optimizer,
+        "optimizers": {name: item.when for name, item in table.optimizers.items()},
+        "optimizer_advice": table.optimizer_advice,
+        "loss_weightings": {name: item.when for name, item in table.weightings.items()},
+    }

@@ -1,0 +1,85 @@
+"""`taskfit compare RUN_DIR ...`: several runs side by side, their key settings and test metrics,
+the best value of each metric marked. Standard library only: no TensorFlow."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from taskfit.errors import DataError
+from taskfit.plan.plan import additions_text
+from taskfit.recipe.table import higher_is_better
+from taskfit.runfolder.files import count_epochs, read_status
+
+
+@dataclass(frozen=True)
+class Compared:
+    runs: list[dict[str, Any]]  # one per run: folder, settings, metrics
+    metrics: list[str]  # every metric any run has, in first-seen order
+    best: dict[str, str]  # metric -> the folder with the best value
+
+    def document(self) -> dict[str, Any]:
+        return {"runs": self.runs, "best": self.best}
+
+
+def settings(spec: dict[str, Any]) -> dict[str, Any]:
+    """The choices that tell runs apart, from a resolved spec."""
+    heads = spec.get("heads")
+    optimizer = spec.get("optimizer")
+    name = optimizer.get("name") if isinstance(optimizer, dict) else optimizer
+    rate = optimizer.get("learning_rate") if isinstance(optimizer, dict) else None
+    schedule = spec.get("schedule")
+    model, training = spec.get("model", {}), spec.get("training", {})
+    layers = model.get("layers") or []
+    added = additions_text(
+        model.get("members") or 1,
+        model.get("numeric_embedding") == "periodic",
+        bool(training.get("refit")),
+    )
+    return {
+        "task": "heads: " + ", ".join(heads) if heads else spec.get("task"),
+        "data": Path(str(spec.get("data", {}).get("source", ""))).name,
+        "layers": "-".join(str(layer.get("units")) for layer in layers) or "(none)",
+        "additions": ", ".join(added) or "none",
+        "loss": "per head" if heads else json.dumps(spec.get("loss")).strip('"'),
+        "optimizer": f"{name} {rate}" if rate is not None else str(name),
+        "schedule": schedule.get("name") if isinstance(schedule, dict) else schedule,
+        "batch_size": training.get("batch_size"),
+        "seed": training.get("seed"),
+    }
+
+
+def read_run(folder: Path) -> dict[str, Any]:
+    spec_path, metrics_path = folder / "spec.resolved.yaml", folder / "metrics.json"
+    if not spec_path.is_file() or not metrics_path.is_file():
+        raise DataError(
+            f"{folder}: not a finished run folder (it needs spec.resolved.yaml and "
+            "metrics.json); give folders that `taskfit train` wrote"
+        )
+    spec = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+    return {
+        "run_dir": str(folder),
+        "status": read_status(folder) or "completed",
+        "epochs": count_epochs(folder) or 0,
+        **settings(spec),
+        "metrics": json.loads(metrics_path.read_text(encoding="utf-8")),
+    }
+
+
+def compare_runs(folders: list[Path]) -> Compared:
+    runs = [read_run(folder) for folder in folders]
+    metrics: list[str] = []
+    for run in runs:
+        metrics += [m for m in run["metrics"] if m not in metrics and not m.endswith("_weight")]
+    best = {}
+    for metric in metrics:
+        having = [r for r in runs if metric in r["metrics"]]
+        if len(having) < 2:
+            continue
+        pick = max if higher_is_better(metric) else min
+        best[metric] = pick(having, key=lambda r: r["metrics"][metric])["run_dir"]
+    return Compared(runs, metrics, best)

@@ -1,0 +1,249 @@
+"""A finished run -> PNG plots in `<run>/plots` (matplotlib's headless Agg backend).
+
+Learning curves (training vs validation, the kept epoch marked, a learning-rate schedule and
+loss switches shown), and for each head on the test split: a confusion matrix with class names,
+ROC and precision-recall curves (binary), predicted vs actual and a residual histogram in the
+label's own units (regression). A run with several heads gets one folder of these per head.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display, no GUI toolkit
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+
+from taskfit.feed.arrays import class_ids, confusion_counts, probabilities
+from taskfit.plan.plan import Head, Plan
+from taskfit.runfolder.files import write_bytes
+
+PLOTS = "plots"
+LEARNING_RATE = "learning_rate"  # history.csv column when a schedule or a plateau cut sets the rate
+ANNOTATE_UP_TO = 20  # classes: above this the confusion matrix is colour only, no counts
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """One head on the test split: its targets (as the loss takes them) and the model's output."""
+
+    head: Head
+    y: np.ndarray
+    output: np.ndarray
+
+
+def write_plots(
+    run_dir: Path,
+    plan: Plan,
+    history: dict[str, list[float]],
+    active_losses: dict[str, list[str]],
+    best_epoch: int | None,
+    tests: Sequence[TestResult],
+) -> list[Path]:
+    """Every plot of the run; returns the files written. `best_epoch` (1-based) is the epoch
+    whose weights were kept (None: the last one)."""
+    folder = run_dir / PLOTS
+    kept = best_epoch or len(next(iter(history.values()), []))
+    written = []
+    shared = ["loss", LEARNING_RATE]
+    if plan.weighting.name != "fixed":  # learned weights change; fixed ones are flat lines
+        shared += [f"{head.name}_weight" for head in plan.heads]
+    for test in tests:
+        head = test.head
+        where = folder / head.name if plan.multi else folder
+        names = _head_curves(head, plan.multi)
+        if not plan.multi:
+            names += [LEARNING_RATE]
+        switches = active_losses.get(f"{head.name}_active_loss" if plan.multi else "active_loss")
+        written.append(
+            _save(learning_curves(history, names, kept, switches), where / "learning_curves.png")
+        )
+        written += [_save(figure, where / name) for name, figure in test_figures(test).items()]
+    if plan.multi:
+        written.append(
+            _save(learning_curves(history, shared, kept, None), folder / "learning_curves.png")
+        )
+    return written
+
+
+def _head_curves(head: Head, multi: bool) -> list[str]:
+    """The history columns (training side) that belong to a head."""
+    if not multi:
+        return ["loss", *head.metrics]
+    return [f"{head.name}_loss", *(f"{head.name}_{m}" for m in head.metrics)]
+
+
+def test_figures(test: TestResult) -> dict[str, Any]:
+    """File name -> figure, for what the head predicts."""
+    head = test.head
+    if head.task == "regression":
+        actual, predicted = test.y.reshape(-1), test.output[:, 0]
+        label = head.labels.columns[0]
+        return {
+            "predicted_vs_actual.png": predicted_vs_actual(actual, predicted, label),
+            "residuals.png": residual_histogram(actual - predicted, label),
+        }
+    classes = list(head.labels.classes)
+    truth, scores = class_ids(test.y), probabilities(test.output)
+    figures = {"confusion.png": confusion_matrix(truth, scores.argmax(axis=1), classes)}
+    if head.task == "binary":
+        figures["roc_pr.png"] = roc_and_pr(truth, scores[:, 1], classes[1])
+    return figures
+
+
+def learning_curves(
+    history: dict[str, list[float]],
+    names: list[str],
+    kept: int,
+    switches: list[str] | None,
+) -> Any:
+    """One panel per logged quantity: training solid, validation dashed; the kept epoch and any
+    loss switch drawn as vertical lines."""
+    names = [n for n in names if n in history]
+    cols = min(len(names), 3)
+    rows = math.ceil(len(names) / cols)
+    figure, axes = plt.subplots(
+        rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False, layout="constrained"
+    )
+    for ax, name in zip(axes.flat, names, strict=False):
+        epochs = np.arange(1, len(history[name]) + 1)
+        validated = f"val_{name}" in history
+        ax.plot(epochs, history[name], label="training" if validated else None)
+        if validated:
+            ax.plot(epochs, history[f"val_{name}"], "--", label="validation")
+        ax.axvline(kept, color="0.4", linewidth=1, label=f"kept (epoch {kept})")
+        for epoch, loss in _switches(switches):
+            ax.axvline(epoch, color="tab:red", linestyle=":", linewidth=1.2)
+            ax.annotate(
+                f"loss → {loss}", (epoch, 0.03), xycoords=("data", "axes fraction"), fontsize=8,
+                color="tab:red", rotation=90, va="bottom", ha="right",
+            )  # fmt: skip
+        if name == LEARNING_RATE or name.endswith("loss"):
+            _log_scale_if_wide(ax, history[name])
+        ax.set_title(name.replace("_", " "))
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=8)
+    for ax in axes.flat[len(names) :]:
+        ax.set_visible(False)
+    return figure
+
+
+def _switches(active: list[str] | None) -> list[tuple[int, str]]:
+    """(first epoch, loss) for each change of the loss in force; none when it never changes."""
+    if not active:
+        return []
+    pairs = enumerate(itertools.pairwise(active), start=2)  # (epoch of `now`, its pair)
+    return [(epoch, now) for epoch, (was, now) in pairs if now != was]
+
+
+def _log_scale_if_wide(ax: Any, values: list[float]) -> None:
+    """Losses spanning two orders of magnitude read better on a log axis."""
+    positive = [v for v in values if v > 0]
+    if positive and len(positive) == len(values) and max(positive) / min(positive) > 100:
+        ax.set_yscale("log")
+
+
+def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -> Any:
+    k = len(classes)
+    counts = confusion_counts(truth, predicted, k)
+    side = min(max(4.5, 0.45 * k + 2.5), 14)
+    figure, ax = plt.subplots(figsize=(side + 1, side), layout="constrained")
+    image = ax.imshow(counts, cmap="Blues")
+    figure.colorbar(image, ax=ax, shrink=0.8)
+    slanted = k > 4 and max(len(c) for c in classes) > 3  # long names would overlap
+    ax.set_xticks(
+        range(k), classes, rotation=45 if slanted else 0, ha="right" if slanted else "center"
+    )
+    ax.set_yticks(range(k), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    accuracy = np.trace(counts) / max(counts.sum(), 1)
+    ax.set_title(f"test split: {counts.sum()} rows, accuracy {accuracy:.3f}")
+    if k <= ANNOTATE_UP_TO:
+        dark = counts.max() / 2
+        for (i, j), n in np.ndenumerate(counts):
+            color = "white" if n > dark else "black"
+            ax.text(j, i, str(n), ha="center", va="center", color=color, fontsize=9)
+    return figure
+
+
+def roc_curve(truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False and true positive rates at every distinct threshold, from (0, 0) to (1, 1)."""
+    tp, fp = _cumulative_counts(truth, score)
+    return np.r_[0, fp / max(fp[-1], 1)], np.r_[0, tp / max(tp[-1], 1)]
+
+
+def precision_recall_curve(truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Recall and precision at every distinct threshold, highest threshold first."""
+    tp, fp = _cumulative_counts(truth, score)
+    return tp / max(tp[-1], 1), tp / (tp + fp)
+
+
+def _cumulative_counts(truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """True and false positives when everything scoring at least each distinct score (highest
+    first) is called positive; tied scores move together."""
+    order = np.argsort(-score, kind="stable")
+    score, positive = score[order], truth[order] == 1
+    last_of_tie = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]
+    tp = np.cumsum(positive)[last_of_tie]
+    return tp, last_of_tie + 1 - tp
+
+
+def roc_and_pr(truth: np.ndarray, score: np.ndarray, positive: str) -> Any:
+    figure, (roc, pr) = plt.subplots(1, 2, figsize=(10, 4.4), layout="constrained")
+    fpr, tpr = roc_curve(truth, score)
+    roc.plot(fpr, tpr, label=f"AUC {np.trapezoid(tpr, fpr):.3f}")
+    roc.plot([0, 1], [0, 1], ":", color="0.5", label="chance")
+    roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    recall, precision = precision_recall_curve(truth, score)
+    # average precision: precision at each threshold weighted by the recall it adds
+    average = float(np.sum(np.diff(np.r_[0, recall]) * precision))
+    pr.step(recall, precision, where="post", label=f"average precision {average:.3f}")
+    pr.axhline(truth.mean(), linestyle=":", color="0.5", label=f"share of {positive}")
+    pr.set(xlabel="recall", ylabel="precision", title="precision-recall", ylim=(0, 1.02))
+    for ax in (roc, pr):
+        ax.legend(fontsize=8, loc="lower right" if ax is roc else "lower left")
+    figure.suptitle(f"positive class: {positive} (test split, {len(truth)} rows)")
+    return figure
+
+
+def predicted_vs_actual(actual: np.ndarray, predicted: np.ndarray, label: str) -> Any:
+    figure, ax = plt.subplots(figsize=(5.2, 5), layout="constrained")
+    ax.scatter(actual, predicted, s=12, alpha=0.6)
+    low, high = min(actual.min(), predicted.min()), max(actual.max(), predicted.max())
+    ax.plot([low, high], [low, high], ":", color="0.4", label="predicted = actual")
+    ax.set(xlabel=f"actual {label}", ylabel=f"predicted {label}")
+    rmse = float(np.sqrt(np.mean((actual - predicted) ** 2)))
+    ax.set_title(f"test split: {len(actual)} rows, RMSE {rmse:.4g}")
+    ax.legend(fontsize=8)
+    return figure
+
+
+def residual_histogram(residuals: np.ndarray, label: str) -> Any:
+    figure, ax = plt.subplots(figsize=(5.6, 4), layout="constrained")
+    ax.hist(residuals, bins=min(40, max(10, len(residuals) // 5)))
+    ax.axvline(0, color="0.3", linewidth=1)
+    ax.set(xlabel=f"actual - predicted {label}", ylabel="rows")
+    ax.set_title(f"test split residuals: mean {residuals.mean():.3g}, std {residuals.std():.3g}")
+    return figure
+
+
+def _save(figure: Any, path: Path) -> Path:
+    """The PNG written whole (temp file, then rename); the figure's memory freed."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes(path, buffer.getvalue())
+    return path

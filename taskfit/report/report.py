@@ -1,0 +1,193 @@
+"""`taskfit report RUN_DIR`: what a run was and what it achieved, read back from its folder
+(no TensorFlow): the spec's essentials, the table's choices, the test metrics, epochs and time.
+The terminal gets rich tables; `report.html` in the run folder gets the same with every plot
+embedded, one file that opens offline."""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+from taskfit.errors import TaskfitError
+from taskfit.plan.plan import Head
+from taskfit.runfolder.files import count_epochs, read_json, read_reason, read_status, write_text
+from taskfit.runfolder.opened import Run, open_run
+
+REPORT = "report.html"
+NOT_RECORDED = "not recorded (the run did not finish)"
+
+
+@dataclass(frozen=True)
+class Report:
+    run: Run
+    summary: dict[str, str]  # spec essentials, epochs, time
+    choices: dict[str, str]  # what the table chose for the whole model
+    heads: list[dict[str, str]]  # several heads: per head its output layer, loss, metrics
+    metrics: dict[str, float]  # metrics.json: the test split
+    plots: list[Path]  # relative to the run folder
+
+    @property
+    def title(self) -> str:
+        return f"taskfit run {self.run.folder.name}"
+
+    def sections(self) -> list[tuple[str, list[str], list[list[str]]]]:
+        """(title, header, rows) of each table, for the terminal and the page alike; a header
+        of empty names is a two-column key/value table."""
+        found = [
+            ("run", ["", ""], [list(kv) for kv in self.summary.items()]),
+            ("the table's choices", ["", ""], [list(kv) for kv in self.choices.items()]),
+        ]
+        if self.heads:
+            found.append(("heads", list(self.heads[0]), [list(h.values()) for h in self.heads]))
+        if self.metrics:
+            values = [[k, f"{v:.4g}"] for k, v in self.metrics.items()]
+            found.append(("test metrics", ["metric", "value"], values))
+        return found
+
+
+def read_report(folder: Path) -> Report:
+    run = open_run(folder, need_model=False)
+    facts = read_json(folder / "run.json") or {}
+    metrics = read_json(folder / "metrics.json") or {}
+    plan, spec = run.plan, run.spec
+    status = read_status(folder) or "unknown"
+    reason = read_reason(folder)
+    summary = {
+        "status": status + (f" ({reason})" if reason else ""),
+        "spec": spec.name or "(unnamed)",
+        "data": str(spec.data.source),
+        "task": plan.head.task if not plan.multi else f"{len(plan.heads)} heads",
+        "label": ", ".join(run.label_columns),
+        "rows": _rows(facts),
+        "epochs": _epochs(facts, spec.training.epochs, folder),
+        "time": _time(facts) + _processes(facts),
+        "versions": ", ".join(f"{k} {v}" for k, v in facts.get("versions", {}).items())
+        or NOT_RECORDED,
+    }
+    choices = {}
+    if not plan.multi:  # one head: its choices lead; several get a table of their own
+        head = _head(plan.head)
+        choices = {"labels": plan.head.labels.describe()}
+        choices |= {k: head[k] for k in ("output", "loss", "metrics")}
+    schedule = plan.schedule
+    choices |= {
+        "layers": " -> ".join(f"{x.units} {x.activation}" for x in plan.layers) or "(none)",
+        "optimizer": _call(plan.optimizer.name, plan.optimizer.params),
+        "schedule": _call(schedule.name, schedule.params) if schedule else "none (constant rate)",
+        "batch size": str(spec.training.batch_size),
+        "early stopping": _stopping(run),
+    }
+    if plan.additions:
+        choices["additions"] = ", ".join(plan.additions)
+    heads = []
+    if plan.multi:
+        choices["loss weighting"] = plan.weighting.name
+        heads = [_head(h) for h in plan.heads]
+    plots = sorted((p.relative_to(folder) for p in (folder / "plots").rglob("*.png")), key=_order)
+    return Report(run, summary, choices, heads, metrics, plots)
+
+
+def _order(plot: Path) -> tuple[int, str, bool, str]:
+    """The whole run's plots before each head's; learning curves first in each folder."""
+    return len(plot.parts), str(plot.parent), plot.name != "learning_curves.png", plot.name
+
+
+def _head(head: Head) -> dict[str, str]:
+    return {
+        "head": head.name,
+        "task": head.task,
+        "output": head.output_text,
+        "loss": head.loss.summary,
+        "metrics": ", ".join(head.metrics),
+        "weight": str(head.weight),
+    }
+
+
+def _call(name: str, params: dict) -> str:
+    """adam(learning_rate=0.001, ...): a choice and its settings, as Keras would be called."""
+    return f"{name}({', '.join(f'{k}={v}' for k, v in params.items() if v is not None)})"
+
+
+def _rows(facts: dict) -> str:
+    rows = facts.get("rows")
+    if not rows:
+        return NOT_RECORDED
+    return ", ".join(f"{rows[part]} {part}" for part in ("train", "validation", "test"))
+
+
+def _epochs(facts: dict, budget: int, folder: Path) -> str:
+    if "epochs" not in facts:  # it never finished: history.csv has each epoch that did
+        finished = count_epochs(folder)
+        return "none finished" if finished is None else f"{finished} of {budget} finished"
+    kept = f"; kept the weights of epoch {facts['best_epoch']}" if facts.get("best_epoch") else ""
+    return f"{facts['epochs']} of {budget}{kept}"
+
+
+def _time(facts: dict) -> str:
+    if "seconds" not in facts:
+        return NOT_RECORDED
+    return f"{facts['seconds']:.1f} s in all, {facts['fit_seconds']:.1f} s fitting"
+
+
+def _processes(facts: dict) -> str:
+    count = facts.get("processes", 1)
+    return f", on {count} processes (train --workers)" if count > 1 else ""
+
+
+def _stopping(run: Run) -> str:
+    stopping = run.spec.training.early_stopping
+    if stopping is None:
+        return "off"
+    return f"on {stopping.monitor}, patience {stopping.patience}"
+
+
+def write_html(report: Report) -> Path:
+    """report.html: the tables and every plot (as base64 PNG) in one file, no outside links."""
+    parts = [f"<h1>{_e(report.title)}</h1>"]
+    parts += [_html_table(*section) for section in report.sections()]
+    parts.append("<h2>plots</h2>")
+    if not report.plots:
+        parts.append("<p>This run has no plots: a --smoke run, or one that did not finish.</p>")
+    for plot in report.plots:
+        data = base64.b64encode((report.run.folder / plot).read_bytes()).decode("ascii")
+        parts.append(
+            f'<figure><img alt="{_e(str(plot))}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{_e(str(plot))}</figcaption></figure>"
+        )
+    path = report.run.folder / REPORT
+    try:
+        write_text(path, _page(report.title, "\n".join(parts)))
+    except OSError as exc:
+        raise TaskfitError(f"{path}: cannot write the report: {exc.strerror}") from None
+    return path
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _html_table(title: str, header: list[str], rows: list) -> str:
+    head = "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr>" if any(header) else ""
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_e(str(cell))}</td>" for cell in row) + "</tr>" for row in rows
+    )
+    return f"<h2>{_e(title)}</h2><table>{head}{body}</table>"
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; margin-bottom: 1em; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.3em 0.8em; text-align: left; }
+figure { margin: 1.5em 0; }
+img { max-width: 100%; }
+figcaption { color: #666; font-size: 0.9em; }
+"""
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{_e(title)}</title><style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n"
+    )

@@ -1,0 +1,100 @@
+"""A finished run folder, read back for `predict` and `evaluate` (standard library only).
+
+spec.resolved.yaml says everything needed: the feature columns and their types, the label and
+its classes, and the table's choices; model.keras holds the weights and the preprocessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from taskfit.data.csvtable import Table, read_csv
+from taskfit.data.labels import Labels, not_finite
+from taskfit.data.view import label_specs
+from taskfit.errors import DataError, Problems
+from taskfit.plan.plan import Plan, make_plan
+from taskfit.spec.spec import LoadedSpec, Spec, load_spec
+
+
+@dataclass(frozen=True)
+class Run:
+    folder: Path
+    spec: Spec
+    plan: Plan
+
+    @property
+    def numeric(self) -> tuple[str, ...]:
+        return self.spec.data.numeric
+
+    @property
+    def categorical(self) -> tuple[str, ...]:
+        return self.spec.data.categorical
+
+    @property
+    def label_columns(self) -> tuple[str, ...]:
+        return tuple(c for head in self.plan.heads for c in head.labels.columns)
+
+
+def open_run(folder: str | Path, need_model: bool = True) -> Run:
+    """A run folder; `need_model=False` also opens one whose training never saved a model
+    (killed, failed), which `report` describes."""
+    folder = Path(folder)
+    resolved = folder / "spec.resolved.yaml"
+    if (need_model and not (folder / "model.keras").is_file()) or not resolved.is_file():
+        needs = "model.keras and spec.resolved.yaml" if need_model else "spec.resolved.yaml"
+        raise DataError(
+            f"{folder}: not a run folder (it needs {needs}); give a folder that `taskfit train` "
+            "wrote"
+        )
+    loaded: LoadedSpec = load_spec(resolved)
+    spec = loaded.spec
+    return Run(folder, spec, make_plan(spec, _labels(spec)))
+
+
+def _labels(spec: Spec) -> dict[str, Labels]:
+    """Each head's labels as the resolved spec records them (no data needed)."""
+    found = {}
+    for name, (task, said) in label_specs(spec).items():
+        if not isinstance(said.label, str):
+            found[name] = Labels("onehot", said.label, said.label, key=said.key)
+        elif task == "regression":
+            found[name] = Labels("real", (said.label,), key=said.key)
+        else:
+            classes = tuple(str(c) for c in said.classes or ())
+            kind = "binary" if task == "binary" else "integer"
+            found[name] = Labels(kind, (said.label,), classes, key=said.key)
+    return found
+
+
+def read_rows(run: Run, path: Path, need_label: bool) -> tuple[Table, list[str]]:
+    """The CSV, checked against the run's columns; notes for the user (ignored extra columns).
+
+    A missing feature column, a non-numeric or infinite cell in a numeric column, or (when
+    `need_label`) a missing label column is an error naming the column and the CSV line.
+    """
+    table = read_csv(path)
+    problems = Problems()
+    features = (*run.numeric, *run.categorical)
+    wanted = features + (run.label_columns if need_label else ())
+    for column in wanted:
+        if column not in table.columns:
+            kind = "label" if column in run.label_columns else "input"
+            problems.add(
+                f"column {column}",
+                f"is missing from {path.name}; the model needs this "
+                f"{kind} column. Columns there: {', '.join(table.columns)}",
+            )
+    problems.raise_if_any(DataError)
+    for column in run.numeric:
+        bad = not_finite(table.cells[column])
+        if bad:
+            cell = table.cells[column][bad[0]]
+            problems.add(
+                f"column {column}",
+                f"is numeric in this model; CSV line {table.lines[bad[0]]} has {cell!r}",
+            )
+    problems.raise_if_any(DataError)
+    extra = [c for c in table.columns if c not in features and c not in run.label_columns]
+    notes = [f"ignored columns the model does not use: {', '.join(extra)}"] if extra else []
+    return table, notes

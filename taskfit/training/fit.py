@@ -1,0 +1,279 @@
+"""One fit: build the model on the training part's statistics, compile it, assemble the
+callbacks and run Keras's `fit`; then the test metrics. `run` drives a whole run around it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from taskfit import progress
+from taskfit.data.columns import CATEGORICAL, NUMERIC
+from taskfit.feed.arrays import Feed, Splits, split, to_part
+from taskfit.plan.checking import Checked
+from taskfit.plan.plan import Head, Plan
+from taskfit.recipe.table import higher_is_better
+
+SMOKE_ROWS = 256  # a CI smoke run fits one epoch on at most this many training rows
+
+
+@dataclass
+class Fitted:
+    models: Any  # taskfit.model.build.Models
+    trained: Any  # the keras.Model that was compiled and fit (models.fit, or a wrapper)
+    history: dict[str, list[float]]
+    active_losses: dict[str, list[str]]  # history.csv columns: the loss in force per epoch
+    final_weights: dict[str, float]  # heads: each head's effective loss weight at the end
+    best_epoch: int | None  # 1-based; set when early stopping restored an earlier epoch
+    seconds: float  # how long model.fit took
+    interrupted: bool = False  # Ctrl-C stopped fit; the best weights so far were restored
+    diverged: tuple[int, int, float] | None = None  # (epoch, batch, loss) where it went NaN/inf
+    processes: int = 1  # how many processes fitted it (train --workers)
+    refit: dict[str, Any] | None = None  # the model was refitted: its epochs, rows and seconds
+
+    @property
+    def epochs(self) -> int:
+        return len(next(iter(self.history.values()), []))
+
+    @property
+    def stop_reason(self) -> str:
+        if not self.interrupted:
+            return ""
+        kept = f"; kept the weights of epoch {self.best_epoch}" if self.best_epoch else ""
+        return f"Ctrl-C after {self.epochs} epoch(s){kept}"
+
+
+def make_splits(checked: Checked, smoke: bool = False) -> Any:
+    """The train, validation and test parts: arrays.Splits in memory, or a stream.StreamSplits
+    (data.streaming) that reads the CSV again whenever a part is needed."""
+    spec, plan = checked.loaded.spec, checked.plan
+    splits: Any
+    if checked.data.streamed is not None:
+        from taskfit.feed.streamsplits import open_stream
+
+        splits = open_stream(checked, SMOKE_ROWS if smoke else None)
+    else:
+        labelled = to_part(checked.data, plan)
+        splits = split(labelled, spec.data, spec.training.seed, stratify=plan.stratify_by)
+    return splits.head(SMOKE_ROWS) if smoke else splits
+
+
+@dataclass(frozen=True)
+class Replay:
+    """How a refit fits: `epochs` with no validation split, each at the learning rate the
+    first fit logged for it (none logged: the optimizer's own rate or schedule)."""
+
+    epochs: int
+    rates: list[float]
+
+
+def test_metrics(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]:
+    """Keras's evaluate on the test split, under the names it logs; none for an empty split
+    (Keras would warn that its "input ran out of data" and return nothing to report)."""
+    if splits.sizes()["test"] == 0:
+        return {}
+    evaluated = fitted.trained
+    if fitted.models.members is not None:
+        # the loss of the members' mean, as `taskfit evaluate` scores the saved model (training
+        # logs the mean of the members' losses)
+        import keras
+
+        from taskfit.model.optim import make_metrics
+
+        evaluated = keras.Model(fitted.models.fit.input, fitted.models.fit.output)
+        evaluated.compile(loss=fitted.trained.loss, metrics=make_metrics(plan.head))
+    with progress.keras_on_stderr() as verbose:
+        metrics = evaluated.evaluate(
+            **splits.test_data(fitted.models, plan), verbose=verbose, return_dict=True
+        )
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def seed_everything(keras: Any, seed: int) -> None:
+    """Python, NumPy and TensorFlow seeded, and TensorFlow's ops made deterministic: the same
+    spec and seed give the same weights and metrics on this machine."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def head_std(plan: Plan, head: Head, targets: dict[str, tuple[float, float]]) -> float | None:
+    """A regression head among several: its training target's std, which its loss divides by."""
+    if not plan.multi or head.task != "regression":
+        return None
+    return targets[head.name][1]
+
+
+def compile_plan(keras: Any, checked: Checked, plan: Plan, splits: Feed) -> tuple[Any, ...]:
+    """(models, the compiled training model, the heads' weighting callback or None, the losses
+    by head): the model built on the training part's statistics, ready to fit."""
+    from taskfit.model.build import build_from_stats
+    from taskfit.model.optim import make_loss, make_metrics, make_optimizer
+
+    view = checked.data
+    gaps = frozenset(c.name for c in view.columns if c.kind == NUMERIC and c.missing)
+    numeric, categorical = view.of_kind(NUMERIC), view.of_kind(CATEGORICAL)
+    stats = splits.feature_stats(plan, numeric, categorical, gaps)
+    models = build_from_stats(plan, numeric, categorical, stats)
+    losses = {
+        head.name: make_loss(head, target_std=head_std(plan, head, stats.targets))
+        for head in plan.heads
+    }
+    # Training compiles its own view of the layers: the saved model (which holds `models.fit`)
+    # then carries no compile state, so it loads without taskfit's losses.
+    training = keras.Model(models.fit.input, models.fit.output, name="training")
+    if plan.multi:
+        from taskfit.model.weighting import compile_heads
+
+        trained, weights = compile_heads(training, plan, make_optimizer(plan), losses)
+        return models, trained, weights, losses
+    if models.members is not None:
+        from taskfit.model.ensemble import PackedEnsemble
+
+        training = PackedEnsemble(models.members, name="training")
+    head = plan.head
+    training.compile(
+        optimizer=make_optimizer(plan), loss=losses[head.name], metrics=make_metrics(head)
+    )
+    return models, training, None, losses
+
+
+def fit_plan(
+    keras: Any,
+    checked: Checked,
+    plan: Plan,
+    splits: Feed,
+    smoke: bool,
+    verbose: int | str,
+    run_dir: Path | None = None,
+    replay: Replay | None = None,
+) -> Fitted:
+    """Build, compile and fit `plan` (the checked spec's, or one head of it alone). With
+    `run_dir`, every finished epoch is kept there (history.csv and a checkpoint), and a
+    checkpoint already there is where training resumes. `replay`: a refit (see `refit`)."""
+    from taskfit.model.losses import LossSchedule, MixedLoss, last_switch
+    from taskfit.model.optim import LearningRateLog
+    from taskfit.training.guards import StopOnInterrupt, StopOnNonFinite
+    from taskfit.training.resume import (
+        BACKUP,
+        EpochCheckpoint,
+        EpochLog,
+        ResumableEarlyStopping,
+        ResumablePlateau,
+        read_history,
+    )
+
+    spec = checked.loaded.spec
+    models, trained, weights, losses = compile_plan(keras, checked, plan, splits)
+    stopping = None if smoke or replay else spec.training.early_stopping
+    plateau = stopper = None
+    if stopping:
+        # Both watch one quantity from the last loss switch. Keras guesses its direction from
+        # the compiled metrics, which exist only after the first batch: too late for replaying
+        # history on --resume, which runs at the first epoch's start.
+        watch: dict[str, Any] = {
+            "monitor": stopping.monitor,
+            "mode": "max" if higher_is_better(stopping.monitor) else "min",
+            "start_from_epoch": last_switch(plan.heads),
+        }
+        cut = stopping.reduce_lr
+        if cut and not plan.schedule:  # a schedule owns the rate: Keras refuses to cut it
+            plateau = ResumablePlateau(
+                factor=cut.factor, patience=cut.patience, min_lr=cut.min_lr, **watch
+            )
+        stopper = ResumableEarlyStopping(
+            run_dir / BACKUP if run_dir else None,
+            patience=stopping.patience,
+            min_delta=stopping.min_delta,
+            restore_best_weights=stopping.restore_best_weights,
+            **watch,
+        )
+    # the rate in force each epoch, when a schedule or a plateau cut moves it; before EpochLog
+    callbacks: list[Any] = [LearningRateLog()] if plan.schedule or plateau else []
+    if weights is not None:
+        callbacks.append(weights)
+    mixed = {
+        h.name: (h, losses[h.name]) for h in plan.heads if isinstance(losses[h.name], MixedLoss)
+    }
+    schedule = LossSchedule(mixed) if mixed else None
+    if schedule:
+        callbacks.append(schedule)
+    if plateau:
+        callbacks.append(plateau)
+    if stopper:
+        callbacks.append(stopper)
+    if replay and replay.rates:
+        rates = replay.rates
+        callbacks.append(keras.callbacks.LearningRateScheduler(lambda epoch, _: rates[epoch]))
+    nonfinite, interrupt = StopOnNonFinite(), StopOnInterrupt()
+    callbacks += [nonfinite, interrupt, *splits.fit_callbacks()]
+    active = {}
+    if schedule:
+        active = {
+            ("active_loss" if not plan.multi else f"{name}_active_loss"): described
+            for name, described in schedule.active.items()
+        }
+    log = None
+    if run_dir is not None and not smoke:
+        resumables: list[Any] = [c for c in (stopper, plateau, weights) if c is not None]
+        previous = read_history(run_dir / "history.csv")
+        log = EpochLog(run_dir / "history.csv", previous, active, resumables)
+        # last: the checkpoint is written once the epoch's history and best weights are
+        backup = EpochCheckpoint(
+            run_dir / BACKUP, lambda: interrupt.requested or nonfinite.found is not None
+        )
+        callbacks += [log, backup]
+    if run_dir is not None and spec.training.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
+    class_weight = None
+    setting = None if plan.multi else plan.head.class_weight
+    if setting is not None:
+        counts = splits.class_counts(plan.head.name, max(plan.head.output_units, 2))
+        class_weight = class_weights(setting, counts)
+    if not trained.built:  # the uncertainty wrapper is built by a first call (checkpoints need it)
+        trained(splits.first_rows(models))
+    fit_started = time.perf_counter()
+    with progress.keras_on_stderr():  # results alone on stdout; progress on stderr
+        fitted = trained.fit(
+            **splits.fit_data(models, plan, spec.training.batch_size),
+            validation_data=splits.validation_data(models, plan),
+            epochs=1 if smoke else replay.epochs if replay else spec.training.epochs,
+            callbacks=callbacks,
+            class_weight=class_weight,
+            verbose=verbose,
+        )
+    seconds = time.perf_counter() - fit_started
+    history: dict[str, list[float]] = {
+        k: [float(v) for v in vs] for k, vs in fitted.history.items()
+    }
+    if log is not None:  # with the epochs of an earlier attempt, when this one resumed
+        columns = log.history()
+        history = {k: [float(v) for v in vs] for k, vs in columns.items() if k not in active}
+        active = {k: [str(v) for v in columns[k]] for k in active}
+    # Keras's EarlyStopping restores the best epoch's weights when training ends, however it ends
+    kept = stopper and stopper.restore_best_weights and stopper.best_weights is not None
+    return Fitted(
+        models,
+        trained,
+        history,
+        active,
+        weights.final if weights else {},
+        stopper.best_epoch + 1 if stopper and kept else None,
+        seconds,
+        interrupt.requested,
+        nonfinite.found,
+    )
+
+
+def class_weights(setting: str | dict[int, float], counts: np.ndarray) -> dict[int, float]:
+    """Keras's class_weight: "balanced" weighs each class by n / (k * its count in training),
+    from the training rows per class."""
+    if isinstance(setting, dict):
+        return setting
+    present = counts > 0
+    n = int(counts.sum())
+    return {int(c): float(n / (present.sum() * counts[c])) for c in np.flatnonzero(present)}

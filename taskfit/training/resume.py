@@ -1,0 +1,190 @@
+"""What lets a run survive a crash: each finished epoch is on disk, and `train --resume RUN_DIR`
+carries on from the last one.
+
+Per epoch, in this order: the history row (history.csv), the early-stopping state (its best
+weights, when they improve), then Keras's own `BackupAndRestore` checkpoint (weights, optimizer
+state with its step count and so the learning-rate schedule's position, and the epoch). A kill
+between them loses at most the epoch being written: on resume, rows after the checkpoint's epoch
+are dropped and that epoch runs again.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import keras
+
+from taskfit.runfolder.files import (
+    read_json,
+    read_weights,
+    write_history,
+    write_json,
+    write_weights,
+)
+
+BACKUP = "backup"  # folder inside the run folder; removed when the run completes
+BEST_WEIGHTS = "best.weights.npz"
+
+
+def read_history(path: Path) -> dict[str, list[float | str]]:
+    """history.csv back into columns (numbers as floats; the active-loss columns as text)."""
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    columns: dict[str, list[float | str]] = {}
+    for row in rows:
+        for name, cell in row.items():
+            if name == "epoch":
+                continue
+            try:
+                value: float | str = float(cell)
+            except ValueError:
+                value = cell
+            columns.setdefault(name, []).append(value)
+    return columns
+
+
+class Resumable(Protocol):
+    def resume(self, previous: dict[str, list[float | str]]) -> None: ...
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Writes history.csv after every epoch: the rows of an earlier attempt (up to the epoch
+    training restarts from), then this attempt's. `extra` adds text columns per epoch (the loss
+    in force); `resumables` get the earlier rows once the restart epoch is known."""
+
+    def __init__(
+        self,
+        path: Path,
+        previous: dict[str, list[float | str]],
+        extra: dict[str, list[str]] | None = None,
+        resumables: list[Resumable] | None = None,
+    ):
+        super().__init__()
+        self.path, self.previous = path, previous
+        self.extra = extra or {}
+        self.resumables = resumables or []
+        self.rows: dict[str, list[float | str]] | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.rows is None:  # the first epoch of this attempt: `epoch` earlier ones are kept
+            self.rows = {k: list(v[:epoch]) for k, v in self.previous.items()}
+            for item in self.resumables:
+                item.resume(self.rows)
+            for name, values in self.extra.items():  # text columns restart with the rows
+                values[:0] = [str(v) for v in self.rows.get(name, [])]
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        assert self.rows is not None
+        for name, value in (logs or {}).items():
+            self.rows.setdefault(name, []).append(float(value))
+        write_history(self.path, self.history())
+
+    def history(self) -> dict[str, list[float | str]]:
+        columns: dict[str, list[float | str]] = dict(self.rows or {})
+        columns.update({k: list(v) for k, v in self.extra.items()})
+        return columns
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras's EarlyStopping whose state survives a restart: its best weights are saved when they
+    improve, and its counters are replayed from the monitored column of the earlier rows."""
+
+    def __init__(self, folder: Path | None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.folder = folder
+
+    def resume(self, previous: dict[str, list[float | str]]) -> None:
+        values = previous.get(self.monitor, [])
+        if not values or self.folder is None or not (self.folder / BEST_WEIGHTS).is_file():
+            return
+        self._set_monitor_op()
+        wait, best_epoch = 0, 0
+        best = self.best  # type: ignore[has-type]  # as on_train_begin left it
+        for epoch, value in enumerate(float(v) for v in values):
+            if epoch < self.start_from_epoch:
+                continue
+            wait += 1
+            if self._is_improvement(value, best):  # Keras's own comparison
+                best, best_epoch, wait = value, epoch, 0
+        self.wait, self.best, self.best_epoch = wait, best, best_epoch
+        self.best_weights = read_weights(self.folder / BEST_WEIGHTS)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        super().on_epoch_end(epoch, logs)
+        improved = self.best_epoch == epoch and self.best_weights is not None
+        if improved and self.folder is not None and self.restore_best_weights:
+            self.folder.mkdir(exist_ok=True)
+            write_weights(self.folder / BEST_WEIGHTS, self.best_weights)
+
+
+class ResumablePlateau(keras.callbacks.ReduceLROnPlateau):
+    """Keras's ReduceLROnPlateau, watching only from `start_from_epoch` (the last loss switch:
+    losses before it are not comparable), whose counters are replayed from the monitored column
+    of the earlier rows on a restart (the rate itself is in the checkpoint's optimizer state)."""
+
+    def __init__(self, start_from_epoch: int = 0, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.start_from_epoch = start_from_epoch
+
+    def resume(self, previous: dict[str, list[float | str]]) -> None:
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        values = [float(v) for v in previous.get(self.monitor, [])]
+        for value in values[self.start_from_epoch :]:  # Keras's own steps, without the cuts
+            if self._is_improvement(value, self.best):  # type: ignore[has-type]
+                self.best, self.wait = value, 0
+            else:
+                self.wait += 1
+                if self.wait >= self.patience:
+                    self.wait = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if epoch >= self.start_from_epoch:  # optim.LearningRateLog logs the rate every epoch
+            super().on_epoch_end(epoch, logs)
+
+
+CHECKPOINT = "training_metadata.json"  # Keras's name; here it also names the weights file
+
+
+class EpochCheckpoint(keras.callbacks.BackupAndRestore):
+    """Keras's checkpoint, skipped for an epoch cut short (Ctrl-C, a loss that is not a number):
+    resuming then runs that epoch again instead of counting part of it as done.
+
+    Keras writes its weights file and then its metadata in place, so a kill in between leaves a
+    torn weights file, or new weights with the old epoch. Here each epoch's weights go to a new
+    file, and the metadata naming that file and its epoch is renamed into place last: a kill at
+    any moment leaves the previous checkpoint whole."""
+
+    def __init__(self, folder: Path, cut_short: Callable[[], bool]):
+        super().__init__(folder, delete_checkpoint=False)
+        self.folder = folder
+        self.cut_short = cut_short
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if not self.cut_short():
+            super().on_epoch_end(epoch, logs)
+
+    def _save_model(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        weights = self.folder / f"epoch-{self._current_epoch:04d}.weights.h5"
+        self.model.save_weights(weights, overwrite=True)
+        metadata = {"epoch": self._current_epoch, "batch": 0, "weights": weights.name}
+        write_json(self.folder / CHECKPOINT, metadata)  # the commit point
+        for older in self.folder.glob("epoch-*.weights.h5"):
+            if older != weights:
+                older.unlink()
+
+    def _load_model(self) -> None:
+        metadata = read_json(self.folder / CHECKPOINT)
+        if isinstance(metadata, dict) and "weights" in metadata:
+            self._weights_path = str(self.folder / metadata["weights"])
+        super()._load_model()
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return (run_dir / BACKUP / CHECKPOINT).is_file()

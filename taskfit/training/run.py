@@ -1,0 +1,402 @@
+"""A whole run: check the spec, make the run folder, fit (here or on several processes), refit,
+evaluate on the test split, save, draw, and map every way it can end to the folder's status.
+
+Flow: check_spec (no TensorFlow) -> splits -> fit.fit_plan -> refit -> test metrics -> save.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from taskfit import progress
+from taskfit.errors import SpecError, TaskfitError
+from taskfit.feed.arrays import (
+    Inputs,
+    Part,
+    Splits,
+)
+from taskfit.model.keras_setup import import_keras
+from taskfit.plan.checking import Checked, check_spec
+from taskfit.plan.plan import Plan, plan_summary
+from taskfit.runfolder.files import (
+    create_run_dir,
+    read_json,
+    read_reason,
+    read_status,
+    save_model,
+    write_history,
+    write_json,
+    write_status,
+    write_yaml,
+)
+from taskfit.training.fit import (
+    Fitted,
+    Replay,
+    fit_plan,
+    make_splits,
+    seed_everything,
+    test_metrics,
+)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict[str, float]
+    history: dict[str, list[float]]
+    model: Any  # keras.Model
+    checked: Checked
+    seconds: float
+    fit_seconds: float
+    train_rows: int
+    smoke: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+    best_epoch: int | None = None  # 1-based; set when early stopping kept an earlier epoch
+    log_scaled: tuple[str, ...] = ()  # heavy-tailed numeric columns the model log1p-transforms
+    baseline_single: dict[str, Any] | None = None  # head -> multi-task vs trained alone
+    status: str = "completed"  # or "interrupted": Ctrl-C stopped it; the best weights were kept
+    refit: dict[str, Any] | None = None  # training.refit: its epochs, rows and seconds
+
+    @property
+    def epochs(self) -> int:
+        return len(next(iter(self.history.values()), []))
+
+    @property
+    def rate_cuts(self) -> list[tuple[int, float]]:
+        """(the 1-based epoch it starts, the rate) for each cut of the rate on a plateau."""
+        if self.checked.plan.schedule:  # a schedule moves the rate itself
+            return []
+        rates = self.history.get("learning_rate", [])
+        return [(i + 2, new) for i, (old, new) in enumerate(itertools.pairwise(rates)) if new < old]
+
+    @functools.cached_property
+    def notes(self) -> list[str]:
+        from taskfit.plan.checking import notes
+
+        found = notes(self.checked)
+        if self.log_scaled:
+            found.append(f"log1p before scaling (heavy-tailed): {', '.join(self.log_scaled)}")
+        return found
+
+    def document(self) -> dict[str, Any]:
+        """What `train --json` prints."""
+        doc = {
+            "run_dir": str(self.run_dir),
+            "task": "heads" if self.checked.plan.multi else self.checked.plan.head.task,
+            "epochs": self.epochs,
+            "best_epoch": self.best_epoch,
+            "seconds": round(self.seconds, 3),
+            "fit_seconds": round(self.fit_seconds, 3),
+            "train_rows": self.train_rows,
+            "status": self.status,
+            "metrics": self.metrics,
+            "rows_without_label": len(self.checked.data.missing_rows),
+        }
+        if self.smoke is not None:
+            doc["smoke"] = self.smoke
+        if self.warnings:
+            doc["warnings"] = self.warnings
+        if self.notes:
+            doc["notes"] = self.notes
+        if self.baseline_single is not None:
+            doc["baseline_single"] = self.baseline_single
+        if self.refit is not None:
+            doc["refit"] = self.refit
+        return doc
+
+
+def train(
+    spec_path: str | Path | None,
+    overrides: list[str] | None = None,
+    output: str | Path = "runs",
+    smoke: bool = False,
+    verbose: int | str = "auto",
+    baseline_single: bool = False,
+    resume: str | Path | None = None,
+    cluster: Any = None,
+) -> RunResult:
+    """Train the spec; `verbose` is Keras's (0 silent, 1 bar, 2 a line per epoch, on stderr);
+    0 also keeps every other progress display off.
+    `baseline_single`: also train each head alone with the same budget, to compare.
+    `resume`: a run folder whose training stopped; it carries on from its last finished epoch,
+    with its own resolved spec (`spec_path` and `overrides` must then be None).
+    `cluster`: a distributed.Cluster; its processes fit the model data-parallel."""
+    with progress.quiet(verbose == 0):
+        return _train(
+            spec_path, overrides, output, smoke, verbose, baseline_single, resume, cluster
+        )
+
+
+def _train(
+    spec_path: str | Path | None,
+    overrides: list[str] | None,
+    output: str | Path,
+    smoke: bool,
+    verbose: int | str,
+    baseline_single: bool,
+    resume: str | Path | None,
+    cluster: Any,
+) -> RunResult:
+    started = time.perf_counter()
+    if resume is not None:
+        spec_path = resumable_spec(Path(resume))
+    assert spec_path is not None
+    # every user mistake surfaces before TensorFlow
+    checked = check_spec(spec_path, overrides, workers=cluster is not None)
+    spec, plan = checked.loaded.spec, checked.plan
+    if baseline_single and not plan.multi:
+        raise SpecError(
+            "--baseline-single: compares each head with the multi-task model; this "
+            "spec has one task (give `heads`)"
+        )
+    if cluster is not None:
+        from taskfit.training.distributed import check_distributable
+
+        check_distributable(checked, cluster)
+    with progress.step("loading TensorFlow"):
+        keras = import_keras()
+    seed_everything(keras, spec.training.seed)
+    splits = make_splits(checked, smoke)
+    if resume is not None:
+        run_dir = Path(resume)
+    else:
+        name = spec.name or Path(spec_path).stem
+        run_dir = create_run_dir(Path(output), name + ("-smoke" if smoke else ""))
+        # the resolved spec first: a run that fails or is stopped still says what it was
+        write_yaml(
+            run_dir / "spec.resolved.yaml",
+            checked.resolved(),
+            header="".join(f"# {line}\n" for line in plan_summary(plan).splitlines()),
+        )
+    write_status(run_dir, "running")
+    saved = False  # model.keras and metrics.json written: the run's result exists
+    warnings = list(plan.warnings)
+    try:
+        if cluster is None:
+            fitted = fit_plan(keras, checked, plan, splits, smoke, verbose, run_dir)
+        else:
+            from taskfit.training.distributed import fit_with_workers
+
+            with progress.step(f"training on {cluster.count} processes"):
+                fitted = fit_with_workers(
+                    keras, checked, splits, cluster, Path(spec_path), overrides or [], run_dir
+                )
+        columns: dict[str, Sequence[float | str]] = {**fitted.history, **fitted.active_losses}
+        write_history(run_dir / "history.csv", columns)
+        if fitted.diverged:
+            raise TrainingError(diverged_message(fitted.diverged, plan))
+        if plan.refit and not smoke and not fitted.interrupted:
+            fitted, kept_first = refit(keras, checked, splits, fitted, verbose)
+            warnings += [kept_first] if kept_first else []
+        model = fitted.models.named
+        metrics = test_metrics(fitted, plan, splits)
+        if not splits.sizes()["test"]:
+            warnings.append(
+                "the test split is empty, so there are no test metrics and no plots; raise "
+                "data.test_fraction"
+            )
+        metrics |= {f"{head}_weight": w for head, w in fitted.final_weights.items()}
+        baseline = None
+        if baseline_single and not fitted.interrupted:
+            from taskfit.training.baseline import single_head_baselines
+
+            baseline = single_head_baselines(keras, checked, splits, fitted, metrics, verbose)
+        save_model(model, run_dir / "model.keras")
+        write_json(run_dir / "metrics.json", metrics)
+        saved = True
+        write_json(run_dir / "run.json", run_facts(keras, run_dir, fitted, splits, started))
+        if not smoke:
+            warnings += write_run_plots(run_dir, plan, fitted, model, splits.test_sample())
+        if baseline is not None:
+            write_json(run_dir / "baseline_single.json", baseline)
+        smoke_doc = (
+            _reload_matches(keras, model, run_dir, splits.test_sample().x) if smoke else None
+        )
+        reason = fitted.stop_reason
+        if baseline_single and baseline is None and not fitted.interrupted:
+            reason = "Ctrl-C while training the single-head baselines; the model is complete"
+        status = "interrupted" if reason else "completed"
+        if status == "completed":  # nothing left to resume
+            shutil.rmtree(run_dir / "backup", ignore_errors=True)
+        write_status(run_dir, status, reason)
+    except TrainingError as exc:
+        write_status(run_dir, "failed", str(exc))
+        raise
+    except KeyboardInterrupt:
+        cut = "after saving the model and metrics" if saved else "before saving a model"
+        write_status(run_dir, "interrupted", f"interrupted twice: stopped {cut}")
+        raise
+    except BaseException as exc:
+        write_status(run_dir, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    return RunResult(
+        run_dir,
+        metrics,
+        fitted.history,
+        model,
+        checked,
+        time.perf_counter() - started,
+        fitted.seconds,
+        splits.sizes()["train"],
+        smoke_doc,
+        warnings,
+        fitted.best_epoch,
+        fitted.models.log_scaled,
+        baseline,
+        status,
+        fitted.refit,
+    )
+
+
+def refit(
+    keras: Any, checked: Checked, splits: Splits, first: Fitted, verbose: int | str
+) -> tuple[Fitted, str]:
+    """training.refit: a fresh model (its preprocessing fitted again) on the training and
+    validation rows together, for the epochs the first fit kept, at their learning rates. The
+    first fit's history, best epoch and curves stay the run's; the refit's model is its result.
+    Stopped or diverged, the first fit's model is kept: (it, a warning saying so)."""
+    plan = checked.plan
+    epochs = first.best_epoch or first.epochs
+    rates = [] if plan.schedule else first.history.get("learning_rate", [])[:epochs]
+    whole = splits.joined()
+    seed_everything(keras, checked.loaded.spec.training.seed)
+    with progress.step(f"refitting on train + validation for {epochs} epochs"):
+        again = fit_plan(keras, checked, plan, whole, False, verbose, replay=Replay(epochs, rates))
+    kept = "kept the model fitted on the training split alone"
+    if again.interrupted:
+        return first, f"Ctrl-C during the refit on train + validation; {kept}"
+    if again.diverged:
+        epoch, _, loss = again.diverged
+        return first, f"the refit's loss became {loss} in epoch {epoch}; {kept}"
+    done = {"epochs": epochs, "rows": whole.sizes()["train"], "seconds": round(again.seconds, 3)}
+    return dataclasses.replace(
+        first,
+        models=again.models,
+        trained=again.trained,
+        seconds=first.seconds + again.seconds,
+        refit=done,
+    ), ""
+
+
+def resumable_spec(run_dir: Path) -> Path:
+    """The resolved spec of a run folder that can go on; an error saying why not otherwise."""
+    from taskfit.training.resume import has_checkpoint
+
+    spec = run_dir / "spec.resolved.yaml"
+    if not spec.is_file():
+        raise TaskfitError(
+            f"--resume {run_dir}: not a run folder (no spec.resolved.yaml); give a folder that "
+            "`taskfit train` wrote"
+        )
+    status = read_status(run_dir)
+    if status == "completed":
+        raise TaskfitError(f"--resume {run_dir}: this run completed; there is nothing to resume")
+    if status == "failed" and "training diverged" in read_reason(run_dir):
+        raise TaskfitError(
+            f"--resume {run_dir}: this run diverged (see its status.json); carrying on would "
+            "diverge again. Fix the spec (a lower learning rate, say) and train it afresh"
+        )
+    if not has_checkpoint(run_dir):
+        raise TaskfitError(
+            f"--resume {run_dir}: no epoch finished before it stopped, so there is nothing to "
+            f"carry on from; train again with: taskfit train {spec}"
+        )
+    return spec
+
+
+class TrainingError(TaskfitError):
+    """Training itself went wrong in a way the user can fix (a loss that is not a number)."""
+
+
+def diverged_message(where: tuple[int, int, float], plan: Plan) -> str:
+    epoch, batch, loss = where
+    rate = plan.schedule.params.get("initial_learning_rate") if plan.schedule else None
+    rate = rate if rate is not None else plan.optimizer.params.get("learning_rate")
+    return (
+        f"training diverged: the loss became {loss} in epoch {epoch} (batch {batch}); stopped "
+        f"there. Likely causes: a learning rate too high ({plan.optimizer.name} at {rate}; try "
+        "10x lower, or the default), a regression target or input on a huge scale, or "
+        "extreme values in the data."
+    )
+
+
+def run_facts(
+    keras: Any, run_dir: Path, fitted: Fitted, splits: Splits, started: float
+) -> dict[str, Any]:
+    """run.json: how long the run took, on how many rows, with which versions (for `report`).
+    A resumed run adds its time to the earlier attempts'."""
+    import tensorflow as tf
+
+    from taskfit import __version__
+
+    before = read_json(run_dir / "run.json") or {}
+    return {
+        "epochs": fitted.epochs,
+        "best_epoch": fitted.best_epoch,
+        "seconds": round(before.get("seconds", 0) + time.perf_counter() - started, 3),
+        "fit_seconds": round(before.get("fit_seconds", 0) + fitted.seconds, 3),
+        "rows": splits.sizes(),
+        "processes": fitted.processes,
+        **({"refit": fitted.refit} if fitted.refit else {}),
+        "versions": {
+            "taskfit": __version__,
+            "keras": keras.__version__,
+            "tensorflow": tf.__version__,
+        },
+    }
+
+
+def write_run_plots(run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test: Part) -> list[str]:
+    """The learning curves, and each head's plots on the test split (taskfit.report.plots). The
+    model is saved by now: a problem drawing becomes a warning, not a failed run."""
+    if len(test) == 0:  # train has said so, with the missing metrics
+        return []
+    try:
+        _draw(run_dir, plan, fitted, model, test)
+    except Exception as exc:  # the pictures are extra; the result they picture is saved
+        return [f"plots: could not be drawn ({type(exc).__name__}: {exc}); the model is saved"]
+    return []
+
+
+def _draw(run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test: Part) -> None:
+    from taskfit.model.build import named_inputs
+    from taskfit.report.plots import TestResult, write_plots
+
+    with progress.keras_on_stderr() as verbose:
+        output = model.predict(named_inputs(test.x), verbose=verbose)
+    by_head = output if plan.multi else {plan.head.name: output}
+    tests = [TestResult(h, test.y[h.name], np.asarray(by_head[h.name])) for h in plan.heads]
+    with progress.step("drawing plots"):
+        write_plots(run_dir, plan, fitted.history, fitted.active_losses, fitted.best_epoch, tests)
+
+
+def _reload_matches(keras: Any, model: Any, run_dir: Path, x: Inputs) -> dict[str, Any]:
+    """The saved .keras file must predict what the in-memory model predicts."""
+    from taskfit.model.build import named_inputs
+
+    reloaded = keras.saving.load_model(run_dir / "model.keras")
+    before = _flat(model.predict(named_inputs(x), verbose=0))
+    after = _flat(reloaded.predict(named_inputs(x), verbose=0))
+    diff = float(np.max(np.abs(before - after))) if before.size else 0.0
+    return {
+        "reload_matches": bool(np.allclose(before, after, atol=1e-6)),
+        "max_abs_diff": diff,
+        "rows": len(before),
+    }
+
+
+def _flat(output: Any) -> np.ndarray:
+    """A model's predictions as one matrix (heads side by side, in name order)."""
+    if isinstance(output, dict):
+        return np.concatenate([np.asarray(output[k]) for k in sorted(output)], axis=1)
+    return np.asarray(output)
