@@ -1,4 +1,4 @@
-"""Model parity with the source document, and every optimizer/schedule/config built for real."""
+"""Model parity with hand-written Keras, and every optimizer/schedule/config built for real."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def plan_for(task: str, labels: Labels, extra: str = "") -> Plan:
 
 
 def by_hand(task: str) -> keras.Sequential:
-    """The three models of shared/seeds/000, as written there."""
+    """The three plain Keras models (configs/binary, multiclass, regression), as by hand."""
     layers = keras.layers
     if task == "binary":
         return keras.Sequential(
