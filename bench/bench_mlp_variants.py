@@ -1,5 +1,5 @@
 """What it would take for an MLP to come within 2 points of gradient boosting on a table where
-taskfit's default does not (issue 4, item 10: `hpc_data`).
+taskfit's default does not (`hpc_data`).
 
 On taskfit's own splits (bench_quality's rows, seeds 0..5 by default), a plain Keras MLP shaped
 like taskfit's default is trained with three additions, alone and together, and scored against

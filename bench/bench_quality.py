@@ -15,7 +15,7 @@ every other choice is the table's default, seed 0. On exactly the rows taskfit t
 The scikit-learn baselines fit on train + validation (they need no early-stopping split); the
 Keras MLP fits on train and stops on validation; taskfit stops on validation, then (its default on
 tables this small, `training.refit`) trains afresh on train + validation for the kept epochs.
-Target (issue): taskfit within 2 accuracy points (classification) or 10% RMSE (regression) of the
+Target: taskfit within 2 accuracy points (classification) or 10% RMSE (regression) of the
 better of HistGB and linear.
 
     .venv/bin/python bench/bench_quality.py [--datasets credit_data HMDA] [--seeds 0 1 2]

@@ -2,7 +2,7 @@
 
 For each bundled dataset, `taskfit train` and bench/handwritten.py fit the same model on the same
 split with the same epochs, batch size and seed (early stopping off), each in its own Python
-process, alternating which goes first; the median of the repeats is reported. Targets (issue):
+process, alternating which goes first; the median of the repeats is reported. Targets:
 
 - fit throughput (train rows x epochs / fit seconds): taskfit >= 0.95x hand-written;
 - whole `taskfit train` wall <= `python -c "import tensorflow"` + 1.1x the hand-written wall;
@@ -99,7 +99,7 @@ def json_output(stdout: str) -> dict[str, Any]:
 def write_spec(folder: Path, dataset: str, epochs: int, batch_size: int, seed: int) -> Path:
     label, task = DATASETS[dataset]
     spec = folder / f"bench_{dataset}.yaml"
-    metric = "mae" if task == "regression" else "accuracy"  # the source document's, as by hand
+    metric = "mae" if task == "regression" else "accuracy"  # plain Keras's usual metric, as by hand
     spec.write_text(
         f"task: {task}\n"
         f"data: {{source: {dataset}, label: {label}}}\n"

@@ -11,7 +11,7 @@ given the column types, which taskfit knows from check), against taskfit's chunk
 (stream.chunks: typed numpy blocks, gap and infinity checks, labels, the row hash), best of
 three each, in turn.
 
-Targets (issue 8): peak RSS grows by less than 15% from the smallest file to the largest and
+Targets: peak RSS grows by less than 15% from the smallest file to the largest and
 stays well under the file size; ingest within 1.2x of pyarrow's read time.
 
     .venv/bin/python bench/bench_stream.py [--sizes 0.5 2 4] [--folder /tmp/taskfit-stream]

@@ -1,6 +1,6 @@
 """The plain Keras a user would write by hand for one bundled dataset; bench_speed.py times it.
 
-The model is the source document's (binary 64-32-1 sigmoid, multiclass 128-64-10 softmax,
+The model is the usual plain Keras one (binary 64-32-1 sigmoid, multiclass 128-64-10 softmax,
 regression 64-32-1 linear) with taskfit's normalization: training-split mean and variance, a
 constant column given variance 1, and for regression a fixed Rescaling to the label's units.
 The split copies taskfit.feed.arrays.split (bench_speed.py checks the two agree) rather than

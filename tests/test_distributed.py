@@ -87,7 +87,7 @@ def test_two_workers_match_one_process_with_the_same_global_batch(
 
 @pytest.mark.slow
 def test_two_machines_on_the_loopback(spec: Path, reference: Path, tmp_path: Path) -> None:
-    """The README's two-machine command lines, both on this machine."""
+    """docs/distributed.md's two-machine command lines, both on this machine."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -1,4 +1,4 @@
-"""Model parity with the source document, and every optimizer/schedule/config built for real."""
+"""Model parity with hand-written Keras, and every optimizer/schedule/config built for real."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def plan_for(task: str, labels: Labels, extra: str = "") -> Plan:
 
 
 def by_hand(task: str) -> keras.Sequential:
-    """The three models of shared/seeds/000, as written there."""
+    """The three plain Keras models (configs/binary, multiclass, regression), as by hand."""
     layers = keras.layers
     if task == "binary":
         return keras.Sequential(
@@ -85,7 +85,7 @@ def trainable(model: keras.Model) -> int:
         ("regression", Labels("real", ("y",)), 13, 3_009, "MeanSquaredError"),
     ],
 )
-def test_models_match_the_source_document(
+def test_models_match_the_same_models_written_by_hand(
     task: str, labels: Labels, width: int, params: int, loss: str
 ) -> None:
     ours = build_body(plan_for(task, labels), width)

@@ -55,7 +55,7 @@ def test_every_activation_resolves() -> None:
         assert callable(keras.activations.get(name))
 
 
-def test_exponential_decay_example_is_the_source_documents() -> None:
+def test_exponential_decay_example_decays_0_01_by_0_9_every_1000_steps() -> None:
     example = TABLE.schedules["exponential_decay"].example
     assert example == {"initial_learning_rate": 0.01, "decay_steps": 1000, "decay_rate": 0.9}
 

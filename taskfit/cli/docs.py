@@ -1,9 +1,12 @@
-"""README sections generated from the one definition of each thing (a test keeps them equal).
+"""Docs sections generated from the one definition of each thing (a test keeps them equal).
 
-python -m taskfit.cli.docs README.md   # rewrites the sections between the README's markers
+python -m taskfit.cli.docs docs/   # rewrites the sections between the markers of every page there
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
 
 from taskfit.config.schema import reference
 from taskfit.recipe.table import TASKS, load_table
@@ -47,23 +50,40 @@ def table_reference() -> str:
         f"A small table (one task, in memory, at most {small.up_to_rows} labelled rows) also gets "
         f"{small.members} members (`model.members`), the {small.numeric_embedding} numeric "
         "embedding (`model.numeric_embedding`) and a refit on train + validation "
-        f"(`training.refit`: {'on' if small.refit else 'off'}); see Quality on real tables."
+        f"(`training.refit`: {'on' if small.refit else 'off'}); see "
+        "[Benchmarks: the small-table additions](benchmarks.md#the-small-table-additions)."
     )
     return "\n".join(lines)
 
 
+SECTIONS: dict[str, Callable[[], str]] = {"spec": spec_reference, "table": table_reference}
+
+
 def rewrite(text: str) -> str:
-    """`text` with its generated sections (between `<!-- name:start/end -->`) made anew."""
-    for name, body in (("spec", spec_reference()), ("table", table_reference())):
+    """`text` with each generated section it has (between `<!-- name:start/end -->`) made anew."""
+    for name, generate in SECTIONS.items():
         start, end = f"<!-- {name}:start -->\n", f"\n<!-- {name}:end -->"
-        head, rest = text.split(start)
-        text = head + start + body + end + rest.split(end, 1)[1]
+        if start not in text:
+            continue
+        head, rest = text.split(start, 1)
+        text = head + start + generate() + end + rest.split(end, 1)[1]
     return text
+
+
+def rewrite_pages(paths: list[Path]) -> list[Path]:
+    """Rewrite every page given (a folder: its *.md files) whose generated sections are stale."""
+    pages = [p for path in paths for p in (sorted(path.glob("*.md")) if path.is_dir() else [path])]
+    changed = []
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        if (new := rewrite(text)) != text:
+            page.write_text(new, encoding="utf-8")
+            changed.append(page)
+    return changed
 
 
 if __name__ == "__main__":
     import sys
-    from pathlib import Path
 
-    readme = Path(sys.argv[1])
-    readme.write_text(rewrite(readme.read_text(encoding="utf-8")), encoding="utf-8")
+    for page in rewrite_pages([Path(arg) for arg in sys.argv[1:] or ["docs"]]):
+        print(f"rewrote {page}")

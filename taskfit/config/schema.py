@@ -1,7 +1,7 @@
 """Plain YAML data -> frozen dataclasses, collecting every problem with its path and line.
 
 The spec's dataclasses are the one definition: their annotations give the types, a `Param` in a
-field's metadata gives the range, and the same definitions drive the README's spec reference.
+field's metadata gives the range, and the same definitions drive the docs' spec reference.
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def _doc_hint(f: dataclasses.Field[Any]) -> str:
 
 
 def reference(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
-    """(key, type, default, doc) rows for every key, nested keys dotted: the README's reference."""
+    """(key, type, default, doc) rows for every key, nested keys dotted: the docs' reference."""
     rows = []
     hints = _hints(cls)
     for f in dataclasses.fields(cls):

@@ -1,4 +1,4 @@
-"""Losses that change during training (shared/seeds/003): blends and schedules of Keras losses.
+"""Losses that change during training: blends and schedules of Keras losses (keras.io/api/losses).
 
 The mix in force lives in a Keras variable, read inside the compiled training step. A Python
 number would be captured once when `tf.function` traces the step and silently keep the first

@@ -1,4 +1,4 @@
-"""How several heads' losses make the one total the optimizer minimises (shared/seeds/001, 002).
+"""How several heads' losses make the one total the optimizer minimises (Keras: loss_weights).
 
 fixed        total = sum_i w_i * L_i with the spec's loss_weight w_i: Keras's own
              compile(loss={...}, loss_weights={...}).

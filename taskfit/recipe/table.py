@@ -1,7 +1,7 @@
 """The recommendation table: reads recipes/*.yaml (at the repository root, packaged into the
 wheel), the one place the advice lives.
 
-`recommend`, `check`, `train` and the README all read it through `load_table()`.
+`recommend`, `check`, `train` and the docs all read it through `load_table()`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class Named:
     params: dict[str, Param]
     labels: tuple[str, ...] = ()  # losses only: the label formats it accepts
     encodes_integer_labels: bool = False  # losses only: needs one-hot targets, taskfit encodes them
-    example: dict[str, Any] | None = None  # schedules only: the source document's settings
+    example: dict[str, Any] | None = None  # schedules only: settings an error message suggests
     # regression losses only: the power of label units the loss is in (mse 2, mae 1)
     error_power: int = 0
 

@@ -1,6 +1,6 @@
 """`train --baseline-single`: does sharing help? Each head trained alone, same budget, compared.
 
-Multi-task learning can hurt a head (negative transfer, shared/seeds/002). Each head is trained
+Multi-task learning can hurt a head (negative transfer, Ruder 2017). Each head is trained
 alone with the same split, seed, trunk and head layers, optimizer, epochs and early stopping,
 and its test metric is set beside the multi-task model's. The verdict is a paired comparison on
 the test rows: per row, correct or not (classification) or the absolute error (regression) of
