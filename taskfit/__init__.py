@@ -35,13 +35,9 @@ def train(
     """Train a spec file, as `taskfit train` does; returns the model, history, metrics and run
     folder. `overrides` maps dotted keys to values ({"training.epochs": 5}, like --set);
     `verbose` is Keras's (0: silent). Bad input raises taskfit.errors.TaskfitError."""
-    import json
-
     from taskfit.training.run import train as run
 
-    # JSON is YAML, so each value reads back as written, as a --set value does
-    dotted = [f"{key}={json.dumps(value)}" for key, value in (overrides or {}).items()]
-    return run(spec, dotted, output, verbose=verbose)
+    return run(spec, overrides, output, verbose=verbose)
 
 
 def recommend(task: str, labels: str | None = None) -> dict[str, Any]:

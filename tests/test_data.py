@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from helpers import tiny_csv
 
+from taskfit.cli.overrides import parse_set
 from taskfit.data.bundled import bundled_datasets
 from taskfit.data.csvtable import read_csv
 from taskfit.errors import DataError
@@ -122,12 +123,12 @@ def test_non_utf8_csv_is_refused(write: Write, tmp_path: Path) -> None:
 
 def test_features_ignore_and_relative_paths(write: Write) -> None:
     write("data.csv", "id,a,b,y\n" + "".join(f"{i},{i / 2},{i % 3},{i % 2}\n" for i in range(20)))
-    checked = check_spec(spec(write, "binary"), ["data.ignore=[id]"])
+    checked = check_spec(spec(write, "binary"), parse_set(["data.ignore=[id]"]))
     assert checked.data.features == ("a", "b")
-    checked = check_spec(spec(write, "binary"), ["data.features=[b]"])
+    checked = check_spec(spec(write, "binary"), parse_set(["data.features=[b]"]))
     assert checked.data.features == ("b",)
     with pytest.raises(DataError, match="'y' is a label; a label is never an input"):
-        check_spec(spec(write, "binary"), ["data.features=[a, y]"])
+        check_spec(spec(write, "binary"), parse_set(["data.features=[a, y]"]))
 
 
 MIXED = "row,name,age,city,code,const,income,y\n" + "".join(
@@ -157,7 +158,7 @@ def test_column_types_are_inferred_with_notes(write: Write) -> None:
 
 def test_column_types_can_be_declared(write: Write) -> None:
     write("data.csv", MIXED)
-    overrides = ["data.categorical=[code]", "data.numeric=[row]", "data.ignore=[age]"]
+    overrides = parse_set(["data.categorical=[code]", "data.numeric=[row]", "data.ignore=[age]"])
     columns = {c.name: c for c in check_spec(spec(write, "binary"), overrides).data.columns}
     assert (columns["code"].kind, columns["code"].note) == ("categorical", "data.categorical")
     assert (columns["row"].kind, columns["row"].note) == ("numeric", "data.numeric")
@@ -165,11 +166,11 @@ def test_column_types_can_be_declared(write: Write) -> None:
     with pytest.raises(
         DataError, match=r"data.numeric: 'city' is not numeric: CSV line 2 has 'oslo'"
     ):
-        check_spec(spec(write, "binary"), ["data.numeric=[city]"])
+        check_spec(spec(write, "binary"), parse_set(["data.numeric=[city]"]))
     with pytest.raises(
         DataError, match=r"data.categorical: no column 'cty' in data.csv. Did you mean \"city\""
     ):
-        check_spec(spec(write, "binary"), ["data.categorical=[cty]"])
+        check_spec(spec(write, "binary"), parse_set(["data.categorical=[cty]"]))
 
 
 def test_infinity_is_an_error_naming_column_and_line(write: Write) -> None:
@@ -225,8 +226,8 @@ def test_multiclass_labels_keep_their_names(write: Write) -> None:
     labels = check_spec(spec(write, "multiclass")).data.labels["output"]
     assert labels.classes == ("setosa", "versicolor", "virginica")
     ordered = check_spec(
-        spec(write, "multiclass"), ["data.classes=[virginica, setosa, versicolor]"]
+        spec(write, "multiclass"), parse_set(["data.classes=[virginica, setosa, versicolor]"])
     )
     assert ordered.data.labels["output"].classes == ("virginica", "setosa", "versicolor")
     with pytest.raises(DataError, match=r"data.classes: does not list 'versicolor' \(CSV line 4\)"):
-        check_spec(spec(write, "multiclass"), ["data.classes=[virginica, setosa]"])
+        check_spec(spec(write, "multiclass"), parse_set(["data.classes=[virginica, setosa]"]))

@@ -17,6 +17,7 @@ from helpers import mixed_csv
 from typer.testing import CliRunner
 
 from taskfit.cli.app import app
+from taskfit.cli.overrides import parse_set
 
 pytest.importorskip("jax")
 
@@ -283,7 +284,7 @@ def test_a_worker_that_dies_stops_the_others_and_says_which(
     with pytest.raises(
         distributed.TrainingFailed, match="worker process 1 of 2 was stopped by signal SIGKILL"
     ):
-        distributed.run_workers(cluster, spec, ["training.epochs=200"], tmp_path)
+        distributed.run_workers(cluster, spec, parse_set(["training.epochs=200"]), tmp_path)
     assert all(p.poll() is not None for p in started)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from helpers import mixed_csv
 
+from taskfit.cli.overrides import parse_set
 from taskfit.data.bundled import bundled_datasets
 from taskfit.data.csvtable import read_csv
 from taskfit.errors import DataError, TaskfitError
@@ -22,7 +23,7 @@ from taskfit.runfolder.opened import Run, open_run
 from taskfit.spec.spec import SINGLE_HEAD
 from taskfit.training.run import train
 
-FAST = ["training.epochs=3", "training.batch_size=16"]
+FAST = parse_set(["training.epochs=3", "training.batch_size=16"])
 MIXED_SPEC = (
     "task: binary\ndata: {source: data.csv, label: bought, categorical: [plan, Shop Name]}\n"
     "model: {members: 2, numeric_embedding: periodic}\n"  # the small-table network, smaller
@@ -61,7 +62,9 @@ def mixed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def heads_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("heads")
     (folder / "spec.yaml").write_text(HEADS_SPEC)
-    return train(folder / "spec.yaml", ["training.epochs=1"], folder / "runs", verbose=0).run_dir
+    return train(
+        folder / "spec.yaml", parse_set(["training.epochs=1"]), folder / "runs", verbose=0
+    ).run_dir
 
 
 def some_rows(run: Run) -> Inputs:

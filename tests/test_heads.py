@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from taskfit.cli.app import app
+from taskfit.cli.overrides import parse_set
 from taskfit.data.labels import Labels
 from taskfit.model.losses import LossSchedule
 from taskfit.model.optim import make_loss
@@ -388,7 +389,7 @@ def test_head_configs_beat_trivial_baselines(config: str, tmp_path: Path) -> Non
     from taskfit.training.run import train
 
     path = CONFIGS / f"{config}.yaml"
-    result = train(path, ["training.epochs=30"], output=tmp_path, verbose=0)
+    result = train(path, parse_set(["training.epochs=30"]), output=tmp_path, verbose=0)
     checked = result.checked
     plan = checked.plan
     splits = split(to_part(checked.data, plan), checked.loaded.spec.data, 0, plan.stratify_by)

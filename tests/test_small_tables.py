@@ -17,6 +17,7 @@ from helpers import mixed_csv, tiny_spec
 from typer.testing import CliRunner
 
 from taskfit.cli.app import app
+from taskfit.cli.overrides import parse_set
 from taskfit.data.labels import Labels
 from taskfit.errors import SpecError
 from taskfit.feed.arrays import Part, Splits
@@ -46,7 +47,7 @@ def spec_file(folder: Path, text: str) -> Path:
 
 
 # the refit tests need no members or embedding (they would only cost time)
-ONE_PLAIN_BODY = ["model.members=1", "model.numeric_embedding=none"]
+ONE_PLAIN_BODY = parse_set(["model.members=1", "model.numeric_embedding=none"])
 
 
 def additions(plan: Any) -> tuple[int, bool, bool]:
@@ -91,20 +92,20 @@ def test_the_additions_are_off_for_a_big_table_heads_streaming_or_workers(tmp_pa
     # no validation split: nothing to refit on, the rest stays
     no_validation = check_spec(
         spec_file(tmp_path, CANCER),
-        ["data.validation_fraction=0", "training.early_stopping=null"],
+        parse_set(["data.validation_fraction=0", "training.early_stopping=null"]),
     )
     assert additions(no_validation.plan) == (SMALL.members, True, False)
 
 
 def test_each_addition_is_the_specs_to_set(tmp_path: Path) -> None:
     spec = spec_file(tmp_path, CANCER)
-    assert additions(check_spec(spec, ["model.members=1"]).plan) == (1, True, True)
-    assert additions(check_spec(spec, ["model.numeric_embedding=none"]).plan) == (
+    assert additions(check_spec(spec, parse_set(["model.members=1"])).plan) == (1, True, True)
+    assert additions(check_spec(spec, parse_set(["model.numeric_embedding=none"])).plan) == (
         SMALL.members,
         False,
         True,
     )
-    assert additions(check_spec(spec, ["training.refit=false"]).plan) == (
+    assert additions(check_spec(spec, parse_set(["training.refit=false"])).plan) == (
         SMALL.members,
         True,
         False,
@@ -153,7 +154,7 @@ def test_an_addition_that_cannot_apply_is_a_spec_error(
     tmp_path: Path, text: str, overrides: list[str], message: str
 ) -> None:
     with pytest.raises(SpecError, match=message):
-        check_spec(spec_file(tmp_path, text), overrides)
+        check_spec(spec_file(tmp_path, text), parse_set(overrides))
 
 
 def test_refit_on_a_streamed_csv_is_refused_before_training(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from taskfit.cli.overrides import parse_set
 from taskfit.errors import SpecError
 from taskfit.spec.spec import load_spec, parse_spec
 
@@ -14,7 +15,7 @@ MINIMAL = "task: binary\ndata: {source: breast_cancer, label: diagnosis}\n"
 
 def problems(text: str, overrides: list[str] | None = None) -> list[str]:
     with pytest.raises(SpecError) as caught:
-        parse_spec(text, Path("."), overrides)
+        parse_spec(text, Path("."), parse_set(overrides))
     return [str(p) for p in caught.value.problems]
 
 
@@ -34,7 +35,9 @@ def test_numbers_written_as_python_writes_them_are_numbers() -> None:
     and in --set. Quoted, it stays text."""
     text = MINIMAL + "optimizer: {name: adam, learning_rate: 1e-4}\n"
     assert parse_spec(text, Path(".")).spec.optimizer.params["learning_rate"] == 1e-4
-    spec = parse_spec(MINIMAL, Path("."), ["optimizer.name=adam", "optimizer.learning_rate=3E-5"])
+    spec = parse_spec(
+        MINIMAL, Path("."), parse_set(["optimizer.name=adam", "optimizer.learning_rate=3E-5"])
+    )
     assert spec.spec.optimizer.params["learning_rate"] == 3e-5
     quoted = MINIMAL + "optimizer: {name: adam, learning_rate: '1e-4'}\n"
     assert "must be a number > 0. Got '1e-4' instead" in " ".join(problems(quoted))
@@ -136,14 +139,16 @@ def test_named_things_with_parameters_keep_them() -> None:
 
 
 def test_set_overrides_are_validated_like_the_file() -> None:
-    spec = parse_spec(MINIMAL, Path("."), ["training.epochs=3", "optimizer.name=rmsprop"]).spec
+    spec = parse_spec(
+        MINIMAL, Path("."), parse_set(["training.epochs=3", "optimizer.name=rmsprop"])
+    ).spec
     assert spec.training.epochs == 3
     assert spec.optimizer.name == "rmsprop"
     found = problems(MINIMAL, ["training.epochs=0", "trainig.seed=1"])
     assert "--set training.epochs: must be an integer >= 1. Got 0 instead." in found
     assert any(p.startswith('--set trainig: unknown key. Did you mean "training"?') for p in found)
     with pytest.raises(SpecError, match=r"--set epochs: expected key.path=value"):
-        parse_spec(MINIMAL, Path("."), ["epochs"])
+        parse_spec(MINIMAL, Path("."), parse_set(["epochs"]))
 
 
 def test_yaml_syntax_error_has_its_line() -> None:

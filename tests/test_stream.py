@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from taskfit.cli.app import app
+from taskfit.cli.overrides import parse_set
 from taskfit.data import view as data_module
 from taskfit.data.columns import CATEGORICAL, NUMERIC
 from taskfit.feed import stream, streamscan, streamsplits
@@ -364,5 +365,10 @@ def test_keras_tells_the_shuffle_each_epoch_before_reading_it(
         yield from real(self, part, size, shuffle)
 
     monkeypatch.setattr(streamsplits.StreamSplits, "batches", recording)
-    train(streamed, ["training.epochs=3", "training.early_stopping=null"], tmp_path, verbose=0)
+    train(
+        streamed,
+        parse_set(["training.epochs=3", "training.early_stopping=null"]),
+        tmp_path,
+        verbose=0,
+    )
     assert seen == [0, 1, 2]

@@ -14,6 +14,7 @@ from helpers import mixed_csv
 from typer.testing import CliRunner
 
 from taskfit.cli.app import app
+from taskfit.cli.overrides import parse_set
 from taskfit.errors import SpecError
 from taskfit.feed.arrays import to_inputs
 from taskfit.model.build import named_inputs
@@ -24,7 +25,7 @@ from taskfit.training.run import train
 runner = CliRunner()
 Write = Callable[[str, str], Path]
 SPEC = "task: binary\ndata: {source: data.csv, label: bought, categorical: [plan]}\n"
-FAST = ["training.epochs=3", "training.batch_size=8"]
+FAST = parse_set(["training.epochs=3", "training.batch_size=8"])
 
 
 @pytest.fixture
@@ -154,12 +155,12 @@ def test_class_weight_balanced_and_by_name(mixed: Path) -> None:
     y = np.array([0, 0, 0, 1], dtype=np.float32)
     counts = np.bincount(y.astype(int), minlength=2)
     assert class_weights("balanced", counts) == {0: pytest.approx(4 / 6), 1: pytest.approx(2.0)}
-    plan = check_spec(mixed, ["training.class_weight={yes: 3}"]).plan
+    plan = check_spec(mixed, parse_set(["training.class_weight={yes: 3}"])).plan
     assert plan.head.class_weight == {0: 1.0, 1: 3.0}  # classes (no, yes)
     with pytest.raises(
         SpecError, match=r"training.class_weight: 'maybe' is not a class. Classes: no, yes"
     ):
-        check_spec(mixed, ["training.class_weight={maybe: 3}"])
+        check_spec(mixed, parse_set(["training.class_weight={maybe: 3}"]))
 
 
 def test_skewed_classes_get_a_note(write: Write) -> None:
@@ -268,7 +269,7 @@ def test_a_target_in_the_thousands_trains_as_well_as_a_small_one(
         spec = write(
             "spec.yaml", f"task: regression\ndata: {{source: price{scale:g}.csv, label: price}}\n"
         )
-        run = train(spec, ["training.epochs=40"], tmp_path / "runs", verbose=0)
+        run = train(spec, parse_set(["training.epochs=40"]), tmp_path / "runs", verbose=0)
         results[scale] = run.metrics["mae"] / scale
     assert results[25_000.0] == pytest.approx(results[1.0], rel=0.25)
     assert results[25_000.0] < 0.2  # the noise is 0.1: a clear fit, in the label's own units

@@ -19,6 +19,7 @@ from helpers import wait_for_epochs
 from typer.testing import CliRunner
 
 from taskfit.cli.app import app
+from taskfit.cli.overrides import parse_set
 from taskfit.spec.spec import load_spec
 from taskfit.training.run import train
 
@@ -70,8 +71,8 @@ def test_train_writes_the_run_folder(tiny_spec: Path, tmp_path: Path) -> None:
 
 
 def test_runs_never_share_a_folder(tiny_spec: Path, tmp_path: Path) -> None:
-    first = train(tiny_spec, ["training.epochs=1"], tmp_path, verbose=0)
-    second = train(tiny_spec, ["training.epochs=1"], tmp_path, verbose=0)
+    first = train(tiny_spec, parse_set(["training.epochs=1"]), tmp_path, verbose=0)
+    second = train(tiny_spec, parse_set(["training.epochs=1"]), tmp_path, verbose=0)
     assert first.run_dir != second.run_dir
     assert (first.run_dir / "model.keras").exists() and (second.run_dir / "model.keras").exists()
 
@@ -208,7 +209,10 @@ def test_a_loss_that_is_not_a_number_stops_training_and_says_why(
 def test_same_spec_and_seed_give_the_same_metrics_and_weights(
     tiny_spec: Path, tmp_path: Path
 ) -> None:
-    runs = [train(tiny_spec, ["training.epochs=3"], tmp_path / str(i), verbose=0) for i in (1, 2)]
+    runs = [
+        train(tiny_spec, parse_set(["training.epochs=3"]), tmp_path / str(i), verbose=0)
+        for i in (1, 2)
+    ]
     first, second = (json.loads((r.run_dir / "metrics.json").read_text()) for r in runs)
     assert first == second
     for a, b in zip(runs[0].model.get_weights(), runs[1].model.get_weights(), strict=True):
@@ -270,7 +274,10 @@ def test_files_in_a_run_folder_are_replaced_whole_or_not_at_all(
 
 def test_tensorboard_logs_go_in_the_run_folder(tiny_spec: Path, tmp_path: Path) -> None:
     result = train(
-        tiny_spec, ["training.tensorboard=true", "training.epochs=2"], tmp_path, verbose=0
+        tiny_spec,
+        parse_set(["training.tensorboard=true", "training.epochs=2"]),
+        tmp_path,
+        verbose=0,
     )
     events = list((result.run_dir / "tensorboard").rglob("events.out.tfevents.*"))
     assert {p.parent.name for p in events} == {"train", "validation"}
@@ -342,7 +349,7 @@ def test_a_schedule_owns_the_rate_and_no_plateau_cuts_it(tmp_path: Path) -> None
         extra="schedule: {name: exponential_decay, initial_learning_rate: 1.0e-9, "
         "decay_steps: 1000, decay_rate: 0.9}\n",
     )
-    overrides = ["training.early_stopping.reduce_lr.patience=1"]
+    overrides = parse_set(["training.early_stopping.reduce_lr.patience=1"])
     result = train(spec, overrides, tmp_path / "runs", verbose=0)
     rates = learning_rates(result.run_dir)
     assert len(rates) == 3 and rates[-1] == pytest.approx(1e-9, rel=0.01)  # decays by steps only

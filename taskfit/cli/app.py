@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from taskfit import progress
+from taskfit.cli.overrides import parse_set
 from taskfit.errors import TaskfitError
 
 app = typer.Typer(
@@ -67,6 +68,29 @@ def say(kind: str, lines: list[str] | tuple[str, ...]) -> None:
     """Warnings and notes go to stderr, one line each: stdout stays the result."""
     for line in lines:
         typer.echo(f"{kind}: {line}", err=True)
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from taskfit import __version__
+
+        typer.echo(f"taskfit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="print taskfit's version and exit",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """The options before a command."""
 
 
 SpecArg = Annotated[Path, typer.Argument(help="the task spec (YAML)", show_default=False)]
@@ -153,7 +177,7 @@ def check(
     from taskfit.plan.checking import check_spec, notes
 
     with handled(), progress.quiet(as_json):
-        checked = check_spec(spec, overrides)
+        checked = check_spec(spec, parse_set(overrides))
     say("warning", checked.plan.warnings)
     say("note", notes(checked))
     if as_json:
@@ -215,7 +239,7 @@ def train(
         from taskfit.training.distributed import serve
 
         with handled():
-            serve(cluster, spec, overrides or [])
+            serve(cluster, spec, parse_set(overrides))
         typer.echo(
             f"process {cluster.process_id} of {cluster.count} finished; process 0 writes the "
             "run folder",
@@ -225,7 +249,7 @@ def train(
     with handled(), progress.quiet(as_json or smoke):
         result = run_training(
             spec,
-            overrides,
+            parse_set(overrides),
             output,
             smoke=smoke,
             verbose=progress.keras_verbose(),
@@ -449,7 +473,7 @@ def tune(
     from taskfit.training.tune import tune as run_tune
 
     with handled(), progress.quiet(as_json):
-        tuned = run_tune(spec, trials, overrides, output)
+        tuned = run_tune(spec, trials, parse_set(overrides), output)
     if as_json:
         typer.echo(json.dumps(tuned.document(), indent=2))
         return

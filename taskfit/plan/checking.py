@@ -13,7 +13,7 @@ from taskfit.data.columns import CATEGORICAL, NUMERIC
 from taskfit.data.view import DataView, inspect_data
 from taskfit.errors import SpecError
 from taskfit.plan.plan import Head, Plan, make_plan
-from taskfit.spec.spec import LoadedSpec, load_spec
+from taskfit.spec.spec import LoadedSpec, Overrides, load_spec
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def notes(checked: Checked) -> list[str]:
 
 
 def check_spec(
-    path: str | Path, overrides: list[str] | None = None, workers: bool = False
+    path: str | Path, overrides: Overrides | None = None, workers: bool = False
 ) -> Checked:
     """Everything `train` validates before it loads TensorFlow; raises TaskfitError.
     `workers`: several processes fit it (train --workers), so the small-table defaults are off."""

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from taskfit.config.params import Param, show, unknown
 from taskfit.config.schema import Builder, Choice, key
-from taskfit.config.yamlfile import PathKey, YamlDoc, load_data, parse_yaml, read_yaml
+from taskfit.config.yamlfile import PathKey, YamlDoc, parse_yaml, read_yaml
 from taskfit.errors import SpecError
 from taskfit.recipe.table import TASKS, Named, load_table
 from taskfit.spec.lossform import LossSpec
@@ -204,20 +204,35 @@ class LoadedSpec:
     raw: dict[str, Any]  # the user's keys, after --set, for spec.resolved.yaml
 
 
-def load_spec(path: str | Path, overrides: list[str] | None = None) -> LoadedSpec:
+# Dotted spec keys -> values: {"training.epochs": 5}. The CLI reads its --set items into this
+# (taskfit.cli.overrides); the library never parses strings.
+Overrides = Mapping[str, Any]
+
+
+def then(first: Overrides, later: Overrides) -> dict[str, Any]:
+    """`later` applied after `first`, as --set items are, one by one: a key set again moves to the
+    end, so it applies after the keys given in between."""
+    combined = dict(first)
+    for dotted, value in later.items():
+        combined.pop(dotted, None)
+        combined[dotted] = value
+    return combined
+
+
+def load_spec(path: str | Path, overrides: Overrides | None = None) -> LoadedSpec:
     path = Path(path)
-    return _load(read_yaml(path), path.resolve().parent, overrides or [])
+    return _load(read_yaml(path), path.resolve().parent, overrides or {})
 
 
-def parse_spec(text: str, base_dir: Path, overrides: list[str] | None = None) -> LoadedSpec:
-    return _load(parse_yaml(text, "<spec>"), base_dir, overrides or [])
+def parse_spec(text: str, base_dir: Path, overrides: Overrides | None = None) -> LoadedSpec:
+    return _load(parse_yaml(text, "<spec>"), base_dir, overrides or {})
 
 
-def _load(doc: YamlDoc, base_dir: Path, overrides: list[str]) -> LoadedSpec:
+def _load(doc: YamlDoc, base_dir: Path, overrides: Overrides) -> LoadedSpec:
     if doc.data is None:
         raise SpecError(f"{doc.source}: is empty; a spec needs at least `task` and `data`")
     data = copy.deepcopy(doc.data)
-    overridden = frozenset(apply_override(data, item) for item in overrides)
+    overridden = frozenset(apply_override(data, k, value) for k, value in overrides.items())
     builder = Builder(doc, overridden, lookup=check_name)
     _check_task_or_heads(data, builder)
     spec = builder.build(Spec, data)
@@ -228,18 +243,15 @@ def _load(doc: YamlDoc, base_dir: Path, overrides: list[str]) -> LoadedSpec:
     return LoadedSpec(spec, base_dir, doc.source, data)
 
 
-def apply_override(data: Any, item: str) -> PathKey:
-    """`training.epochs=3` -> data["training"]["epochs"] = 3 (the value parsed as YAML)."""
-    dotted_key, sep, text = item.partition("=")
-    parts = dotted_key.strip().split(".")
-    if not sep or not all(parts):
+def apply_override(data: Any, dotted: str, value: Any) -> PathKey:
+    """("training.epochs", 3) -> data["training"]["epochs"] = 3."""
+    parts = dotted.strip().split(".")
+    shown = value if isinstance(value, str) else json.dumps(value, default=str)
+    item = f"{dotted}={shown}"  # as a --set item says it
+    if not all(parts):
         raise SpecError(f"--set {item}: expected key.path=value, e.g. --set training.epochs=3")
     if not isinstance(data, dict):
         raise SpecError("--set: the spec must be a mapping of keys")
-    try:
-        value = load_data(text) if text.strip() else None
-    except yaml.YAMLError:
-        value = text
     node = data
     for part in parts[:-1]:
         child = node.get(part)
@@ -248,7 +260,7 @@ def apply_override(data: Any, item: str) -> PathKey:
         if not isinstance(child, dict):
             raise SpecError(f"--set {item}: `{part}` is {show(child)}, not a mapping of keys")
         node = child
-    node[parts[-1]] = value
+    node[parts[-1]] = copy.deepcopy(value)
     return tuple(parts)
 
 

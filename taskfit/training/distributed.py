@@ -54,6 +54,7 @@ import numpy as np
 
 from taskfit.errors import Problem, SpecError, TaskfitError
 from taskfit.runfolder.files import read_weights
+from taskfit.spec.spec import Overrides
 
 WORKER_FILES = ".workers"  # inside the run folder: process 0's weights and history
 
@@ -280,7 +281,7 @@ def global_batches(
 
 
 def run_workers(
-    cluster: Cluster, spec: Path, overrides: list[str], out: Path | None
+    cluster: Cluster, spec: Path, overrides: Overrides, out: Path | None
 ) -> tuple[dict[str, Any], list[np.ndarray]] | None:
     """Start this machine's worker processes and wait for them. Returns process 0's history and
     weights when process 0 is among them (written under `out`), else None."""
@@ -356,7 +357,7 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)  # unwinds through run_workers, which stops the workers
 
 
-def serve(cluster: Cluster, spec: Path, overrides: list[str]) -> None:
+def serve(cluster: Cluster, spec: Path, overrides: Overrides) -> None:
     """A machine other than process 0's: check the spec, then run its one worker."""
     from taskfit.plan.checking import check_spec
 
@@ -370,7 +371,7 @@ def fit_with_workers(
     splits: Any,
     cluster: Cluster,
     spec: Path,
-    overrides: list[str],
+    overrides: Overrides,
     run_dir: Path,
 ) -> Any:
     """training.Fitted for `checked`, fitted by the cluster's processes."""

@@ -39,6 +39,7 @@ from taskfit.runfolder.files import (
     write_status,
     write_yaml,
 )
+from taskfit.spec.spec import Overrides
 from taskfit.training.fit import (
     Fitted,
     Replay,
@@ -117,7 +118,7 @@ class RunResult:
 
 def train(
     spec_path: str | Path | None,
-    overrides: list[str] | None = None,
+    overrides: Overrides | None = None,
     output: str | Path = "runs",
     smoke: bool = False,
     verbose: int | str = "auto",
@@ -139,7 +140,7 @@ def train(
 
 def _train(
     spec_path: str | Path | None,
-    overrides: list[str] | None,
+    overrides: Overrides | None,
     output: str | Path,
     smoke: bool,
     verbose: int | str,
@@ -189,7 +190,7 @@ def _train(
 
             with progress.step(f"training on {cluster.count} processes"):
                 fitted = fit_with_workers(
-                    keras, checked, splits, cluster, Path(spec_path), overrides or [], run_dir
+                    keras, checked, splits, cluster, Path(spec_path), overrides or {}, run_dir
                 )
         columns: dict[str, Sequence[float | str]] = {**fitted.history, **fitted.active_losses}
         write_history(run_dir / "history.csv", columns)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
 import sys
 import time
@@ -25,7 +24,7 @@ from taskfit.plan.checking import Checked, check_spec, planned
 from taskfit.plan.plan import Plan
 from taskfit.recipe.table import Tuning, higher_is_better, load_table
 from taskfit.runfolder.files import create_run_dir, write_json, write_text, write_yaml
-from taskfit.spec.spec import load_spec
+from taskfit.spec.spec import Overrides, load_spec, then
 
 
 @dataclass(frozen=True)
@@ -59,10 +58,10 @@ class Tuned:
 def tune(
     spec_path: str | Path,
     trials: int,
-    overrides: list[str] | None = None,
+    overrides: Overrides | None = None,
     output: str | Path = "runs",
 ) -> Tuned:
-    overrides = list(overrides or [])
+    overrides = dict(overrides or {})
     checked = check_spec(spec_path, overrides)  # the spec's own mistakes first, as in train
     objective = _objective(checked)
     space = load_table().tuning
@@ -157,8 +156,8 @@ def _default_rate(optimizer: str) -> float:
 
 def trial_overrides(
     choices: dict[str, Any], plan: Plan, space: Tuning, steps_per_epoch: int, epochs: int
-) -> list[str]:
-    """The spec keys a trial sets, as --set items (JSON values, which YAML reads as written)."""
+) -> dict[str, Any]:
+    """The spec keys a trial sets, with their values."""
     name = choices["optimizer"]
     optimizer = {"name": name, **space.optimizers[name]}
     schedule = None
@@ -187,12 +186,12 @@ def trial_overrides(
         "model.layers": layers,
         "loss": choices["loss"],
     }
-    return [f"{key}={json.dumps(value)}" for key, value in keys.items()]
+    return keys
 
 
 def _trial_spec(
     spec_path: str | Path,
-    overrides: list[str],
+    overrides: Overrides,
     choices: dict[str, Any],
     checked: Checked,
     steps: int,
@@ -201,7 +200,7 @@ def _trial_spec(
     spec = checked.loaded.spec
     space = load_table().tuning
     extra = trial_overrides(choices, checked.plan, space, steps, spec.training.epochs)
-    loaded = load_spec(spec_path, [*overrides, *extra])
+    loaded = load_spec(spec_path, then(overrides, extra))
     return planned(loaded, checked.data)
 
 

@@ -1,0 +1,29 @@
+"""`--set key.path=value` items -> the overrides the library takes, each value read as YAML
+(`3` an int, `[a, b]` a list, `null` nothing), so a --set value means what it means in the file."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from taskfit.config.yamlfile import load_data
+from taskfit.errors import SpecError
+from taskfit.spec.spec import then
+
+
+def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
+    """The items in order (taskfit.spec.spec.then: `--set a.b=1 --set a={c: 2} --set a.b=3`
+    leaves a = {c: 2, b: 3})."""
+    overrides: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise SpecError(f"--set {item}: expected key.path=value, e.g. --set training.epochs=3")
+        try:
+            value = load_data(text) if text.strip() else None
+        except yaml.YAMLError:
+            value = text
+        overrides = then(overrides, {key.strip(): value})
+    return overrides
