@@ -135,7 +135,7 @@ def run_taskfit(spec: Path, splits: Splits, task: str, seed: int, output: Path) 
 
     started = time.perf_counter()
     # the split, initial weights and shuffling follow the seed, as for the baselines
-    result = train(spec, {"training.seed": seed}, output=output, verbose=0)
+    result = train(spec, {"training.seed": seed}, output=output, verbose=0, deterministic=True)
     seconds = time.perf_counter() - started
     if result.train_rows != len(splits.train):
         raise SystemExit(

@@ -30,14 +30,18 @@ def train(
     spec: str | Path,
     overrides: dict[str, Any] | None = None,
     output: str | Path = "runs",
+    *,
     verbose: int | str = 0,
+    deterministic: bool = False,
 ) -> RunResult:
     """Train a spec file, as `taskfit train` does; returns the model, history, metrics and run
     folder. `overrides` maps dotted keys to values ({"training.epochs": 5}, like --set);
-    `verbose` is Keras's (0: silent). Bad input raises taskfit.errors.TaskfitError."""
+    `verbose` is Keras's (0: silent). `deterministic=True` switches TensorFlow's op determinism
+    on for this process (as `taskfit train` does), so the same spec and seed give the same
+    weights; TensorFlow cannot switch it off again. Bad input raises taskfit.errors.TaskfitError."""
     from taskfit.training.run import train as run
 
-    return run(spec, overrides, output, verbose=verbose)
+    return run(spec, overrides, output, verbose=verbose, deterministic=deterministic)
 
 
 def recommend(task: str, labels: str | None = None) -> dict[str, Any]:

@@ -7,27 +7,29 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TextIO
 
 BIG_CSV = 32 * 2**20  # bytes: a file this size takes seconds to read; smaller ones get no bar
 
-_quiet = False
+# Set only inside a `quiet` block, for that block's thread or task alone (a context variable,
+# as decimal's context is): a library call leaves no switch behind.
+_quiet: ContextVar[bool] = ContextVar("taskfit_quiet", default=False)
 
 
 @contextlib.contextmanager
 def quiet(flag: bool = True) -> Iterator[None]:
     """Nothing shown within the block when `flag` (the CLI's --json, the API's verbose=0)."""
-    global _quiet
-    before, _quiet = _quiet, _quiet or flag
+    token = _quiet.set(_quiet.get() or flag)
     try:
         yield
     finally:
-        _quiet = before
+        _quiet.reset(token)
 
 
 def shown() -> bool:
-    return not _quiet and sys.stderr.isatty()
+    return not _quiet.get() and sys.stderr.isatty()
 
 
 def keras_verbose() -> int:

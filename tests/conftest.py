@@ -23,6 +23,15 @@ def write(tmp_path: Path) -> Callable[[str, str], Path]:
     return _write
 
 
+@pytest.fixture(autouse=True, scope="session")
+def deterministic_ops() -> None:
+    """In-process runs are compared with each other (resumed against whole, one process against
+    two): the test session asks TensorFlow for deterministic ops, as the CLI does for itself."""
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+
+
 @pytest.fixture(autouse=True)
 def draw_plots_only_where_asked(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch

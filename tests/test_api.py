@@ -8,7 +8,7 @@ from pathlib import Path
 
 import keras
 import pytest
-from helpers import tiny_csv
+from helpers import tiny_csv, tiny_spec
 
 import taskfit
 from taskfit.errors import SpecError
@@ -50,3 +50,35 @@ def test_train_raises_the_taskfit_error_for_bad_input(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=r"training\.epochs: must be an integer >= 1"):
         taskfit.train(spec, overrides={"training.epochs": 0}, output=tmp_path / "runs")
     assert not (tmp_path / "runs").exists()
+
+
+LEAVES_NO_SWITCH = """
+import sys
+import matplotlib
+matplotlib.use("svg")  # the caller's own backend
+import taskfit
+from taskfit import progress
+from tensorflow.python.framework.config import is_op_determinism_enabled
+
+run = taskfit.train(sys.argv[1], overrides={"training.epochs": 1}, output=sys.argv[2])
+assert (run.run_dir / "plots" / "learning_curves.png").is_file()  # the plots were drawn
+print(matplotlib.get_backend(), is_op_determinism_enabled(), progress._quiet.get())
+taskfit.train(sys.argv[1], overrides={"training.epochs": 1}, output=sys.argv[2],
+              deterministic=True)
+print(is_op_determinism_enabled())
+"""
+
+
+def test_train_leaves_the_callers_process_as_it_was(tmp_path: Path) -> None:
+    """No switch thrown behind the caller's back: the matplotlib backend stays theirs, progress
+    is quiet only inside the call, TensorFlow's op determinism comes on only when asked for."""
+    spec = tiny_spec(tmp_path, "binary", epochs=1)
+    out = subprocess.run(
+        [sys.executable, "-c", LEAVES_NO_SWITCH, str(spec), str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    first, second = out.stdout.strip().splitlines()[-2:]
+    assert first.split() == ["svg", "False", "False"]
+    assert second == "True"

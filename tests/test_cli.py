@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
+import taskfit
 from taskfit.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +71,13 @@ def test_check_ok_summarises_the_table_choices() -> None:
     assert doc["rows"] == 569
 
 
+def test_version_is_the_packages_one_and_loads_nothing_heavy() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout == f"taskfit {taskfit.__version__}\n"
+    assert importlib.metadata.version("taskfit") == taskfit.__version__  # pyproject reads it
+
+
 def test_datasets_lists_the_bundled_sets() -> None:
     result = runner.invoke(app, ["datasets", "--format", "json"])
     assert result.exit_code == 0
@@ -79,7 +88,7 @@ def test_datasets_lists_the_bundled_sets() -> None:
 def test_fast_commands_never_import_tensorflow() -> None:
     code = (
         "import sys\nfrom taskfit.cli.app import app\n"
-        "for args in (['--help'], ['recommend', '--task', 'binary'], ['datasets'], ['schema'],"
+        "for args in (['--help'], ['--version'], ['recommend', '--task', 'binary'], ['datasets'], ['schema'],"
         " ['export', '--help'], ['tune', '--help'], ['report', '--help'],"
         f" ['check', {str(ROOT / 'configs' / 'binary.yaml')!r}],"
         f" ['recommend', '--data', {str(ROOT / 'taskfit' / 'data' / 'datasets' / 'digits.csv')!r},"

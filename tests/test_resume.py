@@ -129,3 +129,29 @@ def test_a_crash_while_checkpointing_leaves_the_previous_checkpoint_whole(
     assert second._initial_epoch == 1
     for got, want in zip(second.get_weights(), kept, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+def test_this_keras_has_every_internal_that_resuming_uses(tmp_path: Path) -> None:
+    """A Keras outside pyproject's pin, or one that renamed an internal, fails here by name."""
+    import importlib.metadata
+
+    import keras
+    from packaging.requirements import Requirement
+
+    from taskfit.training.resume import KERAS_INTERNALS
+
+    (pinned,) = [
+        r
+        for r in map(Requirement, importlib.metadata.requires("taskfit") or [])
+        if r.name == "keras"
+    ]
+    assert keras.__version__ in pinned.specifier, f"Keras {keras.__version__} is untested"
+    missing = [
+        f"{owner.__name__}.{name}"
+        for owner, names in KERAS_INTERNALS.items()
+        for name in names
+        if not callable(getattr(owner, name, None))
+    ]
+    assert not missing, f"Keras {keras.__version__} lacks {missing}"
+    backup = keras.callbacks.BackupAndRestore(tmp_path)
+    assert hasattr(backup, "_current_epoch") and hasattr(backup, "_weights_path")

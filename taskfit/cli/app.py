@@ -256,6 +256,7 @@ def train(
             baseline_single=baseline_single,
             resume=resume,
             cluster=cluster,
+            deterministic=True,
         )
     say("warning", result.warnings)
     say("note", result.notes)
@@ -473,7 +474,7 @@ def tune(
     from taskfit.training.tune import tune as run_tune
 
     with handled(), progress.quiet(as_json):
-        tuned = run_tune(spec, trials, parse_set(overrides), output)
+        tuned = run_tune(spec, trials, parse_set(overrides), output, deterministic=True)
     if as_json:
         typer.echo(json.dumps(tuned.document(), indent=2))
         return

@@ -1,4 +1,6 @@
-"""A finished run -> PNG plots in `<run>/plots` (matplotlib's headless Agg backend).
+"""A finished run -> PNG plots in `<run>/plots`. Figures are made as `matplotlib.figure.Figure`
+objects, never through pyplot, so drawing them leaves the caller's matplotlib backend and
+figures alone (PNG goes through Agg whatever the backend).
 
 Learning curves (training vs validation, the kept epoch marked, a learning-rate schedule and
 loss switches shown), and for each head on the test split: a confusion matrix with class names,
@@ -16,12 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display, no GUI toolkit
-
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from taskfit.feed.arrays import class_ids, confusion_counts, probabilities
@@ -112,9 +110,8 @@ def learning_curves(
     names = [n for n in names if n in history]
     cols = min(len(names), 3)
     rows = math.ceil(len(names) / cols)
-    figure, axes = plt.subplots(
-        rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False, layout="constrained"
-    )
+    figure = Figure(figsize=(4.6 * cols, 3.4 * rows), layout="constrained")
+    axes = figure.subplots(rows, cols, squeeze=False)
     for ax, name in zip(axes.flat, names, strict=False):
         epochs = np.arange(1, len(history[name]) + 1)
         validated = f"val_{name}" in history
@@ -158,7 +155,8 @@ def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, classes: list[str
     k = len(classes)
     counts = confusion_counts(truth, predicted, k)
     side = min(max(4.5, 0.45 * k + 2.5), 14)
-    figure, ax = plt.subplots(figsize=(side + 1, side), layout="constrained")
+    figure = Figure(figsize=(side + 1, side), layout="constrained")
+    ax = figure.subplots()
     image = ax.imshow(counts, cmap="Blues")
     figure.colorbar(image, ax=ax, shrink=0.8)
     slanted = k > 4 and max(len(c) for c in classes) > 3  # long names would overlap
@@ -201,7 +199,8 @@ def _cumulative_counts(truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray
 
 
 def roc_and_pr(truth: np.ndarray, score: np.ndarray, positive: str) -> Any:
-    figure, (roc, pr) = plt.subplots(1, 2, figsize=(10, 4.4), layout="constrained")
+    figure = Figure(figsize=(10, 4.4), layout="constrained")
+    roc, pr = figure.subplots(1, 2)
     fpr, tpr = roc_curve(truth, score)
     roc.plot(fpr, tpr, label=f"AUC {np.trapezoid(tpr, fpr):.3f}")
     roc.plot([0, 1], [0, 1], ":", color="0.5", label="chance")
@@ -219,7 +218,8 @@ def roc_and_pr(truth: np.ndarray, score: np.ndarray, positive: str) -> Any:
 
 
 def predicted_vs_actual(actual: np.ndarray, predicted: np.ndarray, label: str) -> Any:
-    figure, ax = plt.subplots(figsize=(5.2, 5), layout="constrained")
+    figure = Figure(figsize=(5.2, 5), layout="constrained")
+    ax = figure.subplots()
     ax.scatter(actual, predicted, s=12, alpha=0.6)
     low, high = min(actual.min(), predicted.min()), max(actual.max(), predicted.max())
     ax.plot([low, high], [low, high], ":", color="0.4", label="predicted = actual")
@@ -231,7 +231,8 @@ def predicted_vs_actual(actual: np.ndarray, predicted: np.ndarray, label: str) -
 
 
 def residual_histogram(residuals: np.ndarray, label: str) -> Any:
-    figure, ax = plt.subplots(figsize=(5.6, 4), layout="constrained")
+    figure = Figure(figsize=(5.6, 4), layout="constrained")
+    ax = figure.subplots()
     ax.hist(residuals, bins=min(40, max(10, len(residuals) // 5)))
     ax.axvline(0, color="0.3", linewidth=1)
     ax.set(xlabel=f"actual - predicted {label}", ylabel="rows")
@@ -240,10 +241,9 @@ def residual_histogram(residuals: np.ndarray, label: str) -> Any:
 
 
 def _save(figure: Any, path: Path) -> Path:
-    """The PNG written whole (temp file, then rename); the figure's memory freed."""
+    """The PNG written whole (temp file, then rename)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes(path, buffer.getvalue())
     return path

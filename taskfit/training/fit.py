@@ -93,12 +93,10 @@ def test_metrics(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]
 
 
 def seed_everything(keras: Any, seed: int) -> None:
-    """Python, NumPy and TensorFlow seeded, and TensorFlow's ops made deterministic: the same
-    spec and seed give the same weights and metrics on this machine."""
-    import tensorflow as tf
-
+    """Python, NumPy and TensorFlow seeded (Keras's one call for it). With TensorFlow's op
+    determinism on (run.train's `deterministic`), the same spec and seed give the same weights
+    and metrics on this machine."""
     keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
 
 
 def head_std(plan: Plan, head: Head, targets: dict[str, tuple[float, float]]) -> float | None:

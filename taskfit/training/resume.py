@@ -25,6 +25,16 @@ from taskfit.runfolder.files import (
     write_weights,
 )
 
+# Resuming needs Keras internals that its public API does not offer: the comparison and the
+# counters of EarlyStopping and ReduceLROnPlateau (replayed from history.csv), and the save and
+# load steps of BackupAndRestore (made atomic here; Keras's own resume sets the private
+# `model._initial_epoch`). pyproject.toml pins Keras to the minor versions tested with them, and
+# tests/test_resume.py fails on a Keras that lacks any of them.
+KERAS_INTERNALS = {
+    keras.callbacks.EarlyStopping: ("_set_monitor_op", "_is_improvement"),
+    keras.callbacks.ReduceLROnPlateau: ("_set_monitor_op", "_is_improvement"),
+    keras.callbacks.BackupAndRestore: ("_save_model", "_load_model"),
+}
 BACKUP = "backup"  # folder inside the run folder; removed when the run completes
 BEST_WEIGHTS = "best.weights.npz"
 

@@ -120,18 +120,27 @@ def train(
     spec_path: str | Path | None,
     overrides: Overrides | None = None,
     output: str | Path = "runs",
+    *,
     smoke: bool = False,
     verbose: int | str = "auto",
     baseline_single: bool = False,
     resume: str | Path | None = None,
     cluster: Any = None,
+    deterministic: bool = False,
 ) -> RunResult:
     """Train the spec; `verbose` is Keras's (0 silent, 1 bar, 2 a line per epoch, on stderr);
     0 also keeps every other progress display off.
+    `deterministic`: switch TensorFlow's op determinism on, so that the same spec and seed give
+    the same weights. TensorFlow offers it only for the whole process and only one way (its
+    public API cannot switch it off again), so it is the caller's to ask for; the CLI does.
     `baseline_single`: also train each head alone with the same budget, to compare.
     `resume`: a run folder whose training stopped; it carries on from its last finished epoch,
     with its own resolved spec (`spec_path` and `overrides` must then be None).
     `cluster`: a distributed.Cluster; its processes fit the model data-parallel."""
+    if deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     with progress.quiet(verbose == 0):
         return _train(
             spec_path, overrides, output, smoke, verbose, baseline_single, resume, cluster

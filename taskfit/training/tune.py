@@ -60,7 +60,14 @@ def tune(
     trials: int,
     overrides: Overrides | None = None,
     output: str | Path = "runs",
+    *,
+    deterministic: bool = False,
 ) -> Tuned:
+    """`deterministic`: as taskfit.training.run.train's."""
+    if deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     overrides = dict(overrides or {})
     checked = check_spec(spec_path, overrides)  # the spec's own mistakes first, as in train
     objective = _objective(checked)
