@@ -40,6 +40,7 @@ from typing import Any
 from taskfit.errors import TaskfitError
 from taskfit.model.keras_setup import import_keras
 from taskfit.runfolder.files import make_output_folder
+from taskfit.runfolder.layout import RunFolder
 from taskfit.runfolder.opened import Run, open_run
 from taskfit.spec.spec import SINGLE_HEAD
 
@@ -57,7 +58,7 @@ def export(run_dir: str | Path, fmt: str, output: str | Path | None = None) -> P
     write = _writer(fmt)
     run = open_run(run_dir)
     destination = _destination(run, fmt, output)
-    model = import_keras().saving.load_model(run.folder / "model.keras")
+    model = import_keras().saving.load_model(RunFolder(run.folder).model)
     with _atomically(destination) as (staged, scratch):
         write(model, staged, scratch)
     return destination

@@ -14,6 +14,7 @@ from taskfit.data.labels import is_missing
 from taskfit.feed.arrays import class_ids, confusion_counts, probabilities, to_inputs, to_targets
 from taskfit.model.keras_setup import import_keras
 from taskfit.plan.plan import Head
+from taskfit.runfolder.layout import RunFolder
 from taskfit.runfolder.opened import Run, open_run, read_rows
 from taskfit.spec.spec import SINGLE_HEAD
 
@@ -31,7 +32,7 @@ class Predictions:
 def _load(run: Run) -> Any:
     with progress.step("loading TensorFlow and the model"):
         keras = import_keras()
-        return keras.saving.load_model(run.folder / "model.keras")
+        return keras.saving.load_model(RunFolder(run.folder).model)
 
 
 def _inputs(run: Run, table: Any, rows: list[int]) -> dict[str, Any]:
@@ -136,7 +137,7 @@ def _compile_for_evaluation(run: Run, model: Any) -> None:
     if not plan.multi:
         model.compile(loss=make_loss(plan.head, stage=-1), metrics=make_metrics(plan.head))
         return
-    trained = json.loads((run.folder / "metrics.json").read_text())
+    trained = json.loads(RunFolder(run.folder).metrics.read_text())
     body = model.get_layer("preprocess_and_body")
 
     def std(head: Head) -> float | None:  # the Rescaling after a regression head holds it

@@ -14,6 +14,7 @@ from taskfit.errors import DataError
 from taskfit.plan.plan import additions_text
 from taskfit.recipe.table import higher_is_better
 from taskfit.runfolder.files import count_epochs, read_status
+from taskfit.runfolder.layout import RunFolder
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,14 @@ def settings(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_run(folder: Path) -> dict[str, Any]:
-    spec_path, metrics_path = folder / "spec.resolved.yaml", folder / "metrics.json"
+    files = RunFolder(folder)
+    spec_path, metrics_path = files.spec, files.metrics
     if not spec_path.is_file() or not metrics_path.is_file():
         raise DataError(
             f"{folder}: not a finished run folder (it needs spec.resolved.yaml and "
             "metrics.json); give folders that `taskfit train` wrote"
         )
+    files.check_format()
     spec = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
     return {
         "run_dir": str(folder),

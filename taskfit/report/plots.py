@@ -25,8 +25,8 @@ from matplotlib.ticker import MaxNLocator
 from taskfit.feed.arrays import class_ids, confusion_counts, probabilities
 from taskfit.plan.plan import Head, Plan
 from taskfit.runfolder.files import write_bytes
+from taskfit.runfolder.layout import RunFolder
 
-PLOTS = "plots"
 LEARNING_RATE = "learning_rate"  # history.csv column when a schedule or a plateau cut sets the rate
 ANNOTATE_UP_TO = 20  # classes: above this the confusion matrix is colour only, no counts
 
@@ -50,7 +50,7 @@ def write_plots(
 ) -> list[Path]:
     """Every plot of the run; returns the files written. `best_epoch` (1-based) is the epoch
     whose weights were kept (None: the last one)."""
-    folder = run_dir / PLOTS
+    folder = RunFolder(run_dir).plots
     kept = best_epoch or len(next(iter(history.values()), []))
     written = []
     shared = ["loss", LEARNING_RATE]

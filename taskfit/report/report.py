@@ -13,9 +13,9 @@ from pathlib import Path
 from taskfit.errors import TaskfitError
 from taskfit.plan.plan import Head
 from taskfit.runfolder.files import count_epochs, read_json, read_reason, read_status, write_text
+from taskfit.runfolder.layout import RunFolder
 from taskfit.runfolder.opened import Run, open_run
 
-REPORT = "report.html"
 NOT_RECORDED = "not recorded (the run did not finish)"
 
 
@@ -49,8 +49,9 @@ class Report:
 
 def read_report(folder: Path) -> Report:
     run = open_run(folder, need_model=False)
-    facts = read_json(folder / "run.json") or {}
-    metrics = read_json(folder / "metrics.json") or {}
+    files = RunFolder(folder)
+    facts = read_json(files.facts) or {}
+    metrics = read_json(files.metrics) or {}
     plan, spec = run.plan, run.spec
     status = read_status(folder) or "unknown"
     reason = read_reason(folder)
@@ -85,7 +86,7 @@ def read_report(folder: Path) -> Report:
     if plan.multi:
         choices["loss weighting"] = plan.weighting.name
         heads = [_head(h) for h in plan.heads]
-    plots = sorted((p.relative_to(folder) for p in (folder / "plots").rglob("*.png")), key=_order)
+    plots = sorted((p.relative_to(folder) for p in files.plots.rglob("*.png")), key=_order)
     return Report(run, summary, choices, heads, metrics, plots)
 
 
@@ -156,7 +157,7 @@ def write_html(report: Report) -> Path:
             f'<figure><img alt="{_e(str(plot))}" src="data:image/png;base64,{data}">'
             f"<figcaption>{_e(str(plot))}</figcaption></figure>"
         )
-    path = report.run.folder / REPORT
+    path = RunFolder(report.run.folder).report
     try:
         write_text(path, _page(report.title, "\n".join(parts)))
     except OSError as exc:

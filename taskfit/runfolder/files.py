@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from taskfit.errors import TaskfitError
+from taskfit.runfolder.layout import FORMAT, RunFolder
 
 
 def make_output_folder(folder: Path) -> bool:
@@ -77,8 +78,13 @@ def save_model(model: Any, path: Path) -> None:
 
 def write_status(run_dir: Path, status: str, reason: str = "") -> None:
     """status.json: running, completed, interrupted or failed, with the reason when there is one."""
-    doc = {"status": status, "reason": reason, "updated": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"}
-    write_json(run_dir / "status.json", doc)
+    doc = {
+        "status": status,
+        "reason": reason,
+        "updated": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}",
+        "format": FORMAT,
+    }
+    write_json(RunFolder(run_dir).status, doc)
 
 
 def read_status(run_dir: Path) -> str:
@@ -91,7 +97,7 @@ def read_reason(run_dir: Path) -> str:
 
 
 def _status_field(run_dir: Path, name: str) -> str:
-    doc = read_json(run_dir / "status.json")
+    doc = read_json(RunFolder(run_dir).status)
     return str(doc.get(name, "")) if isinstance(doc, dict) else ""
 
 
@@ -119,7 +125,7 @@ def read_weights(path: Path) -> list[Any]:
 
 def count_epochs(run_dir: Path) -> int | None:
     """The epochs history.csv holds (a row each); None when the run has none."""
-    history = run_dir / "history.csv"
+    history = RunFolder(run_dir).history
     if not history.is_file():
         return None
     with history.open(encoding="utf-8") as f:

@@ -14,6 +14,7 @@ from taskfit.data.labels import Labels, not_finite
 from taskfit.data.view import label_specs
 from taskfit.errors import DataError, Problems
 from taskfit.plan.plan import Plan, make_plan
+from taskfit.runfolder.layout import RunFolder
 from taskfit.spec.spec import LoadedSpec, Spec, load_spec
 
 
@@ -40,13 +41,15 @@ def open_run(folder: str | Path, need_model: bool = True) -> Run:
     """A run folder; `need_model=False` also opens one whose training never saved a model
     (killed, failed), which `report` describes."""
     folder = Path(folder)
-    resolved = folder / "spec.resolved.yaml"
-    if (need_model and not (folder / "model.keras").is_file()) or not resolved.is_file():
-        needs = "model.keras and spec.resolved.yaml" if need_model else "spec.resolved.yaml"
+    files = RunFolder(folder)
+    resolved = files.spec
+    if (need_model and not files.model.is_file()) or not resolved.is_file():
+        needs = f"{files.model.name} and {resolved.name}" if need_model else resolved.name
         raise DataError(
             f"{folder}: not a run folder (it needs {needs}); give a folder that `taskfit train` "
             "wrote"
         )
+    files.check_format()
     loaded: LoadedSpec = load_spec(resolved)
     spec = loaded.spec
     return Run(folder, spec, make_plan(spec, _labels(spec)))

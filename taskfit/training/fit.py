@@ -16,6 +16,7 @@ from taskfit.feed.arrays import Feed, Splits, split, to_part
 from taskfit.plan.checking import Checked
 from taskfit.plan.plan import Head, Plan
 from taskfit.recipe.table import higher_is_better
+from taskfit.runfolder.layout import RunFolder
 
 SMOKE_ROWS = 256  # a CI smoke run fits one epoch on at most this many training rows
 
@@ -157,7 +158,6 @@ def fit_plan(
     from taskfit.model.optim import LearningRateLog
     from taskfit.training.guards import StopOnInterrupt, StopOnNonFinite
     from taskfit.training.resume import (
-        BACKUP,
         EpochCheckpoint,
         EpochLog,
         ResumableEarlyStopping,
@@ -184,7 +184,7 @@ def fit_plan(
                 factor=cut.factor, patience=cut.patience, min_lr=cut.min_lr, **watch
             )
         stopper = ResumableEarlyStopping(
-            run_dir / BACKUP if run_dir else None,
+            RunFolder(run_dir).backup if run_dir else None,
             patience=stopping.patience,
             min_delta=stopping.min_delta,
             restore_best_weights=stopping.restore_best_weights,
@@ -218,11 +218,11 @@ def fit_plan(
     log = None
     if run_dir is not None and not smoke:
         resumables: list[Any] = [c for c in (stopper, plateau, weights) if c is not None]
-        previous = read_history(run_dir / "history.csv")
-        log = EpochLog(run_dir / "history.csv", previous, active, resumables)
+        previous = read_history(RunFolder(run_dir).history)
+        log = EpochLog(RunFolder(run_dir).history, previous, active, resumables)
         # last: the checkpoint is written once the epoch's history and best weights are
         backup = EpochCheckpoint(
-            run_dir / BACKUP, lambda: interrupt.requested or nonfinite.found is not None
+            RunFolder(run_dir).backup, lambda: interrupt.requested or nonfinite.found is not None
         )
         callbacks += [log, backup]
     if run_dir is not None and spec.training.tensorboard:

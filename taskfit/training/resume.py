@@ -24,6 +24,7 @@ from taskfit.runfolder.files import (
     write_json,
     write_weights,
 )
+from taskfit.runfolder.layout import RunFolder
 
 # Resuming needs Keras internals that its public API does not offer: the comparison and the
 # counters of EarlyStopping and ReduceLROnPlateau (replayed from history.csv), and the save and
@@ -35,7 +36,6 @@ KERAS_INTERNALS = {
     keras.callbacks.ReduceLROnPlateau: ("_set_monitor_op", "_is_improvement"),
     keras.callbacks.BackupAndRestore: ("_save_model", "_load_model"),
 }
-BACKUP = "backup"  # folder inside the run folder; removed when the run completes
 BEST_WEIGHTS = "best.weights.npz"
 
 
@@ -197,4 +197,4 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
 
 
 def has_checkpoint(run_dir: Path) -> bool:
-    return (run_dir / BACKUP / CHECKPOINT).is_file()
+    return (RunFolder(run_dir).backup / CHECKPOINT).is_file()

@@ -39,6 +39,7 @@ from taskfit.runfolder.files import (
     write_status,
     write_yaml,
 )
+from taskfit.runfolder.layout import RunFolder
 from taskfit.spec.spec import Overrides
 from taskfit.training.fit import (
     Fitted,
@@ -184,10 +185,11 @@ def _train(
         run_dir = create_run_dir(Path(output), name + ("-smoke" if smoke else ""))
         # the resolved spec first: a run that fails or is stopped still says what it was
         write_yaml(
-            run_dir / "spec.resolved.yaml",
+            RunFolder(run_dir).spec,
             checked.resolved(),
             header="".join(f"# {line}\n" for line in plan_summary(plan).splitlines()),
         )
+    files = RunFolder(run_dir)
     write_status(run_dir, "running")
     saved = False  # model.keras and metrics.json written: the run's result exists
     warnings = list(plan.warnings)
@@ -202,7 +204,7 @@ def _train(
                     keras, checked, splits, cluster, Path(spec_path), overrides or {}, run_dir
                 )
         columns: dict[str, Sequence[float | str]] = {**fitted.history, **fitted.active_losses}
-        write_history(run_dir / "history.csv", columns)
+        write_history(files.history, columns)
         if fitted.diverged:
             raise TrainingError(diverged_message(fitted.diverged, plan))
         if plan.refit and not smoke and not fitted.interrupted:
@@ -221,14 +223,14 @@ def _train(
             from taskfit.training.baseline import single_head_baselines
 
             baseline = single_head_baselines(keras, checked, splits, fitted, metrics, verbose)
-        save_model(model, run_dir / "model.keras")
-        write_json(run_dir / "metrics.json", metrics)
+        save_model(model, files.model)
+        write_json(files.metrics, metrics)
         saved = True
-        write_json(run_dir / "run.json", run_facts(keras, run_dir, fitted, splits, started))
+        write_json(files.facts, run_facts(keras, run_dir, fitted, splits, started))
         if not smoke:
             warnings += write_run_plots(run_dir, plan, fitted, model, splits.test_sample())
         if baseline is not None:
-            write_json(run_dir / "baseline_single.json", baseline)
+            write_json(files.baseline, baseline)
         smoke_doc = (
             _reload_matches(keras, model, run_dir, splits.test_sample().x) if smoke else None
         )
@@ -237,7 +239,7 @@ def _train(
             reason = "Ctrl-C while training the single-head baselines; the model is complete"
         status = "interrupted" if reason else "completed"
         if status == "completed":  # nothing left to resume
-            shutil.rmtree(run_dir / "backup", ignore_errors=True)
+            shutil.rmtree(files.backup, ignore_errors=True)
         write_status(run_dir, status, reason)
     except TrainingError as exc:
         write_status(run_dir, "failed", str(exc))
@@ -302,12 +304,13 @@ def resumable_spec(run_dir: Path) -> Path:
     """The resolved spec of a run folder that can go on; an error saying why not otherwise."""
     from taskfit.training.resume import has_checkpoint
 
-    spec = run_dir / "spec.resolved.yaml"
+    spec = RunFolder(run_dir).spec
     if not spec.is_file():
         raise TaskfitError(
             f"--resume {run_dir}: not a run folder (no spec.resolved.yaml); give a folder that "
             "`taskfit train` wrote"
         )
+    RunFolder(run_dir).check_format()
     status = read_status(run_dir)
     if status == "completed":
         raise TaskfitError(f"--resume {run_dir}: this run completed; there is nothing to resume")
@@ -349,7 +352,7 @@ def run_facts(
 
     from taskfit import __version__
 
-    before = read_json(run_dir / "run.json") or {}
+    before = read_json(RunFolder(run_dir).facts) or {}
     return {
         "epochs": fitted.epochs,
         "best_epoch": fitted.best_epoch,
@@ -394,7 +397,7 @@ def _reload_matches(keras: Any, model: Any, run_dir: Path, x: Inputs) -> dict[st
     """The saved .keras file must predict what the in-memory model predicts."""
     from taskfit.model.build import named_inputs
 
-    reloaded = keras.saving.load_model(run_dir / "model.keras")
+    reloaded = keras.saving.load_model(RunFolder(run_dir).model)
     before = _flat(model.predict(named_inputs(x), verbose=0))
     after = _flat(reloaded.predict(named_inputs(x), verbose=0))
     diff = float(np.max(np.abs(before - after))) if before.size else 0.0

@@ -1,0 +1,74 @@
+"""Run folders across taskfit versions: one written before the folder recorded its format (kept
+in tests/fixtures, made by taskfit at commit 25a9c0a) still opens in every command that reads a
+run; a folder from a newer taskfit is refused by name."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from taskfit.cli.app import app
+from taskfit.runfolder.layout import FORMAT, RunFolder
+
+OLD = Path(__file__).parent / "fixtures" / "format-1-20261201T234036Z"
+CANCER = Path(__file__).parents[1] / "taskfit" / "data" / "datasets" / "breast_cancer.csv"
+runner = CliRunner()
+
+
+@pytest.fixture
+def old_run(tmp_path: Path) -> Path:
+    """A copy: report writes report.html into the folder it reads."""
+    return Path(shutil.copytree(OLD, tmp_path / OLD.name))
+
+
+def test_the_fixture_is_a_format_1_folder() -> None:
+    status = json.loads(RunFolder(OLD).status.read_text())
+    assert "format" not in status and RunFolder(OLD).format() == 1
+
+
+def test_an_old_folder_opens_in_report_and_compare(old_run: Path) -> None:
+    report = runner.invoke(app, ["report", str(old_run)])
+    assert report.exit_code == 0, report.output
+    assert "format-1" in report.stdout and RunFolder(old_run).report.is_file()
+    compared = runner.invoke(app, ["compare", str(old_run), str(old_run), "--json"])
+    assert compared.exit_code == 0, compared.output
+    assert json.loads(compared.stdout)["runs"][0]["status"] == "completed"
+
+
+def test_an_old_folder_predicts_evaluates_and_exports(old_run: Path, tmp_path: Path) -> None:
+    predicted = runner.invoke(app, ["predict", str(old_run), str(CANCER)])
+    assert predicted.exit_code == 0, predicted.output
+    assert len(predicted.stdout.strip().splitlines()) == 1 + 569  # header + one row a row
+    evaluated = runner.invoke(app, ["evaluate", str(old_run), str(CANCER), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert 0 <= json.loads(evaluated.stdout)["metrics"]["accuracy"] <= 1
+    out = tmp_path / "exported"
+    exported = runner.invoke(
+        app, ["export", str(old_run), "--format", "savedmodel", "--output", str(out)]
+    )
+    assert exported.exit_code == 0, exported.output
+    assert (out / "saved_model.pb").is_file()
+
+
+@pytest.mark.parametrize(
+    "command", ["report", "compare", "predict", "evaluate", "export", "resume"]
+)
+def test_a_folder_from_a_newer_taskfit_is_refused_by_name(old_run: Path, command: str) -> None:
+    status = RunFolder(old_run).status
+    status.write_text(json.dumps({"status": "interrupted", "reason": "", "format": FORMAT + 1}))
+    args = {
+        "report": ["report", str(old_run)],
+        "compare": ["compare", str(old_run)],
+        "predict": ["predict", str(old_run), str(CANCER)],
+        "evaluate": ["evaluate", str(old_run), str(CANCER)],
+        "export": ["export", str(old_run), "--format", "savedmodel"],
+        "resume": ["train", "--resume", str(old_run)],
+    }[command]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert f"run folder format {FORMAT + 1}, written by a newer taskfit" in result.stderr
+    assert "Traceback" not in result.output
