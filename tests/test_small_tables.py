@@ -264,7 +264,7 @@ def test_a_replayed_fit_runs_its_epochs_at_the_logged_rates(tmp_path: Path) -> N
     splits = make_splits(checked).joined()
     assert splits.validation is None and len(splits.train) == 48  # 60 rows less the test 12
     rates = [0.01, 0.003, 0.0009]
-    fitted = fit_plan(keras, checked, checked.plan, splits, False, 0, replay=Replay(3, rates))
+    fitted = fit_plan(keras, checked, checked.plan, splits, replay=Replay(3, rates))
     assert fitted.epochs == 3 and "val_loss" not in fitted.history
     rate = fitted.trained.optimizer.learning_rate
     assert float(keras.ops.convert_to_numpy(rate)) == pytest.approx(rates[-1])
@@ -333,7 +333,7 @@ def test_ctrl_c_during_the_refit_keeps_the_first_model_and_says_so(tmp_path: Pat
     assert checked.plan.refit
     plain = make_splits(checked)
     splits = _CtrlCOnRefit(plain.train, plain.validation, plain.test)
-    first = fit_plan(keras, checked, checked.plan, splits, False, 0)
+    first = fit_plan(keras, checked, checked.plan, splits)
     kept, warning = refit(keras, checked, splits, first, 0)
     assert kept is first and kept.refit is None
     assert warning == (

@@ -90,7 +90,7 @@ def single_head_baselines(
             alone(splits.test, head.name),
         )
         keras.utils.set_random_seed(seed)
-        fitted = fit_plan(keras, checked, one, own, False, verbose)
+        fitted = fit_plan(keras, checked, one, own, verbose=verbose)
         if fitted.interrupted:  # Ctrl-C: half-trained baselines would mislead
             return None
         single = test_metrics(fitted, one, own)

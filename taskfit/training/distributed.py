@@ -436,7 +436,7 @@ def worker(job: dict[str, Any]) -> None:
     else:
         splits = ShardedSplits(make_splits(checked), job["process_id"], job["count"], seed)
     started = time.perf_counter()
-    fitted = fit_plan(keras, checked, checked.plan, splits, False, 0)
+    fitted = fit_plan(keras, checked, checked.plan, splits)
     if job["out"] is None:
         return
     from taskfit.runfolder.files import write_json, write_weights

@@ -15,8 +15,6 @@ from taskfit.data.columns import CATEGORICAL, NUMERIC
 from taskfit.feed.arrays import Feed, Splits, split, to_part
 from taskfit.plan.checking import Checked
 from taskfit.plan.plan import Head, Plan
-from taskfit.recipe.table import higher_is_better
-from taskfit.runfolder.layout import RunFolder
 
 SMOKE_ROWS = 256  # a CI smoke run fits one epoch on at most this many training rows
 
@@ -146,92 +144,30 @@ def fit_plan(
     checked: Checked,
     plan: Plan,
     splits: Feed,
-    smoke: bool,
-    verbose: int | str,
+    *,
+    smoke: bool = False,
+    verbose: int | str = 0,
     run_dir: Path | None = None,
     replay: Replay | None = None,
 ) -> Fitted:
     """Build, compile and fit `plan` (the checked spec's, or one head of it alone). With
     `run_dir`, every finished epoch is kept there (history.csv and a checkpoint), and a
     checkpoint already there is where training resumes. `replay`: a refit (see `refit`)."""
-    from taskfit.model.losses import LossSchedule, MixedLoss, last_switch
-    from taskfit.model.optim import LearningRateLog
-    from taskfit.training.guards import StopOnInterrupt, StopOnNonFinite
-    from taskfit.training.resume import (
-        EpochCheckpoint,
-        EpochLog,
-        ResumableEarlyStopping,
-        ResumablePlateau,
-        read_history,
-    )
+    from taskfit.training.callbacks import make_callbacks
 
     spec = checked.loaded.spec
     models, trained, weights, losses = compile_plan(keras, checked, plan, splits)
-    stopping = None if smoke or replay else spec.training.early_stopping
-    plateau = stopper = None
-    if stopping:
-        # Both watch one quantity from the last loss switch. Keras guesses its direction from
-        # the compiled metrics, which exist only after the first batch: too late for replaying
-        # history on --resume, which runs at the first epoch's start.
-        watch: dict[str, Any] = {
-            "monitor": stopping.monitor,
-            "mode": "max" if higher_is_better(stopping.monitor) else "min",
-            "start_from_epoch": last_switch(plan.heads),
-        }
-        cut = stopping.reduce_lr
-        if cut and not plan.schedule:  # a schedule owns the rate: Keras refuses to cut it
-            plateau = ResumablePlateau(
-                factor=cut.factor, patience=cut.patience, min_lr=cut.min_lr, **watch
-            )
-        stopper = ResumableEarlyStopping(
-            RunFolder(run_dir).backup if run_dir else None,
-            patience=stopping.patience,
-            min_delta=stopping.min_delta,
-            restore_best_weights=stopping.restore_best_weights,
-            **watch,
-        )
-    # the rate in force each epoch, when a schedule or a plateau cut moves it; before EpochLog
-    callbacks: list[Any] = [LearningRateLog()] if plan.schedule or plateau else []
-    if weights is not None:
-        callbacks.append(weights)
-    mixed = {
-        h.name: (h, losses[h.name]) for h in plan.heads if isinstance(losses[h.name], MixedLoss)
-    }
-    schedule = LossSchedule(mixed) if mixed else None
-    if schedule:
-        callbacks.append(schedule)
-    if plateau:
-        callbacks.append(plateau)
-    if stopper:
-        callbacks.append(stopper)
-    if replay and replay.rates:
-        rates = replay.rates
-        callbacks.append(keras.callbacks.LearningRateScheduler(lambda epoch, _: rates[epoch]))
-    nonfinite, interrupt = StopOnNonFinite(), StopOnInterrupt()
-    callbacks += [nonfinite, interrupt, *splits.fit_callbacks()]
-    active = {}
-    if schedule:
-        active = {
-            ("active_loss" if not plan.multi else f"{name}_active_loss"): described
-            for name, described in schedule.active.items()
-        }
-    log = None
-    if run_dir is not None and not smoke:
-        resumables: list[Any] = [c for c in (stopper, plateau, weights) if c is not None]
-        previous = read_history(RunFolder(run_dir).history)
-        log = EpochLog(RunFolder(run_dir).history, previous, active, resumables)
-        # last: the checkpoint is written once the epoch's history and best weights are
-        backup = EpochCheckpoint(
-            RunFolder(run_dir).backup, lambda: interrupt.requested or nonfinite.found is not None
-        )
-        callbacks += [log, backup]
-    if run_dir is not None and spec.training.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
-    class_weight = None
-    setting = None if plan.multi else plan.head.class_weight
-    if setting is not None:
-        counts = splits.class_counts(plan.head.name, max(plan.head.output_units, 2))
-        class_weight = class_weights(setting, counts)
+    made = make_callbacks(
+        keras,
+        plan=plan,
+        spec=spec,
+        losses=losses,
+        weights=weights,
+        feed=splits.fit_callbacks(),
+        run_dir=run_dir,
+        smoke=smoke,
+        rates=replay.rates if replay else None,
+    )
     if not trained.built:  # the uncertainty wrapper is built by a first call (checkpoints need it)
         trained(splits.first_rows(models))
     fit_started = time.perf_counter()
@@ -240,30 +176,42 @@ def fit_plan(
             **splits.fit_data(models, plan, spec.training.batch_size),
             validation_data=splits.validation_data(models, plan),
             epochs=1 if smoke else replay.epochs if replay else spec.training.epochs,
-            callbacks=callbacks,
-            class_weight=class_weight,
+            callbacks=made.callbacks,
+            class_weight=_class_weight(plan, splits),
             verbose=verbose,
         )
     seconds = time.perf_counter() - fit_started
     history: dict[str, list[float]] = {
         k: [float(v) for v in vs] for k, vs in fitted.history.items()
     }
-    if log is not None:  # with the epochs of an earlier attempt, when this one resumed
-        columns = log.history()
+    active = made.active
+    if made.log is not None:  # with the epochs of an earlier attempt, when this one resumed
+        columns = made.log.history()
         history = {k: [float(v) for v in vs] for k, vs in columns.items() if k not in active}
         active = {k: [str(v) for v in columns[k]] for k in active}
     # Keras's EarlyStopping restores the best epoch's weights when training ends, however it ends
+    stopper = made.stopper
     kept = stopper and stopper.restore_best_weights and stopper.best_weights is not None
     return Fitted(
-        models,
-        trained,
-        history,
-        active,
-        weights.final if weights else {},
-        stopper.best_epoch + 1 if stopper and kept else None,
-        seconds,
-        interrupt.requested,
-        nonfinite.found,
+        models=models,
+        trained=trained,
+        history=history,
+        active_losses=active,
+        final_weights=weights.final if weights else {},
+        best_epoch=stopper.best_epoch + 1 if stopper and kept else None,
+        seconds=seconds,
+        interrupted=made.interrupt.requested,
+        diverged=made.nonfinite.found,
+    )
+
+
+def _class_weight(plan: Plan, splits: Feed) -> dict[int, float] | None:
+    """training.class_weight (one task only), from the training rows per class."""
+    setting = None if plan.multi else plan.head.class_weight
+    if setting is None:
+        return None
+    return class_weights(
+        setting, splits.class_counts(plan.head.name, max(plan.head.output_units, 2))
     )
 
 

@@ -6,12 +6,13 @@ Flow: check_spec (no TensorFlow) -> splits -> fit.fit_plan -> refit -> test metr
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import itertools
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,132 +143,198 @@ def train(
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
+    options = RunOptions(
+        Path(output), smoke, verbose, baseline_single, Path(resume) if resume else None, cluster
+    )
     with progress.quiet(verbose == 0):
-        return _train(
-            spec_path, overrides, output, smoke, verbose, baseline_single, resume, cluster
-        )
+        return _train(spec_path, overrides or {}, options)
 
 
-def _train(
-    spec_path: str | Path | None,
-    overrides: Overrides | None,
-    output: str | Path,
-    smoke: bool,
-    verbose: int | str,
-    baseline_single: bool,
-    resume: str | Path | None,
-    cluster: Any,
-) -> RunResult:
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run goes beyond its spec (train's keyword arguments)."""
+
+    output: Path
+    smoke: bool
+    verbose: int | str
+    baseline_single: bool
+    resume: Path | None
+    cluster: Any  # a distributed.Cluster, or None
+
+
+def _train(spec_path: str | Path | None, overrides: Overrides, options: RunOptions) -> RunResult:
     started = time.perf_counter()
-    if resume is not None:
-        spec_path = resumable_spec(Path(resume))
+    if options.resume is not None:
+        spec_path = resumable_spec(options.resume)
     assert spec_path is not None
-    # every user mistake surfaces before TensorFlow
-    checked = check_spec(spec_path, overrides, workers=cluster is not None)
-    spec, plan = checked.loaded.spec, checked.plan
-    if baseline_single and not plan.multi:
+    checked = _checked(Path(spec_path), overrides, options)  # every mistake before TensorFlow
+    with progress.step("loading TensorFlow"):
+        keras = import_keras()
+    seed_everything(keras, checked.loaded.spec.training.seed)
+    splits = make_splits(checked, options.smoke)
+    run_dir = options.resume or _new_folder(checked, Path(spec_path), options)
+    write_status(run_dir, "running")
+    with _status_follows(run_dir) as saved:
+        fitted = _fit(keras, checked, splits, run_dir, (Path(spec_path), overrides), options)
+        return _finish(keras, checked, splits, fitted, run_dir, options, started, saved)
+
+
+def _checked(spec_path: Path, overrides: Overrides, options: RunOptions) -> Checked:
+    checked = check_spec(spec_path, overrides, workers=options.cluster is not None)
+    if options.baseline_single and not checked.plan.multi:
         raise SpecError(
             "--baseline-single: compares each head with the multi-task model; this "
             "spec has one task (give `heads`)"
         )
-    if cluster is not None:
+    if options.cluster is not None:
         from taskfit.training.distributed import check_distributable
 
-        check_distributable(checked, cluster)
-    with progress.step("loading TensorFlow"):
-        keras = import_keras()
-    seed_everything(keras, spec.training.seed)
-    splits = make_splits(checked, smoke)
-    if resume is not None:
-        run_dir = Path(resume)
-    else:
-        name = spec.name or Path(spec_path).stem
-        run_dir = create_run_dir(Path(output), name + ("-smoke" if smoke else ""))
-        # the resolved spec first: a run that fails or is stopped still says what it was
-        write_yaml(
-            RunFolder(run_dir).spec,
-            checked.resolved(),
-            header="".join(f"# {line}\n" for line in plan_summary(plan).splitlines()),
-        )
-    files = RunFolder(run_dir)
-    write_status(run_dir, "running")
-    saved = False  # model.keras and metrics.json written: the run's result exists
-    warnings = list(plan.warnings)
+        check_distributable(checked, options.cluster)
+    return checked
+
+
+def _new_folder(checked: Checked, spec_path: Path, options: RunOptions) -> Path:
+    """The run's own folder, the resolved spec first: a run that fails or is stopped still says
+    what it was."""
+    name = checked.loaded.spec.name or spec_path.stem
+    run_dir = create_run_dir(options.output, name + ("-smoke" if options.smoke else ""))
+    write_yaml(
+        RunFolder(run_dir).spec,
+        checked.resolved(),
+        header="".join(f"# {line}\n" for line in plan_summary(checked.plan).splitlines()),
+    )
+    return run_dir
+
+
+@dataclass
+class Saved:
+    """Set once model.keras and metrics.json are written: the run's result exists."""
+
+    done: bool = False
+
+
+@contextlib.contextmanager
+def _status_follows(run_dir: Path) -> Iterator[Saved]:
+    """However the block ends, status.json says so: failed (with the reason), or interrupted (a
+    second Ctrl-C, after or before the result was saved). A normal end writes its own status."""
+    saved = Saved()
     try:
-        if cluster is None:
-            fitted = fit_plan(keras, checked, plan, splits, smoke, verbose, run_dir)
-        else:
-            from taskfit.training.distributed import fit_with_workers
-
-            with progress.step(f"training on {cluster.count} processes"):
-                fitted = fit_with_workers(
-                    keras, checked, splits, cluster, Path(spec_path), overrides or {}, run_dir
-                )
-        columns: dict[str, Sequence[float | str]] = {**fitted.history, **fitted.active_losses}
-        write_history(files.history, columns)
-        if fitted.diverged:
-            raise TrainingError(diverged_message(fitted.diverged, plan))
-        if plan.refit and not smoke and not fitted.interrupted:
-            fitted, kept_first = refit(keras, checked, splits, fitted, verbose)
-            warnings += [kept_first] if kept_first else []
-        model = fitted.models.named
-        metrics = test_metrics(fitted, plan, splits)
-        if not splits.sizes()["test"]:
-            warnings.append(
-                "the test split is empty, so there are no test metrics and no plots; raise "
-                "data.test_fraction"
-            )
-        metrics |= {f"{head}_weight": w for head, w in fitted.final_weights.items()}
-        baseline = None
-        if baseline_single and not fitted.interrupted:
-            from taskfit.training.baseline import single_head_baselines
-
-            baseline = single_head_baselines(keras, checked, splits, fitted, metrics, verbose)
-        save_model(model, files.model)
-        write_json(files.metrics, metrics)
-        saved = True
-        write_json(files.facts, run_facts(keras, run_dir, fitted, splits, started))
-        if not smoke:
-            warnings += write_run_plots(run_dir, plan, fitted, model, splits.test_sample())
-        if baseline is not None:
-            write_json(files.baseline, baseline)
-        smoke_doc = (
-            _reload_matches(keras, model, run_dir, splits.test_sample().x) if smoke else None
-        )
-        reason = fitted.stop_reason
-        if baseline_single and baseline is None and not fitted.interrupted:
-            reason = "Ctrl-C while training the single-head baselines; the model is complete"
-        status = "interrupted" if reason else "completed"
-        if status == "completed":  # nothing left to resume
-            shutil.rmtree(files.backup, ignore_errors=True)
-        write_status(run_dir, status, reason)
+        yield saved
     except TrainingError as exc:
         write_status(run_dir, "failed", str(exc))
         raise
     except KeyboardInterrupt:
-        cut = "after saving the model and metrics" if saved else "before saving a model"
+        cut = "after saving the model and metrics" if saved.done else "before saving a model"
         write_status(run_dir, "interrupted", f"interrupted twice: stopped {cut}")
         raise
     except BaseException as exc:
         write_status(run_dir, "failed", f"{type(exc).__name__}: {exc}")
         raise
-    return RunResult(
-        run_dir,
-        metrics,
-        fitted.history,
-        model,
-        checked,
-        time.perf_counter() - started,
-        fitted.seconds,
-        splits.sizes()["train"],
-        smoke_doc,
-        warnings,
-        fitted.best_epoch,
-        fitted.models.log_scaled,
-        baseline,
-        status,
-        fitted.refit,
+
+
+def _fit(
+    keras: Any,
+    checked: Checked,
+    splits: Splits,
+    run_dir: Path,
+    source: tuple[Path, Overrides],
+    options: RunOptions,
+) -> Fitted:
+    """The fit in this process, or on the cluster's (which read the spec from `source`); its
+    history written, a diverged fit an error."""
+    plan, cluster = checked.plan, options.cluster
+    if cluster is None:
+        fitted = fit_plan(
+            keras,
+            checked,
+            plan,
+            splits,
+            smoke=options.smoke,
+            verbose=options.verbose,
+            run_dir=run_dir,
+        )
+    else:
+        from taskfit.training.distributed import fit_with_workers
+
+        with progress.step(f"training on {cluster.count} processes"):
+            fitted = fit_with_workers(keras, checked, splits, cluster, *source, run_dir)
+    columns: dict[str, Sequence[float | str]] = {**fitted.history, **fitted.active_losses}
+    write_history(RunFolder(run_dir).history, columns)
+    if fitted.diverged:
+        raise TrainingError(diverged_message(fitted.diverged, plan))
+    return fitted
+
+
+def _finish(
+    keras: Any,
+    checked: Checked,
+    splits: Splits,
+    fitted: Fitted,
+    run_dir: Path,
+    options: RunOptions,
+    started: float,
+    saved: Saved,
+) -> RunResult:
+    """Refit, test metrics, the baselines, the saved model and every file after it, status."""
+    plan, files, warnings = checked.plan, RunFolder(run_dir), list(checked.plan.warnings)
+    if plan.refit and not options.smoke and not fitted.interrupted:
+        fitted, kept_first = refit(keras, checked, splits, fitted, options.verbose)
+        warnings += [kept_first] if kept_first else []
+    model = fitted.models.named
+    metrics = test_metrics(fitted, plan, splits)
+    if not splits.sizes()["test"]:
+        warnings.append(
+            "the test split is empty, so there are no test metrics and no plots; raise "
+            "data.test_fraction"
+        )
+    metrics |= {f"{head}_weight": w for head, w in fitted.final_weights.items()}
+    baseline = None
+    if options.baseline_single and not fitted.interrupted:
+        from taskfit.training.baseline import single_head_baselines
+
+        baseline = single_head_baselines(keras, checked, splits, fitted, metrics, options.verbose)
+    save_model(model, files.model)
+    write_json(files.metrics, metrics)
+    saved.done = True
+    write_json(files.facts, run_facts(keras, run_dir, fitted, splits, started))
+    if not options.smoke:
+        warnings += write_run_plots(run_dir, plan, fitted, model, splits.test_sample())
+    if baseline is not None:
+        write_json(files.baseline, baseline)
+    smoke = (
+        _reload_matches(keras, model, run_dir, splits.test_sample().x) if options.smoke else None
     )
+    lost = options.baseline_single and baseline is None
+    status = _end_status(run_dir, fitted, baseline_lost=lost)
+    return RunResult(
+        run_dir=run_dir,
+        metrics=metrics,
+        history=fitted.history,
+        model=model,
+        checked=checked,
+        seconds=time.perf_counter() - started,
+        fit_seconds=fitted.seconds,
+        train_rows=splits.sizes()["train"],
+        smoke=smoke,
+        warnings=warnings,
+        best_epoch=fitted.best_epoch,
+        log_scaled=fitted.models.log_scaled,
+        baseline_single=baseline,
+        status=status,
+        refit=fitted.refit,
+    )
+
+
+def _end_status(run_dir: Path, fitted: Fitted, *, baseline_lost: bool) -> str:
+    """completed, or interrupted (Ctrl-C during the fit or the baselines), written."""
+    reason = fitted.stop_reason
+    if baseline_lost and not fitted.interrupted:
+        reason = "Ctrl-C while training the single-head baselines; the model is complete"
+    status = "interrupted" if reason else "completed"
+    if status == "completed":  # nothing left to resume
+        shutil.rmtree(RunFolder(run_dir).backup, ignore_errors=True)
+    write_status(run_dir, status, reason)
+    return status
 
 
 def refit(
@@ -283,7 +350,7 @@ def refit(
     whole = splits.joined()
     seed_everything(keras, checked.loaded.spec.training.seed)
     with progress.step(f"refitting on train + validation for {epochs} epochs"):
-        again = fit_plan(keras, checked, plan, whole, False, verbose, replay=Replay(epochs, rates))
+        again = fit_plan(keras, checked, plan, whole, verbose=verbose, replay=Replay(epochs, rates))
     kept = "kept the model fitted on the training split alone"
     if again.interrupted:
         return first, f"Ctrl-C during the refit on train + validation; {kept}"

@@ -90,7 +90,7 @@ def tune(
         trial = _trial_spec(spec_path, overrides, choices, checked, steps)
         seed_everything(keras, spec.training.seed)
         started = time.perf_counter()
-        fitted = fit_plan(keras, trial, trial.plan, splits, False, progress.keras_verbose())
+        fitted = fit_plan(keras, trial, trial.plan, splits, verbose=progress.keras_verbose())
         values = fitted.history[objective]
         kept = (fitted.best_epoch or len(values)) - 1
         number = len(done) + 1

@@ -1,0 +1,118 @@
+"""The Keras callbacks of one fit, built in one place from the plan and the fit's options, in the
+order they must run: the rate logged before the epoch's row is written, the early-stopping state
+before the checkpoint, the checkpoint last."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from taskfit.recipe.table import higher_is_better
+from taskfit.runfolder.layout import RunFolder
+
+if TYPE_CHECKING:
+    from taskfit.plan.plan import Plan
+    from taskfit.spec.spec import Spec
+    from taskfit.training.guards import StopOnInterrupt, StopOnNonFinite
+    from taskfit.training.resume import EpochLog, ResumableEarlyStopping, ResumablePlateau
+
+
+@dataclass
+class FitCallbacks:
+    callbacks: list[Any]  # for Keras's fit, in order
+    interrupt: StopOnInterrupt
+    nonfinite: StopOnNonFinite
+    stopper: ResumableEarlyStopping | None = None
+    log: EpochLog | None = None  # history.csv, when the fit keeps its epochs in a run folder
+    # history.csv's text columns: the loss in force each epoch, when a loss changes
+    active: dict[str, list[str]] = field(default_factory=dict)
+
+
+def make_callbacks(
+    keras: Any,
+    *,
+    plan: Plan,
+    spec: Spec,
+    losses: dict[str, Any],
+    weights: Any,
+    feed: list[Any],
+    run_dir: Path | None,
+    smoke: bool,
+    rates: list[float] | None,
+) -> FitCallbacks:
+    """`weights`: the heads' weighting callback (or None); `feed`: the data's own callbacks;
+    `rates`: a refit's learning rate per epoch (a refit neither stops early nor checkpoints)."""
+    from taskfit.model.losses import LossSchedule, MixedLoss
+    from taskfit.model.optim import LearningRateLog
+    from taskfit.training.guards import StopOnInterrupt, StopOnNonFinite
+
+    plateau, stopper = _stopping(plan, spec, run_dir, off=smoke or rates is not None)
+    # the rate in force each epoch, when a schedule or a plateau cut moves it; before EpochLog
+    callbacks: list[Any] = [LearningRateLog()] if plan.schedule or plateau else []
+    mixed = {
+        h.name: (h, losses[h.name]) for h in plan.heads if isinstance(losses[h.name], MixedLoss)
+    }
+    schedule = LossSchedule(mixed) if mixed else None
+    callbacks += [c for c in (weights, schedule, plateau, stopper) if c is not None]
+    if rates:
+        callbacks.append(keras.callbacks.LearningRateScheduler(lambda epoch, _: rates[epoch]))
+    made = FitCallbacks(callbacks, StopOnInterrupt(), StopOnNonFinite(), stopper)
+    callbacks += [made.nonfinite, made.interrupt, *feed]
+    if schedule:
+        made.active = {
+            ("active_loss" if not plan.multi else f"{name}_active_loss"): described
+            for name, described in schedule.active.items()
+        }
+    if run_dir is not None and not smoke:
+        resumables = [c for c in (stopper, plateau, weights) if c is not None]
+        _keep_epochs(made, RunFolder(run_dir), resumables)
+    if run_dir is not None and spec.training.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
+    return made
+
+
+def _stopping(
+    plan: Plan, spec: Spec, run_dir: Path | None, *, off: bool
+) -> tuple[ResumablePlateau | None, ResumableEarlyStopping | None]:
+    """Early stopping and the plateau cut of training.early_stopping (none when `off`)."""
+    from taskfit.model.losses import last_switch
+    from taskfit.training.resume import ResumableEarlyStopping, ResumablePlateau
+
+    stopping = None if off else spec.training.early_stopping
+    if not stopping:
+        return None, None
+    # Both watch one quantity from the last loss switch. Keras guesses its direction from the
+    # compiled metrics, which exist only after the first batch: too late for replaying history
+    # on --resume, which runs at the first epoch's start.
+    watch: dict[str, Any] = {
+        "monitor": stopping.monitor,
+        "mode": "max" if higher_is_better(stopping.monitor) else "min",
+        "start_from_epoch": last_switch(plan.heads),
+    }
+    plateau, cut = None, stopping.reduce_lr
+    if cut and not plan.schedule:  # a schedule owns the rate: Keras refuses to cut it
+        plateau = ResumablePlateau(
+            factor=cut.factor, patience=cut.patience, min_lr=cut.min_lr, **watch
+        )
+    stopper = ResumableEarlyStopping(
+        RunFolder(run_dir).backup if run_dir else None,
+        patience=stopping.patience,
+        min_delta=stopping.min_delta,
+        restore_best_weights=stopping.restore_best_weights,
+        **watch,
+    )
+    return plateau, stopper
+
+
+def _keep_epochs(made: FitCallbacks, folder: RunFolder, resumables: list[Any]) -> None:
+    """history.csv after every epoch (an earlier attempt's rows first, on --resume), then the
+    checkpoint, written once the epoch's history and best weights are."""
+    from taskfit.training.resume import EpochCheckpoint, EpochLog, read_history
+
+    made.log = EpochLog(folder.history, read_history(folder.history), made.active, resumables)
+    interrupt, nonfinite = made.interrupt, made.nonfinite
+    backup = EpochCheckpoint(
+        folder.backup, lambda: interrupt.requested or nonfinite.found is not None
+    )
+    made.callbacks += [made.log, backup]
