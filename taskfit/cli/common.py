@@ -1,0 +1,76 @@
+"""What every command shares: the choices, the argument types, and the one handler that turns
+library errors into stderr lines and exit codes (0 ok, 1 spec or data, 2 usage, 130 interrupted)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from taskfit.errors import TaskfitError
+
+EXIT_DATA = 1
+
+
+EXIT_INTERRUPTED = 130
+
+
+class Task(StrEnum):
+    binary = "binary"
+    multiclass = "multiclass"
+    regression = "regression"
+
+
+class LabelFormat(StrEnum):
+    integer = "integer"
+    onehot = "onehot"
+
+
+class Format(StrEnum):
+    table = "table"
+    yaml = "yaml"
+    json = "json"
+
+
+@contextlib.contextmanager
+def handled() -> Iterator[None]:
+    """User mistakes -> one stderr line each, exit 1; Ctrl-C -> exit 130. Bugs keep tracebacks."""
+    try:
+        yield
+    except TaskfitError as exc:
+        for problem in exc.problems:
+            typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def say(kind: str, lines: list[str] | tuple[str, ...]) -> None:
+    """Warnings and notes go to stderr, one line each: stdout stays the result."""
+    for line in lines:
+        typer.echo(f"{kind}: {line}", err=True)
+
+
+SpecArg = Annotated[Path, typer.Argument(help="the task spec (YAML)", show_default=False)]
+
+
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="override a spec key: --set training.epochs=3 (repeatable)"),
+]
+
+
+def usage(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+RunArg = Annotated[Path, typer.Argument(help="a run folder written by `taskfit train`")]
+
+
+CsvArg = Annotated[Path, typer.Argument(help="a CSV with the columns the model was trained on")]
