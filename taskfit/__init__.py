@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 if TYPE_CHECKING:
-    from taskfit.training.run import RunResult
+    from taskfit.training.result import RunResult
 
 __version__ = "0.1.0"
 __all__ = ["recommend", "train"]

@@ -27,7 +27,7 @@ from taskfit.plan.plan import make_plan, plan_summary
 from taskfit.recipe.table import load_table
 from taskfit.spec.spec import parse_spec
 from taskfit.training.fit import Replay, fit_plan, make_splits
-from taskfit.training.run import refit
+from taskfit.training.refit import refit
 
 pytestmark = pytest.mark.additions
 runner = CliRunner()

@@ -7,23 +7,16 @@ Flow: check_spec (no TensorFlow) -> splits -> fit.fit_plan -> refit -> test metr
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import functools
-import itertools
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from taskfit import progress
 from taskfit.errors import SpecError, TaskfitError
 from taskfit.feed.arrays import (
-    Inputs,
-    Part,
     Splits,
 )
 from taskfit.model.keras_setup import import_keras
@@ -31,7 +24,6 @@ from taskfit.plan.checking import Checked, check_spec
 from taskfit.plan.plan import Plan, plan_summary
 from taskfit.runfolder.files import (
     create_run_dir,
-    read_json,
     read_reason,
     read_status,
     save_model,
@@ -44,78 +36,14 @@ from taskfit.runfolder.layout import RunFolder
 from taskfit.spec.spec import Overrides
 from taskfit.training.fit import (
     Fitted,
-    Replay,
     fit_plan,
     make_splits,
     seed_everything,
     test_metrics,
 )
-
-
-@dataclass
-class RunResult:
-    run_dir: Path
-    metrics: dict[str, float]
-    history: dict[str, list[float]]
-    model: Any  # keras.Model
-    checked: Checked
-    seconds: float
-    fit_seconds: float
-    train_rows: int
-    smoke: dict[str, Any] | None = None
-    warnings: list[str] = field(default_factory=list)
-    best_epoch: int | None = None  # 1-based; set when early stopping kept an earlier epoch
-    log_scaled: tuple[str, ...] = ()  # heavy-tailed numeric columns the model log1p-transforms
-    baseline_single: dict[str, Any] | None = None  # head -> multi-task vs trained alone
-    status: str = "completed"  # or "interrupted": Ctrl-C stopped it; the best weights were kept
-    refit: dict[str, Any] | None = None  # training.refit: its epochs, rows and seconds
-
-    @property
-    def epochs(self) -> int:
-        return len(next(iter(self.history.values()), []))
-
-    @property
-    def rate_cuts(self) -> list[tuple[int, float]]:
-        """(the 1-based epoch it starts, the rate) for each cut of the rate on a plateau."""
-        if self.checked.plan.schedule:  # a schedule moves the rate itself
-            return []
-        rates = self.history.get("learning_rate", [])
-        return [(i + 2, new) for i, (old, new) in enumerate(itertools.pairwise(rates)) if new < old]
-
-    @functools.cached_property
-    def notes(self) -> list[str]:
-        from taskfit.plan.checking import notes
-
-        found = notes(self.checked)
-        if self.log_scaled:
-            found.append(f"log1p before scaling (heavy-tailed): {', '.join(self.log_scaled)}")
-        return found
-
-    def document(self) -> dict[str, Any]:
-        """What `train --json` prints."""
-        doc = {
-            "run_dir": str(self.run_dir),
-            "task": "heads" if self.checked.plan.multi else self.checked.plan.head.task,
-            "epochs": self.epochs,
-            "best_epoch": self.best_epoch,
-            "seconds": round(self.seconds, 3),
-            "fit_seconds": round(self.fit_seconds, 3),
-            "train_rows": self.train_rows,
-            "status": self.status,
-            "metrics": self.metrics,
-            "rows_without_label": len(self.checked.data.missing_rows),
-        }
-        if self.smoke is not None:
-            doc["smoke"] = self.smoke
-        if self.warnings:
-            doc["warnings"] = self.warnings
-        if self.notes:
-            doc["notes"] = self.notes
-        if self.baseline_single is not None:
-            doc["baseline_single"] = self.baseline_single
-        if self.refit is not None:
-            doc["refit"] = self.refit
-        return doc
+from taskfit.training.outputs import reload_matches, run_facts, write_run_plots
+from taskfit.training.refit import refit
+from taskfit.training.result import RunResult
 
 
 def train(
@@ -301,9 +229,7 @@ def _finish(
         warnings += write_run_plots(run_dir, plan, fitted, model, splits.test_sample())
     if baseline is not None:
         write_json(files.baseline, baseline)
-    smoke = (
-        _reload_matches(keras, model, run_dir, splits.test_sample().x) if options.smoke else None
-    )
+    smoke = reload_matches(keras, model, run_dir, splits.test_sample().x) if options.smoke else None
     lost = options.baseline_single and baseline is None
     status = _end_status(run_dir, fitted, baseline_lost=lost)
     return RunResult(
@@ -335,36 +261,6 @@ def _end_status(run_dir: Path, fitted: Fitted, *, baseline_lost: bool) -> str:
         shutil.rmtree(RunFolder(run_dir).backup, ignore_errors=True)
     write_status(run_dir, status, reason)
     return status
-
-
-def refit(
-    keras: Any, checked: Checked, splits: Splits, first: Fitted, verbose: int | str
-) -> tuple[Fitted, str]:
-    """training.refit: a fresh model (its preprocessing fitted again) on the training and
-    validation rows together, for the epochs the first fit kept, at their learning rates. The
-    first fit's history, best epoch and curves stay the run's; the refit's model is its result.
-    Stopped or diverged, the first fit's model is kept: (it, a warning saying so)."""
-    plan = checked.plan
-    epochs = first.best_epoch or first.epochs
-    rates = [] if plan.schedule else first.history.get("learning_rate", [])[:epochs]
-    whole = splits.joined()
-    seed_everything(keras, checked.loaded.spec.training.seed)
-    with progress.step(f"refitting on train + validation for {epochs} epochs"):
-        again = fit_plan(keras, checked, plan, whole, verbose=verbose, replay=Replay(epochs, rates))
-    kept = "kept the model fitted on the training split alone"
-    if again.interrupted:
-        return first, f"Ctrl-C during the refit on train + validation; {kept}"
-    if again.diverged:
-        epoch, _, loss = again.diverged
-        return first, f"the refit's loss became {loss} in epoch {epoch}; {kept}"
-    done = {"epochs": epochs, "rows": whole.sizes()["train"], "seconds": round(again.seconds, 3)}
-    return dataclasses.replace(
-        first,
-        models=again.models,
-        trained=again.trained,
-        seconds=first.seconds + again.seconds,
-        refit=done,
-    ), ""
 
 
 def resumable_spec(run_dir: Path) -> Path:
@@ -408,75 +304,3 @@ def diverged_message(where: tuple[int, int, float], plan: Plan) -> str:
         "10x lower, or the default), a regression target or input on a huge scale, or "
         "extreme values in the data."
     )
-
-
-def run_facts(
-    keras: Any, run_dir: Path, fitted: Fitted, splits: Splits, started: float
-) -> dict[str, Any]:
-    """run.json: how long the run took, on how many rows, with which versions (for `report`).
-    A resumed run adds its time to the earlier attempts'."""
-    import tensorflow as tf
-
-    from taskfit import __version__
-
-    before = read_json(RunFolder(run_dir).facts) or {}
-    return {
-        "epochs": fitted.epochs,
-        "best_epoch": fitted.best_epoch,
-        "seconds": round(before.get("seconds", 0) + time.perf_counter() - started, 3),
-        "fit_seconds": round(before.get("fit_seconds", 0) + fitted.seconds, 3),
-        "rows": splits.sizes(),
-        "processes": fitted.processes,
-        **({"refit": fitted.refit} if fitted.refit else {}),
-        "versions": {
-            "taskfit": __version__,
-            "keras": keras.__version__,
-            "tensorflow": tf.__version__,
-        },
-    }
-
-
-def write_run_plots(run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test: Part) -> list[str]:
-    """The learning curves, and each head's plots on the test split (taskfit.report.plots). The
-    model is saved by now: a problem drawing becomes a warning, not a failed run."""
-    if len(test) == 0:  # train has said so, with the missing metrics
-        return []
-    try:
-        _draw(run_dir, plan, fitted, model, test)
-    except Exception as exc:  # the pictures are extra; the result they picture is saved
-        return [f"plots: could not be drawn ({type(exc).__name__}: {exc}); the model is saved"]
-    return []
-
-
-def _draw(run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test: Part) -> None:
-    from taskfit.model.build import named_inputs
-    from taskfit.report.plots import TestResult, write_plots
-
-    with progress.keras_on_stderr() as verbose:
-        output = model.predict(named_inputs(test.x), verbose=verbose)
-    by_head = output if plan.multi else {plan.head.name: output}
-    tests = [TestResult(h, test.y[h.name], np.asarray(by_head[h.name])) for h in plan.heads]
-    with progress.step("drawing plots"):
-        write_plots(run_dir, plan, fitted.history, fitted.active_losses, fitted.best_epoch, tests)
-
-
-def _reload_matches(keras: Any, model: Any, run_dir: Path, x: Inputs) -> dict[str, Any]:
-    """The saved .keras file must predict what the in-memory model predicts."""
-    from taskfit.model.build import named_inputs
-
-    reloaded = keras.saving.load_model(RunFolder(run_dir).model)
-    before = _flat(model.predict(named_inputs(x), verbose=0))
-    after = _flat(reloaded.predict(named_inputs(x), verbose=0))
-    diff = float(np.max(np.abs(before - after))) if before.size else 0.0
-    return {
-        "reload_matches": bool(np.allclose(before, after, atol=1e-6)),
-        "max_abs_diff": diff,
-        "rows": len(before),
-    }
-
-
-def _flat(output: Any) -> np.ndarray:
-    """A model's predictions as one matrix (heads side by side, in name order)."""
-    if isinstance(output, dict):
-        return np.concatenate([np.asarray(output[k]) for k in sorted(output)], axis=1)
-    return np.asarray(output)

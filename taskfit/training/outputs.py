@@ -1,0 +1,89 @@
+"""What a run writes beside its model and metrics: run.json (time, rows, versions), the plots,
+and for a --smoke run the check that the saved file predicts what the model in memory does."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from taskfit import progress
+from taskfit.feed.arrays import Inputs, Part, Splits
+from taskfit.plan.plan import Plan
+from taskfit.runfolder.files import read_json
+from taskfit.runfolder.layout import RunFolder
+from taskfit.training.fit import Fitted
+
+
+def run_facts(
+    keras: Any, run_dir: Path, fitted: Fitted, splits: Splits, started: float
+) -> dict[str, Any]:
+    """run.json: how long the run took, on how many rows, with which versions (for `report`).
+    A resumed run adds its time to the earlier attempts'."""
+    import tensorflow as tf
+
+    from taskfit import __version__
+
+    before = read_json(RunFolder(run_dir).facts) or {}
+    return {
+        "epochs": fitted.epochs,
+        "best_epoch": fitted.best_epoch,
+        "seconds": round(before.get("seconds", 0) + time.perf_counter() - started, 3),
+        "fit_seconds": round(before.get("fit_seconds", 0) + fitted.seconds, 3),
+        "rows": splits.sizes(),
+        "processes": fitted.processes,
+        **({"refit": fitted.refit} if fitted.refit else {}),
+        "versions": {
+            "taskfit": __version__,
+            "keras": keras.__version__,
+            "tensorflow": tf.__version__,
+        },
+    }
+
+
+def write_run_plots(run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test: Part) -> list[str]:
+    """The learning curves, and each head's plots on the test split (taskfit.report.plots). The
+    model is saved by now: a problem drawing becomes a warning, not a failed run."""
+    if len(test) == 0:  # train has said so, with the missing metrics
+        return []
+    try:
+        _draw(run_dir, plan, fitted, model, test)
+    except Exception as exc:  # the pictures are extra; the result they picture is saved
+        return [f"plots: could not be drawn ({type(exc).__name__}: {exc}); the model is saved"]
+    return []
+
+
+def _draw(run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test: Part) -> None:
+    from taskfit.model.build import named_inputs
+    from taskfit.report.plots import TestResult, write_plots
+
+    with progress.keras_on_stderr() as verbose:
+        output = model.predict(named_inputs(test.x), verbose=verbose)
+    by_head = output if plan.multi else {plan.head.name: output}
+    tests = [TestResult(h, test.y[h.name], np.asarray(by_head[h.name])) for h in plan.heads]
+    with progress.step("drawing plots"):
+        write_plots(run_dir, plan, fitted.history, fitted.active_losses, fitted.best_epoch, tests)
+
+
+def reload_matches(keras: Any, model: Any, run_dir: Path, x: Inputs) -> dict[str, Any]:
+    """The saved .keras file must predict what the in-memory model predicts."""
+    from taskfit.model.build import named_inputs
+
+    reloaded = keras.saving.load_model(RunFolder(run_dir).model)
+    before = _flat(model.predict(named_inputs(x), verbose=0))
+    after = _flat(reloaded.predict(named_inputs(x), verbose=0))
+    diff = float(np.max(np.abs(before - after))) if before.size else 0.0
+    return {
+        "reload_matches": bool(np.allclose(before, after, atol=1e-6)),
+        "max_abs_diff": diff,
+        "rows": len(before),
+    }
+
+
+def _flat(output: Any) -> np.ndarray:
+    """A model's predictions as one matrix (heads side by side, in name order)."""
+    if isinstance(output, dict):
+        return np.concatenate([np.asarray(output[k]) for k in sorted(output)], axis=1)
+    return np.asarray(output)
