@@ -12,6 +12,7 @@ TensorFlow loads only when a model is built or fitted.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,18 +28,20 @@ __all__ = ["recommend", "train"]
 
 
 def train(
-    spec: str | Path,
+    spec: str | Path | Mapping[str, Any],
     overrides: dict[str, Any] | None = None,
     output: str | Path = "runs",
     *,
     verbose: int | str = 0,
     deterministic: bool = False,
 ) -> RunResult:
-    """Train a spec file, as `taskfit train` does; returns the model, history, metrics and run
-    folder. `overrides` maps dotted keys to values ({"training.epochs": 5}, like --set);
-    `verbose` is Keras's (0: silent). `deterministic=True` switches TensorFlow's op determinism
-    on for this process (as `taskfit train` does), so the same spec and seed give the same
-    weights; TensorFlow cannot switch it off again. Bad input raises taskfit.errors.TaskfitError."""
+    """Train a spec file, or a spec given as data ({"task": ..., "data": {...}}, its relative
+    paths relative to the working directory), as `taskfit train` does; returns the model,
+    history, metrics and run folder. `overrides` maps dotted keys to values
+    ({"training.epochs": 5}, like --set); `verbose` is Keras's (0: silent). `deterministic=True`
+    switches TensorFlow's op determinism on for this process (as `taskfit train` does), so the
+    same spec and seed give the same weights; TensorFlow cannot switch it off again. Bad input
+    raises taskfit.errors.TaskfitError."""
     from taskfit.training.run import train as run
 
     return run(spec, overrides, output, verbose=verbose, deterministic=deterministic)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import keras
 import pytest
+import yaml
 from helpers import tiny_csv, tiny_spec
 
 import taskfit
@@ -82,3 +83,23 @@ def test_train_leaves_the_callers_process_as_it_was(tmp_path: Path) -> None:
     first, second = out.stdout.strip().splitlines()[-2:]
     assert first.split() == ["svg", "False", "False"]
     assert second == "True"
+
+
+def test_train_takes_a_spec_as_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its data path is relative to the working directory; its mistakes are named by key."""
+    (tmp_path / "data.csv").write_text(tiny_csv(60, "multiclass"))
+    monkeypatch.chdir(tmp_path)
+    spec = {
+        "task": "multiclass",
+        "data": {"source": "data.csv", "label": "y"},
+        "model": {"layers": [{"units": 8}]},
+        "training": {"epochs": 2, "early_stopping": None},
+    }
+    run = taskfit.train(spec, output=tmp_path / "runs")
+    assert len(run.history["loss"]) == 2 and set(run.metrics) == {"loss", "accuracy"}
+    assert run.run_dir.name.startswith("spec-")
+    resolved = yaml.safe_load((run.run_dir / "spec.resolved.yaml").read_text())
+    assert resolved["model"]["layers"][0]["units"] == 8
+    assert spec["training"] == {"epochs": 2, "early_stopping": None}  # the caller's, untouched
+    with pytest.raises(SpecError, match=r"<spec>: training\.epochs: must be an integer >= 1"):
+        taskfit.train({**spec, "training": {"epochs": 0}}, output=tmp_path / "runs")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from taskfit.config.schema import as_data
@@ -13,7 +12,7 @@ from taskfit.data.columns import CATEGORICAL, NUMERIC
 from taskfit.data.view import DataView, inspect_data
 from taskfit.errors import SpecError
 from taskfit.plan.plan import Head, Plan, make_plan
-from taskfit.spec.spec import LoadedSpec, Overrides, load_spec
+from taskfit.spec.spec import LoadedSpec, Overrides, SpecSource, load_spec
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,7 @@ def notes(checked: Checked) -> list[str]:
 
 
 def check_spec(
-    path: str | Path, overrides: Overrides | None = None, workers: bool = False
+    path: SpecSource, overrides: Overrides | None = None, workers: bool = False
 ) -> Checked:
     """Everything `train` validates before it loads TensorFlow; raises TaskfitError.
     `workers`: several processes fit it (train --workers), so the small-table defaults are off."""

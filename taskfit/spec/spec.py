@@ -219,9 +219,23 @@ def then(first: Overrides, later: Overrides) -> dict[str, Any]:
     return combined
 
 
-def load_spec(path: str | Path, overrides: Overrides | None = None) -> LoadedSpec:
-    path = Path(path)
+# A spec file, or a spec's keys as data ({"task": "binary", "data": {...}}).
+SpecSource = str | Path | Mapping[str, Any]
+
+
+def load_spec(source: SpecSource, overrides: Overrides | None = None) -> LoadedSpec:
+    """A spec file (its relative paths relative to its folder), or a spec given as data (its
+    relative paths relative to the working directory; problems name no line)."""
+    if isinstance(source, Mapping):
+        doc = YamlDoc(copy.deepcopy(dict(source)), "<spec>")
+        return _load(doc, Path.cwd(), overrides or {})
+    path = Path(source)
     return _load(read_yaml(path), path.resolve().parent, overrides or {})
+
+
+def spec_stem(source: SpecSource) -> str:
+    """What names a run whose spec has no `name`: the file's stem, or "spec" for data."""
+    return "spec" if isinstance(source, Mapping) else Path(source).stem
 
 
 def parse_spec(text: str, base_dir: Path, overrides: Overrides | None = None) -> LoadedSpec:

@@ -46,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ import numpy as np
 
 from taskfit.errors import Problem, SpecError, TaskfitError
 from taskfit.runfolder.files import read_weights
-from taskfit.spec.spec import Overrides
+from taskfit.spec.spec import Overrides, SpecSource
 
 WORKER_FILES = ".workers"  # inside the run folder: process 0's weights and history
 
@@ -281,7 +282,7 @@ def global_batches(
 
 
 def run_workers(
-    cluster: Cluster, spec: Path, overrides: Overrides, out: Path | None
+    cluster: Cluster, spec: SpecSource, overrides: Overrides, out: Path | None
 ) -> tuple[dict[str, Any], list[np.ndarray]] | None:
     """Start this machine's worker processes and wait for them. Returns process 0's history and
     weights when process 0 is among them (written under `out`), else None."""
@@ -293,7 +294,7 @@ def run_workers(
         try:
             for i in ids:
                 job = {
-                    "spec": str(spec),
+                    "spec": spec if isinstance(spec, Mapping) else str(spec),
                     "overrides": overrides,
                     "coordinator": cluster.coordinator,
                     "process_id": i,
@@ -370,7 +371,7 @@ def fit_with_workers(
     checked: Any,
     splits: Any,
     cluster: Cluster,
-    spec: Path,
+    spec: SpecSource,
     overrides: Overrides,
     run_dir: Path,
 ) -> Any:

@@ -33,7 +33,7 @@ from taskfit.runfolder.files import (
     write_yaml,
 )
 from taskfit.runfolder.layout import RunFolder
-from taskfit.spec.spec import Overrides
+from taskfit.spec.spec import Overrides, SpecSource, spec_stem
 from taskfit.training.fit import (
     Fitted,
     fit_plan,
@@ -47,7 +47,7 @@ from taskfit.training.result import RunResult
 
 
 def train(
-    spec_path: str | Path | None,
+    spec_path: SpecSource | None,
     overrides: Overrides | None = None,
     output: str | Path = "runs",
     *,
@@ -90,24 +90,24 @@ class RunOptions:
     cluster: Any  # a distributed.Cluster, or None
 
 
-def _train(spec_path: str | Path | None, overrides: Overrides, options: RunOptions) -> RunResult:
+def _train(spec_path: SpecSource | None, overrides: Overrides, options: RunOptions) -> RunResult:
     started = time.perf_counter()
     if options.resume is not None:
         spec_path = resumable_spec(options.resume)
     assert spec_path is not None
-    checked = _checked(Path(spec_path), overrides, options)  # every mistake before TensorFlow
+    checked = _checked(spec_path, overrides, options)  # every mistake before TensorFlow
     with progress.step("loading TensorFlow"):
         keras = import_keras()
     seed_everything(keras, checked.loaded.spec.training.seed)
     splits = make_splits(checked, options.smoke)
-    run_dir = options.resume or _new_folder(checked, Path(spec_path), options)
+    run_dir = options.resume or _new_folder(checked, spec_path, options)
     write_status(run_dir, "running")
     with _status_follows(run_dir) as saved:
-        fitted = _fit(keras, checked, splits, run_dir, (Path(spec_path), overrides), options)
+        fitted = _fit(keras, checked, splits, run_dir, (spec_path, overrides), options)
         return _finish(keras, checked, splits, fitted, run_dir, options, started, saved)
 
 
-def _checked(spec_path: Path, overrides: Overrides, options: RunOptions) -> Checked:
+def _checked(spec_path: SpecSource, overrides: Overrides, options: RunOptions) -> Checked:
     checked = check_spec(spec_path, overrides, workers=options.cluster is not None)
     if options.baseline_single and not checked.plan.multi:
         raise SpecError(
@@ -121,10 +121,10 @@ def _checked(spec_path: Path, overrides: Overrides, options: RunOptions) -> Chec
     return checked
 
 
-def _new_folder(checked: Checked, spec_path: Path, options: RunOptions) -> Path:
+def _new_folder(checked: Checked, spec_path: SpecSource, options: RunOptions) -> Path:
     """The run's own folder, the resolved spec first: a run that fails or is stopped still says
     what it was."""
-    name = checked.loaded.spec.name or spec_path.stem
+    name = checked.loaded.spec.name or spec_stem(spec_path)
     run_dir = create_run_dir(options.output, name + ("-smoke" if options.smoke else ""))
     write_yaml(
         RunFolder(run_dir).spec,
@@ -165,7 +165,7 @@ def _fit(
     checked: Checked,
     splits: Splits,
     run_dir: Path,
-    source: tuple[Path, Overrides],
+    source: tuple[SpecSource, Overrides],
     options: RunOptions,
 ) -> Fitted:
     """The fit in this process, or on the cluster's (which read the spec from `source`); its

@@ -24,7 +24,7 @@ from taskfit.plan.checking import Checked, check_spec, planned
 from taskfit.plan.plan import Plan
 from taskfit.recipe.table import Tuning, higher_is_better, load_table
 from taskfit.runfolder.files import create_run_dir, write_json, write_text, write_yaml
-from taskfit.spec.spec import Overrides, load_spec, then
+from taskfit.spec.spec import Overrides, SpecSource, load_spec, spec_stem, then
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Tuned:
 
 
 def tune(
-    spec_path: str | Path,
+    spec_path: SpecSource,
     trials: int,
     overrides: Overrides | None = None,
     output: str | Path = "runs",
@@ -81,7 +81,7 @@ def tune(
     spec = checked.loaded.spec
     splits = make_splits(checked)  # in memory, or streamed (data.streaming)
     steps = math.ceil(splits.sizes()["train"] / spec.training.batch_size)  # per epoch
-    folder = create_run_dir(Path(output), (spec.name or Path(spec_path).stem) + "-tune")
+    folder = create_run_dir(Path(output), (spec.name or spec_stem(spec_path)) + "-tune")
     done: list[Trial] = []
     trial_specs: dict[int, Checked] = {}
 
@@ -197,7 +197,7 @@ def trial_overrides(
 
 
 def _trial_spec(
-    spec_path: str | Path,
+    spec_path: SpecSource,
     overrides: Overrides,
     choices: dict[str, Any],
     checked: Checked,
