@@ -13,7 +13,7 @@ from taskfit import progress
 from taskfit.data.labels import is_missing
 from taskfit.feed.arrays import class_ids, confusion_counts, probabilities, to_inputs, to_targets
 from taskfit.model.keras_setup import import_keras
-from taskfit.plan.plan import Head
+from taskfit.plan.plan import Head, logged
 from taskfit.runfolder.layout import RunFolder
 from taskfit.runfolder.opened import Run, open_run, read_rows
 from taskfit.spec.spec import SINGLE_HEAD
@@ -66,8 +66,8 @@ def predict(run_dir: str | Path, csv_path: str | Path) -> Predictions:
             continue
         probs = probabilities(output)
         classes = np.array(head.labels.classes, dtype=object)
-        prefix = f"{head.name}_" if run.plan.multi else ""
-        columns += [f"{prefix}probability_{c}" for c in head.labels.classes]
+        multi = run.plan.multi
+        columns += [logged(head.name, f"probability_{c}", multi=multi) for c in head.labels.classes]
         values.append(np.concatenate([classes[probs.argmax(1)][:, None], probs], axis=1))
     rows = [
         [v if isinstance(v, str) else float(v) for v in row]
@@ -145,7 +145,9 @@ def _compile_for_evaluation(run: Run, model: Any) -> None:
 
     model.compile(
         loss={h.name: make_loss(h, stage=-1, target_std=std(h)) for h in plan.heads},
-        loss_weights={h.name: trained.get(f"{h.name}_weight", h.weight) for h in plan.heads},
+        loss_weights={
+            h.name: trained.get(logged(h.name, "weight", multi=True), h.weight) for h in plan.heads
+        },
         metrics={h.name: make_metrics(h) for h in plan.heads},
     )
 

@@ -22,7 +22,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from taskfit.plan.plan import Head, Plan
+from taskfit.plan.plan import Head, Plan, logged
 
 
 class UncertaintyWeighted(keras.Model):
@@ -40,7 +40,9 @@ class UncertaintyWeighted(keras.Model):
             shape=(len(heads),), initializer="zeros", name="log_variance"
         )
         # `<head>_loss` is each head's own loss, unweighted, as Keras logs it for fixed weights
-        self.trackers = [keras.metrics.Mean(name=f"{name}_loss") for name in self.head_names]
+        self.trackers = [
+            keras.metrics.Mean(name=logged(name, "loss", multi=True)) for name in self.head_names
+        ]
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         return self.net(inputs, training=training)
@@ -101,7 +103,7 @@ class HeadWeights(keras.callbacks.Callback):
         if logs is None:
             return
         self.final = self.read()
-        logs.update({f"{name}_weight": w for name, w in self.final.items()})
+        logs.update({logged(name, "weight", multi=True): w for name, w in self.final.items()})
         if self.update:
             self.update(logs)
 

@@ -424,13 +424,23 @@ def _class_weight(spec: Spec, head: Head) -> str | dict[int, float] | None:
     return {i: by_index.get(i, 1.0) for i in range(len(classes))}
 
 
+def logged(head: str, quantity: str, *, multi: bool) -> str:
+    """The one rule for naming what belongs to one output: Keras logs `<output>_<quantity>` in a
+    model with several outputs and the quantity alone in a model with one. taskfit's own
+    per-head columns (the loss in force, learned weights, predicted probabilities) follow it."""
+    return f"{head}_{quantity}" if multi else quantity
+
+
+def head_logged(head: Head, multi: bool) -> list[str]:
+    """What Keras logs of one head each epoch on the training split: its loss and metrics."""
+    return [logged(head.name, q, multi=multi) for q in ("loss", *head.metrics)]
+
+
 def logged_names(heads: tuple[Head, ...], multi: bool) -> list[str]:
     """What Keras logs each epoch on the training split (validation adds a val_ prefix)."""
-    if not multi:
-        return ["loss", *heads[0].metrics]
-    names = ["loss"]
+    names = ["loss"] if multi else []  # several heads: the weighted total comes first
     for head in heads:
-        names += [f"{head.name}_loss", *(f"{head.name}_{m}" for m in head.metrics)]
+        names += head_logged(head, multi)
     return names
 
 

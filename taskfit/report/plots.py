@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from taskfit.feed.arrays import class_ids, confusion_counts, probabilities
-from taskfit.plan.plan import Head, Plan
+from taskfit.plan.plan import Head, Plan, head_logged, logged
 from taskfit.runfolder.files import write_bytes
 from taskfit.runfolder.layout import RunFolder
 
@@ -55,14 +55,14 @@ def write_plots(
     written = []
     shared = ["loss", LEARNING_RATE]
     if plan.weighting.name != "fixed":  # learned weights change; fixed ones are flat lines
-        shared += [f"{head.name}_weight" for head in plan.heads]
+        shared += [logged(head.name, "weight", multi=True) for head in plan.heads]
     for test in tests:
         head = test.head
         where = folder / head.name if plan.multi else folder
-        names = _head_curves(head, plan.multi)
+        names = head_logged(head, plan.multi)
         if not plan.multi:
             names += [LEARNING_RATE]
-        switches = active_losses.get(f"{head.name}_active_loss" if plan.multi else "active_loss")
+        switches = active_losses.get(logged(head.name, "active_loss", multi=plan.multi))
         written.append(
             _save(learning_curves(history, names, kept, switches), where / "learning_curves.png")
         )
@@ -72,13 +72,6 @@ def write_plots(
             _save(learning_curves(history, shared, kept, None), folder / "learning_curves.png")
         )
     return written
-
-
-def _head_curves(head: Head, multi: bool) -> list[str]:
-    """The history columns (training side) that belong to a head."""
-    if not multi:
-        return ["loss", *head.metrics]
-    return [f"{head.name}_loss", *(f"{head.name}_{m}" for m in head.metrics)]
 
 
 def test_figures(test: TestResult) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from taskfit.feed.arrays import Part, Splits, class_ids, probabilities
 from taskfit.plan.checking import Checked
-from taskfit.plan.plan import Head
+from taskfit.plan.plan import Head, logged
 from taskfit.recipe.table import higher_is_better
 
 if TYPE_CHECKING:
@@ -96,8 +96,8 @@ def single_head_baselines(
         single = test_metrics(fitted, one, own)
         single_output = fitted.trained.predict(test_x, verbose=0)[head.name]
         metric = head_metric(head)
-        # Keras prefixes metrics with the output's name only when a model has several outputs
-        multi_value, single_value = multi_metrics[f"{head.name}_{metric}"], single[metric]
+        multi_value = multi_metrics[logged(head.name, metric, multi=True)]
+        single_value = single[logged(head.name, metric, multi=False)]
         gain, unit = difference(metric, multi_value, single_value)
         y = splits.test.y[head.name]
         found[head.name] = {

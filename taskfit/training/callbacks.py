@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from taskfit.plan.plan import logged
 from taskfit.recipe.table import higher_is_better
 from taskfit.runfolder.layout import RunFolder
 
@@ -61,7 +62,7 @@ def make_callbacks(
     callbacks += [made.nonfinite, made.interrupt, *feed]
     if schedule:
         made.active = {
-            ("active_loss" if not plan.multi else f"{name}_active_loss"): described
+            logged(name, "active_loss", multi=plan.multi): described
             for name, described in schedule.active.items()
         }
     if run_dir is not None and not smoke:

@@ -21,7 +21,7 @@ from taskfit.feed.arrays import (
 )
 from taskfit.model.keras_setup import import_keras
 from taskfit.plan.checking import Checked, check_spec
-from taskfit.plan.plan import Plan, plan_summary
+from taskfit.plan.plan import Plan, logged, plan_summary
 from taskfit.runfolder.files import (
     create_run_dir,
     read_reason,
@@ -215,7 +215,7 @@ def _finish(
             "the test split is empty, so there are no test metrics and no plots; raise "
             "data.test_fraction"
         )
-    metrics |= {f"{head}_weight": w for head, w in fitted.final_weights.items()}
+    metrics |= {logged(h, "weight", multi=True): w for h, w in fitted.final_weights.items()}
     baseline = None
     if options.baseline_single and not fitted.interrupted:
         from taskfit.training.baseline import single_head_baselines
