@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from taskfit.cli.app import app
+from taskfit.runfolder.files import read_format
 from taskfit.runfolder.layout import FORMAT, RunFolder
 
 OLD = Path(__file__).parent / "fixtures" / "format-1-20261201T234036Z"
@@ -27,7 +28,7 @@ def old_run(tmp_path: Path) -> Path:
 
 def test_the_fixture_is_a_format_1_folder() -> None:
     status = json.loads(RunFolder(OLD).status.read_text())
-    assert "format" not in status and RunFolder(OLD).format() == 1
+    assert "format" not in status and read_format(OLD) == 1
 
 
 def test_an_old_folder_opens_in_report_and_compare(old_run: Path) -> None:

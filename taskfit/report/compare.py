@@ -13,7 +13,7 @@ import yaml
 from taskfit.errors import DataError
 from taskfit.plan.plan import additions_text
 from taskfit.recipe.table import higher_is_better
-from taskfit.runfolder.files import count_epochs, read_status
+from taskfit.runfolder.files import check_format, count_epochs, read_status
 from taskfit.runfolder.layout import RunFolder
 
 
@@ -62,7 +62,7 @@ def read_run(folder: Path) -> dict[str, Any]:
             f"{folder}: not a finished run folder (it needs spec.resolved.yaml and "
             "metrics.json); give folders that `taskfit train` wrote"
         )
-    files.check_format()
+    check_format(folder)
     spec = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
     return {
         "run_dir": str(folder),

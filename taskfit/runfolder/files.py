@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from taskfit.errors import TaskfitError
-from taskfit.runfolder.layout import FORMAT, RunFolder
+from taskfit.runfolder.layout import FORMAT, READS, RunFolder
 
 
 def make_output_folder(folder: Path) -> bool:
@@ -99,6 +99,23 @@ def read_reason(run_dir: Path) -> str:
 def _status_field(run_dir: Path, name: str) -> str:
     doc = read_json(RunFolder(run_dir).status)
     return str(doc.get(name, "")) if isinstance(doc, dict) else ""
+
+
+def read_format(run_dir: Path) -> int:
+    """The format status.json records; 1 for a folder written before formats were."""
+    doc = read_json(RunFolder(run_dir).status)
+    found = doc.get("format", 1) if isinstance(doc, dict) else 1
+    return found if isinstance(found, int) else 1
+
+
+def check_format(run_dir: Path) -> None:
+    """A folder from a newer taskfit is refused by name, not misread."""
+    found = read_format(run_dir)
+    if found not in READS:
+        raise TaskfitError(
+            f"{run_dir}: run folder format {found}, written by a newer taskfit; this "
+            f"taskfit reads formats {', '.join(map(str, READS))}. Upgrade taskfit to read it"
+        )
 
 
 def write_json(path: Path, doc: Any) -> None:

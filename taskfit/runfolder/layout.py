@@ -1,13 +1,10 @@
 """What a run folder holds, by name (the one place each name is written), and which format of
-it this taskfit writes and reads."""
+it this taskfit writes and reads (runfolder.files reads the format back)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-
-from taskfit.errors import TaskfitError
 
 # 2: status.json records the format. Folders written before it carry no format and read as 1;
 # both have the same files, so this taskfit opens either.
@@ -64,21 +61,3 @@ class RunFolder:
     def backup(self) -> Path:
         """What `--resume` carries on from; removed when the run completes."""
         return self.path / "backup"
-
-    def format(self) -> int:
-        """The format status.json records; 1 for a folder written before formats were."""
-        try:
-            doc = json.loads(self.status.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return 1
-        found = doc.get("format", 1) if isinstance(doc, dict) else 1
-        return found if isinstance(found, int) else 1
-
-    def check_format(self) -> None:
-        """A folder from a newer taskfit is refused by name, not misread."""
-        found = self.format()
-        if found not in READS:
-            raise TaskfitError(
-                f"{self.path}: run folder format {found}, written by a newer taskfit; this "
-                f"taskfit reads formats {', '.join(map(str, READS))}. Upgrade taskfit to read it"
-            )

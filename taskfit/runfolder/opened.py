@@ -14,6 +14,7 @@ from taskfit.data.labels import Labels, not_finite
 from taskfit.data.view import label_specs
 from taskfit.errors import DataError, Problems
 from taskfit.plan.plan import Plan, make_plan
+from taskfit.runfolder.files import check_format
 from taskfit.runfolder.layout import RunFolder
 from taskfit.spec.spec import LoadedSpec, Spec, load_spec
 
@@ -49,7 +50,7 @@ def open_run(folder: str | Path, need_model: bool = True) -> Run:
             f"{folder}: not a run folder (it needs {needs}); give a folder that `taskfit train` "
             "wrote"
         )
-    files.check_format()
+    check_format(folder)
     loaded: LoadedSpec = load_spec(resolved)
     spec = loaded.spec
     return Run(folder, spec, make_plan(spec, _labels(spec)))

@@ -227,8 +227,7 @@ def load_spec(source: SpecSource, overrides: Overrides | None = None) -> LoadedS
     """A spec file (its relative paths relative to its folder), or a spec given as data (its
     relative paths relative to the working directory; problems name no line)."""
     if isinstance(source, Mapping):
-        doc = YamlDoc(copy.deepcopy(dict(source)), "<spec>")
-        return _load(doc, Path.cwd(), overrides or {})
+        return _load(YamlDoc(dict(source), "<spec>"), Path.cwd(), overrides or {})  # _load copies
     path = Path(source)
     return _load(read_yaml(path), path.resolve().parent, overrides or {})
 

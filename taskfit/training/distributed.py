@@ -294,7 +294,7 @@ def run_workers(
         try:
             for i in ids:
                 job = {
-                    "spec": spec if isinstance(spec, Mapping) else str(spec),
+                    "spec": dict(spec) if isinstance(spec, Mapping) else str(spec),
                     "overrides": overrides,
                     "coordinator": cluster.coordinator,
                     "process_id": i,

@@ -91,6 +91,15 @@ def test_metrics(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]
     return {k: float(v) for k, v in metrics.items()}
 
 
+def deterministic_ops() -> None:
+    """TensorFlow's op determinism on: the same spec and seed then give the same weights. It
+    holds for the whole process, and TensorFlow's public API cannot switch it off again, so
+    only a caller who asks gets it (train's and tune's `deterministic`; the CLI asks)."""
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+
+
 def seed_everything(keras: Any, seed: int) -> None:
     """Python, NumPy and TensorFlow seeded (Keras's one call for it). With TensorFlow's op
     determinism on (run.train's `deterministic`), the same spec and seed give the same weights

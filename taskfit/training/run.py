@@ -23,6 +23,7 @@ from taskfit.model.keras_setup import import_keras
 from taskfit.plan.checking import Checked, check_spec
 from taskfit.plan.plan import Plan, logged, plan_summary
 from taskfit.runfolder.files import (
+    check_format,
     create_run_dir,
     read_reason,
     read_status,
@@ -36,6 +37,7 @@ from taskfit.runfolder.layout import RunFolder
 from taskfit.spec.spec import Overrides, SpecSource, spec_stem
 from taskfit.training.fit import (
     Fitted,
+    deterministic_ops,
     fit_plan,
     make_splits,
     seed_everything,
@@ -60,17 +62,13 @@ def train(
 ) -> RunResult:
     """Train the spec; `verbose` is Keras's (0 silent, 1 bar, 2 a line per epoch, on stderr);
     0 also keeps every other progress display off.
-    `deterministic`: switch TensorFlow's op determinism on, so that the same spec and seed give
-    the same weights. TensorFlow offers it only for the whole process and only one way (its
-    public API cannot switch it off again), so it is the caller's to ask for; the CLI does.
+    `deterministic`: TensorFlow's op determinism on for this process (fit.deterministic_ops).
     `baseline_single`: also train each head alone with the same budget, to compare.
     `resume`: a run folder whose training stopped; it carries on from its last finished epoch,
     with its own resolved spec (`spec_path` and `overrides` must then be None).
     `cluster`: a distributed.Cluster; its processes fit the model data-parallel."""
     if deterministic:
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
+        deterministic_ops()
     options = RunOptions(
         Path(output), smoke, verbose, baseline_single, Path(resume) if resume else None, cluster
     )
@@ -273,7 +271,7 @@ def resumable_spec(run_dir: Path) -> Path:
             f"--resume {run_dir}: not a run folder (no spec.resolved.yaml); give a folder that "
             "`taskfit train` wrote"
         )
-    RunFolder(run_dir).check_format()
+    check_format(run_dir)
     status = read_status(run_dir)
     if status == "completed":
         raise TaskfitError(f"--resume {run_dir}: this run completed; there is nothing to resume")

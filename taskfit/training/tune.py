@@ -65,9 +65,9 @@ def tune(
 ) -> Tuned:
     """`deterministic`: as taskfit.training.run.train's."""
     if deterministic:
-        import tensorflow as tf
+        from taskfit.training.fit import deterministic_ops
 
-        tf.config.experimental.enable_op_determinism()
+        deterministic_ops()
     overrides = dict(overrides or {})
     checked = check_spec(spec_path, overrides)  # the spec's own mistakes first, as in train
     objective = _objective(checked)
