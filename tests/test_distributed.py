@@ -126,12 +126,15 @@ def test_each_process_of_a_streamed_run_reads_only_its_own_blocks(
 ) -> None:
     """Process i of 2 reads every other block the scan found, and no other; both take the
     same number of whole batches and validation rows; no row is fed twice."""
+    from taskfit.data.columns import NUMERIC
     from taskfit.feed import stream
-    from taskfit.feed.streamsplits import open_stream
+    from taskfit.feed.chunk import TRAIN, Chunk
     from taskfit.plan.checking import check_spec
-    from taskfit.training.distributed import StreamShard
+    from taskfit.training import feeding
+    from taskfit.training.fit import make_splits
 
     checked = check_spec(streamed_spec)
+    numeric = checked.data.of_kind(NUMERIC)
     read: list[int] = []
     real = stream._reread
 
@@ -142,33 +145,33 @@ def test_each_process_of_a_streamed_run_reads_only_its_own_blocks(
     monkeypatch.setattr(stream, "_reread", recording)
 
     class Unpacked:  # the columns as named() gives them, so the ids can be read back
-        def pack(self, x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-            return x
+        def pack(self, rows: Chunk) -> dict[str, np.ndarray]:
+            return rows.named(numeric)
 
     fed, offsets, steps, validation = [], [], [], []
     for process in (0, 1):
-        shard = StreamShard(open_stream(checked, processes=2), process, 2)
-        spans = shard.splits.scanned.spans
+        shard = make_splits(checked, processes=2).sharded(process, 2)
+        spans = shard.scanned.spans
         assert len(spans) >= 2 * stream.SHARE_BLOCKS
         read.clear()
-        feed = shard.fit_data(Unpacked(), checked.plan, 32)["x"]
+        feed = feeding.fit_data(Unpacked(), checked.plan, shard, 32)["x"]  # type: ignore[arg-type]
         batches = [feed[k] for k in range(len(feed))]
         assert all(len(y) == 16 for _, y in batches)  # the local half of each global batch
         offsets.append(set(read))
         assert offsets[-1] == {span.offset for span in spans[process::2]}
         fed.append([int(v) for x, _ in batches for v in x["id"].ravel()])
         steps.append(len(feed))
-        rows = shard.validation_data(Unpacked(), checked.plan)
+        rows = feeding.validation_data(Unpacked(), checked.plan, shard)  # type: ignore[arg-type]
         validation.append(sum(len(rows[k][1]) for k in range(len(rows))))
     assert steps[0] == steps[1] and validation[0] == validation[1] > 0
     assert not offsets[0] & offsets[1]
     ids = fed[0] + fed[1]
     assert len(ids) == len(set(ids))  # no row twice, in one process or across both
-    whole = open_stream(checked)  # one process: every training row
+    whole = make_splits(checked)  # one process: every training row
     train = {
         int(v)
-        for batch in whole.batches(stream.TRAIN, 1024, shuffle=False)
-        for v in stream.named(batch, whole.layout)["id"].ravel()
+        for batch in whole.batches(TRAIN, 1024, shuffle=False)
+        for v in batch.named(numeric)["id"].ravel()
     }
     assert set(ids) <= train and len(ids) > 0.9 * len(train)
 
@@ -290,11 +293,11 @@ def test_a_worker_that_dies_stops_the_others_and_says_which(
 
 def test_a_share_smaller_than_one_local_batch_is_a_clear_error(streamed_spec: Path) -> None:
     from taskfit.errors import TaskfitError
-    from taskfit.feed.streamsplits import open_stream
     from taskfit.plan.checking import check_spec
-    from taskfit.training.distributed import StreamShard
+    from taskfit.training import feeding
+    from taskfit.training.fit import make_splits
 
     checked = check_spec(streamed_spec)
-    shard = StreamShard(open_stream(checked, processes=2), 0, 2)
+    shard = make_splits(checked, processes=2).sharded(0, 2)
     with pytest.raises(TaskfitError, match="fewer than its 5000 of each batch; use fewer"):
-        shard.fit_data(None, checked.plan, 10000)
+        feeding.fit_data(None, checked.plan, shard, 10000)  # type: ignore[arg-type]

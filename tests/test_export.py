@@ -8,13 +8,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import mixed_csv
+from helpers import mixed_csv, table_inputs
 
 from taskfit.cli.overrides import parse_set
 from taskfit.data.bundled import bundled_datasets
 from taskfit.data.csvtable import read_csv
 from taskfit.errors import DataError, TaskfitError
-from taskfit.feed.arrays import Inputs, to_inputs
+from taskfit.feed.chunk import Inputs
 from taskfit.inference import export as export_module
 from taskfit.inference.export import export, input_names
 from taskfit.model.build import named_inputs
@@ -71,7 +71,7 @@ def some_rows(run: Run) -> Inputs:
     """The first rows of the run's CSV, with every category unseen in row 0 and every number
     missing in row 1."""
     table = read_csv(training_csv(run))
-    raw = to_inputs(table, run.numeric, run.categorical, list(range(ROWS)))
+    raw = {c: v[:ROWS] for c, v in table_inputs(table, run.numeric, run.categorical).items()}
     for column in run.categorical:
         raw[column] = raw[column].astype(object)
         raw[column][0, 0] = "never seen in training"

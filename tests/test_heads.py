@@ -385,21 +385,21 @@ def trivial_score(head: str, task: str, y_train: np.ndarray, y_test: np.ndarray)
 @pytest.mark.slow
 @pytest.mark.parametrize("config", ["aux-output", "multitask", "uncertainty", "loss-schedule"])
 def test_head_configs_beat_trivial_baselines(config: str, tmp_path: Path) -> None:
-    from taskfit.feed.arrays import split, to_part
+    from taskfit.feed.chunk import TEST, TRAIN
+    from taskfit.training.fit import make_splits
     from taskfit.training.run import train
 
     path = CONFIGS / f"{config}.yaml"
     result = train(path, parse_set(["training.epochs=30"]), output=tmp_path, verbose=0)
     checked = result.checked
     plan = checked.plan
-    splits = split(to_part(checked.data, plan), checked.loaded.spec.data, 0, plan.stratify_by)
+    splits = make_splits(checked)
+    train, test = splits.part(TRAIN), splits.part(TEST)
     for head in plan.heads:
         prefix = f"{head.name}_" if plan.multi else ""
         metric = "mae" if head.task == "regression" else "accuracy"
         ours = result.metrics[prefix + metric]
-        trivial = trivial_score(
-            head.name, head.task, splits.train.y[head.name], splits.test.y[head.name]
-        )
+        trivial = trivial_score(head.name, head.task, train.y[head.name], test.y[head.name])
         if head.task == "regression":
             assert ours < 0.8 * trivial, (head.name, ours, trivial)
         else:

@@ -9,9 +9,10 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from helpers import chunk_of
 
 from taskfit.data.labels import Labels
-from taskfit.feed.arrays import Part, to_part
+from taskfit.feed.chunk import TRAIN
 from taskfit.feed.stats import fill_missing, log_scale
 from taskfit.model.build import build_body, build_model, named_inputs
 from taskfit.model.optim import make_loss, make_optimizer
@@ -19,6 +20,7 @@ from taskfit.plan.checking import check_spec
 from taskfit.plan.plan import Plan, make_plan
 from taskfit.recipe.table import load_table
 from taskfit.spec.spec import parse_spec
+from taskfit.training.fit import make_splits
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
 
@@ -109,7 +111,9 @@ def test_regression_output_is_scaled_back_to_label_units() -> None:
 def test_constant_training_columns_do_not_explode() -> None:
     plan = plan_for("binary", Labels("binary", ("y",), ("0", "1")))
     columns = {"a": np.zeros((3, 1), "float32"), "b": np.array([[1.0], [2.0], [3.0]], "float32")}
-    models = build_model(plan, ("a", "b"), (), Part(columns, {"output": np.array([0.0, 1.0, 0.0])}))
+    models = build_model(
+        plan, ("a", "b"), (), chunk_of(columns, {"output": np.array([0.0, 1.0, 0.0])}, ("a", "b"))
+    )
     normalized = models.fit.get_layer("normalization")(np.array([[5.0, 2.0]], dtype="float32"))
     assert np.abs(np.asarray(normalized)).max() < 10
 
@@ -145,7 +149,7 @@ def test_every_config_checks_and_builds(config: Path) -> None:
         checked.plan,
         data.of_kind("numeric"),
         data.of_kind("categorical"),
-        to_part(data, checked.plan).head(50),
+        make_splits(checked).part(TRAIN, 50),
     )
     heads = checked.plan.heads
     models.fit.compile(
@@ -169,7 +173,11 @@ def test_fill_missing_uses_training_medians_and_flags_gaps() -> None:
         "b": np.array([[10.0], [20.0], [30.0], [40.0]], "float32"),
     }
     models = build_model(
-        plan, ("a", "b"), (), Part(columns, {"output": np.zeros(4)}), frozenset({"a"})
+        plan,
+        ("a", "b"),
+        (),
+        chunk_of(columns, {"output": np.zeros(4)}, ("a", "b")),
+        frozenset({"a"}),
     )
     # a's median over its three values is 3, b's is 25; only a had gaps in the data, so only a
     # gets a "was missing" column; a gap that first shows up at predict time is filled too
@@ -185,7 +193,9 @@ def test_fill_missing_uses_training_medians_and_flags_gaps() -> None:
 def test_many_categories_get_an_embedding() -> None:
     plan = plan_for("binary", Labels("binary", ("y",), ("0", "1")))
     names = np.array([[f"shop{i % 40}"] for i in range(80)])
-    models = build_model(plan, (), ("shop",), Part({"shop": names}, {"output": np.zeros(80)}))
+    models = build_model(
+        plan, (), ("shop",), chunk_of({"shop": names}, {"output": np.zeros(80)}, ())
+    )
     embedding = models.fit.get_layer("shop_embedding")
     assert embedding.input_dim == 41  # 40 shops + the out-of-vocabulary slot
     assert models.named.predict(named_inputs({"shop": names[:3]}), verbose=0).shape == (3, 1)
@@ -201,7 +211,10 @@ def test_heavy_tailed_columns_are_log_scaled_inside_the_model(tmp_path: Path) ->
     }
     plan = plan_for("binary", Labels("binary", ("y",), ("0", "1")))
     models = build_model(
-        plan, ("count", "plain", "small"), (), Part(columns, {"output": np.zeros(200)})
+        plan,
+        ("count", "plain", "small"),
+        (),
+        chunk_of(columns, {"output": np.zeros(200)}, ("count", "plain", "small")),
     )
     assert models.log_scaled == ("count",)
     out = np.asarray(log_scale(np.array([[np.e - 1, -3.0, 5.0]], "float32"), [0]))

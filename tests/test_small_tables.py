@@ -13,19 +13,21 @@ import keras
 import numpy as np
 import pytest
 import yaml
-from helpers import mixed_csv, tiny_spec
+from helpers import chunk_of, mixed_csv, tiny_spec
 from typer.testing import CliRunner
 
 from taskfit.cli.app import app
 from taskfit.cli.overrides import parse_set
 from taskfit.data.labels import Labels
 from taskfit.errors import SpecError
-from taskfit.feed.arrays import Part, Splits
+from taskfit.feed.chunk import TEST, TRAIN, Chunk
+from taskfit.feed.splits import Splits
 from taskfit.model.build import build_model, named_inputs
 from taskfit.plan.checking import check_spec
 from taskfit.plan.plan import make_plan, plan_summary
 from taskfit.recipe.table import load_table
 from taskfit.spec.spec import parse_spec
+from taskfit.training import feeding
 from taskfit.training.fit import Replay, fit_plan, make_splits
 from taskfit.training.refit import refit
 
@@ -157,19 +159,23 @@ def test_an_addition_that_cannot_apply_is_a_spec_error(
         check_spec(spec_file(tmp_path, text), parse_set(overrides))
 
 
-def test_refit_on_a_streamed_csv_is_refused_before_training(tmp_path: Path) -> None:
+def test_refit_on_a_streamed_csv_trains_on_the_training_and_validation_rows(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "data.csv").write_text(mixed_csv(100))
     spec = spec_file(
         tmp_path,
         "task: binary\ndata: {source: data.csv, label: bought, streaming: true}\n"
-        "training: {refit: true}\n",
+        "training: {refit: true, epochs: 3}\n",
     )
-    result = runner.invoke(app, ["train", str(spec), "--output", str(tmp_path / "runs")])
-    assert result.exit_code == 1 and "Traceback" not in result.output
-    assert "training.refit: needs the training and validation rows together in memory" in (
-        result.stderr
-    )
-    assert not (tmp_path / "runs").exists()
+    command = ["train", str(spec), "--output", str(tmp_path / "runs"), "--json"]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    facts = json.loads((Path(doc["run_dir"]) / "run.json").read_text())
+    rows = facts["rows"]
+    assert doc["refit"]["rows"] == rows["train"] + rows["validation"] == 99 - rows["test"]
+    assert doc["refit"]["epochs"] == (doc["best_epoch"] or doc["epochs"])
 
 
 def test_workers_refuse_an_asked_for_addition(tmp_path: Path) -> None:
@@ -189,14 +195,14 @@ def ensemble_plan(members: int = 3) -> Any:
     return make_plan(parse_spec(text, Path(".")).spec, {"output": labels})
 
 
-def ensemble_part(rows: int = 90) -> Part:
+def ensemble_part(rows: int = 90) -> Chunk:
     rng = np.random.default_rng(0)
     x = {
         "a": rng.normal(size=(rows, 1)).astype("float32"),
         "b": rng.normal(size=(rows, 1)).astype("float32"),
         "shop": rng.choice(["north", "south"], size=(rows, 1)).astype(str),
     }
-    return Part(x, {"output": rng.integers(0, 3, rows)})
+    return chunk_of(x, {"output": rng.integers(0, 3, rows)}, ("a", "b"))
 
 
 def test_the_saved_model_outputs_the_members_mean_and_loads_without_taskfit(
@@ -205,10 +211,10 @@ def test_the_saved_model_outputs_the_members_mean_and_loads_without_taskfit(
     part = ensemble_part()
     models = build_model(ensemble_plan(), ("a", "b"), ("shop",), part)
     assert models.members is not None
-    stacked = np.asarray(models.members.predict(models.pack(part.x), verbose=0))
+    stacked = np.asarray(models.members.predict(models.pack(part), verbose=0))
     assert stacked.shape == (90, 3, 3)
     assert not np.allclose(stacked[:, 0], stacked[:, 1])  # each member has weights of its own
-    mean = models.named.predict(named_inputs(part.x), verbose=0)
+    mean = models.named.predict(named_inputs(part.named(("a", "b"))), verbose=0)
     np.testing.assert_allclose(mean, stacked.mean(axis=1), rtol=1e-5, atol=1e-6)
     for k in (1, 2, 3):  # every member has its periodic embedding, then the table's body
         assert isinstance(models.fit.get_layer(f"member_{k}_body"), keras.Sequential)
@@ -216,7 +222,10 @@ def test_the_saved_model_outputs_the_members_mean_and_loads_without_taskfit(
     models.named.save(tmp_path / "model.keras")
     reloaded = keras.saving.load_model(tmp_path / "model.keras")  # no custom objects
     np.testing.assert_allclose(
-        reloaded.predict(named_inputs(part.x), verbose=0), mean, rtol=1e-5, atol=1e-6
+        reloaded.predict(named_inputs(part.named(("a", "b"))), verbose=0),
+        mean,
+        rtol=1e-5,
+        atol=1e-6,
     )
 
 
@@ -228,7 +237,8 @@ def test_one_member_with_the_periodic_embedding_is_the_plain_body_after_it() -> 
     assert {"frequencies", "periodic", "body"} <= set(names)
     assert models.fit.get_layer("body").input_shape == (None, 2 * 16 + 3)  # 2 numbers, shop
     # categories only: nothing to embed, the body takes the one-hot columns as they are
-    only_shop = build_model(ensemble_plan(members=1), (), ("shop",), part)
+    shop_alone = dataclasses.replace(part, numeric=part.numeric[:, :0])
+    only_shop = build_model(ensemble_plan(members=1), (), ("shop",), shop_alone)
     assert "periodic" not in [layer.name for layer in only_shop.fit.layers]
 
 
@@ -242,8 +252,8 @@ def test_each_member_gets_its_own_loss_and_the_metrics_see_their_mean() -> None:
     trained.compile(
         optimizer=make_optimizer(plan), loss=make_loss(plan.head), metrics=make_metrics(plan.head)
     )
-    loss, accuracy = trained.evaluate(models.pack(part.x), part.target, verbose=0)
-    stacked = np.asarray(models.members.predict(models.pack(part.x), verbose=0))
+    loss, accuracy = trained.evaluate(models.pack(part), part.target, verbose=0)
+    stacked = np.asarray(models.members.predict(models.pack(part), verbose=0))
     by_member = [
         float(
             keras.losses.sparse_categorical_crossentropy(part.target, stacked[:, k]).numpy().mean()
@@ -262,8 +272,9 @@ def test_each_member_gets_its_own_loss_and_the_metrics_see_their_mean() -> None:
 def test_a_replayed_fit_runs_its_epochs_at_the_logged_rates(tmp_path: Path) -> None:
     checked = check_spec(tiny_spec(tmp_path, "binary", epochs=50), ONE_PLAIN_BODY)
     splits = make_splits(checked).joined()
-    assert splits.validation is None and len(splits.train) == 48  # 60 rows less the test 12
+    assert splits.sizes()["validation"] == 0 and len(splits.part(TRAIN)) == 48  # 60 less 12 test
     rates = [0.01, 0.003, 0.0009]
+    keras.utils.set_random_seed(0)  # op determinism is on: alone, nothing else seeds it
     fitted = fit_plan(keras, checked, checked.plan, splits, replay=Replay(3, rates))
     assert fitted.epochs == 3 and "val_loss" not in fitted.history
     rate = fitted.trained.optimizer.learning_rate
@@ -291,10 +302,9 @@ def test_train_refits_on_train_and_validation_and_says_so(tmp_path: Path) -> Non
     assert read_report(run).choices["additions"] == added
     # the saved model is the refit's, and its loss is the members' mean's: `evaluate` on the
     # test rows gives the run's test metrics
-    test = make_splits(check_spec(spec)).test
+    test = make_splits(check_spec(spec)).part(TEST)
     lines = ["a,b,y"] + [
-        f"{a:.3f},{b:.3f},{int(y)}"
-        for a, b, y in zip(test.x["a"].ravel(), test.x["b"].ravel(), test.target, strict=True)
+        f"{a:.3f},{b:.3f},{int(y)}" for (a, b), y in zip(test.numeric, test.target, strict=True)
     ]
     (tmp_path / "test.csv").write_text("\n".join(lines) + "\n")
     out = runner.invoke(app, ["evaluate", str(run), str(tmp_path / "test.csv"), "--json"])
@@ -314,25 +324,18 @@ class _Sigint(keras.callbacks.Callback):
         signal.raise_signal(signal.SIGINT)
 
 
-@dataclasses.dataclass(frozen=True)
-class _CtrlCOnRefit(Splits):
-    """Splits whose refit part presses Ctrl-C as soon as it fits."""
-
-    def joined(self) -> Splits:
-        whole = super().joined()
-
-        class Pressed(Splits):
-            def fit_callbacks(self) -> list[Any]:
-                return [_Sigint()]
-
-        return Pressed(whole.train, whole.validation, whole.test)
-
-
-def test_ctrl_c_during_the_refit_keeps_the_first_model_and_says_so(tmp_path: Path) -> None:
+def test_ctrl_c_during_the_refit_keeps_the_first_model_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     checked = check_spec(tiny_spec(tmp_path, "binary", epochs=3), ONE_PLAIN_BODY)
     assert checked.plan.refit
-    plain = make_splits(checked)
-    splits = _CtrlCOnRefit(plain.train, plain.validation, plain.test)
+    splits = make_splits(checked)
+    real = feeding.fit_callbacks
+
+    def pressed_in_the_refit(feed: Splits) -> list[Any]:  # the refit's parts have no validation
+        return [_Sigint()] if not feed.sizes()["validation"] else real(feed)
+
+    monkeypatch.setattr(feeding, "fit_callbacks", pressed_in_the_refit)
     first = fit_plan(keras, checked, checked.plan, splits)
     kept, warning = refit(keras, checked, splits, first, 0)
     assert kept is first and kept.refit is None

@@ -19,10 +19,15 @@ from taskfit.cli.app import app
 from taskfit.cli.overrides import parse_set
 from taskfit.data import view as data_module
 from taskfit.data.columns import CATEGORICAL, NUMERIC
-from taskfit.feed import stream, streamscan, streamsplits
-from taskfit.feed.arrays import Part, to_inputs, to_targets
-from taskfit.feed.stats import feature_stats
+from taskfit.feed import rowblocks, scan, stream
+from taskfit.feed import splits as splits_module
+from taskfit.feed.cells import Columns
+from taskfit.feed.chunk import TRAIN, Chunk
+from taskfit.feed.memory import encode_table
+from taskfit.feed.scan import feature_stats
+from taskfit.feed.splits import Splits
 from taskfit.plan.checking import check_spec
+from taskfit.training import feeding
 from taskfit.training.fit import make_splits
 
 runner = CliRunner()
@@ -45,7 +50,7 @@ def test_moments_merged_by_chunk_equal_numpy() -> None:
     rng = np.random.default_rng(0)
     values = rng.normal(5, 3, (1000, 3))
     values[rng.random((1000, 3)) < 0.1] = np.nan
-    moments = streamscan.Moments.empty(3)
+    moments = scan.Moments.empty(3)
     for block in np.array_split(values, 7):
         moments.add(block)
     np.testing.assert_allclose(moments.mean, np.nanmean(values, axis=0))
@@ -81,13 +86,12 @@ def test_the_scan_fits_what_the_in_memory_path_fits_on_the_same_rows(streamed: P
     view, plan = checked.data, checked.plan
     rows = view.rows
     parts = stream.row_parts(0, view.table.n_rows, 0, 0.2, 0.2)
-    train = [i for i in rows if parts[i] == stream.TRAIN]
+    train = [i for i in rows if parts[i] == TRAIN]
     numeric, categorical = view.of_kind(NUMERIC), view.of_kind(CATEGORICAL)
-    part = Part(
-        to_inputs(view.table, numeric, categorical, train), to_targets(view.table, plan, train)
-    )
+    columns = Columns(numeric, categorical, plan.heads)
+    part = encode_table(view.table, columns).rows.take(np.array(train))
     gaps = frozenset(c.name for c in view.columns if c.kind == NUMERIC and c.missing)
-    memory = feature_stats(plan, numeric, categorical, part, gaps)
+    memory = feature_stats(columns, part, gaps)
     assert scanned.skewed == memory.skewed != ()
     assert scanned.indicate == memory.indicate != ()
     np.testing.assert_allclose(scanned.fill, memory.fill, rtol=1e-6)
@@ -104,18 +108,18 @@ def test_training_batches_hold_every_row_once_in_a_new_order_each_epoch(
 ) -> None:
     """Each epoch's order follows from its number (Keras's callback tells it), so a run resumed
     at epoch 2 shuffles epoch 2 as the uninterrupted run did."""
-    monkeypatch.setattr(streamsplits, "SHUFFLE_ROWS", 50)
+    monkeypatch.setattr(splits_module, "SHUFFLE_ROWS", 50)
     checked = check_spec(streamed)
 
-    def epoch(splits: streamsplits.StreamSplits, number: int) -> list[tuple[float, ...]]:
-        (tell,) = splits.fit_callbacks()
+    def epoch(splits: Splits, number: int) -> list[tuple[float, ...]]:
+        (tell,) = feeding.fit_callbacks(splits)
         tell.on_epoch_begin(number)
         seen = []
-        for batch in splits.batches(stream.TRAIN, 16, shuffle=True):
-            assert len(batch.y) <= 16
+        for batch in splits.batches(TRAIN, 16, shuffle=True):
+            assert len(batch) <= 16
             seen += [
                 (*np.nan_to_num(row, nan=-1.0).tolist(), float(t))
-                for row, t in zip(batch.numeric, batch.y, strict=True)
+                for row, t in zip(batch.numeric, batch.target, strict=True)
             ]
         return seen
 
@@ -128,20 +132,20 @@ def test_training_batches_hold_every_row_once_in_a_new_order_each_epoch(
 
 
 def test_the_shuffle_buffer_stays_bounded(streamed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(streamsplits, "SHUFFLE_ROWS", 40)
+    monkeypatch.setattr(splits_module, "SHUFFLE_ROWS", 40)
     splits = make_splits(check_spec(streamed))
     largest = 0
-    real_concat = stream.concat_chunks
+    real_concat = splits_module.concat
 
-    def watching(*chunks: stream.Chunk) -> stream.Chunk:
+    def watching(chunks: list[Chunk]) -> Chunk:
         nonlocal largest
-        joined = real_concat(*chunks)
-        largest = max(largest, len(joined.y))
+        joined = real_concat(chunks)
+        largest = max(largest, len(joined))
         return joined
 
-    monkeypatch.setattr(stream, "concat_chunks", watching)
-    list(splits.batches(stream.TRAIN, 16, shuffle=True))
-    biggest_chunk = max(len(c.y) for c in splits._rows(stream.TRAIN))
+    monkeypatch.setattr(splits_module, "concat", watching)
+    list(splits.batches(TRAIN, 16, shuffle=True))
+    biggest_chunk = max(len(c) for c in splits.chunks(TRAIN))
     assert 40 < largest <= 40 + 16 + biggest_chunk
 
 
@@ -167,7 +171,6 @@ def test_a_class_beyond_the_checked_rows_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(data_module, "SAMPLE_ROWS", 50)
-    monkeypatch.setattr(stream, "SAMPLE_ROWS", 50)
     rows = ["a,b,y"] + [f"{i % 7},{i % 3},{'abd'[i % 3]}" for i in range(80)] + ["1,2,c"]
     (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
     spec = tmp_path / "spec.yaml"
@@ -186,16 +189,34 @@ def test_a_class_beyond_the_checked_rows_is_a_clear_error(
     assert not (tmp_path / "runs").exists()  # the scan runs before the run folder is made
 
 
-def test_streaming_refuses_heads_for_now(tmp_path: Path) -> None:
-    wine = Path(__file__).parents[1] / "taskfit" / "data" / "datasets" / "wine.csv"
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(
-        f"data: {{source: {wine}, streaming: true}}\nheads:\n"
-        "  cultivar: {task: multiclass, label: cultivar}\n  alcohol: {task: regression, label: alcohol}\n"
+def test_a_streamed_spec_with_heads_and_one_hot_labels_reads_what_memory_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Heads and one-hot label columns stream: every head's targets, encoded as in memory, for
+    the rows the hash puts in each part, in blocks of 512 bytes."""
+    monkeypatch.setattr(stream, "BLOCK_BYTES", 512)
+    rows = ["a,b,city,red,green,blue,price"]
+    for i in range(300):
+        colour = i % 3
+        onehot = ",".join("1" if k == colour else "0" for k in range(3))
+        rows.append(f"{i % 7},{(i * 3) % 11},{'xyz'[i % 3]},{onehot},{i % 13 + 0.5}")
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    text = (
+        "data: {source: data.csv, streaming: %s}\nheads:\n"
+        "  colour: {task: multiclass, label: [red, green, blue]}\n"
+        "  price: {task: regression, label: price}\n"
     )
-    result = runner.invoke(app, ["train", str(spec), "--output", str(tmp_path / "runs")])
-    assert result.exit_code == 1
-    assert "data.streaming: reads one label column for now" in result.stderr
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(text % "true")
+    checked = check_spec(spec)
+    streamed = make_splits(checked)
+    train = streamed.part(TRAIN)
+    assert set(train.y) == {"colour", "price"} and train.y["colour"].shape[1] == 3
+    parts = stream.row_parts(0, 300, 0, 0.2, 0.2)
+    memory = encode_table(checked.data.table, streamed.columns).rows.take(parts == TRAIN)
+    np.testing.assert_array_equal(train.y["colour"], memory.y["colour"])
+    np.testing.assert_array_equal(train.y["price"], memory.y["price"])
+    assert streamed.stats.targets["price"][0] == pytest.approx(memory.y["price"].mean(), rel=1e-5)
 
 
 def test_streaming_turns_itself_on_for_a_big_file_with_one_label(
@@ -216,7 +237,7 @@ def test_streaming_turns_itself_on_for_a_big_file_with_one_label(
         "data: {source: data.csv}\nheads:\n  a: {task: binary, label: bought}\n"
         "  b: {task: regression, label: age}\n"
     )
-    assert not wanted(heads)  # streaming reads one label: a big file with heads stays in memory
+    assert wanted(heads)  # a big file with heads streams too
     monkeypatch.setattr(data_module, "AUTO_BYTES", 10**9)
     assert not wanted("task: binary\ndata: {source: data.csv, label: bought}\n")
 
@@ -259,7 +280,7 @@ def test_row_blocks_end_at_row_ends_whatever_the_cells_hold(
     with path.open("w", newline="") as f:
         csv.writer(f, lineterminator=ending).writerows([["a", "b", "c"], *rows])
     whole = path.read_bytes()
-    blocks = list(stream.row_blocks(path, size))
+    blocks = list(rowblocks.row_blocks(path, size))
     assert all(block is not None for _, block in blocks)
     assert b"".join(block or b"" for _, block in blocks) == whole
     assert [offset for offset, _ in blocks] == list(
@@ -282,13 +303,13 @@ def test_a_quote_inside_an_unquoted_cell_leaves_the_rest_to_pyarrow(
     lines = [f'{i},screen {i % 4}" wide,{i % 2}' if i == 30 else f"{i},plain {i % 4},{i % 2}"
              for i in range(400)]  # fmt: skip
     (tmp_path / "data.csv").write_text("n, size, y\n" + "\n".join(lines) + "\n")
-    blocks = list(stream.row_blocks(tmp_path / "data.csv", 256))
+    blocks = list(rowblocks.row_blocks(tmp_path / "data.csv", 256))
     assert blocks[-1][1] is None and len(blocks) > 1  # the fast path read the rows before it
     spec = tmp_path / "spec.yaml"
     spec.write_text("task: binary\ndata: {source: data.csv, label: y, streaming: true}\n")
     checked = check_spec(spec)
-    read = list(stream.chunks(make_splits(checked).layout))
-    assert sum(len(chunk.y) for chunk in read) == 400
+    read = [block.rows for block in make_splits(checked).source.blocks()]
+    assert sum(len(chunk) for chunk in read) == 400
     sizes = np.concatenate([chunk.categorical["size"][:, 0] for chunk in read])
     assert sizes[30] == 'screen 2" wide' and sizes[399] == "plain 3"
 
@@ -357,14 +378,14 @@ def test_keras_tells_the_shuffle_each_epoch_before_reading_it(
     from taskfit.training.run import train
 
     seen: list[int] = []
-    real = streamsplits.StreamSplits.batches
+    real = Splits.batches
 
-    def recording(self: streamsplits.StreamSplits, part: int, size: int, shuffle: bool):  # type: ignore[no-untyped-def]
+    def recording(self: Splits, part: int, size: int, shuffle: bool):  # type: ignore[no-untyped-def]
         if shuffle:
             seen.append(self.epoch[0])
         yield from real(self, part, size, shuffle)
 
-    monkeypatch.setattr(streamsplits.StreamSplits, "batches", recording)
+    monkeypatch.setattr(Splits, "batches", recording)
     train(
         streamed,
         parse_set(["training.epochs=3", "training.early_stopping=null"]),

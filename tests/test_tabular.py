@@ -10,13 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import mixed_csv
+from helpers import mixed_csv, table_inputs
 from typer.testing import CliRunner
 
 from taskfit.cli.app import app
 from taskfit.cli.overrides import parse_set
 from taskfit.errors import SpecError
-from taskfit.feed.arrays import to_inputs
 from taskfit.model.build import named_inputs
 from taskfit.plan.checking import check_spec
 from taskfit.training.fit import class_weights
@@ -59,7 +58,7 @@ def test_train_predict_round_trip(mixed: Path, tmp_path: Path) -> None:
     assert len(predicted) == 60  # every input row, in order, the unlabelled one too
     assert list(predicted[0]) == ["predicted_bought", "probability_no", "probability_yes"]
     data = result.checked.data
-    x = to_inputs(data.table, data.of_kind("numeric"), data.of_kind("categorical"), list(range(60)))
+    x = table_inputs(data.table, data.of_kind("numeric"), data.of_kind("categorical"))
     expected = np.asarray(result.model.predict(named_inputs(x), verbose=0))[:, 0]
     got = np.array([float(row["probability_yes"]) for row in predicted])
     np.testing.assert_allclose(got, expected, atol=1e-5)

@@ -92,12 +92,9 @@ AUTO_BYTES = 2**28  # 256 MiB
 
 
 def streaming_wanted(spec: Spec, path: Path) -> bool:
-    """`data.streaming` as set; unset, on for a file over AUTO_BYTES when the spec has the one
-    label column streaming reads (heads and one-hot labels stay in memory)."""
+    """`data.streaming` as set; unset, on for a file over AUTO_BYTES."""
     if spec.data.streaming is not None:
         return spec.data.streaming
-    if spec.heads is not None or not isinstance(spec.data.label, str):
-        return False
     try:
         return path.stat().st_size > AUTO_BYTES
     except OSError:  # read_csv says what is wrong with the path

@@ -5,25 +5,13 @@ the saved model's graph and on a numpy matrix (the statistics), so the two canno
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 import numpy as np
 
-from taskfit.plan.plan import Plan
-
-if TYPE_CHECKING:
-    from taskfit.feed.arrays import Part
-
 # The numeric steps are keras.ops calls in the functional graph, not custom layers: Keras saves
 # them as its own operations, so `keras.saving.load_model` needs nothing from taskfit.
-
-
-def feature_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and variance per column; a column constant in training gets variance 1, since Keras
-    would divide by ~1e-7 and turn any other value at test time into ~1e7."""
-    mean, variance = x.mean(axis=0), x.var(axis=0)
-    return mean, np.where(variance > 1e-12, variance, 1.0)
 
 
 def log_scale(x: Any, columns: list[int]) -> Any:
@@ -59,27 +47,13 @@ def heavy_tailed(matrix: np.ndarray) -> list[int]:
     return chosen
 
 
-def _medians(matrix: np.ndarray) -> np.ndarray:
-    """Per-column median of the present values; 0 for a column empty in training."""
-    present = [col[~np.isnan(col)] for col in matrix.T]
-    return np.array([np.median(v) if len(v) else 0.0 for v in present], dtype=np.float32)
-
-
 Scale = tuple[float, float]  # a regression target's (mean, std) on the training split
-
-
-def target_scale(y: np.ndarray) -> Scale:
-    return float(y.mean()), target_std(y)
-
-
-NUMERIC_BLOCK = "__numeric__"  # the training model takes the numeric columns as one matrix
 
 
 @dataclass(frozen=True)
 class FeatureStats:
     """What the preprocessing stage and the regression outputs are fitted to, from the training
-    rows only: in memory (`feature_stats`) or in one pass over a streamed CSV
-    (taskfit.feed.streamscan)."""
+    rows only, gathered by taskfit.feed.scan in one pass over any source."""
 
     skewed: tuple[int, ...]  # numeric columns (by position) that go through log1p first
     fill: np.ndarray  # each numeric column's median, after log1p
@@ -88,37 +62,3 @@ class FeatureStats:
     variance: np.ndarray
     vocabularies: dict[str, list[str]]  # categorical column -> its training values, sorted
     targets: dict[str, Scale]  # regression head -> its training labels' (mean, std)
-
-
-def feature_stats(
-    plan: Plan,
-    numeric: tuple[str, ...],
-    categorical: tuple[str, ...],
-    train: Part,
-    gaps: frozenset[str] = frozenset(),
-) -> FeatureStats:
-    """`gaps`: numeric columns with empty cells anywhere in the data (they get an indicator)."""
-    skewed: list[int] = []
-    fill = mean = variance = np.zeros(0, dtype=np.float32)
-    indicate = [i for i, c in enumerate(numeric) if c in gaps]
-    if numeric:
-        matrix = np.concatenate([train.x[c] for c in numeric], axis=1)
-        skewed = heavy_tailed(matrix)
-        if skewed:
-            matrix = np.asarray(log_scale(matrix, skewed))
-        fill = _medians(matrix)
-        mean, variance = feature_statistics(np.asarray(fill_missing(matrix, fill, indicate)))
-    return FeatureStats(
-        tuple(skewed),
-        fill,
-        tuple(indicate),
-        mean,
-        variance,
-        {c: sorted({str(v) for v in train.x[c].ravel()}) for c in categorical},
-        {h.name: target_scale(train.y[h.name]) for h in plan.heads if h.task == "regression"},
-    )
-
-
-def target_std(y: np.ndarray) -> float:
-    """A regression target's spread on the training split (1 for a constant target)."""
-    return float(y.std()) or 1.0

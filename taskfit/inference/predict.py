@@ -10,8 +10,11 @@ from typing import Any
 import numpy as np
 
 from taskfit import progress
-from taskfit.data.labels import is_missing
-from taskfit.feed.arrays import class_ids, confusion_counts, probabilities, to_inputs, to_targets
+from taskfit.data.csvtable import Table
+from taskfit.feed.cells import Columns
+from taskfit.feed.chunk import Chunk
+from taskfit.feed.classes import class_ids, confusion_counts, probabilities
+from taskfit.feed.memory import encode_table
 from taskfit.model.keras_setup import import_keras
 from taskfit.plan.plan import Head, logged
 from taskfit.runfolder.layout import RunFolder
@@ -35,11 +38,19 @@ def _load(run: Run) -> Any:
         return keras.saving.load_model(RunFolder(run.folder).model)
 
 
-def _inputs(run: Run, table: Any, rows: list[int]) -> dict[str, Any]:
+def _read(run: Run, table: Table, with_labels: bool) -> tuple[Chunk, int]:
+    """(the rows, encoded as in training; with the labels: only the rows that have every
+    head's label) and how many rows were left out for want of a label."""
+    heads = run.plan.heads if with_labels else ()
+    block = encode_table(table, Columns(run.numeric, run.categorical, heads))
+    return block.rows.take(block.labelled), int((~block.labelled).sum())
+
+
+def _inputs(run: Run, rows: Chunk) -> dict[str, Any]:
     """The rows' raw columns, as the saved model takes them."""
     from taskfit.model.build import named_inputs
 
-    return named_inputs(to_inputs(table, run.numeric, run.categorical, rows))
+    return named_inputs(rows.named(run.numeric))
 
 
 def _by_head(run: Run, output: Any) -> dict[str, np.ndarray]:
@@ -52,7 +63,8 @@ def _by_head(run: Run, output: Any) -> dict[str, np.ndarray]:
 def predict(run_dir: str | Path, csv_path: str | Path) -> Predictions:
     run = open_run(run_dir)
     table, notes = read_rows(run, Path(csv_path), need_label=False)
-    inputs = _inputs(run, table, list(range(table.n_rows)))
+    read, _ = _read(run, table, with_labels=False)
+    inputs = _inputs(run, read)
     model = _load(run)
     with progress.keras_on_stderr() as verbose:
         outputs = _by_head(run, model.predict(inputs, verbose=verbose))
@@ -99,19 +111,11 @@ def evaluate(run_dir: str | Path, csv_path: str | Path) -> Evaluation:
     weights in metrics.json (for uncertainty weighting without its log-variance term)."""
     run = open_run(run_dir)
     table, notes = read_rows(run, Path(csv_path), need_label=True)
-    rows = [
-        i
-        for i in range(table.n_rows)
-        if not any(
-            is_missing(table.cells[h.labels.columns[0]][i])
-            for h in run.plan.heads
-            if len(h.labels.columns) == 1
-        )
-    ]
-    y = to_targets(table, run.plan, rows)
+    labelled, left_out = _read(run, table, with_labels=True)
+    y = labelled.y
     model = _load(run)
     _compile_for_evaluation(run, model)
-    x = _inputs(run, table, rows)
+    x = _inputs(run, labelled)
     with progress.keras_on_stderr() as verbose:
         target = y if run.plan.multi else y[SINGLE_HEAD]
         metrics = model.evaluate(x, target, verbose=verbose, return_dict=True)
@@ -123,8 +127,8 @@ def evaluate(run_dir: str | Path, csv_path: str | Path) -> Evaluation:
     }
     return Evaluation(
         {k: float(v) for k, v in metrics.items()},
-        len(rows),
-        table.n_rows - len(rows),
+        len(labelled),
+        left_out,
         confusion,
         notes,
     )

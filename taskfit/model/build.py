@@ -11,15 +11,10 @@ from typing import Any
 import keras
 import numpy as np
 
-from taskfit.feed.arrays import Inputs, Part
-from taskfit.feed.stats import (
-    NUMERIC_BLOCK,
-    FeatureStats,
-    Scale,
-    feature_stats,
-    fill_missing,
-    log_scale,
-)
+from taskfit.feed.cells import Columns
+from taskfit.feed.chunk import NUMERIC_BLOCK, Chunk, Inputs
+from taskfit.feed.scan import feature_stats
+from taskfit.feed.stats import FeatureStats, Scale, fill_missing, log_scale
 from taskfit.plan.plan import Head, Plan
 from taskfit.spec.spec import LayerSpec
 
@@ -127,14 +122,15 @@ class Models:
     # gives each its own loss: taskfit.model.ensemble.PackedEnsemble)
     members: keras.Model | None = None
 
-    def pack(self, x: Inputs) -> dict[str, Any]:
-        """Named column arrays -> the `fit` model's inputs."""
+    def pack(self, rows: Chunk) -> dict[str, Any]:
+        """Rows -> the `fit` model's inputs."""
+        x = rows.categorical
         if self.looked_up is not None:
             packed = {c: category_ids(x[c], self.looked_up[c]) for c in self.categorical}
         else:
             packed = {c: strings(x[c]) for c in self.categorical}
         if self.numeric:
-            packed[NUMERIC_BLOCK] = np.concatenate([x[c] for c in self.numeric], axis=1)
+            packed[NUMERIC_BLOCK] = rows.numeric
         return packed
 
 
@@ -165,11 +161,11 @@ def build_model(
     plan: Plan,
     numeric: tuple[str, ...],
     categorical: tuple[str, ...],
-    train: Part,
+    train: Chunk,
     gaps: frozenset[str] = frozenset(),
 ) -> Models:
-    """The model, its preprocessing fitted on the training split's arrays."""
-    stats = feature_stats(plan, numeric, categorical, train, gaps)
+    """The model, its preprocessing fitted on the training rows."""
+    stats = feature_stats(Columns(numeric, categorical, plan.heads), train, gaps)
     return build_from_stats(plan, numeric, categorical, stats)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from taskfit.feed.arrays import class_ids, confusion_counts, probabilities
+from taskfit.feed.classes import class_ids, confusion_counts, probabilities
 from taskfit.plan.plan import Head, Plan, head_logged, logged
 from taskfit.runfolder.files import write_bytes
 from taskfit.runfolder.layout import RunFolder

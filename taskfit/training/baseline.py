@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from taskfit.feed.arrays import Part, Splits, class_ids, probabilities
+from taskfit.feed.chunk import TEST
+from taskfit.feed.classes import class_ids, probabilities
+from taskfit.feed.splits import Splits
 from taskfit.plan.checking import Checked
 from taskfit.plan.plan import Head, logged
 from taskfit.recipe.table import higher_is_better
@@ -58,10 +60,6 @@ def difference(metric: str, multi: float, single: float) -> tuple[float, str]:
     return ((single - multi) / abs(single) * 100.0 if single else 0.0), "%"
 
 
-def alone(part: Part, head: str) -> Part:
-    return Part(part.x, {head: part.y[head]})
-
-
 def single_head_baselines(
     keras: Any,
     checked: Checked,
@@ -74,7 +72,8 @@ def single_head_baselines(
     None when Ctrl-C stopped a baseline."""
     from taskfit.training.fit import fit_plan, test_metrics
 
-    test_x = multi.models.pack(splits.test.x)
+    test = splits.part(TEST)  # in memory: the paired verdict needs every test row
+    test_x = multi.models.pack(test)
     multi_outputs = multi.trained.predict(test_x, verbose=0)
 
     plan = checked.plan
@@ -84,11 +83,7 @@ def single_head_baselines(
     for head in plan.heads:
         one = dataclasses.replace(plan, heads=(dataclasses.replace(head, weight=1.0),))
         one = dataclasses.replace(one, weighting=fixed)
-        own = Splits(
-            alone(splits.train, head.name),
-            alone(splits.validation, head.name) if splits.validation else None,
-            alone(splits.test, head.name),
-        )
+        own = splits.alone(head.name)
         keras.utils.set_random_seed(seed)
         fitted = fit_plan(keras, checked, one, own, verbose=verbose)
         if fitted.interrupted:  # Ctrl-C: half-trained baselines would mislead
@@ -99,7 +94,7 @@ def single_head_baselines(
         multi_value = multi_metrics[logged(head.name, metric, multi=True)]
         single_value = single[logged(head.name, metric, multi=False)]
         gain, unit = difference(metric, multi_value, single_value)
-        y = splits.test.y[head.name]
+        y = test.y[head.name]
         found[head.name] = {
             "metric": metric,
             "multi_task": multi_value,

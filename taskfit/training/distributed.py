@@ -6,21 +6,9 @@ workers run Keras on the JAX backend: `jax.distributed.initialize` joins them (g
 on CPU) and `keras.distribution.DataParallel` keeps one copy of the weights per process, the
 gradients summed across them every step.
 
-- Data in memory: every process reads the whole training split (the statistics the model is
-  built on, its vocabularies and class counts are then the same everywhere) and feeds only
-  its slice of each global batch: every epoch the seed draws one permutation of the training
-  rows; global batch k is rows [k*B, (k+1)*B) of it and process i takes the i-th of its N
-  equal slices. A run on N processes then sees the same batches as one process with the same
-  global batch; the results differ only by the order floats are summed in. The last partial
-  batch of an epoch is dropped (every process must take the same number of steps).
-  Validation: each process takes every N-th row of the split, cut to equal lengths (the
-  metrics Keras logs are over all of them, the same on every process, so early stopping
-  stops every process at the same epoch).
-- data.streaming (StreamShard): every process scans the whole file once (the same
-  statistics everywhere, and the file's blocks of rows with each one's rows per part); then
-  each epoch it reads only its own blocks, every N-th, shuffled through the bounded buffer,
-  and takes as many local batches (and validation rows) as the smallest share holds. The
-  batches differ from one process's, so the result matches a one-process run statistically.
+- Every process reads the whole training split (the statistics the model is built on, its
+  vocabularies and class counts are then the same everywhere) and feeds only its share of it
+  (taskfit.training.feeding says how).
 - JAX has no string tensors: the workers look categories up before the model (the ids
   StringLookup would give) and the model takes the ids; the layers after the lookup, and so the
   weights, are the same.
@@ -47,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,183 +90,6 @@ def check_distributable(checked: Any, cluster: Cluster) -> None:
     if problems:
         flag = "--workers" if cluster.process_id is None else "--num-processes"
         raise SpecError([Problem(flag, p) for p in problems])
-
-
-class Shard:
-    """One process's view of the parts: what is fitted to the whole training split (the same
-    in every process) comes from `splits`; what it feeds, its subclass decides."""
-
-    splits: Any
-
-    def feature_stats(self, *args: Any) -> Any:
-        return self.splits.feature_stats(*args)
-
-    def class_counts(self, head: str, n_classes: int) -> np.ndarray:
-        counts: np.ndarray = self.splits.class_counts(head, n_classes)
-        return counts
-
-
-class ShardedSplits(Shard):
-    """arrays.Splits as one process of N sees it (see the module docstring)."""
-
-    def __init__(self, splits: Any, process: int, count: int, seed: int):
-        self.splits, self.process, self.count, self.seed = splits, process, count, seed
-
-    def first_rows(self, models: Any) -> dict[str, Any]:
-        return dict(self.splits.first_rows(models))
-
-    def fit_data(self, models: Any, plan: Any, batch_size: int) -> dict[str, Any]:
-        from taskfit.feed.arrays import fit_targets
-
-        train = self.splits.train
-        x, y = models.pack(train.x), fit_targets(plan, train.y)
-        feed = global_batches(x, y, batch_size, self.process, self.count, self.seed)
-        return {"x": feed, "shuffle": False}
-
-    def fit_callbacks(self) -> list[Any]:
-        return []  # the global batches reshuffle themselves at each epoch's end
-
-    def validation_data(self, models: Any, plan: Any) -> Any:
-        from taskfit.feed.arrays import fit_targets
-
-        part = self.splits.validation
-        if not part:
-            return None
-        equal = len(part) - len(part) % self.count
-        mine = part.take(np.arange(equal)[self.process :: self.count])
-        return models.pack(mine.x), fit_targets(plan, mine.y)
-
-
-class StreamShard(Shard):
-    """A streamed CSV (streamsplits.StreamSplits) as one process of N reads it: only its own
-    blocks of the file, every N-th of those the scan found. Its training rows go through the
-    same bounded shuffle buffer; every process takes as many local batches per epoch as the
-    smallest share holds, and as many validation rows."""
-
-    def __init__(self, splits: Any, process: int, count: int):
-        from taskfit.feed.stream import TRAIN, VALIDATION
-
-        scanned = splits.scanned
-        if scanned.spans is None:
-            raise TaskfitError(
-                f'{splits.layout.path.name}: a quote inside an unquoted cell (such as 12") '
-                "keeps the file from being cut into blocks for several processes; quote that "
-                "cell, or train in one process"
-            )
-        self.splits, self.process, self.count = splits, process, count
-        shares = [scanned.span_rows[i::count].sum(axis=0) for i in range(count)]
-        self.train_rows = min(int(share[TRAIN]) for share in shares)
-        self.validation_rows = min(int(share[VALIDATION]) for share in shares)
-        self.mine = replace(splits, spans=scanned.spans[process::count])
-
-    def first_rows(self, models: Any) -> dict[str, Any]:
-        from taskfit.feed.stream import named
-
-        return dict(models.pack(named(self.splits.scanned.first, self.splits.layout)))
-
-    def fit_callbacks(self) -> list[Any]:
-        return list(self.mine.fit_callbacks())  # tells the shuffle the epoch
-
-    def fit_data(self, models: Any, plan: Any, batch_size: int) -> dict[str, Any]:
-        from taskfit.feed.stream import TRAIN
-
-        local = batch_size // self.count
-        steps = self.train_rows // local  # whole batches only, the same count everywhere
-        if not steps:
-            raise TaskfitError(
-                f"{self.splits.layout.path.name}: the smallest process's share holds "
-                f"{self.train_rows} training rows, fewer than its {local} of each batch; use "
-                "fewer processes or a smaller training.batch_size"
-            )
-        return {"x": self._feed(models, self.mine, TRAIN, local, steps), "shuffle": False}
-
-    def validation_data(self, models: Any, plan: Any) -> Any:
-        from taskfit.feed.stream import VALIDATION
-
-        if not self.validation_rows:
-            return None
-        equal = replace(self.mine, limit=self.validation_rows)
-        steps = -(-self.validation_rows // VALIDATION_BATCH)
-        return self._feed(models, equal, VALIDATION, VALIDATION_BATCH, steps)
-
-    def _feed(self, models: Any, source: Any, part: int, size: int, steps: int) -> Any:
-        """`steps` batches of `source`'s rows of `part` (training ones shuffled), packed for
-        the model (categories as the ids JAX takes)."""
-        from taskfit.feed.stream import TRAIN, named
-
-        layout = self.splits.layout
-
-        def packed() -> Any:
-            for batch in source.batches(part, size, shuffle=part == TRAIN):
-                yield models.pack(named(batch, layout)), batch.y
-
-        return sequential_batches(packed, steps)
-
-
-VALIDATION_BATCH = 1024  # validation rows per process and step, when streamed
-
-
-def sequential_batches(batches: Any, steps: int) -> Any:
-    """A keras.utils.PyDataset of `steps` items drawn in order from a new `batches()` each
-    epoch (a stream cannot jump to batch k: asking out of order starts it again)."""
-    import keras
-
-    class Sequential(keras.utils.PyDataset):
-        def __init__(self) -> None:
-            super().__init__()
-            self.stream: Any = None
-            self.next = 0
-
-        def __len__(self) -> int:
-            return steps
-
-        def __getitem__(self, k: int) -> Any:
-            if self.stream is None or k != self.next:
-                self.stream = batches()
-                for _ in range(k):
-                    next(self.stream)
-            self.next = k + 1
-            return next(self.stream)
-
-        def on_epoch_end(self) -> None:
-            self.stream = None
-
-    return Sequential()
-
-
-def global_batches(
-    x: dict[str, Any], y: Any, batch: int, process: int, count: int, seed: int
-) -> Any:
-    """A keras.utils.PyDataset: this process's slice of each global batch, a new permutation of
-    the rows each epoch."""
-    import keras
-
-    rows = len(next(iter(x.values())))
-    local = batch // count
-
-    def take(values: Any, rows: np.ndarray) -> Any:
-        if isinstance(values, dict):
-            return {k: v[rows] for k, v in values.items()}
-        return values[rows]
-
-    class GlobalBatches(keras.utils.PyDataset):
-        def __init__(self) -> None:
-            super().__init__()
-            self.epoch = 0
-            self.order = np.random.default_rng([seed, 0]).permutation(rows)
-
-        def __len__(self) -> int:
-            return rows // batch  # whole global batches only
-
-        def __getitem__(self, k: int) -> tuple[Any, Any]:
-            mine = self.order[k * batch : (k + 1) * batch][process * local : (process + 1) * local]
-            return take(x, mine), take(y, mine)
-
-        def on_epoch_end(self) -> None:
-            self.epoch += 1
-            self.order = np.random.default_rng([seed, self.epoch]).permutation(rows)
-
-    return GlobalBatches()
 
 
 def run_workers(
@@ -390,7 +201,7 @@ def fitted_from_workers(
     the weights process 0 saved, compiled for the test evaluation."""
     from taskfit.training.fit import Fitted, compile_plan
 
-    models, trained, _, _ = compile_plan(keras, checked, checked.plan, splits)
+    models, trained, _, _ = compile_plan(keras, checked.plan, splits)
     models.fit.set_weights(weights)
     return Fitted(
         models,
@@ -417,7 +228,6 @@ def worker(job: dict[str, Any]) -> None:
         process_id=job["process_id"],
         initialization_timeout=300,
     )
-    from taskfit.feed.streamsplits import open_stream
     from taskfit.model.keras_setup import import_keras
     from taskfit.plan.checking import check_spec
     from taskfit.training.fit import fit_plan, make_splits
@@ -430,12 +240,8 @@ def worker(job: dict[str, Any]) -> None:
     checked = check_spec(job["spec"], job["overrides"], workers=True)
     seed = checked.loaded.spec.training.seed
     keras.utils.set_random_seed(seed)
-    splits: Any
-    if checked.data.streamed is not None:
-        whole = open_stream(checked, processes=job["count"])
-        splits = StreamShard(whole, job["process_id"], job["count"])
-    else:
-        splits = ShardedSplits(make_splits(checked), job["process_id"], job["count"], seed)
+    whole = make_splits(checked, processes=job["count"])
+    splits = whole.sharded(job["process_id"], job["count"])
     started = time.perf_counter()
     fitted = fit_plan(keras, checked, checked.plan, splits)
     if job["out"] is None:

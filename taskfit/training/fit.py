@@ -11,17 +11,18 @@ from typing import Any
 import numpy as np
 
 from taskfit import progress
-from taskfit.data.columns import CATEGORICAL, NUMERIC
-from taskfit.feed.arrays import Feed, Splits, split, to_part
+from taskfit.feed.splits import Splits, open_splits
+from taskfit.model.build import Models
 from taskfit.plan.checking import Checked
 from taskfit.plan.plan import Head, Plan
+from taskfit.training import feeding
 
 SMOKE_ROWS = 256  # a CI smoke run fits one epoch on at most this many training rows
 
 
 @dataclass
 class Fitted:
-    models: Any  # taskfit.model.build.Models
+    models: Models
     trained: Any  # the keras.Model that was compiled and fit (models.fit, or a wrapper)
     history: dict[str, list[float]]
     active_losses: dict[str, list[str]]  # history.csv columns: the loss in force per epoch
@@ -45,19 +46,11 @@ class Fitted:
         return f"Ctrl-C after {self.epochs} epoch(s){kept}"
 
 
-def make_splits(checked: Checked, smoke: bool = False) -> Any:
-    """The train, validation and test parts: arrays.Splits in memory, or a stream.StreamSplits
-    (data.streaming) that reads the CSV again whenever a part is needed."""
-    spec, plan = checked.loaded.spec, checked.plan
-    splits: Any
-    if checked.data.streamed is not None:
-        from taskfit.feed.streamsplits import open_stream
-
-        splits = open_stream(checked, SMOKE_ROWS if smoke else None)
-    else:
-        labelled = to_part(checked.data, plan)
-        splits = split(labelled, spec.data, spec.training.seed, stratify=plan.stratify_by)
-    return splits.head(SMOKE_ROWS) if smoke else splits
+def make_splits(checked: Checked, smoke: bool = False, processes: int = 1) -> Splits:
+    """The train, validation and test parts of the checked data (in memory or streamed), at
+    most SMOKE_ROWS rows each for a --smoke run."""
+    enough = SMOKE_ROWS if smoke else None
+    return open_splits(checked.data, checked.plan, checked.loaded.spec, enough, processes)
 
 
 @dataclass(frozen=True)
@@ -86,7 +79,7 @@ def test_metrics(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]
         evaluated.compile(loss=fitted.trained.loss, metrics=make_metrics(plan.head))
     with progress.keras_on_stderr() as verbose:
         metrics = evaluated.evaluate(
-            **splits.test_data(fitted.models, plan), verbose=verbose, return_dict=True
+            **feeding.test_data(fitted.models, plan, splits), verbose=verbose, return_dict=True
         )
     return {k: float(v) for k, v in metrics.items()}
 
@@ -114,17 +107,15 @@ def head_std(plan: Plan, head: Head, targets: dict[str, tuple[float, float]]) ->
     return targets[head.name][1]
 
 
-def compile_plan(keras: Any, checked: Checked, plan: Plan, splits: Feed) -> tuple[Any, ...]:
+def compile_plan(keras: Any, plan: Plan, splits: Splits) -> tuple[Any, ...]:
     """(models, the compiled training model, the heads' weighting callback or None, the losses
     by head): the model built on the training part's statistics, ready to fit."""
     from taskfit.model.build import build_from_stats
     from taskfit.model.optim import make_loss, make_metrics, make_optimizer
 
-    view = checked.data
-    gaps = frozenset(c.name for c in view.columns if c.kind == NUMERIC and c.missing)
-    numeric, categorical = view.of_kind(NUMERIC), view.of_kind(CATEGORICAL)
-    stats = splits.feature_stats(plan, numeric, categorical, gaps)
-    models = build_from_stats(plan, numeric, categorical, stats)
+    stats = splits.stats
+    columns = splits.columns
+    models = build_from_stats(plan, columns.numeric, columns.categorical, stats)
     losses = {
         head.name: make_loss(head, target_std=head_std(plan, head, stats.targets))
         for head in plan.heads
@@ -152,7 +143,7 @@ def fit_plan(
     keras: Any,
     checked: Checked,
     plan: Plan,
-    splits: Feed,
+    splits: Splits,
     *,
     smoke: bool = False,
     verbose: int | str = 0,
@@ -165,25 +156,25 @@ def fit_plan(
     from taskfit.training.callbacks import make_callbacks
 
     spec = checked.loaded.spec
-    models, trained, weights, losses = compile_plan(keras, checked, plan, splits)
+    models, trained, weights, losses = compile_plan(keras, plan, splits)
     made = make_callbacks(
         keras,
         plan=plan,
         spec=spec,
         losses=losses,
         weights=weights,
-        feed=splits.fit_callbacks(),
+        feed=feeding.fit_callbacks(splits),
         run_dir=run_dir,
         smoke=smoke,
         rates=replay.rates if replay else None,
     )
     if not trained.built:  # the uncertainty wrapper is built by a first call (checkpoints need it)
-        trained(splits.first_rows(models))
+        trained(feeding.first_rows(models, splits))
     fit_started = time.perf_counter()
     with progress.keras_on_stderr():  # results alone on stdout; progress on stderr
         fitted = trained.fit(
-            **splits.fit_data(models, plan, spec.training.batch_size),
-            validation_data=splits.validation_data(models, plan),
+            **feeding.fit_data(models, plan, splits, spec.training.batch_size),
+            validation_data=feeding.validation_data(models, plan, splits),
             epochs=1 if smoke else replay.epochs if replay else spec.training.epochs,
             callbacks=made.callbacks,
             class_weight=_class_weight(plan, splits),
@@ -214,14 +205,12 @@ def fit_plan(
     )
 
 
-def _class_weight(plan: Plan, splits: Feed) -> dict[int, float] | None:
+def _class_weight(plan: Plan, splits: Splits) -> dict[int, float] | None:
     """training.class_weight (one task only), from the training rows per class."""
     setting = None if plan.multi else plan.head.class_weight
     if setting is None:
         return None
-    return class_weights(
-        setting, splits.class_counts(plan.head.name, max(plan.head.output_units, 2))
-    )
+    return class_weights(setting, splits.class_counts(plan.head.name))
 
 
 def class_weights(setting: str | dict[int, float], counts: np.ndarray) -> dict[int, float]:

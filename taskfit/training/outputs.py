@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from taskfit import progress
-from taskfit.feed.arrays import Inputs, Part, Splits
+from taskfit.feed.chunk import Chunk, Inputs
+from taskfit.feed.splits import Splits
 from taskfit.plan.plan import Plan
 from taskfit.runfolder.files import read_json
 from taskfit.runfolder.layout import RunFolder
@@ -43,7 +44,9 @@ def run_facts(
     }
 
 
-def write_run_plots(run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test: Part) -> list[str]:
+def write_run_plots(
+    run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test: Chunk
+) -> list[str]:
     """The learning curves, and each head's plots on the test split (taskfit.report.plots). The
     model is saved by now: a problem drawing becomes a warning, not a failed run."""
     if len(test) == 0:  # train has said so, with the missing metrics
@@ -55,12 +58,12 @@ def write_run_plots(run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test:
     return []
 
 
-def _draw(run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test: Part) -> None:
+def _draw(run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test: Chunk) -> None:
     from taskfit.model.build import named_inputs
     from taskfit.report.plots import TestResult, write_plots
 
     with progress.keras_on_stderr() as verbose:
-        output = model.predict(named_inputs(test.x), verbose=verbose)
+        output = model.predict(named_inputs(test.named(fitted.models.numeric)), verbose=verbose)
     by_head = output if plan.multi else {plan.head.name: output}
     tests = [TestResult(h, test.y[h.name], np.asarray(by_head[h.name])) for h in plan.heads]
     with progress.step("drawing plots"):

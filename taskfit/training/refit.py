@@ -7,7 +7,7 @@ import dataclasses
 from typing import Any
 
 from taskfit import progress
-from taskfit.feed.arrays import Splits
+from taskfit.feed.splits import Splits
 from taskfit.plan.checking import Checked
 from taskfit.training.fit import Fitted, Replay, fit_plan, seed_everything
 

@@ -16,9 +16,7 @@ from typing import Any
 
 from taskfit import progress
 from taskfit.errors import SpecError, TaskfitError
-from taskfit.feed.arrays import (
-    Splits,
-)
+from taskfit.feed.splits import Splits
 from taskfit.model.keras_setup import import_keras
 from taskfit.plan.checking import Checked, check_spec
 from taskfit.plan.plan import Plan, logged, plan_summary
@@ -227,7 +225,11 @@ def _finish(
         warnings += write_run_plots(run_dir, plan, fitted, model, splits.test_sample())
     if baseline is not None:
         write_json(files.baseline, baseline)
-    smoke = reload_matches(keras, model, run_dir, splits.test_sample().x) if options.smoke else None
+    smoke = (
+        reload_matches(keras, model, run_dir, splits.test_sample().named(fitted.models.numeric))
+        if options.smoke
+        else None
+    )
     lost = options.baseline_single and baseline is None
     status = _end_status(run_dir, fitted, baseline_lost=lost)
     return RunResult(

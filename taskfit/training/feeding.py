@@ -1,0 +1,236 @@
+"""The parts as Keras's fit and evaluate take them. What differs by data kind is only how rows
+reach Keras, not what they are:
+
+- in memory: whole arrays (Keras shuffles them itself, the fastest way for a small table);
+- streamed: a tf.data pipeline over the batches of taskfit.feed.splits, prefetched;
+- one process of several (train --workers, on JAX): a keras.utils.PyDataset of its share.
+  In memory, every epoch the seed draws one permutation of the training rows; global batch k
+  is rows [k*B, (k+1)*B) of it and process i takes the i-th of its N equal slices, so N
+  processes see the batches one process with the same global batch sees (the last partial
+  batch is dropped: every process must take as many steps). Streamed, each process reads its
+  own blocks of the file (every N-th) and takes as many batches as the smallest share holds.
+  Validation: each process takes an equal share, so early stopping stops every process at the
+  same epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from taskfit.errors import TaskfitError
+from taskfit.feed.chunk import PART_NAMES, TEST, TRAIN, VALIDATION, Targets
+from taskfit.feed.splits import Shard, Splits
+from taskfit.model.build import Models
+from taskfit.plan.plan import Plan
+
+EVALUATION_BATCH = 1024  # rows per step when a part is streamed to validation or evaluation
+
+XY = tuple[dict[str, Any], Any]
+
+
+def fit_targets(plan: Plan, y: Targets) -> np.ndarray | Targets:
+    """What Keras's fit takes: the one head's array, or the dict keyed by head name."""
+    return y if plan.multi else y[plan.head.name]
+
+
+def first_rows(models: Models, splits: Splits) -> dict[str, Any]:
+    """A few rows of inputs, to build a model before fit (its checkpoint needs the weights)."""
+    return models.pack(splits.first())
+
+
+def fit_data(models: Models, plan: Plan, splits: Splits, batch_size: int) -> dict[str, Any]:
+    """Keras fit's x (and y, batch_size) for the training part."""
+    if splits.shard is not None:
+        batches = _shard_batches(models, plan, splits, splits.shard, batch_size)
+        return {"x": batches, "shuffle": False}
+    if splits.in_memory:
+        train = splits.part(TRAIN)
+        return {"x": models.pack(train), "y": fit_targets(plan, train.y), "batch_size": batch_size}
+    # shuffled by the splits, through the bounded buffer (Keras cannot shuffle a dataset)
+    return {"x": _dataset(plan, splits, TRAIN, batch_size, shuffle=True), "shuffle": False}
+
+
+def validation_data(models: Models, plan: Plan, splits: Splits) -> Any:
+    if not splits.sizes()["validation"]:
+        return None
+    if splits.shard is not None:
+        return _shard_validation(models, plan, splits, splits.shard)
+    if splits.in_memory:
+        part = splits.part(VALIDATION)
+        return models.pack(part), fit_targets(plan, part.y)
+    return _dataset(plan, splits, VALIDATION, EVALUATION_BATCH, shuffle=False)
+
+
+def test_data(models: Models, plan: Plan, splits: Splits) -> dict[str, Any]:
+    """Keras evaluate's x (and y) for the test part."""
+    if splits.in_memory:
+        test = splits.part(TEST)
+        return {"x": models.pack(test), "y": fit_targets(plan, test.y)}
+    return {"x": _dataset(plan, splits, TEST, EVALUATION_BATCH, shuffle=False)}
+
+
+def fit_callbacks(splits: Splits) -> list[Any]:
+    """A Keras callback telling a streamed shuffle which epoch begins (arrays in memory are
+    shuffled by Keras, and a process's global batches reshuffle themselves)."""
+    if splits.in_memory:
+        return []
+    import keras
+
+    epoch = splits.epoch
+
+    class EpochShuffle(keras.callbacks.Callback):
+        def on_epoch_begin(self, number: int, logs: dict[str, Any] | None = None) -> None:
+            epoch[0] = number
+
+    return [EpochShuffle()]
+
+
+def _dataset(plan: Plan, splits: Splits, part: int, batch_size: int, shuffle: bool) -> Any:
+    import tensorflow as tf
+
+    first = splits.first()
+
+    def spec(values: np.ndarray) -> Any:
+        dtype = tf.string if values.dtype == object else tf.as_dtype(values.dtype)
+        return tf.TensorSpec((None, *values.shape[1:]), dtype)
+
+    inputs = {k: spec(v) for k, v in first.inputs().items()}
+    targets = fit_targets(plan, {k: spec(v) for k, v in first.y.items()})
+    dataset = tf.data.Dataset.from_generator(
+        lambda: (
+            (b.inputs(), fit_targets(plan, b.y)) for b in splits.batches(part, batch_size, shuffle)
+        ),
+        output_signature=(inputs, targets),
+    )
+    # the scan counted the rows: Keras then knows each epoch's steps
+    rows = splits.sizes()[PART_NAMES[part]]
+    steps = -(-rows // batch_size)
+    return dataset.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(2)
+
+
+def _shard_batches(
+    models: Models, plan: Plan, splits: Splits, shard: Shard, batch_size: int
+) -> Any:
+    local = batch_size // shard.count
+    if splits.in_memory:
+        train = splits.part(TRAIN)
+        x, y = models.pack(train), fit_targets(plan, train.y)
+        return global_batches(x, y, batch_size, shard.process, shard.count, splits.seed)
+    mine, rows = _share(splits, shard, TRAIN)
+    steps = rows // local  # whole batches only, the same count everywhere
+    if not steps:
+        raise TaskfitError(
+            f"{splits.source.name}: the smallest process's share holds {rows} training rows, "
+            f"fewer than its {local} of each batch; use fewer processes or a smaller "
+            "training.batch_size"
+        )
+    return sequential_batches(_packed(models, plan, mine, TRAIN, local), steps)
+
+
+def _shard_validation(models: Models, plan: Plan, splits: Splits, shard: Shard) -> Any:
+    if splits.in_memory:
+        part = splits.part(VALIDATION)
+        equal = len(part) - len(part) % shard.count
+        mine = part.take(np.arange(equal)[shard.process :: shard.count])
+        return models.pack(mine), fit_targets(plan, mine.y)
+    share, rows = _share(splits, shard, VALIDATION)
+    if not rows:
+        return None
+    steps = -(-rows // EVALUATION_BATCH)
+    equal_share = share.head(rows)
+    feed = _packed(models, plan, equal_share, VALIDATION, EVALUATION_BATCH)
+    return sequential_batches(feed, steps)
+
+
+def _share(splits: Splits, shard: Shard, part: int) -> tuple[Splits, int]:
+    """A streamed file's blocks this process reads (every N-th the scan found), and the rows of
+    `part` the smallest share holds (every process takes that many)."""
+    scanned = splits.scanned
+    if scanned.spans is None or scanned.span_rows is None:
+        raise TaskfitError(
+            f'{splits.source.name}: a quote inside an unquoted cell (such as 12") keeps the file '
+            "from being cut into blocks for several processes; quote that cell, or train in "
+            "one process"
+        )
+    shares = [scanned.span_rows[i :: shard.count].sum(axis=0) for i in range(shard.count)]
+    rows = min(int(share[part]) for share in shares)
+    return splits.of_spans(scanned.spans[shard.process :: shard.count]), rows
+
+
+def _packed(
+    models: Models, plan: Plan, source: Splits, part: int, size: int
+) -> Callable[[], Iterator[XY]]:
+    """A new pass over `source`'s batches of `part` (training ones shuffled), packed for the
+    model (categories as the ids JAX takes)."""
+
+    def batches() -> Iterator[XY]:
+        for batch in source.batches(part, size, shuffle=part == TRAIN):
+            yield models.pack(batch), fit_targets(plan, batch.y)
+
+    return batches
+
+
+def sequential_batches(batches: Callable[[], Iterator[XY]], steps: int) -> Any:
+    """A keras.utils.PyDataset of `steps` items drawn in order from a new `batches()` each
+    epoch (a stream cannot jump to batch k: asking out of order starts it again)."""
+    import keras
+
+    class Sequential(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stream: Iterator[XY] | None = None
+            self.next = 0
+
+        def __len__(self) -> int:
+            return steps
+
+        def __getitem__(self, k: int) -> XY:
+            if self.stream is None or k != self.next:
+                self.stream = batches()
+                for _ in range(k):
+                    next(self.stream)
+            self.next = k + 1
+            return next(self.stream)
+
+        def on_epoch_end(self) -> None:
+            self.stream = None
+
+    return Sequential()
+
+
+def global_batches(
+    x: dict[str, Any], y: Any, batch: int, process: int, count: int, seed: int
+) -> Any:
+    """A keras.utils.PyDataset: this process's slice of each global batch, a new permutation of
+    the rows each epoch."""
+    import keras
+
+    rows = len(next(iter(x.values())))
+    local = batch // count
+
+    def take(values: Any, rows: np.ndarray) -> Any:
+        if isinstance(values, dict):
+            return {k: v[rows] for k, v in values.items()}
+        return values[rows]
+
+    class GlobalBatches(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.epoch = 0
+            self.order = np.random.default_rng([seed, 0]).permutation(rows)
+
+        def __len__(self) -> int:
+            return rows // batch  # whole global batches only
+
+        def __getitem__(self, k: int) -> XY:
+            mine = self.order[k * batch : (k + 1) * batch][process * local : (process + 1) * local]
+            return take(x, mine), take(y, mine)
+
+        def on_epoch_end(self) -> None:
+            self.epoch += 1
+            self.order = np.random.default_rng([seed, self.epoch]).permutation(rows)
+
+    return GlobalBatches()
