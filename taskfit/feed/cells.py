@@ -51,6 +51,15 @@ class Columns:
         return tuple(c for head in self.heads for c in head.labels.columns)
 
     @property
+    def numbers(self) -> tuple[str, ...]:
+        """The columns read as numbers: the numeric features, regression and one-hot labels."""
+        labels = [
+            c for head in self.heads if head.labels.format in ("real", "onehot")
+            for c in head.labels.columns
+        ]  # fmt: skip
+        return tuple(dict.fromkeys((*self.numeric, *labels)))
+
+    @property
     def read(self) -> tuple[str, ...]:
         """Every column the block needs, each once."""
         return tuple(dict.fromkeys((*self.numeric, *self.categorical, *self.labels)))
@@ -95,9 +104,13 @@ def texts(column: Any) -> np.ndarray:
 
 
 def floats(column: Any) -> tuple[np.ndarray, int | None]:
-    """(float64 values, NaN for a gap; the first row that is not a number, or None)."""
+    """(float64 values, NaN for a gap; the first row that is not a number, or None). A column
+    pyarrow has read as numbers already (see taskfit.feed.stream) is taken as it is."""
     import pyarrow as pa
     import pyarrow.compute as pc
+
+    if pa.types.is_floating(column.type):
+        return column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False), None
 
     present = cells(column)
     nulled = pc.if_else(pc.equal(present, ""), pa.scalar(None, pa.string()), present)

@@ -87,8 +87,8 @@ class DataSpec:
     )
     streaming: bool | None = key(
         None,
-        doc="read the CSV in chunks, never whole in memory (default: on above 256 MiB with one "
-        "label column); types and labels come from its first 20000 rows",
+        doc="read the CSV in chunks, never whole in memory (default: on above 256 MiB); types "
+        "and labels come from its first 20000 rows",
     )
 
 
