@@ -55,7 +55,7 @@ def train(
         from taskfit.training.distributed import serve
 
         with handled():
-            serve(cluster, spec, parse_set(overrides))
+            serve(cluster, spec, parse_set(overrides), smoke=smoke)
         typer.echo(
             f"process {cluster.process_id} of {cluster.count} finished; process 0 writes the "
             "run folder",
@@ -101,11 +101,8 @@ def _flags(
     if resume is not None and (overrides or smoke or baseline):
         usage("--resume carries on with the run's own spec: no --set, --smoke or --baseline-single")
     cluster = _cluster(*machines)
-    if cluster is not None and (smoke or resume or baseline):
-        usage(
-            "--workers and the cluster options train afresh: no --smoke, --resume or "
-            "--baseline-single"
-        )
+    if cluster is not None and resume:
+        usage("--workers and the cluster options train afresh: no --resume")
     return cluster
 
 

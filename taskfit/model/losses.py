@@ -64,3 +64,22 @@ def last_switch(heads: Sequence[Head]) -> int:
         if stage.until_epoch is not None
     ]
     return max(ends, default=0)
+
+
+class LossState(keras.layers.Layer):
+    """Holds the variables the loss reads and the model does not own (a blend's mix, dwa's
+    weights) as the training model's own state. Keras's JAX trainer passes the model's
+    variables into the compiled step explicitly; a variable outside the model is a constant
+    there, traced once, so a schedule kept its first loss (measured on Keras 3.15: the loss did
+    not move at the switch until the variable was held here)."""
+
+    def __init__(self, held: Sequence[keras.Variable]):
+        super().__init__(name="loss_state")
+        self.held = list(held)
+
+
+def hold_loss_state(model: keras.Model, losses: dict[str, Any], extra: Sequence[Any] = ()) -> None:
+    """The losses' mixes and `extra` variables (loss weights) as `model`'s state."""
+    held = [loss.mix for loss in losses.values() if isinstance(loss, MixedLoss)] + list(extra)
+    if held:
+        model.loss_state = LossState(held)

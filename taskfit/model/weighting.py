@@ -22,6 +22,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from taskfit.model.losses import hold_loss_state
 from taskfit.plan.plan import Head, Plan, logged
 
 
@@ -151,11 +152,14 @@ def compile_heads(
     if method == "uncertainty":
         model = UncertaintyWeighted(net, list(plan.heads), losses)
         model.compile(optimizer=optimizer, metrics=metrics)
+        hold_loss_state(model, losses)
         return model, HeadWeights(model.weights_now)
     if method == "dwa":
         dwa = DynamicWeightAverage(list(plan.heads), float(plan.weighting.params["temperature"]))
         net.compile(optimizer=optimizer, loss=losses, loss_weights=dwa.variables, metrics=metrics)
+        hold_loss_state(net, losses, list(dwa.variables.values()))
         return net, HeadWeights(dwa.read, dwa.update, dwa.restart)
     fixed = {head.name: head.weight for head in plan.heads}
     net.compile(optimizer=optimizer, loss=losses, loss_weights=fixed, metrics=metrics)
+    hold_loss_state(net, losses)
     return net, HeadWeights(lambda: dict(fixed))

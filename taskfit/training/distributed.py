@@ -16,8 +16,10 @@ gradients summed across them every step.
   loads the weights into the same model, evaluates the test split and saves the run folder as
   a one-process run would (its model takes the raw strings again).
 
-Not yet (refused with a message): a loss schedule and learned loss weights (their variables
-are not part of the compiled JAX step).
+A loss schedule's mix and dwa's weights are variables the loss reads; they are held as the
+training model's state (taskfit.model.losses.LossState), so the compiled JAX step reads their
+values of each epoch. A refit runs in the workers too, on every process's share of train +
+validation.
 """
 
 from __future__ import annotations
@@ -70,18 +72,8 @@ def check_distributable(checked: Any, cluster: Cluster) -> None:
             "--workers/--num-processes: needs JAX, which is not installed; pip install "
             '"taskfit[distributed]"'
         )
-    spec, plan = checked.loaded.spec, checked.plan
+    spec = checked.loaded.spec
     problems = []
-    if any(head.loss.form == "schedule" for head in plan.heads):
-        problems.append("a loss schedule cannot change the loss of a compiled JAX step yet")
-    if plan.multi and plan.weighting.name != "fixed":
-        problems.append(f"loss_weighting {plan.weighting.name}: learned weights are not yet "
-                        "part of the compiled JAX step; use fixed weights")  # fmt: skip
-    if plan.additions:
-        problems.append(
-            f"{', '.join(plan.additions)}: not yet fitted across processes; set "
-            "model.members: 1, model.numeric_embedding: none and training.refit: false"
-        )
     if spec.training.batch_size % cluster.count:
         problems.append(
             f"training.batch_size {spec.training.batch_size} must divide into the "
@@ -93,7 +85,7 @@ def check_distributable(checked: Any, cluster: Cluster) -> None:
 
 
 def run_workers(
-    cluster: Cluster, spec: SpecSource, overrides: Overrides, out: Path | None
+    cluster: Cluster, spec: SpecSource, overrides: Overrides, out: Path | None, smoke: bool = False
 ) -> tuple[dict[str, Any], list[np.ndarray]] | None:
     """Start this machine's worker processes and wait for them. Returns process 0's history and
     weights when process 0 is among them (written under `out`), else None."""
@@ -110,6 +102,7 @@ def run_workers(
                     "coordinator": cluster.coordinator,
                     "process_id": i,
                     "count": cluster.count,
+                    "smoke": smoke,
                     "out": str(out / WORKER_FILES) if out is not None and i == 0 else None,
                 }
                 # a file, not a pipe: a chatty worker never blocks; the ExitStack closes it
@@ -169,12 +162,12 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)  # unwinds through run_workers, which stops the workers
 
 
-def serve(cluster: Cluster, spec: Path, overrides: Overrides) -> None:
+def serve(cluster: Cluster, spec: Path, overrides: Overrides, smoke: bool = False) -> None:
     """A machine other than process 0's: check the spec, then run its one worker."""
     from taskfit.plan.checking import check_spec
 
     check_distributable(check_spec(spec, overrides, workers=True), cluster)
-    run_workers(cluster, spec, overrides, None)
+    run_workers(cluster, spec, overrides, None, smoke=smoke)
 
 
 def fit_with_workers(
@@ -185,9 +178,10 @@ def fit_with_workers(
     spec: SpecSource,
     overrides: Overrides,
     run_dir: Path,
+    smoke: bool = False,
 ) -> Any:
-    """training.Fitted for `checked`, fitted by the cluster's processes."""
-    result = run_workers(cluster, spec, overrides, run_dir)
+    """training.Fitted for `checked`, fitted (and refitted) by the cluster's processes."""
+    result = run_workers(cluster, spec, overrides, run_dir, smoke=smoke)
     assert result is not None  # this machine runs process 0
     doc, weights = result
     shutil.rmtree(run_dir / WORKER_FILES, ignore_errors=True)  # model.keras will hold them
@@ -207,13 +201,15 @@ def fitted_from_workers(
         models,
         trained,
         {k: [float(v) for v in vs] for k, vs in doc["history"].items()},
-        {},
-        {},
+        doc["active_losses"],
+        doc["final_weights"],
         doc["best_epoch"],
         doc["seconds"],
         doc["interrupted"],
         tuple(doc["diverged"]) if doc["diverged"] else None,
         processes=doc["processes"],
+        refit=doc["refit"],
+        warnings=doc["warnings"],
     )
 
 
@@ -240,10 +236,16 @@ def worker(job: dict[str, Any]) -> None:
     checked = check_spec(job["spec"], job["overrides"], workers=True)
     seed = checked.loaded.spec.training.seed
     keras.utils.set_random_seed(seed)
-    whole = make_splits(checked, processes=job["count"])
+    smoke = job["smoke"]
+    whole = make_splits(checked, smoke, processes=job["count"])
     splits = whole.sharded(job["process_id"], job["count"])
     started = time.perf_counter()
-    fitted = fit_plan(keras, checked, checked.plan, splits)
+    fitted = fit_plan(keras, checked, checked.plan, splits, smoke=smoke)
+    if checked.plan.refit and not smoke and not fitted.interrupted and not fitted.diverged:
+        from taskfit.training.refit import refit
+
+        fitted, kept_first = refit(keras, checked, splits, fitted, 0)
+        fitted.warnings.extend([kept_first] if kept_first else [])
     if job["out"] is None:
         return
     from taskfit.runfolder.files import write_json, write_weights
@@ -258,6 +260,10 @@ def worker(job: dict[str, Any]) -> None:
         "seconds": time.perf_counter() - started,
         "interrupted": fitted.interrupted,
         "diverged": list(fitted.diverged) if fitted.diverged else None,
+        "active_losses": fitted.active_losses,
+        "final_weights": fitted.final_weights,
+        "refit": fitted.refit,
+        "warnings": fitted.warnings,
         "processes": job["count"],
         "jax": jax.__version__,
     }

@@ -4,7 +4,7 @@ callbacks and run Keras's `fit`; then the test metrics. `run` drives a whole run
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ class Fitted:
     diverged: tuple[int, int, float] | None = None  # (epoch, batch, loss) where it went NaN/inf
     processes: int = 1  # how many processes fitted it (train --workers)
     refit: dict[str, Any] | None = None  # the model was refitted: its epochs, rows and seconds
+    warnings: list[str] = field(default_factory=list)  # for the run's (a refit that was cut)
 
     @property
     def epochs(self) -> int:
@@ -111,6 +112,7 @@ def compile_plan(keras: Any, plan: Plan, splits: Splits) -> tuple[Any, ...]:
     """(models, the compiled training model, the heads' weighting callback or None, the losses
     by head): the model built on the training part's statistics, ready to fit."""
     from taskfit.model.build import build_from_stats
+    from taskfit.model.losses import hold_loss_state
     from taskfit.model.optim import make_loss, make_metrics, make_optimizer
 
     stats = splits.stats
@@ -136,6 +138,7 @@ def compile_plan(keras: Any, plan: Plan, splits: Splits) -> tuple[Any, ...]:
     training.compile(
         optimizer=make_optimizer(plan), loss=losses[head.name], metrics=make_metrics(head)
     )
+    hold_loss_state(training, losses)
     return models, training, None, losses
 
 

@@ -181,7 +181,9 @@ def _fit(
         from taskfit.training.distributed import fit_with_workers
 
         with progress.step(f"training on {cluster.count} processes"):
-            fitted = fit_with_workers(keras, checked, splits, cluster, *source, run_dir)
+            fitted = fit_with_workers(
+                keras, checked, splits, cluster, *source, run_dir, smoke=options.smoke
+            )
     columns: dict[str, Sequence[float | str]] = {**fitted.history, **fitted.active_losses}
     write_history(RunFolder(run_dir).history, columns)
     if fitted.diverged:
@@ -201,7 +203,9 @@ def _finish(
 ) -> RunResult:
     """Refit, test metrics, the baselines, the saved model and every file after it, status."""
     plan, files, warnings = checked.plan, RunFolder(run_dir), list(checked.plan.warnings)
-    if plan.refit and not options.smoke and not fitted.interrupted:
+    warnings += fitted.warnings
+    if plan.refit and fitted.processes == 1 and not options.smoke and not fitted.interrupted:
+        # several processes refit in the workers, as they fitted
         fitted, kept_first = refit(keras, checked, splits, fitted, options.verbose)
         warnings += [kept_first] if kept_first else []
     model = fitted.models.named
