@@ -212,12 +212,16 @@ def test_a_streamed_run_on_two_workers_learns_like_one_process(
             ["--coordinator", "h:1", "--process-id", "2", "--num-processes", "2"],
             "--process-id 2: processes are numbered 0 to 1",
         ),
-        (["--workers", "2", "--smoke"], "no --smoke, --resume or --baseline-single"),
     ],
 )
 def test_cluster_options_are_checked(args: list[str], message: str) -> None:
     result = runner.invoke(app, ["train", str(ROOT / "configs" / "binary.yaml"), *args])
     assert result.exit_code == 2 and message in result.stderr
+
+
+def test_a_workers_run_is_not_resumed_yet(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path), "--workers", "2"])
+    assert result.exit_code == 2 and "no --resume" in result.stderr
 
 
 def test_a_batch_that_does_not_divide_among_the_workers_is_refused_before_anything_starts(

@@ -178,14 +178,19 @@ def test_refit_on_a_streamed_csv_trains_on_the_training_and_validation_rows(
     assert doc["refit"]["epochs"] == (doc["best_epoch"] or doc["epochs"])
 
 
-def test_workers_refuse_an_asked_for_addition(tmp_path: Path) -> None:
+def test_workers_take_an_asked_for_addition(tmp_path: Path) -> None:
+    """Asked for, an addition is fitted across processes (tests/test_distributed.py runs one);
+    unasked, the small-table defaults stay off for several processes."""
     pytest.importorskip("jax")
     from taskfit.training.distributed import check_distributable, local_cluster
 
     spec = spec_file(tmp_path, CANCER + "model: {members: 2}\n")
-    with pytest.raises(SpecError, match="2 members: not yet fitted across processes"):
-        check_distributable(check_spec(spec, workers=True), local_cluster(2))
-    check_distributable(check_spec(spec_file(tmp_path, CANCER), workers=True), local_cluster(2))
+    asked = check_spec(spec, workers=True)
+    check_distributable(asked, local_cluster(2))
+    assert asked.plan.members == 2
+    plain = check_spec(spec_file(tmp_path, CANCER), workers=True)
+    check_distributable(plain, local_cluster(2))
+    assert not plain.plan.additions
 
 
 def ensemble_plan(members: int = 3) -> Any:
