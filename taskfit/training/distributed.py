@@ -39,13 +39,18 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from taskfit.errors import Problem, SpecError, TaskfitError
+from taskfit.plan.checking import Checked
 from taskfit.runfolder.files import read_weights
 from taskfit.spec.spec import Overrides, SpecSource
+
+if TYPE_CHECKING:  # both import Keras: the CLI reads the cluster options without it
+    from taskfit.feed.splits import Splits
+    from taskfit.training.fit import Fitted
 
 WORKER_FILES = ".workers"  # inside the run folder: process 0's weights and history
 
@@ -65,7 +70,7 @@ def local_cluster(workers: int) -> Cluster:
     return Cluster(f"127.0.0.1:{port}", workers)
 
 
-def check_distributable(checked: Any, cluster: Cluster) -> None:
+def check_distributable(checked: Checked, cluster: Cluster) -> None:
     """Everything --workers cannot do yet, before any process starts."""
     if importlib.util.find_spec("jax") is None:
         raise TaskfitError(
@@ -172,14 +177,14 @@ def serve(cluster: Cluster, spec: Path, overrides: Overrides, smoke: bool = Fals
 
 def fit_with_workers(
     keras: Any,
-    checked: Any,
-    splits: Any,
+    checked: Checked,
+    splits: Splits,
     cluster: Cluster,
     spec: SpecSource,
     overrides: Overrides,
     run_dir: Path,
     smoke: bool = False,
-) -> Any:
+) -> Fitted:
     """training.Fitted for `checked`, fitted (and refitted) by the cluster's processes."""
     result = run_workers(cluster, spec, overrides, run_dir, smoke=smoke)
     assert result is not None  # this machine runs process 0
@@ -189,11 +194,11 @@ def fit_with_workers(
 
 
 def fitted_from_workers(
-    keras: Any, checked: Any, splits: Any, doc: dict[str, Any], weights: list[np.ndarray]
-) -> Any:
+    keras: Any, checked: Checked, splits: Splits, doc: dict[str, Any], weights: list[np.ndarray]
+) -> Fitted:
     """The workers' result as training.Fitted: the same model built here (TensorFlow), holding
     the weights process 0 saved, compiled for the test evaluation."""
-    from taskfit.training.fit import Fitted, compile_plan
+    from taskfit.training.fit import compile_plan
 
     models, trained, _, _ = compile_plan(keras, checked.plan, splits)
     models.fit.set_weights(weights)
