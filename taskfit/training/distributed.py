@@ -198,7 +198,7 @@ def fitted_from_workers(
 ) -> Fitted:
     """The workers' result as training.Fitted: the same model built here (TensorFlow), holding
     the weights process 0 saved, compiled for the test evaluation."""
-    from taskfit.training.fit import compile_plan
+    from taskfit.training.fit import Fitted, compile_plan
 
     models, trained, _, _ = compile_plan(keras, checked.plan, splits)
     models.fit.set_weights(weights)
