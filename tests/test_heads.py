@@ -208,6 +208,7 @@ def test_baseline_verdict_is_a_paired_comparison_on_the_test_rows() -> None:
 def test_a_loss_switch_takes_effect_inside_the_compiled_step() -> None:
     """mse in epoch 1, mae in epoch 2, on a model that cannot move (learning rate 0): each
     epoch's logged loss must be exactly that loss on the same fixed predictions."""
+    keras.utils.set_random_seed(0)  # op determinism is on: run alone, nothing else seeds it
     spec = parse_spec(
         REGRESSION + "loss: {schedule: [{loss: mse, until_epoch: 1}, {loss: mae}]}\n", Path(".")
     ).spec

@@ -16,13 +16,12 @@ Every run with heads logs each head's effective weight per epoch as `<head>_weig
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
 import numpy as np
 
-from taskfit.model.losses import hold_loss_state
 from taskfit.plan.plan import Head, Plan, logged
 
 
@@ -90,9 +89,11 @@ class HeadWeights(keras.callbacks.Callback):
         read: Callable[[], dict[str, float]],
         update: Callable[[dict[str, Any]], None] | None = None,
         restart: Callable[[dict[str, list[Any]]], None] | None = None,
+        variables: Sequence[keras.Variable] = (),
     ):
         super().__init__()
         self.read, self.update, self.restart = read, update, restart
+        self.variables = list(variables)  # the weights as variables the loss reads (dwa)
         self.final: dict[str, float] = {}
 
     def resume(self, previous: dict[str, list[Any]]) -> None:
@@ -152,14 +153,12 @@ def compile_heads(
     if method == "uncertainty":
         model = UncertaintyWeighted(net, list(plan.heads), losses)
         model.compile(optimizer=optimizer, metrics=metrics)
-        hold_loss_state(model, losses)
         return model, HeadWeights(model.weights_now)
     if method == "dwa":
         dwa = DynamicWeightAverage(list(plan.heads), float(plan.weighting.params["temperature"]))
         net.compile(optimizer=optimizer, loss=losses, loss_weights=dwa.variables, metrics=metrics)
-        hold_loss_state(net, losses, list(dwa.variables.values()))
-        return net, HeadWeights(dwa.read, dwa.update, dwa.restart)
+        variables = list(dwa.variables.values())
+        return net, HeadWeights(dwa.read, dwa.update, dwa.restart, variables)
     fixed = {head.name: head.weight for head in plan.heads}
     net.compile(optimizer=optimizer, loss=losses, loss_weights=fixed, metrics=metrics)
-    hold_loss_state(net, losses)
     return net, HeadWeights(lambda: dict(fixed))

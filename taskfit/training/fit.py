@@ -129,6 +129,7 @@ def compile_plan(keras: Any, plan: Plan, splits: Splits) -> tuple[Any, ...]:
         from taskfit.model.weighting import compile_heads
 
         trained, weights = compile_heads(training, plan, make_optimizer(plan), losses)
+        hold_loss_state(trained, losses, weights.variables)
         return models, trained, weights, losses
     if models.members is not None:
         from taskfit.model.ensemble import PackedEnsemble
