@@ -15,7 +15,7 @@ from taskfit.feed.cells import Columns
 from taskfit.feed.chunk import PARTS, TEST, TRAIN, VALIDATION, Chunk, Span
 from taskfit.feed.classes import class_ids
 from taskfit.feed.source import Source
-from taskfit.feed.stats import FeatureStats, heavy_tailed
+from taskfit.feed.stats import FeatureStats, heavy_tailed, log_scale
 
 RESERVOIR = 100_000  # training rows kept (a uniform sample) for the numeric medians
 FIRST_ROWS = 8  # training rows kept to build the model before fit
@@ -88,7 +88,9 @@ class Accumulator:
     def add(self, train: Chunk) -> None:
         """Training rows."""
         self.rows += len(train)
-        values = _log1p(train.numeric, self.skewed)
+        values = train.numeric
+        if self.skewed:  # the saved model's own rule, run on the block
+            values = np.asarray(log_scale(values, self.skewed))
         self.moments.add(values)
         self.gaps += np.isnan(values).sum(axis=0)
         self.keys, self.reservoir = _bottom_k(
@@ -174,14 +176,6 @@ def scan(
     if source.in_memory or len(known) < len(spans):
         return found
     return replace(found, spans=known, span_rows=np.array(span_rows))
-
-
-def _log1p(values: np.ndarray, skewed: list[int]) -> np.ndarray:
-    """stats.log_scale on a numpy block: log1p of the skewed columns, gaps left NaN."""
-    out = values.copy()
-    cols = out[:, skewed]
-    out[:, skewed] = np.where(np.isnan(cols), cols, np.log1p(np.maximum(cols, 0)))
-    return out
 
 
 def _bottom_k(

@@ -1,6 +1,7 @@
 """The numeric preprocessing rules (log1p of heavy tails, gaps filled and flagged) and the
-training statistics they are fitted to. The rules are keras.ops calls: the same function runs in
-the saved model's graph and on a numpy matrix (the statistics), so the two cannot drift apart."""
+training statistics they are fitted to. The rules are keras.ops calls: log_scale runs in the
+saved model's graph and on each block the statistics are gathered from (taskfit.feed.scan), so
+the two cannot drift apart."""
 
 from __future__ import annotations
 
