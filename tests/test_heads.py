@@ -290,6 +290,12 @@ def test_heads_train_predict_and_evaluate(write: Write, tmp_path: Path) -> None:
     assert sum(sum(row.values()) for row in confusion.values()) == 178
     correct = sum(confusion[c][c] for c in confusion) / 178
     assert report["metrics"]["cultivar_accuracy"] == pytest.approx(correct, abs=1e-6)
+    # a folder written before run.json kept the target scales (format 2) scores the same
+    facts = json.loads((run / "run.json").read_text())
+    assert set(facts.pop("targets")) == {"alcohol"}
+    (run / "run.json").write_text(json.dumps(facts))
+    again = runner.invoke(app, ["evaluate", str(run), str(wine), "--json"])
+    assert json.loads(again.stdout)["metrics"] == pytest.approx(report["metrics"])
 
     load = "import keras, sys; keras.saving.load_model(sys.argv[1]); print('loaded')"
     loaded = subprocess.run(

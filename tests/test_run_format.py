@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+import helpers
 import pytest
 from typer.testing import CliRunner
 
@@ -72,4 +73,60 @@ def test_a_folder_from_a_newer_taskfit_is_refused_by_name(old_run: Path, command
     result = runner.invoke(app, args)
     assert result.exit_code == 1, result.output
     assert f"run folder format {FORMAT + 1}, written by a newer taskfit" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_run_keeps_its_plan_when_the_table_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """plan.json, not the table of the taskfit reading the folder, says what the run was: a
+    table that maps binary_crossentropy to another Keras loss changes neither `open_run` nor
+    the loss evaluate reports."""
+    import dataclasses
+
+    import taskfit.plan.plan
+    from taskfit.recipe.table import load_table
+    from taskfit.runfolder.opened import open_run
+
+    spec = helpers.tiny_spec(tmp_path, "binary", epochs=1)
+    trained = runner.invoke(app, ["train", str(spec), "--json", "--output", str(tmp_path)])
+    assert trained.exit_code == 0, trained.output
+    run = Path(json.loads(trained.stdout)["run_dir"])
+    data = str(tmp_path / "data.csv")
+    before = open_run(run).plan
+    assert before.heads[0].loss.terms[0].keras_class == "BinaryCrossentropy"
+    scored = json.loads(runner.invoke(app, ["evaluate", str(run), data, "--json"]).stdout)
+
+    table = load_table()
+    binary = table.recipes["binary"]
+    focal = dataclasses.replace(
+        binary.losses["binary_crossentropy"], keras_class="BinaryFocalCrossentropy"
+    )
+    changed = dataclasses.replace(
+        table,
+        recipes={
+            **table.recipes,
+            "binary": dataclasses.replace(
+                binary, losses={**binary.losses, "binary_crossentropy": focal}
+            ),
+        },
+    )
+    monkeypatch.setattr(taskfit.plan.plan, "load_table", lambda: changed)
+    assert open_run(run).plan == before
+    evaluated = runner.invoke(app, ["evaluate", str(run), data, "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["metrics"] == scored["metrics"]
+    # a folder without plan.json (format 1 or 2) is planned by the table at hand
+    RunFolder(run).plan.unlink()
+    assert open_run(run).plan.heads[0].loss.terms[0].keras_class == "BinaryFocalCrossentropy"
+
+
+@pytest.mark.parametrize("damage", ["[1, 2]", "{not json", '{"heads": "x"}'])
+def test_a_damaged_plan_file_is_named_in_one_error_line(tmp_path: Path, damage: str) -> None:
+    shutil.copytree(OLD, tmp_path / "run")
+    run = tmp_path / "run"
+    RunFolder(run).plan.write_text(damage)
+    result = runner.invoke(app, ["predict", str(run), str(CANCER)])
+    assert result.exit_code == 1, result.output
+    assert "plan.json: not a plan taskfit wrote" in result.stderr
     assert "Traceback" not in result.output

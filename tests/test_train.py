@@ -46,6 +46,7 @@ def test_train_writes_the_run_folder(tiny_spec: Path, tmp_path: Path) -> None:
         "history.csv",
         "metrics.json",
         "model.keras",
+        "plan.json",
         "plots",
         "run.json",
         "spec.resolved.yaml",

@@ -39,10 +39,11 @@ from typing import Any
 
 from taskfit.errors import TaskfitError
 from taskfit.model.keras_setup import import_keras
+from taskfit.plan.outputs import by_head
+from taskfit.plan.plan import Head
 from taskfit.runfolder.files import make_output_folder
 from taskfit.runfolder.layout import RunFolder
 from taskfit.runfolder.opened import Run, open_run
-from taskfit.spec.spec import SINGLE_HEAD
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 DEFAULT_NAMES = {"savedmodel": "savedmodel", "tflite": "model.tflite", "onnx": "model.onnx"}
@@ -50,6 +51,8 @@ SUFFIXES = {"tflite": ".tflite", "onnx": ".onnx"}  # the file formats; a SavedMo
 ONNX_OPSET = 17  # onnxruntime >= 1.13 runs it; tf2onnx's own default (15) lags behind
 ONNX_PACKAGES = ("tf2onnx", "onnx")
 SERVING = "serving_default"
+
+Heads = tuple[Head, ...]
 
 
 def export(run_dir: str | Path, fmt: str, output: str | Path | None = None) -> Path:
@@ -60,7 +63,7 @@ def export(run_dir: str | Path, fmt: str, output: str | Path | None = None) -> P
     destination = _destination(run, fmt, output)
     model = import_keras().saving.load_model(RunFolder(run.folder).model)
     with _atomically(destination) as (staged, scratch):
-        write(model, staged, scratch)
+        write(model, run.plan.heads, staged, scratch)
     return destination
 
 
@@ -81,7 +84,7 @@ def input_names(columns: list[str]) -> dict[str, str]:
 # ---- choosing the writer and the destination (no TensorFlow yet) ----
 
 
-def _writer(fmt: str) -> Callable[[Any, Path, Path], None]:
+def _writer(fmt: str) -> Callable[[Any, Heads, Path, Path], None]:
     writers = {"savedmodel": _write_savedmodel, "tflite": _write_tflite, "onnx": _write_onnx}
     if fmt not in writers:
         raise TaskfitError(
@@ -158,7 +161,7 @@ def _replace(staged: Path, destination: Path, scratch: Path) -> None:
 # ---- the formats ----
 
 
-def _write_savedmodel(model: Any, path: Path, scratch: Path) -> None:
+def _write_savedmodel(model: Any, heads: Heads, path: Path, scratch: Path) -> None:
     """A serving signature with safe input names and outputs named by head. Keras's own
     model.export names the inputs after the columns, which fails on a column like "unit price"."""
     import tensorflow as tf
@@ -173,7 +176,7 @@ def _write_savedmodel(model: Any, path: Path, scratch: Path) -> None:
 
     def serve(inputs: dict[str, Any]) -> dict[str, Any]:
         outputs = model({c: inputs[names[c]] for c in columns}, training=False)
-        return dict(outputs) if isinstance(outputs, dict) else {SINGLE_HEAD: outputs}
+        return by_head(heads, outputs)
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -181,13 +184,13 @@ def _write_savedmodel(model: Any, path: Path, scratch: Path) -> None:
     archive.write_out(str(path), verbose=False)
 
 
-def _write_tflite(model: Any, path: Path, scratch: Path) -> None:
+def _write_tflite(model: Any, heads: Heads, path: Path, scratch: Path) -> None:
     """Built-in ops only: StringLookup's hash table has TFLite kernels of its own, so the file
     runs on plain LiteRT (ai_edge_litert) without the Flex (SELECT_TF_OPS) delegate."""
     import tensorflow as tf
 
     savedmodel = scratch / "savedmodel"
-    _write_savedmodel(model, savedmodel, scratch)
+    _write_savedmodel(model, heads, savedmodel, scratch)
     converter = tf.lite.TFLiteConverter.from_saved_model(str(savedmodel), [SERVING])
     try:
         path.write_bytes(converter.convert())
@@ -198,13 +201,13 @@ def _write_tflite(model: Any, path: Path, scratch: Path) -> None:
         ) from None
 
 
-def _write_onnx(model: Any, path: Path, scratch: Path) -> None:
+def _write_onnx(model: Any, heads: Heads, path: Path, scratch: Path) -> None:
     """tf2onnx from the SavedModel: unlike model.export(format="onnx") (tf2onnx.from_function),
     its SavedModel route carries StringLookup's vocabulary over and freezes every constant."""
     import onnx
 
     savedmodel = scratch / "savedmodel"
-    _write_savedmodel(model, savedmodel, scratch)
+    _write_savedmodel(model, heads, savedmodel, scratch)
     proto = _convert_to_onnx(savedmodel)
     unknown = {n.op_type for n in proto.graph.node if not onnx.defs.has(n.op_type, n.domain)}
     unsupported = sorted(unknown)  # tf2onnx leaves an op it cannot map as it was, and goes on

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,9 @@ from taskfit.feed.chunk import Chunk
 from taskfit.feed.classes import class_ids, confusion_counts, probabilities
 from taskfit.feed.memory import encode_table
 from taskfit.model.keras_setup import import_keras
-from taskfit.plan.plan import Head, logged
+from taskfit.plan.outputs import by_head, keras_form, logged
+from taskfit.plan.plan import Head
+from taskfit.runfolder.files import read_json
 from taskfit.runfolder.layout import RunFolder
 from taskfit.runfolder.opened import Run, open_run, read_rows
 from taskfit.spec.spec import SINGLE_HEAD
@@ -53,13 +54,6 @@ def _inputs(run: Run, rows: Chunk) -> dict[str, Any]:
     return named_inputs(rows.named(run.numeric))
 
 
-def _by_head(run: Run, output: Any) -> dict[str, np.ndarray]:
-    """The model's output as head name -> array (one task: its one head)."""
-    if run.plan.multi:
-        return {name: np.asarray(v) for name, v in output.items()}
-    return {run.plan.head.name: np.asarray(output)}
-
-
 def predict(run_dir: str | Path, csv_path: str | Path) -> Predictions:
     run = open_run(run_dir)
     table, notes = read_rows(run, Path(csv_path), need_label=False)
@@ -67,7 +61,7 @@ def predict(run_dir: str | Path, csv_path: str | Path) -> Predictions:
     inputs = _inputs(run, read)
     model = _load(run)
     with progress.keras_on_stderr() as verbose:
-        outputs = _by_head(run, model.predict(inputs, verbose=verbose))
+        outputs = by_head(run.plan.heads, model.predict(inputs, verbose=verbose))
     columns: list[str] = []
     values: list[np.ndarray] = []  # per head: a (rows, k) block of the output CSV
     for head in run.plan.heads:
@@ -117,9 +111,9 @@ def evaluate(run_dir: str | Path, csv_path: str | Path) -> Evaluation:
     _compile_for_evaluation(run, model)
     x = _inputs(run, labelled)
     with progress.keras_on_stderr() as verbose:
-        target = y if run.plan.multi else y[SINGLE_HEAD]
+        target = keras_form(run.plan.heads, y)
         metrics = model.evaluate(x, target, verbose=verbose, return_dict=True)
-        outputs = _by_head(run, model.predict(x, verbose=verbose))
+        outputs = by_head(run.plan.heads, model.predict(x, verbose=verbose))
     confusion = {
         head.name: confusion_matrix(head, y[head.name], outputs[head.name])
         for head in run.plan.heads
@@ -135,25 +129,36 @@ def evaluate(run_dir: str | Path, csv_path: str | Path) -> Evaluation:
 
 
 def _compile_for_evaluation(run: Run, model: Any) -> None:
-    from taskfit.model.optim import make_loss, make_metrics
+    """Compiled as the model trained, with each head's loss in force at the end of training.
+    With several heads, `loss` weighs them by their final weights in metrics.json."""
+    from taskfit.model.optim import make_losses, make_metrics
 
-    plan = run.plan
-    if not plan.multi:
-        model.compile(loss=make_loss(plan.head, stage=-1), metrics=make_metrics(plan.head))
-        return
-    trained = json.loads(RunFolder(run.folder).metrics.read_text())
-    body = model.get_layer("preprocess_and_body")
-
-    def std(head: Head) -> float | None:  # the Rescaling after a regression head holds it
-        return float(body.get_layer(head.name).scale) if head.task == "regression" else None
-
+    heads = run.plan.heads
+    files = RunFolder(run.folder)
+    trained = read_json(files.metrics) or {}
+    weights = {h.name: trained.get(logged(h.name, "weight", multi=True), h.weight) for h in heads}
     model.compile(
-        loss={h.name: make_loss(h, stage=-1, target_std=std(h)) for h in plan.heads},
-        loss_weights={
-            h.name: trained.get(logged(h.name, "weight", multi=True), h.weight) for h in plan.heads
-        },
-        metrics={h.name: make_metrics(h) for h in plan.heads},
+        loss=keras_form(heads, make_losses(run.plan, _target_scales(run, model), stage=-1)),
+        loss_weights=keras_form(heads, weights),
+        metrics=keras_form(heads, {h.name: make_metrics(h) for h in heads}),
     )
+
+
+def _target_scales(run: Run, model: Any) -> dict[str, tuple[float, float]]:
+    """Each regression head's training target (mean, std), from run.json. A folder written
+    before run.json held them (format 1 or 2) has them only in the model: the Rescaling after
+    each regression head of several, named as the head."""
+    facts = read_json(RunFolder(run.folder).facts) or {}
+    if "targets" in facts:
+        return {name: (float(m), float(s)) for name, (m, s) in facts["targets"].items()}
+    if not run.plan.multi:
+        return {}
+    body = model.get_layer("preprocess_and_body")
+    return {
+        h.name: (float(body.get_layer(h.name).offset), float(body.get_layer(h.name).scale))
+        for h in run.plan.heads
+        if h.task == "regression"
+    }
 
 
 def confusion_matrix(head: Head, y: np.ndarray, output: np.ndarray) -> dict[str, dict[str, int]]:

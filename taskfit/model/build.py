@@ -15,6 +15,7 @@ from taskfit.feed.cells import Columns
 from taskfit.feed.chunk import NUMERIC_BLOCK, Chunk, Inputs
 from taskfit.feed.scan import feature_stats
 from taskfit.feed.stats import FeatureStats, Scale, fill_missing, log_scale
+from taskfit.plan.outputs import keras_form
 from taskfit.plan.plan import Head, Plan
 from taskfit.spec.spec import LayerSpec
 
@@ -51,58 +52,70 @@ def output_stack(
 def build_body(
     plan: Plan, width: int, target: Scale | None = None, name: str = "body"
 ) -> keras.Sequential:
-    """One task: the table's part as a keras.Sequential on `width` standardised features."""
-    head = plan.head
+    """One head with no layers of its own: the table's part as one keras.Sequential (hidden
+    layers, then the output) on `width` standardised features."""
+    head = plan.heads[0]
     stack: list[keras.layers.Layer] = [keras.Input(shape=(width,), name="features")]
     stack += dense_stack(plan.layers)
     stack += output_stack(head, target, "output", "target_scale")
     return keras.Sequential(stack, name=name)
 
 
+def build_network(
+    plan: Plan, features: Any, targets: dict[str, Scale], prefix: str = ""
+) -> dict[str, Any]:
+    """Head name -> its output, on the features: the shared hidden layers (a keras.Sequential
+    trunk), then each head's own layers and output layer, which carries the head's name (Keras
+    keys losses and metrics by it). A single task (one head, no layers of its own) is the
+    table's keras.Sequential body with its output inside."""
+    if len(plan.heads) == 1 and not plan.heads[0].layers:
+        head = plan.heads[0]
+        body = build_body(plan, int(features.shape[-1]), targets.get(head.name), f"{prefix}body")
+        return {head.name: body(features)}
+    shared = features
+    if plan.layers:
+        shared = keras.Sequential(dense_stack(plan.layers), name=f"{prefix}trunk")(features)
+    outputs = {}
+    for head in plan.heads:
+        x = shared
+        stack = dense_stack(head.layers, f"{prefix}{head.name}_")
+        dense = f"{prefix}{head.name}_output" if head.task == "regression" else head.name
+        stack += output_stack(head, targets.get(head.name), dense, f"{prefix}{head.name}")
+        for layer in stack:
+            x = layer(x)
+        outputs[head.name] = x
+    return outputs
+
+
 def build_members(
-    plan: Plan, features: Any, numbers: int, target: Scale | None
-) -> tuple[Any, Any | None]:
-    """One task with the small-table additions: (the output, which is the members' mean, and
-    every member's output stacked on axis 1, or None for one member). Each member is the
-    table's body, after its own periodic embedding of the first `numbers` columns."""
+    plan: Plan, features: Any, numbers: int, targets: dict[str, Scale]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(head name -> the output, which is the members' mean; head name -> every member's output
+    stacked on axis 1, or None for one member). Each member is the network of build_network,
+    after its own periodic embedding of the first `numbers` columns (the small-table
+    additions)."""
     from taskfit.model.ensemble import periodic_embedding
     from taskfit.recipe.table import load_table
 
     settings = load_table().small_tables.periodic
-    outputs = []
+    members = []
     for k in range(1, plan.members + 1):
         prefix = f"member_{k}_" if plan.members > 1 else ""
         x = features
         if plan.periodic and numbers:
             x = periodic_embedding(x, numbers, settings, prefix)
-        body = build_body(plan, int(x.shape[-1]), target, f"{prefix}body")
-        outputs.append(body(x))
-    if len(outputs) == 1:
-        return outputs[0], None
-    mean = keras.layers.Average(name="members_mean")(outputs)
-    return mean, keras.layers.Concatenate(axis=1, name="members")(
-        [keras.layers.Reshape((1, -1))(o) for o in outputs]
-    )
-
-
-def build_heads(plan: Plan, features: Any, targets: dict[str, Scale]) -> dict[str, Any]:
-    """Several heads: the shared trunk (a keras.Sequential of the hidden layers), then each head's
-    own layers and output, named as the head (Keras keys losses and metrics by it)."""
-    shared = features
-    if plan.layers:
-        trunk = keras.Sequential(dense_stack(plan.layers), name="trunk")
-        shared = trunk(features)
-    outputs = {}
-    for head in plan.heads:
-        x = shared
-        stack = dense_stack(head.layers, f"{head.name}_")
-        # the head's last layer carries its name
-        dense = f"{head.name}_output" if head.task == "regression" else head.name
-        stack += output_stack(head, targets.get(head.name), dense, head.name)
-        for layer in stack:
-            x = layer(x)
-        outputs[head.name] = x
-    return outputs
+        members.append(build_network(plan, x, targets, prefix))
+    if len(members) == 1:
+        return members[0], None
+    mean, stacked = {}, {}
+    for name in members[0]:
+        outputs = [member[name] for member in members]
+        suffix = "" if len(members[0]) == 1 else f"_{name}"
+        mean[name] = keras.layers.Average(name=f"members_mean{suffix}")(outputs)
+        stacked[name] = keras.layers.Concatenate(axis=1, name=f"members{suffix}")(
+            [keras.layers.Reshape((1, -1))(o) for o in outputs]
+        )
+    return mean, stacked
 
 
 @dataclass(frozen=True)
@@ -195,14 +208,11 @@ def build_from_stats(
         vocabulary = stats.vocabularies[column]
         parts.append(_categorical(names[column], inputs[column], vocabulary, looked_up))
     features = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="features")(parts)
-    stacked = None
-    if plan.multi:
-        outputs = build_heads(plan, features, stats.targets)
-    else:
-        target = stats.targets.get(plan.head.name)
-        outputs, stacked = build_members(plan, features, len(numeric), target)
-    fit = keras.Model(inputs=inputs, outputs=outputs, name="preprocess_and_body")
-    members = None if stacked is None else keras.Model(inputs, stacked, name="members")
+    outputs, stacked = build_members(plan, features, len(numeric), stats.targets)
+    fit = keras.Model(inputs, keras_form(plan.heads, outputs), name="preprocess_and_body")
+    members = None
+    if stacked is not None:
+        members = keras.Model(inputs, keras_form(plan.heads, stacked), name="members")
     log_scaled = tuple(numeric[i] for i in stats.skewed)
     kind = "heads" if plan.multi else plan.head.task
     named = _named(fit, numeric, categorical, names, kind)

@@ -65,11 +65,13 @@ class PackedEnsemble(keras.Model):
         sample_weight: Any = None,
         training: bool = True,
     ) -> Any:
-        count = y_pred.shape[1]
+        count = keras.tree.flatten(y_pred)[0].shape[1]
         total = 0
         for k in range(count):
-            total += super().compute_loss(x, y, y_pred[:, k], sample_weight, training)
+            member = keras.tree.map_structure(lambda stacked: stacked[:, k], y_pred)  # noqa: B023
+            total += super().compute_loss(x, y, member, sample_weight, training)
         return total / count
 
     def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> Any:
-        return super().compute_metrics(x, y, keras.ops.mean(y_pred, axis=1), sample_weight)
+        mean = keras.tree.map_structure(lambda stacked: keras.ops.mean(stacked, axis=1), y_pred)
+        return super().compute_metrics(x, y, mean, sample_weight)

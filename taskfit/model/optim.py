@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import keras
@@ -41,6 +42,22 @@ def make_loss(head: Head, stage: int = 0, target_std: float | None = None) -> ke
         scales=[std ** -float(term.error_power) for term in head.loss.terms],
         name=f"{head.name}_loss",
     )
+
+
+def make_losses(
+    plan: Plan, targets: Mapping[str, tuple[float, float]], stage: int = 0
+) -> dict[str, keras.losses.Loss]:
+    """Every head's loss by name, at `stage`; `targets`: each regression head's training target
+    (mean, std). Among several heads a regression head's loss is on its standardised target
+    (see make_loss); one task's loss stays in the label's units."""
+    return {
+        head.name: make_loss(
+            head,
+            stage,
+            targets[head.name][1] if plan.multi and head.task == "regression" else None,
+        )
+        for head in plan.heads
+    }
 
 
 def make_schedule(plan: Plan) -> keras.optimizers.schedules.LearningRateSchedule | None:

@@ -22,7 +22,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from taskfit.plan.plan import Head, Plan, logged
+from taskfit.plan.outputs import keras_form, logged, several
+from taskfit.plan.plan import Head, Plan
 
 
 class UncertaintyWeighted(keras.Model):
@@ -143,22 +144,25 @@ class DynamicWeightAverage:
 
 def compile_heads(
     net: keras.Model, plan: Plan, optimizer: Any, losses: dict[str, Any]
-) -> tuple[keras.Model, HeadWeights]:
-    """Compile a model with named head outputs under the plan's weighting: the model to fit
-    (`net`, or the uncertainty wrapper around it) and the callback that logs the weights."""
+) -> tuple[keras.Model, HeadWeights | None]:
+    """Compile a model with one output per head under the plan's weighting: the model to fit
+    (`net`, or the uncertainty wrapper around it) and the callback that logs the weights (none
+    for one head, which has nothing to weigh)."""
     from taskfit.model.optim import make_metrics
 
-    metrics = {head.name: make_metrics(head) for head in plan.heads}
+    metrics = keras_form(plan.heads, {head.name: make_metrics(head) for head in plan.heads})
     method = plan.weighting.name
     if method == "uncertainty":
         model = UncertaintyWeighted(net, list(plan.heads), losses)
         model.compile(optimizer=optimizer, metrics=metrics)
         return model, HeadWeights(model.weights_now)
+    loss = keras_form(plan.heads, losses)
     if method == "dwa":
         dwa = DynamicWeightAverage(list(plan.heads), float(plan.weighting.params["temperature"]))
-        net.compile(optimizer=optimizer, loss=losses, loss_weights=dwa.variables, metrics=metrics)
+        net.compile(optimizer=optimizer, loss=loss, loss_weights=dwa.variables, metrics=metrics)
         variables = list(dwa.variables.values())
         return net, HeadWeights(dwa.read, dwa.update, dwa.restart, variables)
     fixed = {head.name: head.weight for head in plan.heads}
-    net.compile(optimizer=optimizer, loss=losses, loss_weights=fixed, metrics=metrics)
-    return net, HeadWeights(lambda: dict(fixed))
+    weights = keras_form(plan.heads, fixed)
+    net.compile(optimizer=optimizer, loss=loss, loss_weights=weights, metrics=metrics)
+    return net, HeadWeights(lambda: dict(fixed)) if several(plan.heads) else None

@@ -15,6 +15,7 @@ from taskfit.config.schema import Choice
 from taskfit.config.yamlfile import dotted
 from taskfit.data.labels import Labels, same_label
 from taskfit.errors import DataError, Problems, SpecError
+from taskfit.plan.outputs import logged_names, several
 from taskfit.recipe.table import Named, Recipe, load_table
 from taskfit.spec.lossform import LossSpec
 from taskfit.spec.spec import SINGLE_HEAD, LayerSpec, OutputSpec, Spec
@@ -126,7 +127,6 @@ class Plan:
     optimizer: Built
     schedule: Built | None
     weighting: Built  # fixed, uncertainty or dwa
-    multi: bool  # the spec gives `heads`: a functional model with named outputs
     warnings: tuple[str, ...] = field(default=())
     # the small-table additions (recipes/small_tables.yaml), resolved from the spec and the data
     members: int = 1  # copies of the body, each with its own loss; the model outputs their mean
@@ -137,6 +137,11 @@ class Plan:
     def additions(self) -> list[str]:
         """The small-table additions in force, in words."""
         return additions_text(self.members, self.periodic, self.refit)
+
+    @property
+    def multi(self) -> bool:
+        """Several heads (the spec gives `heads`): a model with named outputs."""
+        return several(self.heads)
 
     @property
     def head(self) -> Head:
@@ -256,7 +261,6 @@ def make_plan(spec: Spec, labels: dict[str, Labels], rows: int | None = None) ->
         if spec.schedule
         else None,
         weighting=_built(table.weightings[spec.loss_weighting.name], spec.loss_weighting),
-        multi=spec.heads is not None,
         warnings=warnings,
     )
     return _with_additions(plan, spec, rows)
@@ -424,32 +428,12 @@ def _class_weight(spec: Spec, head: Head) -> str | dict[int, float] | None:
     return {i: by_index.get(i, 1.0) for i in range(len(classes))}
 
 
-def logged(head: str, quantity: str, *, multi: bool) -> str:
-    """The one rule for naming what belongs to one output: Keras logs `<output>_<quantity>` in a
-    model with several outputs and the quantity alone in a model with one. taskfit's own
-    per-head columns (the loss in force, learned weights, predicted probabilities) follow it."""
-    return f"{head}_{quantity}" if multi else quantity
-
-
-def head_logged(head: Head, multi: bool) -> list[str]:
-    """What Keras logs of one head each epoch on the training split: its loss and metrics."""
-    return [logged(head.name, q, multi=multi) for q in ("loss", *head.metrics)]
-
-
-def logged_names(heads: tuple[Head, ...], multi: bool) -> list[str]:
-    """What Keras logs each epoch on the training split (validation adds a val_ prefix)."""
-    names = ["loss"] if multi else []  # several heads: the weighted total comes first
-    for head in heads:
-        names += head_logged(head, multi)
-    return names
-
-
 def _check_monitor(spec: Spec, heads: tuple[Head, ...]) -> None:
     """Early stopping must watch something the run logs (errors even with strict: false)."""
     stopping = spec.training.early_stopping
     if stopping is None:
         return
-    logged = logged_names(heads, spec.heads is not None)
+    logged = logged_names(heads)
     if spec.data.validation_fraction > 0:
         logged += [f"val_{name}" for name in logged]
     if stopping.monitor not in logged:

@@ -23,7 +23,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from taskfit.feed.classes import class_ids, confusion_counts, probabilities
-from taskfit.plan.plan import Head, Plan, head_logged, logged
+from taskfit.plan.outputs import head_logged, logged
+from taskfit.plan.plan import Head, Plan
 from taskfit.runfolder.files import write_bytes
 from taskfit.runfolder.layout import RunFolder
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-# 2: status.json records the format. Folders written before it carry no format and read as 1;
-# both have the same files, so this taskfit opens either.
-FORMAT = 2
-READS = (1, 2)
+# 2: status.json records the format. Folders written before it carry no format and read as 1.
+# 3: plan.json holds the resolved plan, and run.json each regression head's target scale.
+# Folders of format 1 and 2 have neither: their plan is derived again from spec.resolved.yaml
+# (by the table of the taskfit reading them), so this taskfit opens all three.
+FORMAT = 3
+READS = (1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,12 @@ class RunFolder:
     def spec(self) -> Path:
         """The spec with every default and table choice filled in (written first)."""
         return self.path / "spec.resolved.yaml"
+
+    @property
+    def plan(self) -> Path:
+        """Every choice the table made for this run, as data: what predict, evaluate, export
+        and resume use, whatever the table of a later taskfit says."""
+        return self.path / "plan.json"
 
     @property
     def status(self) -> Path:

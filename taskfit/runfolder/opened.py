@@ -1,7 +1,8 @@
 """A finished run folder, read back for `predict` and `evaluate` (standard library only).
 
-spec.resolved.yaml says everything needed: the feature columns and their types, the label and
-its classes, and the table's choices; model.keras holds the weights and the preprocessing.
+spec.resolved.yaml says what the user asked, with every default filled in (the feature columns
+and their types, the labels and their classes); plan.json every choice the table made for it;
+model.keras holds the weights and the preprocessing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from taskfit.errors import DataError, Problems
 from taskfit.plan.plan import Plan, make_plan
 from taskfit.runfolder.files import check_format
 from taskfit.runfolder.layout import RunFolder
+from taskfit.runfolder.planfile import read_plan
 from taskfit.spec.spec import LoadedSpec, Spec, load_spec
 
 
@@ -53,7 +55,16 @@ def open_run(folder: str | Path, need_model: bool = True) -> Run:
     check_format(folder)
     loaded: LoadedSpec = load_spec(resolved)
     spec = loaded.spec
-    return Run(folder, spec, make_plan(spec, _labels(spec)))
+    return Run(folder, spec, stored_plan(folder, spec))
+
+
+def stored_plan(folder: Path, spec: Spec) -> Plan:
+    """The plan the run was trained with: plan.json, or for a folder written before it (format
+    1 or 2) the plan the resolved spec gives with this taskfit's table."""
+    files = RunFolder(folder)
+    if files.plan.is_file():
+        return read_plan(files.plan)
+    return make_plan(spec, _labels(spec))
 
 
 def _labels(spec: Spec) -> dict[str, Labels]:

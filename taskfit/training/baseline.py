@@ -19,7 +19,8 @@ from taskfit.feed.chunk import TEST
 from taskfit.feed.classes import class_ids, probabilities
 from taskfit.feed.splits import Splits
 from taskfit.plan.checking import Checked
-from taskfit.plan.plan import Head, logged
+from taskfit.plan.outputs import by_head, logged
+from taskfit.plan.plan import Head
 from taskfit.recipe.table import higher_is_better
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def single_head_baselines(
 
     test = splits.part(TEST)  # in memory: the paired verdict needs every test row
     test_x = multi.models.pack(test)
-    multi_outputs = multi.trained.predict(test_x, verbose=0)
+    multi_outputs = by_head(checked.plan.heads, multi.trained.predict(test_x, verbose=0))
 
     plan = checked.plan
     fixed = dataclasses.replace(plan.weighting, name="fixed", keras_class="fixed", params={})
@@ -89,7 +90,7 @@ def single_head_baselines(
         if fitted.interrupted:  # Ctrl-C: half-trained baselines would mislead
             return None
         single = test_metrics(fitted, one, own)
-        single_output = fitted.trained.predict(test_x, verbose=0)[head.name]
+        single_output = by_head(one.heads, fitted.trained.predict(test_x, verbose=0))[head.name]
         metric = head_metric(head)
         multi_value = multi_metrics[logged(head.name, metric, multi=True)]
         single_value = single[logged(head.name, metric, multi=False)]

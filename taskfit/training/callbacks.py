@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from taskfit.plan.plan import logged
+from taskfit.plan.outputs import logged
 from taskfit.recipe.table import higher_is_better
 from taskfit.runfolder.layout import RunFolder
 

@@ -24,6 +24,7 @@ from taskfit.errors import TaskfitError
 from taskfit.feed.chunk import PART_NAMES, TEST, TRAIN, VALIDATION, Targets
 from taskfit.feed.splits import Shard, Splits
 from taskfit.model.build import Models
+from taskfit.plan.outputs import keras_form
 from taskfit.plan.plan import Plan
 
 EVALUATION_BATCH = 1024  # rows per step when a part is streamed to validation or evaluation
@@ -33,7 +34,7 @@ XY = tuple[dict[str, Any], Any]
 
 def fit_targets(plan: Plan, y: Targets) -> np.ndarray | Targets:
     """What Keras's fit takes: the one head's array, or the dict keyed by head name."""
-    return y if plan.multi else y[plan.head.name]
+    return keras_form(plan.heads, y)
 
 
 def first_rows(models: Models, splits: Splits) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from taskfit import progress
 from taskfit.feed.splits import Splits, open_splits
 from taskfit.model.build import Models
 from taskfit.plan.checking import Checked
-from taskfit.plan.plan import Head, Plan
+from taskfit.plan.plan import Plan
 from taskfit.training import feeding
 
 SMOKE_ROWS = 256  # a CI smoke run fits one epoch on at most this many training rows
@@ -101,46 +101,28 @@ def seed_everything(keras: Any, seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
-def head_std(plan: Plan, head: Head, targets: dict[str, tuple[float, float]]) -> float | None:
-    """A regression head among several: its training target's std, which its loss divides by."""
-    if not plan.multi or head.task != "regression":
-        return None
-    return targets[head.name][1]
-
-
 def compile_plan(keras: Any, plan: Plan, splits: Splits) -> tuple[Any, ...]:
     """(models, the compiled training model, the heads' weighting callback or None, the losses
     by head): the model built on the training part's statistics, ready to fit."""
     from taskfit.model.build import build_from_stats
     from taskfit.model.losses import hold_loss_state
-    from taskfit.model.optim import make_loss, make_metrics, make_optimizer
+    from taskfit.model.optim import make_losses, make_optimizer
+    from taskfit.model.weighting import compile_heads
 
     stats = splits.stats
     columns = splits.columns
     models = build_from_stats(plan, columns.numeric, columns.categorical, stats)
-    losses = {
-        head.name: make_loss(head, target_std=head_std(plan, head, stats.targets))
-        for head in plan.heads
-    }
+    losses = make_losses(plan, stats.targets)
     # Training compiles its own view of the layers: the saved model (which holds `models.fit`)
     # then carries no compile state, so it loads without taskfit's losses.
     training = keras.Model(models.fit.input, models.fit.output, name="training")
-    if plan.multi:
-        from taskfit.model.weighting import compile_heads
-
-        trained, weights = compile_heads(training, plan, make_optimizer(plan), losses)
-        hold_loss_state(trained, losses, weights.variables)
-        return models, trained, weights, losses
     if models.members is not None:
         from taskfit.model.ensemble import PackedEnsemble
 
         training = PackedEnsemble(models.members, name="training")
-    head = plan.head
-    training.compile(
-        optimizer=make_optimizer(plan), loss=losses[head.name], metrics=make_metrics(head)
-    )
-    hold_loss_state(training, losses)
-    return models, training, None, losses
+    trained, weights = compile_heads(training, plan, make_optimizer(plan), losses)
+    hold_loss_state(trained, losses, weights.variables if weights else ())
+    return models, trained, weights, losses
 
 
 def fit_plan(

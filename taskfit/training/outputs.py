@@ -12,6 +12,7 @@ import numpy as np
 from taskfit import progress
 from taskfit.feed.chunk import Chunk, Inputs
 from taskfit.feed.splits import Splits
+from taskfit.plan.outputs import by_head
 from taskfit.plan.plan import Plan
 from taskfit.runfolder.files import read_json
 from taskfit.runfolder.layout import RunFolder
@@ -34,6 +35,9 @@ def run_facts(
         "seconds": round(before.get("seconds", 0) + time.perf_counter() - started, 3),
         "fit_seconds": round(before.get("fit_seconds", 0) + fitted.seconds, 3),
         "rows": splits.sizes(),
+        # each regression head's training target (mean, std): evaluate scores a head among
+        # several on its standardised target, as training did
+        "targets": {name: list(scale) for name, scale in splits.stats.targets.items()},
         "processes": fitted.processes,
         **({"refit": fitted.refit} if fitted.refit else {}),
         "versions": {
@@ -64,8 +68,8 @@ def _draw(run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test: Chunk) ->
 
     with progress.keras_on_stderr() as verbose:
         output = model.predict(named_inputs(test.named(fitted.models.numeric)), verbose=verbose)
-    by_head = output if plan.multi else {plan.head.name: output}
-    tests = [TestResult(h, test.y[h.name], np.asarray(by_head[h.name])) for h in plan.heads]
+    outputs = by_head(plan.heads, output)
+    tests = [TestResult(h, test.y[h.name], np.asarray(outputs[h.name])) for h in plan.heads]
     with progress.step("drawing plots"):
         write_plots(run_dir, plan, fitted.history, fitted.active_losses, fitted.best_epoch, tests)
 

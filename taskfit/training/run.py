@@ -7,6 +7,7 @@ Flow: check_spec (no TensorFlow) -> splits -> fit.fit_plan -> refit -> test metr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import time
 from collections.abc import Iterator, Sequence
@@ -19,7 +20,8 @@ from taskfit.errors import SpecError, TaskfitError
 from taskfit.feed.splits import Splits
 from taskfit.model.keras_setup import import_keras
 from taskfit.plan.checking import Checked, check_spec
-from taskfit.plan.plan import Plan, logged, plan_summary
+from taskfit.plan.outputs import logged
+from taskfit.plan.plan import Plan, plan_summary
 from taskfit.runfolder.files import (
     check_format,
     create_run_dir,
@@ -32,6 +34,8 @@ from taskfit.runfolder.files import (
     write_yaml,
 )
 from taskfit.runfolder.layout import RunFolder
+from taskfit.runfolder.opened import stored_plan
+from taskfit.runfolder.planfile import write_plan
 from taskfit.spec.spec import Overrides, SpecSource, spec_stem
 from taskfit.training.fit import (
     Fitted,
@@ -92,6 +96,10 @@ def _train(spec_path: SpecSource | None, overrides: Overrides, options: RunOptio
         spec_path = resumable_spec(options.resume)
     assert spec_path is not None
     checked = _checked(spec_path, overrides, options)  # every mistake before TensorFlow
+    if options.resume is not None:  # on with the plan it started with, whatever the table says
+        checked = dataclasses.replace(
+            checked, plan=stored_plan(options.resume, checked.loaded.spec)
+        )
     with progress.step("loading TensorFlow"):
         keras = import_keras()
     seed_everything(keras, checked.loaded.spec.training.seed)
@@ -122,11 +130,13 @@ def _new_folder(checked: Checked, spec_path: SpecSource, options: RunOptions) ->
     what it was."""
     name = checked.loaded.spec.name or spec_stem(spec_path)
     run_dir = create_run_dir(options.output, name + ("-smoke" if options.smoke else ""))
+    files = RunFolder(run_dir)
     write_yaml(
-        RunFolder(run_dir).spec,
+        files.spec,
         checked.resolved(),
         header="".join(f"# {line}\n" for line in plan_summary(checked.plan).splitlines()),
     )
+    write_plan(files.plan, checked.plan)
     return run_dir
 
 
