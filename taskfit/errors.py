@@ -45,6 +45,10 @@ class DataError(TaskfitError):
     """The data file does not fit the spec or the recommendation table."""
 
 
+class TrainingError(TaskfitError):
+    """Training itself went wrong in a way the user can fix (a loss that is not a number)."""
+
+
 class Problems:
     """Collects every problem so the user sees them all at once, then fails once."""
 

@@ -56,10 +56,10 @@ def small_table_additions_only_where_asked(
     if request.node.get_closest_marker("additions") is None:
         import dataclasses
 
-        import taskfit.plan.plan
+        import taskfit.plan.make
         from taskfit.recipe.table import load_table
 
         table = load_table()
         small = dataclasses.replace(table.small_tables, up_to_rows=0)
         off = dataclasses.replace(table, small_tables=small)
-        monkeypatch.setattr(taskfit.plan.plan, "load_table", lambda: off)
+        monkeypatch.setattr(taskfit.plan.make, "load_table", lambda: off)

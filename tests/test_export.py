@@ -20,7 +20,7 @@ from taskfit.inference.export import export, input_names
 from taskfit.model.build import named_inputs
 from taskfit.model.keras_setup import import_keras
 from taskfit.runfolder.opened import Run, open_run
-from taskfit.spec.spec import SINGLE_HEAD
+from taskfit.spec.keys import SINGLE_HEAD
 from taskfit.training.run import train
 
 FAST = parse_set(["training.epochs=3", "training.batch_size=16"])

@@ -21,7 +21,7 @@ from taskfit.model.losses import LossSchedule
 from taskfit.model.optim import make_loss
 from taskfit.model.weighting import dwa_weights
 from taskfit.plan.checking import check_spec
-from taskfit.plan.plan import make_plan
+from taskfit.plan.make import make_plan
 from taskfit.spec.spec import parse_spec
 from taskfit.training.baseline import verdict
 

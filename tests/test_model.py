@@ -17,7 +17,8 @@ from taskfit.feed.stats import fill_missing, log_scale
 from taskfit.model.build import build_body, build_model, named_inputs
 from taskfit.model.optim import make_loss, make_optimizer
 from taskfit.plan.checking import check_spec
-from taskfit.plan.plan import Plan, make_plan
+from taskfit.plan.make import make_plan
+from taskfit.plan.plan import Plan
 from taskfit.recipe.table import load_table
 from taskfit.spec.spec import parse_spec
 from taskfit.training.fit import make_splits

@@ -9,7 +9,7 @@ import pytest
 from taskfit.data.view import inspect_data
 from taskfit.errors import DataError, SpecError
 from taskfit.plan.checking import check_spec
-from taskfit.plan.plan import make_plan
+from taskfit.plan.make import make_plan
 from taskfit.spec.spec import parse_spec
 
 DIGITS = "task: multiclass\ndata: {source: digits, label: digit}\n"

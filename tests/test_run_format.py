@@ -84,7 +84,7 @@ def test_a_run_keeps_its_plan_when_the_table_changes(
     the loss evaluate reports."""
     import dataclasses
 
-    import taskfit.plan.plan
+    import taskfit.plan.make
     from taskfit.recipe.table import load_table
     from taskfit.runfolder.opened import open_run
 
@@ -111,7 +111,7 @@ def test_a_run_keeps_its_plan_when_the_table_changes(
             ),
         },
     )
-    monkeypatch.setattr(taskfit.plan.plan, "load_table", lambda: changed)
+    monkeypatch.setattr(taskfit.plan.make, "load_table", lambda: changed)
     assert open_run(run).plan == before
     evaluated = runner.invoke(app, ["evaluate", str(run), data, "--json"])
     assert evaluated.exit_code == 0, evaluated.output

@@ -24,7 +24,8 @@ from taskfit.feed.chunk import TEST, TRAIN, Chunk
 from taskfit.feed.splits import Splits
 from taskfit.model.build import build_model, named_inputs
 from taskfit.plan.checking import check_spec
-from taskfit.plan.plan import make_plan, plan_summary
+from taskfit.plan.make import make_plan
+from taskfit.plan.plan import plan_summary
 from taskfit.recipe.table import load_table
 from taskfit.spec.spec import parse_spec
 from taskfit.training import feeding

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from taskfit.cli.app import app
 from taskfit.plan.checking import check_spec
-from taskfit.plan.plan import make_plan
+from taskfit.plan.make import make_plan
 from taskfit.recipe.table import load_table
 from taskfit.spec.spec import load_spec
 from taskfit.training.tune import pick, trial_overrides

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from taskfit.config.schema import reference
+from taskfit.config.describe import reference
 from taskfit.recipe.table import TASKS, load_table
-from taskfit.spec.spec import Spec
+from taskfit.spec.keys import Spec
 
 
 def spec_reference() -> str:

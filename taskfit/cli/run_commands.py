@@ -50,7 +50,7 @@ def evaluate(
     """Test metrics of a run's model on any labelled CSV (the names metrics.json uses)."""
     from taskfit.cli.render import confusion_text
     from taskfit.inference.predict import evaluate as run_evaluate
-    from taskfit.spec.spec import SINGLE_HEAD
+    from taskfit.spec.keys import SINGLE_HEAD
 
     with handled(), progress.quiet(as_json):
         result = run_evaluate(run, data)

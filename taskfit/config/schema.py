@@ -71,7 +71,7 @@ class Builder:
             if name not in fields:
                 hint = suggest(str(name), fields)
                 self.add((*path, name), f"unknown key.{hint} Valid keys here: {', '.join(fields)}")
-        hints = _hints(cast(Any, cls))
+        hints = type_hints(cast(Any, cls))
         values = {}
         for name, f in fields.items():
             if name in raw:
@@ -80,7 +80,7 @@ class Builder:
                     self.lookup(f.metadata["names"], value, (*path, name), self)
                 values[name] = value
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                self.add((*path, name), "is required" + _doc_hint(f))
+                self.add((*path, name), "is required" + doc_hint(f))
         if len(self.problems.items) > before:
             return None
         return cls(**values)
@@ -93,7 +93,7 @@ class Builder:
         if len(options) > 1:  # `str | tuple[str, ...]`, `str | int | bool`: the kind that fits
             fitting = next((o for o in options if _fits(o, value)), None)
             if fitting is None:
-                kinds = " or ".join(_type_name(o) for o in options)
+                kinds = " or ".join(type_name(o) for o in options)
                 self.add(path, f"must be {kinds}. Got {show(value)} instead.")
                 return None
             return self.convert(fitting, param, value, path)
@@ -152,49 +152,13 @@ def as_data(value: Any) -> Any:
 
 
 @functools.cache
-def _hints(cls: Any) -> dict[str, Any]:
+def type_hints(cls: Any) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _doc_hint(f: dataclasses.Field[Any]) -> str:
+def doc_hint(f: dataclasses.Field[Any]) -> str:
     doc = f.metadata.get("doc")
     return f" ({doc})" if doc else ""
-
-
-def reference(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
-    """(key, type, default, doc) rows for every key, nested keys dotted: the docs' reference."""
-    rows = []
-    hints = _hints(cls)
-    for f in dataclasses.fields(cls):
-        tp = hints[f.name]
-        name = prefix + f.name
-        options = typing.get_args(tp) if isinstance(tp, types.UnionType) else (tp,)
-        inner = [t for t in options if _is_section(t)]
-        param = f.metadata.get("param")
-        kind = _type_name(tp)
-        if param:  # the range replaces its own type's name; other kinds of the union stay
-            others = [t for t in typing.get_args(tp) if t.__name__ != param.type]
-            kind = " or ".join([param.expected(), *(_type_name(t) for t in others)])
-        if f.default is not dataclasses.MISSING:
-            default = show(f.default)
-        elif f.default_factory is not dataclasses.MISSING:
-            made = f.default_factory()
-            if hasattr(made, "as_yaml"):
-                default = show(made.as_yaml())
-            else:
-                default = "" if dataclasses.is_dataclass(made) else show(list(made))
-        else:
-            default = "required"
-        rows.append((name, kind, default, f.metadata.get("doc", "")))
-        for sub in inner:
-            rows.extend(reference(sub, name + "."))
-        for option in options:  # lists of sections (`[]`) and mappings to sections (`<name>`)
-            origin, args = typing.get_origin(option), typing.get_args(option)
-            if origin is tuple and _is_section(args[0]):
-                rows.extend(reference(args[0], name + "[]."))
-            elif origin is dict and _is_section(args[1]):
-                rows.extend(reference(args[1], name + ".<name>."))
-    return rows
 
 
 def _fits(tp: Any, value: Any) -> bool:
@@ -210,28 +174,28 @@ def _fits(tp: Any, value: Any) -> bool:
     return isinstance(value, tp)
 
 
-def _is_section(tp: Any) -> bool:
+def is_section(tp: Any) -> bool:
     """A nested mapping of spec keys (a Choice's parameters come from the table instead)."""
     return dataclasses.is_dataclass(tp) and tp is not Choice and not hasattr(tp, "parse")
 
 
-def _type_name(tp: Any) -> str:
+def type_name(tp: Any) -> str:
     if tp is Choice:
         return "a name or {name: ..., params}"
     if hasattr(tp, "parse"):
         return str(tp.type_name)
     if isinstance(tp, types.UnionType):
-        return " or ".join(_type_name(t) for t in typing.get_args(tp))
+        return " or ".join(type_name(t) for t in typing.get_args(tp))
     if typing.get_origin(tp) is tuple:
         item = typing.get_args(tp)[0]
-        if _is_section(item):
+        if is_section(item):
             return "a list of mappings"
         kinds = typing.get_args(item) if isinstance(item, types.UnionType) else (item,)
-        return "a list of " + " or ".join(_type_name(k).split(" ", 1)[1] + "s" for k in kinds)
+        return "a list of " + " or ".join(type_name(k).split(" ", 1)[1] + "s" for k in kinds)
     if dataclasses.is_dataclass(tp):
         return "a mapping"
     if typing.get_origin(tp) is dict:
-        return f"a mapping to {_type_name(typing.get_args(tp)[1]).split(' ', 1)[1]}s"
+        return f"a mapping to {type_name(typing.get_args(tp)[1]).split(' ', 1)[1]}s"
     return {
         "str": "a string",
         "int": "an integer",
@@ -239,76 +203,3 @@ def _type_name(tp: Any) -> str:
         "bool": "true or false",
         "NoneType": "null",
     }.get(getattr(tp, "__name__", str(tp)), str(tp))
-
-
-def json_schema(cls: type, names: Callable[[str], list[str]]) -> dict[str, Any]:
-    """The JSON Schema of a spec section, from the same definitions the Builder reads: types,
-    ranges, defaults and docs; `names(kind)` lists the table's names for `names=` keys."""
-    hints = _hints(cast(Any, cls))
-    properties: dict[str, Any] = {}
-    required = []
-    for f in dataclasses.fields(cast(Any, cls)):
-        node = _json_type(hints[f.name], f.metadata.get("param"), f.metadata.get("names"), names)
-        node["description"] = f.metadata.get("doc", "")
-        if f.default is not dataclasses.MISSING:
-            node["default"] = as_data(f.default)
-        elif f.default_factory is not dataclasses.MISSING:
-            node["default"] = as_data(f.default_factory())
-        else:
-            required.append(f.name)
-        properties[f.name] = node
-    schema: dict[str, Any] = {
-        "type": "object",
-        "properties": properties,
-        "additionalProperties": False,
-    }
-    if required:
-        schema["required"] = required
-    return schema
-
-
-def _json_type(
-    tp: Any, param: Param | None, kind: str | None, names: Callable[[str], list[str]]
-) -> dict[str, Any]:
-    if isinstance(tp, types.UnionType):
-        options = [_json_type(t, param, kind, names) for t in typing.get_args(tp)]
-        return {"anyOf": options}
-    if tp is type(None):
-        return {"type": "null"}
-    if typing.get_origin(tp) is tuple:
-        return {"type": "array", "items": _json_type(typing.get_args(tp)[0], None, None, names)}
-    if typing.get_origin(tp) is dict:
-        value = _json_type(typing.get_args(tp)[1], None, None, names)
-        return {"type": "object", "additionalProperties": value}
-    if tp is Choice or hasattr(tp, "parse"):  # a name from the table, or {name: ..., params}
-        listed = names(kind) if kind else []
-        named = {"type": "string", "enum": listed} if listed else {"type": "string"}
-        mapping = {"type": "object", "properties": {"name": named}, "required": ["name"]}
-        forms: list[dict[str, Any]] = [named, mapping]
-        if hasattr(tp, "parse"):  # a loss may also be a blend or a schedule of losses
-            forms += [
-                {"type": "object", "required": [form], "properties": {form: {"type": "array"}}}
-                for form in ("blend", "schedule")
-            ]
-        return {"anyOf": forms}
-    if dataclasses.is_dataclass(tp):
-        return json_schema(cast(type, tp), names)
-    if kind == "activations":
-        return {"type": "string", "enum": names(kind)}
-    node: dict[str, Any] = {
-        "type": {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}.get(
-            tp.__name__, "string"
-        )
-    }
-    if param is not None and param.type == tp.__name__:
-        if param.choices:
-            node["enum"] = list(param.choices)
-        for bound, key in (
-            ("ge", "minimum"),
-            ("gt", "exclusiveMinimum"),
-            ("le", "maximum"),
-            ("lt", "exclusiveMaximum"),
-        ):
-            if getattr(param, bound) is not None:
-                node[key] = getattr(param, bound)
-    return node

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from taskfit.data.csvtable import Table
 from taskfit.data.labels import is_missing, not_finite, number
 from taskfit.errors import Problems
-from taskfit.spec.spec import DataSpec
+from taskfit.spec.keys import DataSpec
 
 NUMERIC, CATEGORICAL, IGNORED = "numeric", "categorical", "ignored"
 ID_NAME = re.compile(r"(^|[_\s])(id|key|uuid|index|rownames?)$", re.IGNORECASE)

@@ -15,7 +15,8 @@ from taskfit.data.columns import Column, infer_columns
 from taskfit.data.csvtable import Table, read_csv
 from taskfit.data.labels import Labels, LabelSpec, detect_labels
 from taskfit.errors import DataError, Problems
-from taskfit.spec.spec import SINGLE_HEAD, LoadedSpec, Spec
+from taskfit.spec.keys import SINGLE_HEAD, Spec
+from taskfit.spec.spec import LoadedSpec
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from taskfit.feed.scan import Scan, scan
 from taskfit.feed.source import Source
 from taskfit.feed.stats import FeatureStats
 from taskfit.plan.plan import Plan
-from taskfit.spec.spec import Spec
+from taskfit.spec.keys import Spec
 
 SHUFFLE_ROWS = 65_536  # training rows the shuffle buffer holds at most (a streamed source)
 PLOT_ROWS = 10_000  # test rows the plots read at most

@@ -20,7 +20,7 @@ from taskfit.plan.plan import Head
 from taskfit.runfolder.files import read_json
 from taskfit.runfolder.layout import RunFolder
 from taskfit.runfolder.opened import Run, open_run, read_rows
-from taskfit.spec.spec import SINGLE_HEAD
+from taskfit.spec.keys import SINGLE_HEAD
 
 
 @dataclass

@@ -17,7 +17,7 @@ from taskfit.feed.scan import feature_stats
 from taskfit.feed.stats import FeatureStats, Scale, fill_missing, log_scale
 from taskfit.plan.outputs import keras_form
 from taskfit.plan.plan import Head, Plan
-from taskfit.spec.spec import LayerSpec
+from taskfit.spec.keys import LayerSpec
 
 ONE_HOT_UP_TO = 32  # categories; above this a column gets an embedding instead of one-hot
 

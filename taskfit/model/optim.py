@@ -7,7 +7,8 @@ from typing import Any
 
 import keras
 
-from taskfit.plan.plan import Built, Head, Plan
+from taskfit.plan.choices import Built
+from taskfit.plan.plan import Head, Plan
 
 
 def _set(params: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,8 @@ from taskfit.config.schema import as_data
 from taskfit.data.columns import CATEGORICAL, NUMERIC
 from taskfit.data.view import DataView, inspect_data
 from taskfit.errors import SpecError
-from taskfit.plan.plan import Head, Plan, make_plan
+from taskfit.plan.make import make_plan
+from taskfit.plan.plan import Head, Plan
 from taskfit.spec.spec import LoadedSpec, Overrides, SpecSource, load_spec
 
 

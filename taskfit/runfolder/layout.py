@@ -12,6 +12,7 @@ from pathlib import Path
 # (by the table of the taskfit reading them), so this taskfit opens all three.
 FORMAT = 3
 READS = (1, 2, 3)
+CHECKPOINT = "training_metadata.json"  # Keras's name; here it also names the weights file
 
 
 @dataclass(frozen=True)
@@ -69,3 +70,9 @@ class RunFolder:
     def backup(self) -> Path:
         """What `--resume` carries on from; removed when the run completes."""
         return self.path / "backup"
+
+    @property
+    def checkpoint(self) -> Path:
+        """Keras's BackupAndRestore metadata (its own name), written last for each finished
+        epoch: the one file that says there is an epoch to carry on from."""
+        return self.backup / CHECKPOINT

@@ -14,11 +14,13 @@ from taskfit.data.csvtable import Table, read_csv
 from taskfit.data.labels import Labels, not_finite
 from taskfit.data.view import label_specs
 from taskfit.errors import DataError, Problems
-from taskfit.plan.plan import Plan, make_plan
+from taskfit.plan.make import make_plan
+from taskfit.plan.plan import Plan
 from taskfit.runfolder.files import check_format
 from taskfit.runfolder.layout import RunFolder
 from taskfit.runfolder.planfile import read_plan
-from taskfit.spec.spec import LoadedSpec, Spec, load_spec
+from taskfit.spec.keys import Spec
+from taskfit.spec.spec import LoadedSpec, load_spec
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from taskfit.runfolder.layout import RunFolder
 
 if TYPE_CHECKING:
     from taskfit.plan.plan import Plan
-    from taskfit.spec.spec import Spec
+    from taskfit.spec.keys import Spec
     from taskfit.training.guards import StopOnInterrupt, StopOnNonFinite
     from taskfit.training.resume import EpochLog, ResumableEarlyStopping, ResumablePlateau
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,6 +16,9 @@ from taskfit.model.build import Models
 from taskfit.plan.checking import Checked
 from taskfit.plan.plan import Plan
 from taskfit.training import feeding
+
+if TYPE_CHECKING:
+    from taskfit.training.callbacks import FitCallbacks
 
 SMOKE_ROWS = 256  # a CI smoke run fits one epoch on at most this many training rows
 
@@ -167,14 +170,7 @@ def fit_plan(
             verbose=verbose,
         )
     seconds = time.perf_counter() - fit_started
-    history: dict[str, list[float]] = {
-        k: [float(v) for v in vs] for k, vs in fitted.history.items()
-    }
-    active = made.active
-    if made.log is not None:  # with the epochs of an earlier attempt, when this one resumed
-        columns = made.log.history()
-        history = {k: [float(v) for v in vs] for k, vs in columns.items() if k not in active}
-        active = {k: [str(v) for v in columns[k]] for k in active}
+    history, active = _history(fitted.history, made)
     # Keras's EarlyStopping restores the best epoch's weights when training ends, however it ends
     stopper = made.stopper
     kept = stopper and stopper.restore_best_weights and stopper.best_weights is not None
@@ -189,6 +185,18 @@ def fit_plan(
         interrupted=made.interrupt.requested,
         diverged=made.nonfinite.found,
     )
+
+
+def _history(
+    logged: dict[str, list[Any]], made: FitCallbacks
+) -> tuple[dict[str, list[float]], dict[str, list[str]]]:
+    """(every epoch's logged numbers, the loss in force per epoch): this fit's, or with a
+    resumed run the earlier attempts' epochs too (history.csv as the epoch log kept it)."""
+    if made.log is None:
+        return {k: [float(v) for v in vs] for k, vs in logged.items()}, made.active
+    columns = made.log.history()
+    history = {k: [float(v) for v in vs] for k, vs in columns.items() if k not in made.active}
+    return history, {k: [str(v) for v in columns[k]] for k in made.active}
 
 
 def _class_weight(plan: Plan, splits: Splits) -> dict[int, float] | None:

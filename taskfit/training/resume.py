@@ -24,7 +24,7 @@ from taskfit.runfolder.files import (
     write_json,
     write_weights,
 )
-from taskfit.runfolder.layout import RunFolder
+from taskfit.runfolder.layout import CHECKPOINT
 
 # Resuming needs Keras internals that its public API does not offer: the comparison and the
 # counters of EarlyStopping and ReduceLROnPlateau (replayed from history.csv), and the save and
@@ -158,9 +158,6 @@ class ResumablePlateau(keras.callbacks.ReduceLROnPlateau):
             super().on_epoch_end(epoch, logs)
 
 
-CHECKPOINT = "training_metadata.json"  # Keras's name; here it also names the weights file
-
-
 class EpochCheckpoint(keras.callbacks.BackupAndRestore):
     """Keras's checkpoint, skipped for an epoch cut short (Ctrl-C, a loss that is not a number):
     resuming then runs that epoch again instead of counting part of it as done.
@@ -194,7 +191,3 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
         if isinstance(metadata, dict) and "weights" in metadata:
             self._weights_path = str(self.folder / metadata["weights"])
         super()._load_model()
-
-
-def has_checkpoint(run_dir: Path) -> bool:
-    return (RunFolder(run_dir).backup / CHECKPOINT).is_file()

@@ -6,27 +6,23 @@ Flow: check_spec (no TensorFlow) -> splits -> fit.fit_plan -> refit -> test metr
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from taskfit import progress
-from taskfit.errors import SpecError, TaskfitError
+from taskfit.errors import SpecError, TrainingError
 from taskfit.feed.splits import Splits
 from taskfit.model.keras_setup import import_keras
 from taskfit.plan.checking import Checked, check_spec
 from taskfit.plan.outputs import logged
 from taskfit.plan.plan import Plan, plan_summary
 from taskfit.runfolder.files import (
-    check_format,
     create_run_dir,
-    read_reason,
-    read_status,
     save_model,
     write_history,
     write_json,
@@ -36,6 +32,8 @@ from taskfit.runfolder.files import (
 from taskfit.runfolder.layout import RunFolder
 from taskfit.runfolder.opened import stored_plan
 from taskfit.runfolder.planfile import write_plan
+from taskfit.runfolder.resumable import resumable_spec
+from taskfit.runfolder.status import Saved, status_follows
 from taskfit.spec.spec import Overrides, SpecSource, spec_stem
 from taskfit.training.fit import (
     Fitted,
@@ -106,7 +104,7 @@ def _train(spec_path: SpecSource | None, overrides: Overrides, options: RunOptio
     splits = make_splits(checked, options.smoke)
     run_dir = options.resume or _new_folder(checked, spec_path, options)
     write_status(run_dir, "running")
-    with _status_follows(run_dir) as saved:
+    with status_follows(run_dir) as saved:
         fitted = _fit(keras, checked, splits, run_dir, (spec_path, overrides), options)
         return _finish(keras, checked, splits, fitted, run_dir, options, started, saved)
 
@@ -138,32 +136,6 @@ def _new_folder(checked: Checked, spec_path: SpecSource, options: RunOptions) ->
     )
     write_plan(files.plan, checked.plan)
     return run_dir
-
-
-@dataclass
-class Saved:
-    """Set once model.keras and metrics.json are written: the run's result exists."""
-
-    done: bool = False
-
-
-@contextlib.contextmanager
-def _status_follows(run_dir: Path) -> Iterator[Saved]:
-    """However the block ends, status.json says so: failed (with the reason), or interrupted (a
-    second Ctrl-C, after or before the result was saved). A normal end writes its own status."""
-    saved = Saved()
-    try:
-        yield saved
-    except TrainingError as exc:
-        write_status(run_dir, "failed", str(exc))
-        raise
-    except KeyboardInterrupt:
-        cut = "after saving the model and metrics" if saved.done else "before saving a model"
-        write_status(run_dir, "interrupted", f"interrupted twice: stopped {cut}")
-        raise
-    except BaseException as exc:
-        write_status(run_dir, "failed", f"{type(exc).__name__}: {exc}")
-        raise
 
 
 def _fit(
@@ -212,13 +184,11 @@ def _finish(
     saved: Saved,
 ) -> RunResult:
     """Refit, test metrics, the baselines, the saved model and every file after it, status."""
-    plan, files, warnings = checked.plan, RunFolder(run_dir), list(checked.plan.warnings)
-    warnings += fitted.warnings
+    plan, warnings = checked.plan, [*checked.plan.warnings, *fitted.warnings]
     if plan.refit and fitted.processes == 1 and not options.smoke and not fitted.interrupted:
         # several processes refit in the workers, as they fitted
         fitted, kept_first = refit(keras, checked, splits, fitted, options.verbose)
         warnings += [kept_first] if kept_first else []
-    model = fitted.models.named
     metrics = test_metrics(fitted, plan, splits)
     if not splits.sizes()["test"]:
         warnings.append(
@@ -231,26 +201,20 @@ def _finish(
         from taskfit.training.baseline import single_head_baselines
 
         baseline = single_head_baselines(keras, checked, splits, fitted, metrics, options.verbose)
-    save_model(model, files.model)
-    write_json(files.metrics, metrics)
-    saved.done = True
-    write_json(files.facts, run_facts(keras, run_dir, fitted, splits, started))
-    if not options.smoke:
-        warnings += write_run_plots(run_dir, plan, fitted, model, splits.test_sample())
-    if baseline is not None:
-        write_json(files.baseline, baseline)
-    smoke = (
-        reload_matches(keras, model, run_dir, splits.test_sample().named(fitted.models.numeric))
-        if options.smoke
-        else None
-    )
+    warnings += _save(
+        keras, checked, splits, fitted, run_dir, metrics, baseline, started, saved,
+        smoke=options.smoke,
+    )  # fmt: skip
+    smoke = None
+    if options.smoke:
+        test = splits.test_sample().named(fitted.models.numeric)
+        smoke = reload_matches(keras, fitted.models.named, run_dir, test)
     lost = options.baseline_single and baseline is None
-    status = _end_status(run_dir, fitted, baseline_lost=lost)
     return RunResult(
         run_dir=run_dir,
         metrics=metrics,
         history=fitted.history,
-        model=model,
+        model=fitted.models.named,
         checked=checked,
         seconds=time.perf_counter() - started,
         fit_seconds=fitted.seconds,
@@ -260,9 +224,36 @@ def _finish(
         best_epoch=fitted.best_epoch,
         log_scaled=fitted.models.log_scaled,
         baseline_single=baseline,
-        status=status,
+        status=_end_status(run_dir, fitted, baseline_lost=lost),
         refit=fitted.refit,
     )
+
+
+def _save(
+    keras: Any,
+    checked: Checked,
+    splits: Splits,
+    fitted: Fitted,
+    run_dir: Path,
+    metrics: dict[str, float],
+    baseline: dict[str, Any] | None,
+    started: float,
+    saved: Saved,
+    *,
+    smoke: bool,
+) -> list[str]:
+    """The run's result into its folder, the model and metrics first (from then on the run has
+    a result, whatever happens after); the plots' warnings, if any (a --smoke run draws none)."""
+    files = RunFolder(run_dir)
+    save_model(fitted.models.named, files.model)
+    write_json(files.metrics, metrics)
+    saved.done = True
+    write_json(files.facts, run_facts(keras, run_dir, fitted, splits, started))
+    if baseline is not None:
+        write_json(files.baseline, baseline)
+    if smoke:
+        return []
+    return write_run_plots(run_dir, checked.plan, fitted, fitted.models.named, splits.test_sample())
 
 
 def _end_status(run_dir: Path, fitted: Fitted, *, baseline_lost: bool) -> str:
@@ -275,37 +266,6 @@ def _end_status(run_dir: Path, fitted: Fitted, *, baseline_lost: bool) -> str:
         shutil.rmtree(RunFolder(run_dir).backup, ignore_errors=True)
     write_status(run_dir, status, reason)
     return status
-
-
-def resumable_spec(run_dir: Path) -> Path:
-    """The resolved spec of a run folder that can go on; an error saying why not otherwise."""
-    from taskfit.training.resume import has_checkpoint
-
-    spec = RunFolder(run_dir).spec
-    if not spec.is_file():
-        raise TaskfitError(
-            f"--resume {run_dir}: not a run folder (no spec.resolved.yaml); give a folder that "
-            "`taskfit train` wrote"
-        )
-    check_format(run_dir)
-    status = read_status(run_dir)
-    if status == "completed":
-        raise TaskfitError(f"--resume {run_dir}: this run completed; there is nothing to resume")
-    if status == "failed" and "training diverged" in read_reason(run_dir):
-        raise TaskfitError(
-            f"--resume {run_dir}: this run diverged (see its status.json); carrying on would "
-            "diverge again. Fix the spec (a lower learning rate, say) and train it afresh"
-        )
-    if not has_checkpoint(run_dir):
-        raise TaskfitError(
-            f"--resume {run_dir}: no epoch finished before it stopped, so there is nothing to "
-            f"carry on from; train again with: taskfit train {spec}"
-        )
-    return spec
-
-
-class TrainingError(TaskfitError):
-    """Training itself went wrong in a way the user can fix (a loss that is not a number)."""
 
 
 def diverged_message(where: tuple[int, int, float], plan: Plan) -> str:

@@ -1,0 +1,244 @@
+"""Spec + detected labels -> the plan: every choice the table makes, checked for contradictions.
+
+This is the `recipe` step of spec -> data -> recipe -> model -> fit. A contradiction with the table
+is an error that cites the row and the fix; with `strict: false` it becomes a warning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from taskfit.data.labels import Labels, same_label
+from taskfit.errors import DataError, Problems, SpecError
+from taskfit.plan.choices import Contradiction, built, loss_plan, row_text
+from taskfit.plan.outputs import logged_names
+from taskfit.plan.plan import Head, Plan
+from taskfit.recipe.table import load_table
+from taskfit.spec.keys import SINGLE_HEAD, LayerSpec, OutputSpec, Spec
+from taskfit.spec.lossform import LossSpec
+
+
+def _label_problem(task: str, labels: Labels) -> str | None:
+    """A label format the task cannot train on at all (strict or not)."""
+    table = load_table()
+    if task == "binary" and labels.format != "binary":
+        k = labels.n_classes
+        fix = row_text(table.recipe("multiclass"), "integer", k)
+        return (
+            f"column {labels.columns[0]} has {k} classes ({labels.describe()}); a binary task "
+            f"needs two. Use task: multiclass ({fix})."
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class HeadAsked:
+    """What the spec asks of one head, wherever it says it (top level or under heads.<name>)."""
+
+    name: str
+    task: str
+    loss: LossSpec
+    metrics: str | tuple[str, ...]
+    output: OutputSpec
+    layers: tuple[LayerSpec, ...]
+    weight: float
+    key: str  # "" for a single task, "heads.<name>." for a head: prefixes spec paths in messages
+
+
+def heads_asked(spec: Spec) -> list[HeadAsked]:
+    if spec.heads is None:
+        assert spec.task is not None
+        return [
+            HeadAsked(
+                SINGLE_HEAD, spec.task, spec.loss, spec.metrics, spec.model.output, (), 1.0, ""
+            )
+        ]
+    return [
+        HeadAsked(
+            name,
+            head.task,
+            head.loss,
+            head.metrics,
+            OutputSpec(),
+            head.layers if head.layers is not None else spec.model.head_layers,
+            head.loss_weight,
+            f"heads.{name}.",
+        )
+        for name, head in spec.heads.items()
+    ]
+
+
+def make_plan(spec: Spec, labels: dict[str, Labels], rows: int | None = None) -> Plan:
+    """`rows`: the labelled rows of a table fitted in memory by one process, which decides the
+    small-table defaults; None (streamed, several processes, a resolved spec) leaves them off."""
+    table = load_table()
+    asked = heads_asked(spec)
+    for head in asked:
+        wrong = _label_problem(head.task, labels[head.name])
+        if wrong:
+            raise DataError(f"{head.key}task: {wrong}" if head.key else wrong)
+    problems = Problems()
+
+    def contradiction(where: str, message: str) -> None:
+        problems.add(where, message + ("" if spec.strict else " (allowed: strict is false)"))
+
+    heads = tuple(_head(head, labels[head.name], contradiction) for head in asked)
+    if spec.heads is None:
+        heads = (dataclasses.replace(heads[0], class_weight=_class_weight(spec, heads[0])),)
+    _check_monitor(spec, heads)
+    warnings = tuple(str(p) for p in problems.items) if not spec.strict else ()
+    if spec.strict:
+        problems.raise_if_any(SpecError)
+    first = table.recipe(asked[0].task)
+    plan = Plan(
+        heads=heads,
+        layers=spec.model.layers
+        if spec.model.layers is not None
+        else tuple(LayerSpec(**layer) for layer in first.layers),
+        optimizer=built(
+            table.optimizers[spec.optimizer.name],
+            spec.optimizer,
+            drop=("learning_rate",) if spec.schedule else (),
+        ),
+        schedule=built(table.schedules[spec.schedule.name], spec.schedule)
+        if spec.schedule
+        else None,
+        weighting=built(table.weightings[spec.loss_weighting.name], spec.loss_weighting),
+        warnings=warnings,
+    )
+    return _with_additions(plan, spec, rows)
+
+
+def _with_additions(plan: Plan, spec: Spec, rows: int | None) -> Plan:
+    """The small-table additions: what the spec sets, else the table's default for the data.
+    One task only: a packed ensemble and the refit would multiply the heads' weighting."""
+    small = load_table().small_tables
+    default = rows is not None and rows <= small.up_to_rows and not plan.multi
+    has_validation = spec.data.validation_fraction > 0
+    asked = {
+        "model.members": spec.model.members is not None and spec.model.members > 1,
+        "model.numeric_embedding": spec.model.numeric_embedding == "periodic",
+        "training.refit": bool(spec.training.refit),
+    }
+    problems = Problems()
+    for where, is_set in asked.items():
+        if is_set and plan.multi:
+            problems.add(where, "works with one task; this spec has heads. Remove it.")
+    if spec.training.refit and not has_validation:
+        problems.add(
+            "training.refit",
+            "adds the validation rows to training, but data.validation_fraction is 0. Give a "
+            "validation split, or set refit: false.",
+        )
+    problems.raise_if_any(SpecError)
+
+    def pick(value: Any, small_default: Any, off: Any) -> Any:
+        if value is not None:
+            return value
+        return small_default if default else off
+
+    embedding = pick(spec.model.numeric_embedding, small.numeric_embedding, "none")
+    return dataclasses.replace(
+        plan,
+        members=pick(spec.model.members, small.members, 1),
+        periodic=embedding == "periodic",
+        refit=pick(spec.training.refit, small.refit and has_validation, False),
+    )
+
+
+def _head(asked: HeadAsked, labels: Labels, contradiction: Contradiction) -> Head:
+    """One head's table row, every choice checked against it."""
+    table = load_table()
+    recipe = table.recipe(asked.task)
+    key = asked.key
+    label_format = labels.format
+    if asked.task == "multiclass" and label_format == "binary":
+        contradiction(
+            f"{key}task",
+            f"the label has two classes ({labels.describe()}); "
+            f"two classes take {row_text(table.recipe('binary'), 'binary')}. "
+            "Use task: binary, or set strict: false to keep a 2-unit softmax.",
+        )
+        label_format = "integer"
+    table_units = recipe.units_for(labels.n_classes)
+    out = asked.output
+    units = table_units if out.units == "auto" else int(out.units)
+    activation = recipe.output_activation if out.activation == "auto" else out.activation
+    if activation == "softmax" and units == 1:
+        contradiction(
+            "model.output",
+            "softmax with one unit always outputs 1.0, so nothing is learned. "
+            f"Use {row_text(table.recipe('binary'), 'binary')}.",
+        )
+    elif units != table_units:
+        contradiction(
+            "model.output.units",
+            f"is {units}, but the {row_text(recipe, label_format)} "
+            f"gives {table_units} here. Remove model.output.units (auto).",
+        )
+    if activation != recipe.output_activation:
+        contradiction(
+            "model.output.activation",
+            f"{activation} on a {asked.task} output contradicts the "
+            f"{row_text(recipe, label_format)}. "
+            f"Use {recipe.output_activation} (or leave it out: auto).",
+        )
+    loss, onehot = loss_plan(asked.loss, asked.key, table, recipe, label_format, contradiction)
+    return Head(
+        name=asked.name,
+        task=asked.task,
+        labels=labels,
+        layers=asked.layers,
+        output_units=units,
+        output_activation=activation,
+        loss=loss,
+        onehot_targets=onehot,
+        metrics=recipe.metrics if asked.metrics == "auto" else tuple(asked.metrics),
+        weight=asked.weight,
+    )
+
+
+def _class_weight(spec: Spec, head: Head) -> str | dict[int, float] | None:
+    """training.class_weight by class name -> by output index, every name checked."""
+    weights = spec.training.class_weight
+    if weights is None:
+        return None
+    if head.task == "regression":
+        raise SpecError(
+            "training.class_weight: weighs classes; a regression task has none. Remove it."
+        )
+    if isinstance(weights, str):
+        return weights
+    classes = head.labels.classes
+    by_index: dict[int, float] = {}
+    for name, weight in weights.items():
+        if weight < 0:  # a negative weight would reward the mistakes on that class
+            raise SpecError(
+                f"training.class_weight: the weight of {name!r} must be a number >= 0. "
+                f"Got {weight:g} instead."
+            )
+        match = [i for i, c in enumerate(classes) if same_label(name, c)]
+        if not match:
+            raise SpecError(
+                f"training.class_weight: {name!r} is not a class. Classes: {', '.join(classes)}"
+            )
+        by_index[match[0]] = weight
+    return {i: by_index.get(i, 1.0) for i in range(len(classes))}
+
+
+def _check_monitor(spec: Spec, heads: tuple[Head, ...]) -> None:
+    """Early stopping must watch something the run logs (errors even with strict: false)."""
+    stopping = spec.training.early_stopping
+    if stopping is None:
+        return
+    logged = logged_names(heads)
+    if spec.data.validation_fraction > 0:
+        logged += [f"val_{name}" for name in logged]
+    if stopping.monitor not in logged:
+        why = "" if spec.data.validation_fraction > 0 else " (data.validation_fraction is 0)"
+        raise SpecError(
+            f"training.early_stopping.monitor: {stopping.monitor!r} is not logged{why}. "
+            f"Logged: {', '.join(logged)}; or set training.early_stopping: null"
+        )

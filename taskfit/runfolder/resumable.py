@@ -1,0 +1,39 @@
+"""Whether a run folder can go on (`train --resume`), read before TensorFlow loads: its status
+says it stopped, and Keras's checkpoint of a finished epoch is there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from taskfit.errors import TaskfitError
+from taskfit.runfolder.files import check_format, read_reason, read_status
+from taskfit.runfolder.layout import RunFolder
+
+
+def resumable_spec(run_dir: Path) -> Path:
+    """The resolved spec of a run folder that can go on; an error saying why not otherwise."""
+    spec = RunFolder(run_dir).spec
+    if not spec.is_file():
+        raise TaskfitError(
+            f"--resume {run_dir}: not a run folder (no spec.resolved.yaml); give a folder that "
+            "`taskfit train` wrote"
+        )
+    check_format(run_dir)
+    status = read_status(run_dir)
+    if status == "completed":
+        raise TaskfitError(f"--resume {run_dir}: this run completed; there is nothing to resume")
+    if status == "failed" and "training diverged" in read_reason(run_dir):
+        raise TaskfitError(
+            f"--resume {run_dir}: this run diverged (see its status.json); carrying on would "
+            "diverge again. Fix the spec (a lower learning rate, say) and train it afresh"
+        )
+    if not has_checkpoint(run_dir):
+        raise TaskfitError(
+            f"--resume {run_dir}: no epoch finished before it stopped, so there is nothing to "
+            f"carry on from; train again with: taskfit train {spec}"
+        )
+    return spec
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return RunFolder(run_dir).checkpoint.is_file()

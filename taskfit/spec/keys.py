@@ -1,0 +1,183 @@
+"""The task spec's keys, as frozen dataclasses: each key once, with its default, its range and
+the line `taskfit docs` and the JSON Schema print for it (taskfit.config.schema reads them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from taskfit.config.params import Param
+from taskfit.config.schema import Choice, key
+from taskfit.recipe.table import TASKS
+from taskfit.spec.lossform import LossSpec
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    units: int = key(doc="width of the Dense layer", param=Param("int", ge=1))
+    activation: str = key("relu", doc="Keras activation name", names="activations")
+    dropout: float = key(0.0, doc="Dropout rate after the layer", param=Param("float", ge=0, lt=1))
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    units: int | str = key("auto", doc="auto: from the table (1, or one per class)")
+    activation: str = key(
+        "auto", doc="auto: from the table (sigmoid, softmax, linear)", names="activations"
+    )
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    layers: tuple[LayerSpec, ...] | None = key(
+        None, doc="hidden layers in order; default: the table's"
+    )
+    output: OutputSpec = key(OutputSpec(), doc="the output layer; leave it to the table")
+    head_layers: tuple[LayerSpec, ...] = key(
+        (), doc="heads only: hidden layers of each head, after the shared layers"
+    )
+    members: int | None = key(
+        None,
+        doc="copies of the body trained side by side, each with its own loss; the model "
+        "outputs their mean (default: the table's count on a small table, else 1)",
+        param=Param("int", ge=1),
+    )
+    numeric_embedding: str | None = key(
+        None,
+        doc="periodic: each numeric column as sin/cos of learned frequencies, then a Dense "
+        "layer; none: the standardised number as is (default: the table's on a small table)",
+        param=Param("str", choices=("periodic", "none")),
+    )
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    source: str = key(doc="a bundled dataset's name, or a CSV path relative to the spec")
+    label: str | tuple[str, ...] | None = key(
+        None, doc="the label column; for one-hot labels a list of columns (heads: on each head)"
+    )
+    features: tuple[str, ...] | None = key(None, doc="input columns; default: every other column")
+    ignore: tuple[str, ...] = key((), doc="columns to leave out")
+    numeric: tuple[str, ...] = key((), doc="columns to treat as numbers (default: inferred)")
+    categorical: tuple[str, ...] = key(
+        (), doc="columns to treat as categories, e.g. integer codes (default: inferred)"
+    )
+    positive: str | int | bool | None = key(
+        None,
+        doc="binary: the label value of the positive class (default: 1, true, yes, or the "
+        "second value in sorted order)",
+    )
+    classes: tuple[str | int, ...] | None = key(
+        None, doc="class names in output order (default: the label values, sorted)"
+    )
+    test_fraction: float = key(0.2, doc="held-out test split", param=Param("float", gt=0, lt=1))
+    validation_fraction: float = key(
+        0.2, doc="validation split, taken from the training part", param=Param("float", ge=0, lt=1)
+    )
+    streaming: bool | None = key(
+        None,
+        doc="read the CSV in chunks, never whole in memory (default: on above 256 MiB); types "
+        "and labels come from its first 20000 rows",
+    )
+
+
+@dataclass(frozen=True)
+class ReduceLrSpec:
+    factor: float = key(
+        0.3, doc="multiply the rate by this at each cut", param=Param("float", gt=0, lt=1)
+    )
+    patience: int = key(4, doc="epochs without improvement before a cut", param=Param("int", ge=0))
+    min_lr: float = key(1e-5, doc="the rate is never cut below this", param=Param("float", ge=0))
+
+
+@dataclass(frozen=True)
+class EarlyStoppingSpec:
+    patience: int = key(
+        10, doc="epochs without improvement before stopping", param=Param("int", ge=0)
+    )
+    monitor: str = key("val_loss", doc="the logged quantity to watch")
+    min_delta: float = key(0.0, doc="smallest change that counts", param=Param("float", ge=0))
+    restore_best_weights: bool = key(True, doc="keep the best epoch's weights")
+    reduce_lr: ReduceLrSpec | None = key(
+        ReduceLrSpec(),
+        doc="the table's advice on a plateau: cut the learning rate before stopping (Keras's "
+        "ReduceLROnPlateau on the same quantity); null turns it off; off when a schedule sets "
+        "the rate",
+    )
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    epochs: int = key(100, doc="most passes over the training split", param=Param("int", ge=1))
+    batch_size: int = key(32, doc="rows per gradient step", param=Param("int", ge=1))
+    seed: int = key(
+        0, doc="seeds the split, initial weights and shuffling", param=Param("int", ge=0)
+    )
+    early_stopping: EarlyStoppingSpec | None = key(
+        EarlyStoppingSpec(), doc="stop when val_loss stops improving; null turns it off"
+    )
+    refit: bool | None = key(
+        None,
+        doc="after early stopping, train afresh on train + validation for the kept number of "
+        "epochs, replaying each epoch's learning rate (default: the table's on a small table)",
+    )
+    tensorboard: bool = key(False, doc="write TensorBoard logs to <run folder>/tensorboard")
+    class_weight: str | dict[Any, float] | None = key(
+        None,
+        doc="balanced (weights inverse to class frequency in training) or {class name: weight}",
+        param=Param("str", choices=("balanced",)),
+    )
+
+
+SINGLE_HEAD = "output"  # a spec with one task has one head, named as its Keras output layer
+AUTO_LOSS = LossSpec.named("auto")
+LOSS_DOC = (
+    "auto: the table's loss for the label format; or a name, {name: ..., params}, "
+    "{blend: [{loss, weight}, ...]} or {schedule: [{loss or blend, until_epoch}, ...]}"
+)
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """One output of a model with several: its own label, task, loss and weight."""
+
+    task: str = key(doc="the kind of label", param=Param("str", choices=TASKS))
+    label: str | tuple[str, ...] = key(doc="the label column; for one-hot labels a list")
+    loss: LossSpec = key(AUTO_LOSS, doc=LOSS_DOC, names="losses")
+    loss_weight: float = key(
+        1.0, doc="this head's share of the total loss (fixed weighting)", param=Param("float", ge=0)
+    )
+    metrics: str | tuple[str, ...] = key("auto", doc="auto: the table's metrics; or Keras names")
+    positive: str | int | bool | None = key(None, doc="binary: the positive class's label value")
+    classes: tuple[str | int, ...] | None = key(None, doc="class names in output order")
+    layers: tuple[LayerSpec, ...] | None = key(
+        None, doc="this head's hidden layers; default: model.head_layers"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spec:
+    task: str | None = key(
+        None, doc="the kind of label (or give heads)", param=Param("str", choices=TASKS)
+    )
+    data: DataSpec = key(doc="where the rows come from")
+    heads: dict[str, HeadSpec] | None = key(
+        None, doc="several outputs instead of one task: head name -> its task, label, loss"
+    )
+    loss_weighting: Choice = key(
+        Choice("fixed"),
+        doc="heads: fixed (loss_weight), uncertainty (learned), or dwa (from loss ratios)",
+        names="weightings",
+    )
+    name: str | None = key(None, doc="names the run folder; default: the spec file's name")
+    model: ModelSpec = key(ModelSpec(), doc="the network between input and output")
+    loss: LossSpec = key(AUTO_LOSS, doc=LOSS_DOC, names="losses")
+    optimizer: Choice = key(
+        Choice("adam"), doc="a name takes Keras defaults; a mapping sets params", names="optimizers"
+    )
+    schedule: Choice | None = key(
+        None, doc="a learning-rate schedule for the optimizer", names="schedules"
+    )
+    metrics: str | tuple[str, ...] = key("auto", doc="auto: the table's metrics; or Keras names")
+    training: TrainingSpec = key(TrainingSpec(), doc="how long and how to fit")
+    strict: bool = key(True, doc="false: contradictions with the table warn instead of failing")
