@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -13,7 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from helpers import mixed_csv
+from helpers import mixed_csv, wait_for_epochs
 from typer.testing import CliRunner
 
 from taskfit.cli.app import app
@@ -219,9 +221,49 @@ def test_cluster_options_are_checked(args: list[str], message: str) -> None:
     assert result.exit_code == 2 and message in result.stderr
 
 
-def test_a_workers_run_is_not_resumed_yet(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["train", "--resume", str(tmp_path), "--workers", "2"])
-    assert result.exit_code == 2 and "no --resume" in result.stderr
+@pytest.mark.slow
+def test_a_killed_workers_run_resumes_on_two_workers_as_if_never_stopped(
+    spec: Path, tmp_path: Path
+) -> None:
+    """SIGKILL to the whole process group (this process and both workers) after epoch 1 of 3;
+    `--resume --workers 2` goes on from process 0's checkpoint and ends with the losses and
+    weights of an uninterrupted run."""
+    slow = ["--set=training.batch_size=8"]  # 40 steps, about a second an epoch
+    whole = train(spec, tmp_path / "whole", *slow, "--workers", "2")
+    command = [TASKFIT, "train", str(spec), *SETTINGS, *slow, "--workers", "2"]
+    proc = subprocess.Popen(
+        [*command, "--output", str(tmp_path / "killed")],
+        stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+    )  # fmt: skip
+    run = wait_for_epochs(tmp_path / "killed", 1, proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert 1 <= len(losses(run)) < 3 and not (run / "model.keras").exists()
+
+    alone = runner.invoke(app, ["train", "--resume", str(run)])
+    assert alone.exit_code == 1, alone.output
+    assert "trained on several processes (--workers), and the checkpoint holds" in alone.stderr
+    cluster = ["--coordinator", "127.0.0.1:1", "--num-processes", "2", "--process-id", "0"]
+    refused = runner.invoke(app, ["train", "--resume", str(run), *cluster])
+    assert refused.exit_code == 2 and "no checkpoint to start from" in refused.stderr
+
+    resumed = runner.invoke(app, ["train", "--resume", str(run), "--workers", "2", "--json"])
+    assert resumed.exit_code == 0, resumed.output
+    assert history(run)["epoch"] == ["1", "2", "3"]
+    assert_same_run(run, whole)
+    assert not (run / "backup").exists()
+
+
+def test_a_one_process_run_is_not_resumed_on_workers(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    (folder / "backup").mkdir(parents=True)
+    (folder / "spec.resolved.yaml").write_text("task: binary\ndata: {source: cancer}\n")
+    (folder / "status.json").write_text('{"status": "running", "format": 3}')
+    (folder / "backup" / "training_metadata.json").write_text('{"epoch": 1, "batch": 0}')
+    result = runner.invoke(app, ["train", "--resume", str(folder), "--workers", "2"])
+    assert result.exit_code == 1, result.output
+    assert "its epochs were trained in one process" in result.stderr
+    assert "resume it without --workers" in result.stderr
 
 
 def test_a_batch_that_does_not_divide_among_the_workers_is_refused_before_anything_starts(

@@ -101,8 +101,11 @@ def _flags(
     if resume is not None and (overrides or smoke or baseline):
         usage("--resume carries on with the run's own spec: no --set, --smoke or --baseline-single")
     cluster = _cluster(*machines)
-    if cluster is not None and resume:
-        usage("--workers and the cluster options train afresh: no --resume")
+    if cluster is not None and cluster.process_id is not None and resume:
+        usage(
+            "--resume goes on with --workers on this machine: the other machines of a cluster "
+            "have no checkpoint to start from, so a cluster run trains afresh"
+        )
     return cluster
 
 

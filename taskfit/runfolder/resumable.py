@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from taskfit.errors import TaskfitError
-from taskfit.runfolder.files import check_format, read_reason, read_status
+from taskfit.runfolder.files import check_format, read_json, read_reason, read_status
 from taskfit.runfolder.layout import RunFolder
 
 
-def resumable_spec(run_dir: Path) -> Path:
-    """The resolved spec of a run folder that can go on; an error saying why not otherwise."""
+def resumable_spec(run_dir: Path, *, workers: bool = False) -> Path:
+    """The resolved spec of a run folder that can go on (`workers`: with --workers); an error
+    saying why not otherwise."""
     spec = RunFolder(run_dir).spec
     if not spec.is_file():
         raise TaskfitError(
@@ -32,7 +33,23 @@ def resumable_spec(run_dir: Path) -> Path:
             f"--resume {run_dir}: no epoch finished before it stopped, so there is nothing to "
             f"carry on from; train again with: taskfit train {spec}"
         )
+    on_workers = checkpoint_backend(run_dir) == "jax"
+    if on_workers != workers:
+        how = "with --workers N" if on_workers else "without --workers"
+        where = "on several processes (--workers)" if on_workers else "in one process"
+        raise TaskfitError(
+            f"--resume {run_dir}: its epochs were trained {where}, and the checkpoint holds "
+            f"that model; resume it {how}"
+        )
     return spec
+
+
+def checkpoint_backend(run_dir: Path) -> str:
+    """The Keras backend that wrote the checkpoint: jax for --workers (a checkpoint written
+    before it was recorded is TensorFlow's: workers did not checkpoint then)."""
+    doc = read_json(RunFolder(run_dir).checkpoint)
+    backend = doc.get("backend") if isinstance(doc, dict) else None
+    return backend if isinstance(backend, str) else "tensorflow"
 
 
 def has_checkpoint(run_dir: Path) -> bool:

@@ -41,14 +41,19 @@ def make_callbacks(
     run_dir: Path | None,
     smoke: bool,
     rates: list[float] | None,
+    writer: bool = True,
 ) -> FitCallbacks:
     """`weights`: the heads' weighting callback (or None); `feed`: the data's own callbacks;
-    `rates`: a refit's learning rate per epoch (a refit neither stops early nor checkpoints)."""
+    `rates`: a refit's learning rate per epoch (a refit neither stops early nor checkpoints);
+    `writer`: this process writes the run folder's epochs (one process of several only reads
+    them, to resume)."""
     from taskfit.model.losses import LossSchedule, MixedLoss
     from taskfit.model.optim import LearningRateLog
     from taskfit.training.guards import StopOnInterrupt, StopOnNonFinite
 
     plateau, stopper = _stopping(plan, spec, run_dir, off=smoke or rates is not None)
+    if stopper is not None:
+        stopper.writes = writer
     # the rate in force each epoch, when a schedule or a plateau cut moves it; before EpochLog
     callbacks: list[Any] = [LearningRateLog()] if plan.schedule or plateau else []
     mixed = {
@@ -67,7 +72,7 @@ def make_callbacks(
         }
     if run_dir is not None and not smoke:
         resumables = [c for c in (stopper, plateau, weights) if c is not None]
-        _keep_epochs(made, RunFolder(run_dir), resumables)
+        _keep_epochs(made, RunFolder(run_dir), resumables, writer)
     if run_dir is not None and spec.training.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
     return made
@@ -106,14 +111,17 @@ def _stopping(
     return plateau, stopper
 
 
-def _keep_epochs(made: FitCallbacks, folder: RunFolder, resumables: list[Any]) -> None:
+def _keep_epochs(
+    made: FitCallbacks, folder: RunFolder, resumables: list[Any], writer: bool
+) -> None:
     """history.csv after every epoch (an earlier attempt's rows first, on --resume), then the
-    checkpoint, written once the epoch's history and best weights are."""
+    checkpoint, written once the epoch's history and best weights are (by the writer alone)."""
     from taskfit.training.resume import EpochCheckpoint, EpochLog, read_history
 
-    made.log = EpochLog(folder.history, read_history(folder.history), made.active, resumables)
+    previous = read_history(folder.history)
+    made.log = EpochLog(folder.history, previous, made.active, resumables, writes=writer)
     interrupt, nonfinite = made.interrupt, made.nonfinite
     backup = EpochCheckpoint(
-        folder.backup, lambda: interrupt.requested or nonfinite.found is not None
+        folder.backup, lambda: interrupt.requested or nonfinite.found is not None, writes=writer
     )
     made.callbacks += [made.log, backup]

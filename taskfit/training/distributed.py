@@ -12,9 +12,14 @@ gradients summed across them every step.
 - JAX has no string tensors: the workers look categories up before the model (the ids
   StringLookup would give) and the model takes the ids; the layers after the lookup, and so the
   weights, are the same.
-- Process 0 writes the weights and history; the workers exit, and this process (TensorFlow)
-  loads the weights into the same model, evaluates the test split and saves the run folder as
-  a one-process run would (its model takes the raw strings again).
+- Process 0 writes each finished epoch into the run folder (history.csv, the checkpoint) and
+  at the end the weights; the workers exit, and this process (TensorFlow) loads the weights
+  into the same model, evaluates the test split and saves the run folder as a one-process run
+  would (its model takes the raw strings again).
+- `--resume` of a stopped `--workers` run: every process on this machine loads process 0's
+  checkpoint and replays history.csv, then goes on from the next epoch. The checkpoint holds
+  the JAX model (category ids in), so such a run resumes with `--workers` again; on several
+  machines only process 0's has it, so cluster runs do not resume.
 
 A loss schedule's mix and dwa's weights are variables the loss reads; they are held as the
 training model's state (taskfit.model.losses.LossState), so the compiled JAX step reads their
@@ -25,6 +30,7 @@ validation.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import json
 import os
@@ -36,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,15 +95,40 @@ def check_distributable(checked: Checked, cluster: Cluster) -> None:
         raise SpecError([Problem(flag, p) for p in problems])
 
 
+Result = tuple[dict[str, Any], list[np.ndarray]] | None
+
+
 def run_workers(
     cluster: Cluster, spec: SpecSource, overrides: Overrides, out: Path | None, smoke: bool = False
-) -> tuple[dict[str, Any], list[np.ndarray]] | None:
-    """Start this machine's worker processes and wait for them. Returns process 0's history and
-    weights when process 0 is among them (written under `out`), else None."""
+) -> Result:
+    """Start this machine's worker processes and wait for them (see workers_running)."""
+    with workers_running(cluster, spec, overrides, out, smoke) as finished:
+        return finished()
+
+
+@contextlib.contextmanager
+def workers_running(
+    cluster: Cluster, spec: SpecSource, overrides: Overrides, out: Path | None, smoke: bool = False
+) -> Iterator[Callable[[], Result]]:
+    """This machine's worker processes, started; the block gets a function that waits for them
+    and returns process 0's history and weights when process 0 is among them (written under
+    `out`), else None. The block can load TensorFlow meanwhile (seconds the workers spend
+    starting up); however it ends, no worker outlives it."""
     ids = list(range(cluster.count)) if cluster.process_id is None else [cluster.process_id]
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     workers: dict[int, tuple[subprocess.Popen[bytes], Any]] = {}
     stop_on_sigterm = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+    def finished() -> Result:
+        failure = _first_failure(workers)
+        if failure is not None:
+            raise TrainingFailed(f"worker process {failure[0]} of {cluster.count} {failure[1]}")
+        if out is None or 0 not in ids:
+            return None
+        folder = out / WORKER_FILES
+        doc = json.loads((folder / "fit.json").read_text(encoding="utf-8"))
+        return doc, read_weights(folder / "weights.npz")
+
     with contextlib.ExitStack() as logs:
         try:
             for i in ids:
@@ -109,26 +140,22 @@ def run_workers(
                     "count": cluster.count,
                     "smoke": smoke,
                     "out": str(out / WORKER_FILES) if out is not None and i == 0 else None,
+                    # every process on this machine reads the run folder's epochs (to resume);
+                    # process 0 writes them
+                    "run_dir": str(out) if out is not None else None,
                 }
                 # a file, not a pipe: a chatty worker never blocks; the ExitStack closes it
                 log = logs.enter_context(tempfile.TemporaryFile())
                 command = [sys.executable, "-m", "taskfit.training.distributed", json.dumps(job)]
                 popen = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
                 workers[i] = popen, log
-            failure = _first_failure(workers)
-        finally:  # however this ends, no worker outlives it
+            yield finished
+        finally:
             signal.signal(signal.SIGTERM, stop_on_sigterm)
             for popen, _ in workers.values():
                 if popen.poll() is None:
                     popen.kill()
                     popen.wait()
-    if failure is not None:
-        raise TrainingFailed(f"worker process {failure[0]} of {cluster.count} {failure[1]}")
-    if out is None or 0 not in ids:
-        return None
-    folder = out / WORKER_FILES
-    doc = json.loads((folder / "fit.json").read_text(encoding="utf-8"))
-    return doc, read_weights(folder / "weights.npz")
 
 
 class TrainingFailed(TaskfitError):
@@ -164,7 +191,7 @@ def _what_happened(code: int, log: Any) -> str:
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)  # unwinds through run_workers, which stops the workers
+    raise SystemExit(128 + signum)  # unwinds through workers_running, which stops the workers
 
 
 def serve(cluster: Cluster, spec: Path, overrides: Overrides, smoke: bool = False) -> None:
@@ -176,17 +203,11 @@ def serve(cluster: Cluster, spec: Path, overrides: Overrides, smoke: bool = Fals
 
 
 def fit_with_workers(
-    keras: Any,
-    checked: Checked,
-    splits: Splits,
-    cluster: Cluster,
-    spec: SpecSource,
-    overrides: Overrides,
-    run_dir: Path,
-    smoke: bool = False,
+    keras: Any, checked: Checked, splits: Splits, finished: Callable[[], Result], run_dir: Path
 ) -> Fitted:
-    """training.Fitted for `checked`, fitted (and refitted) by the cluster's processes."""
-    result = run_workers(cluster, spec, overrides, run_dir, smoke=smoke)
+    """training.Fitted for `checked`, fitted (and refitted) by the cluster's processes, which
+    `finished` waits for (see workers_running)."""
+    result = finished()
     assert result is not None  # this machine runs process 0
     doc, weights = result
     shutil.rmtree(run_dir / WORKER_FILES, ignore_errors=True)  # model.keras will hold them
@@ -231,7 +252,6 @@ def worker(job: dict[str, Any]) -> None:
     )
     from taskfit.model.keras_setup import import_keras
     from taskfit.plan.checking import check_spec
-    from taskfit.training.fit import fit_plan, make_splits
 
     keras = import_keras()
     devices = keras.distribution.list_devices()
@@ -239,13 +259,34 @@ def worker(job: dict[str, Any]) -> None:
         keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False)
     )
     checked = check_spec(job["spec"], job["overrides"], workers=True)
+    # a process on another machine has no run folder: it keeps its epochs in a scratch one,
+    # which it only reads (saving the weights is a step every process takes; see resume.py)
+    writer = job["process_id"] == 0 and job["run_dir"] is not None
+    with contextlib.ExitStack() as stack:
+        folder = job["run_dir"] or stack.enter_context(tempfile.TemporaryDirectory())
+        _work(keras, job, checked, Path(folder), writer)
+
+
+def _work(keras: Any, job: dict[str, Any], checked: Checked, run_dir: Path, writer: bool) -> None:
+    """One process's fit (and refit); process 0 writes the result where the parent reads it."""
+    import jax
+
+    from taskfit.runfolder.layout import RunFolder
+    from taskfit.runfolder.planfile import read_plan
+    from taskfit.training.fit import fit_plan, make_splits
+
+    files = RunFolder(run_dir)
+    if files.plan.is_file():  # the plan the run folder keeps, as the process that made it
+        checked = dataclasses.replace(checked, plan=read_plan(files.plan))
     seed = checked.loaded.spec.training.seed
     keras.utils.set_random_seed(seed)
     smoke = job["smoke"]
     whole = make_splits(checked, smoke, processes=job["count"])
     splits = whole.sharded(job["process_id"], job["count"])
     started = time.perf_counter()
-    fitted = fit_plan(keras, checked, checked.plan, splits, smoke=smoke)
+    fitted = fit_plan(
+        keras, checked, checked.plan, splits, smoke=smoke, run_dir=run_dir, writer=writer
+    )
     if checked.plan.refit and not smoke and not fitted.interrupted and not fitted.diverged:
         from taskfit.training.refit import refit
 

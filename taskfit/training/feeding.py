@@ -75,8 +75,9 @@ def test_data(models: Models, plan: Plan, splits: Splits) -> dict[str, Any]:
 
 def fit_callbacks(splits: Splits) -> list[Any]:
     """A Keras callback telling a streamed shuffle which epoch begins (arrays in memory are
-    shuffled by Keras, and a process's global batches reshuffle themselves)."""
-    if splits.in_memory:
+    shuffled by Keras). A process's global batches and a streamed shuffle each follow from
+    the epoch's number, so a resumed run shuffles its epochs as the uninterrupted run did."""
+    if splits.in_memory and splits.shard is None:
         return []
     import keras
 
@@ -119,7 +120,7 @@ def _shard_batches(
     if splits.in_memory:
         train = splits.part(TRAIN)
         x, y = models.pack(train), fit_targets(plan, train.y)
-        return global_batches(x, y, batch_size, shard.process, shard.count, splits.seed)
+        return global_batches(x, y, batch_size, shard, splits.seed, splits.epoch)
     mine, rows = _share(splits, shard, TRAIN)
     steps = rows // local  # whole batches only, the same count everywhere
     if not steps:
@@ -203,14 +204,16 @@ def sequential_batches(batches: Callable[[], Iterator[XY]], steps: int) -> Any:
 
 
 def global_batches(
-    x: dict[str, Any], y: Any, batch: int, process: int, count: int, seed: int
+    x: dict[str, Any], y: Any, batch: int, shard: Shard, seed: int, epoch: list[int]
 ) -> Any:
-    """A keras.utils.PyDataset: this process's slice of each global batch, a new permutation of
-    the rows each epoch."""
+    """A keras.utils.PyDataset: this process's slice of each global batch, a permutation of
+    the rows drawn from the seed and the number of the epoch in progress (`epoch`, which the
+    EpochShuffle callback sets)."""
     import keras
 
     rows = len(next(iter(x.values())))
-    local = batch // count
+    local = batch // shard.count
+    process = shard.process
 
     def take(values: Any, rows: np.ndarray) -> Any:
         if isinstance(values, dict):
@@ -220,18 +223,16 @@ def global_batches(
     class GlobalBatches(keras.utils.PyDataset):
         def __init__(self) -> None:
             super().__init__()
-            self.epoch = 0
-            self.order = np.random.default_rng([seed, 0]).permutation(rows)
+            self.drawn: tuple[int, np.ndarray] | None = None  # (epoch, its permutation)
 
         def __len__(self) -> int:
             return rows // batch  # whole global batches only
 
         def __getitem__(self, k: int) -> XY:
-            mine = self.order[k * batch : (k + 1) * batch][process * local : (process + 1) * local]
+            if self.drawn is None or self.drawn[0] != epoch[0]:
+                self.drawn = epoch[0], np.random.default_rng([seed, epoch[0]]).permutation(rows)
+            order = self.drawn[1]
+            mine = order[k * batch : (k + 1) * batch][process * local : (process + 1) * local]
             return take(x, mine), take(y, mine)
-
-        def on_epoch_end(self) -> None:
-            self.epoch += 1
-            self.order = np.random.default_rng([seed, self.epoch]).permutation(rows)
 
     return GlobalBatches()

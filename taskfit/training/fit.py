@@ -137,11 +137,13 @@ def fit_plan(
     smoke: bool = False,
     verbose: int | str = 0,
     run_dir: Path | None = None,
+    writer: bool = True,
     replay: Replay | None = None,
 ) -> Fitted:
     """Build, compile and fit `plan` (the checked spec's, or one head of it alone). With
-    `run_dir`, every finished epoch is kept there (history.csv and a checkpoint), and a
-    checkpoint already there is where training resumes. `replay`: a refit (see `refit`)."""
+    `run_dir`, every finished epoch is kept there (history.csv and a checkpoint; by the
+    `writer`, one process of several), and a checkpoint already there is where training
+    resumes. `replay`: a refit (see `refit`)."""
     from taskfit.training.callbacks import make_callbacks
 
     spec = checked.loaded.spec
@@ -156,6 +158,7 @@ def fit_plan(
         run_dir=run_dir,
         smoke=smoke,
         rates=replay.rates if replay else None,
+        writer=writer,
     )
     if not trained.built:  # the uncertainty wrapper is built by a first call (checkpoints need it)
         trained(feeding.first_rows(models, splits))

@@ -11,6 +11,7 @@ are dropped and that epoch runs again.
 from __future__ import annotations
 
 import csv
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -73,9 +74,10 @@ class EpochLog(keras.callbacks.Callback):
         previous: dict[str, list[float | str]],
         extra: dict[str, list[str]] | None = None,
         resumables: list[Resumable] | None = None,
+        writes: bool = True,  # False: one process of several, which only reads the earlier rows
     ):
         super().__init__()
-        self.path, self.previous = path, previous
+        self.path, self.previous, self.writes = path, previous, writes
         self.extra = extra or {}
         self.resumables = resumables or []
         self.rows: dict[str, list[float | str]] | None = None
@@ -92,7 +94,8 @@ class EpochLog(keras.callbacks.Callback):
         assert self.rows is not None
         for name, value in (logs or {}).items():
             self.rows.setdefault(name, []).append(float(value))
-        write_history(self.path, self.history())
+        if self.writes:
+            write_history(self.path, self.history())
 
     def history(self) -> dict[str, list[float | str]]:
         columns: dict[str, list[float | str]] = dict(self.rows or {})
@@ -107,6 +110,7 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     def __init__(self, folder: Path | None, **kwargs: Any):
         super().__init__(**kwargs)
         self.folder = folder
+        self.writes = True  # False: one process of several, which only reads the best weights
 
     def resume(self, previous: dict[str, list[float | str]]) -> None:
         values = previous.get(self.monitor, [])
@@ -127,7 +131,7 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         super().on_epoch_end(epoch, logs)
         improved = self.best_epoch == epoch and self.best_weights is not None
-        if improved and self.folder is not None and self.restore_best_weights:
+        if improved and self.folder is not None and self.restore_best_weights and self.writes:
             self.folder.mkdir(exist_ok=True)
             write_weights(self.folder / BEST_WEIGHTS, self.best_weights)
 
@@ -167,20 +171,33 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
     file, and the metadata naming that file and its epoch is renamed into place last: a kill at
     any moment leaves the previous checkpoint whole."""
 
-    def __init__(self, folder: Path, cut_short: Callable[[], bool]):
+    def __init__(self, folder: Path, cut_short: Callable[[], bool], writes: bool = True):
         super().__init__(folder, delete_checkpoint=False)
         self.folder = folder
         self.cut_short = cut_short
+        self.writes = writes  # False: one process of several, which only loads the checkpoint
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if not self.cut_short():
             super().on_epoch_end(epoch, logs)
 
     def _save_model(self) -> None:
+        if not self.writes:
+            # JAX's save_weights is a step every process must take together (a process that
+            # skipped it failed the next step's device_put), so the others save into nothing
+            with tempfile.TemporaryDirectory() as scratch:
+                self.model.save_weights(Path(scratch) / "weights.weights.h5")
+            return
         self.folder.mkdir(parents=True, exist_ok=True)
         weights = self.folder / f"epoch-{self._current_epoch:04d}.weights.h5"
         self.model.save_weights(weights, overwrite=True)
-        metadata = {"epoch": self._current_epoch, "batch": 0, "weights": weights.name}
+        metadata = {
+            "epoch": self._current_epoch,
+            "batch": 0,
+            "weights": weights.name,
+            # the model a backend trains differs (JAX takes category ids): resume on the same
+            "backend": keras.backend.backend(),
+        }
         write_json(self.folder / CHECKPOINT, metadata)  # the commit point
         for older in self.folder.glob("epoch-*.weights.h5"):
             if older != weights:

@@ -6,6 +6,7 @@ Flow: check_spec (no TensorFlow) -> splits -> fit.fit_plan -> refit -> test metr
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import time
@@ -67,10 +68,14 @@ def train(
     `resume`: a run folder whose training stopped; it carries on from its last finished epoch,
     with its own resolved spec (`spec_path` and `overrides` must then be None).
     `cluster`: a distributed.Cluster; its processes fit the model data-parallel."""
-    if deterministic:
-        deterministic_ops()
     options = RunOptions(
-        Path(output), smoke, verbose, baseline_single, Path(resume) if resume else None, cluster
+        Path(output),
+        smoke,
+        verbose,
+        baseline_single,
+        Path(resume) if resume else None,
+        cluster,
+        deterministic,
     )
     with progress.quiet(verbose == 0):
         return _train(spec_path, overrides or {}, options)
@@ -86,27 +91,46 @@ class RunOptions:
     baseline_single: bool
     resume: Path | None
     cluster: Any  # a distributed.Cluster, or None
+    deterministic: bool = False
 
 
 def _train(spec_path: SpecSource | None, overrides: Overrides, options: RunOptions) -> RunResult:
     started = time.perf_counter()
     if options.resume is not None:
-        spec_path = resumable_spec(options.resume)
+        spec_path = resumable_spec(options.resume, workers=options.cluster is not None)
     assert spec_path is not None
     checked = _checked(spec_path, overrides, options)  # every mistake before TensorFlow
     if options.resume is not None:  # on with the plan it started with, whatever the table says
         checked = dataclasses.replace(
             checked, plan=stored_plan(options.resume, checked.loaded.spec)
         )
-    with progress.step("loading TensorFlow"):
-        keras = import_keras()
-    seed_everything(keras, checked.loaded.spec.training.seed)
     splits = make_splits(checked, options.smoke)
     run_dir = options.resume or _new_folder(checked, spec_path, options)
     write_status(run_dir, "running")
-    with status_follows(run_dir) as saved:
-        fitted = _fit(keras, checked, splits, run_dir, (spec_path, overrides), options)
+    with (
+        status_follows(run_dir) as saved,
+        _workers(options, (spec_path, overrides), run_dir) as finished,
+    ):
+        # after the workers start: they start up while this process loads TensorFlow
+        with progress.step("loading TensorFlow"):
+            keras = import_keras()
+        if options.deterministic:
+            deterministic_ops()
+        seed_everything(keras, checked.loaded.spec.training.seed)
+        fitted = _fit(keras, checked, splits, run_dir, finished, options)
         return _finish(keras, checked, splits, fitted, run_dir, options, started, saved)
+
+
+def _workers(
+    options: RunOptions, source: tuple[SpecSource, Overrides], run_dir: Path
+) -> contextlib.AbstractContextManager[Any]:
+    """The cluster's processes on this machine, started (they read the spec from `source`);
+    nothing for a run in this process."""
+    if options.cluster is None:
+        return contextlib.nullcontext()
+    from taskfit.training.distributed import workers_running
+
+    return workers_running(options.cluster, *source, run_dir, smoke=options.smoke)
 
 
 def _checked(spec_path: SpecSource, overrides: Overrides, options: RunOptions) -> Checked:
@@ -143,11 +167,11 @@ def _fit(
     checked: Checked,
     splits: Splits,
     run_dir: Path,
-    source: tuple[SpecSource, Overrides],
+    finished: Any,
     options: RunOptions,
 ) -> Fitted:
-    """The fit in this process, or on the cluster's (which read the spec from `source`); its
-    history written, a diverged fit an error."""
+    """The fit in this process, or on the cluster's (`finished` waits for them; see
+    distributed.workers_running); its history written, a diverged fit an error."""
     plan, cluster = checked.plan, options.cluster
     if cluster is None:
         fitted = fit_plan(
@@ -163,9 +187,7 @@ def _fit(
         from taskfit.training.distributed import fit_with_workers
 
         with progress.step(f"training on {cluster.count} processes"):
-            fitted = fit_with_workers(
-                keras, checked, splits, cluster, *source, run_dir, smoke=options.smoke
-            )
+            fitted = fit_with_workers(keras, checked, splits, finished, run_dir)
     columns: dict[str, Sequence[float | str]] = {**fitted.history, **fitted.active_losses}
     write_history(RunFolder(run_dir).history, columns)
     if fitted.diverged:
