@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import keras
@@ -236,6 +237,9 @@ def test_a_killed_workers_run_resumes_on_two_workers_as_if_never_stopped(
         stderr=subprocess.DEVNULL, text=True, start_new_session=True,
     )  # fmt: skip
     run = wait_for_epochs(tmp_path / "killed", 1, proc)
+    checkpoint = run / "backup" / "training_metadata.json"  # written after history.csv's row
+    while not checkpoint.exists() and proc.poll() is None:
+        time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert 1 <= len(losses(run)) < 3 and not (run / "model.keras").exists()

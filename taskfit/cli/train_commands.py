@@ -13,6 +13,8 @@ from taskfit.cli.common import EXIT_DATA, EXIT_INTERRUPTED, SetOpt, SpecArg, han
 from taskfit.cli.overrides import parse_set
 
 
+# Over 60 lines with its signature, which is typer's declaration of the command's eleven options
+# (where the help text lives); the body is about 35.
 def train(
     spec: Annotated[
         Path | None, typer.Argument(help="the task spec (YAML)", show_default=False)

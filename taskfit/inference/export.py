@@ -107,7 +107,7 @@ def _require_onnx_packages() -> None:
 
 def _destination(run: Run, fmt: str, output: str | Path | None) -> Path:
     if output is None:
-        return run.folder / "export" / DEFAULT_NAMES[fmt]
+        return RunFolder(run.folder).exports / DEFAULT_NAMES[fmt]
     path = Path(output)
     suffix = SUFFIXES.get(fmt)
     if suffix and path.suffix != suffix:

@@ -76,3 +76,23 @@ class RunFolder:
         """Keras's BackupAndRestore metadata (its own name), written last for each finished
         epoch: the one file that says there is an epoch to carry on from."""
         return self.backup / CHECKPOINT
+
+    @property
+    def best_weights(self) -> Path:
+        """Early stopping's best weights so far, kept for --resume."""
+        return self.backup / "best.weights.npz"
+
+    @property
+    def workers(self) -> Path:
+        """train --workers: process 0's weights and history for this process, while it runs."""
+        return self.path / ".workers"
+
+    @property
+    def tensorboard(self) -> Path:
+        """training.tensorboard: true writes TensorBoard's logs here."""
+        return self.path / "tensorboard"
+
+    @property
+    def exports(self) -> Path:
+        """Where `taskfit export` writes unless --output says otherwise."""
+        return self.path / "export"

@@ -74,7 +74,7 @@ def make_callbacks(
         resumables = [c for c in (stopper, plateau, weights) if c is not None]
         _keep_epochs(made, RunFolder(run_dir), resumables, writer)
     if run_dir is not None and spec.training.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(RunFolder(run_dir).tensorboard)))
     return made
 
 
@@ -102,7 +102,7 @@ def _stopping(
             factor=cut.factor, patience=cut.patience, min_lr=cut.min_lr, **watch
         )
     stopper = ResumableEarlyStopping(
-        RunFolder(run_dir).backup if run_dir else None,
+        RunFolder(run_dir).best_weights if run_dir else None,
         patience=stopping.patience,
         min_delta=stopping.min_delta,
         restore_best_weights=stopping.restore_best_weights,

@@ -30,7 +30,6 @@ validation.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib.util
 import json
 import os
@@ -52,13 +51,12 @@ import numpy as np
 from taskfit.errors import Problem, SpecError, TaskfitError
 from taskfit.plan.checking import Checked
 from taskfit.runfolder.files import read_weights
+from taskfit.runfolder.layout import RunFolder
 from taskfit.spec.spec import Overrides, SpecSource
 
 if TYPE_CHECKING:  # both import Keras: the CLI reads the cluster options without it
     from taskfit.feed.splits import Splits
     from taskfit.training.fit import Fitted
-
-WORKER_FILES = ".workers"  # inside the run folder: process 0's weights and history
 
 
 @dataclass(frozen=True)
@@ -125,7 +123,7 @@ def workers_running(
             raise TrainingFailed(f"worker process {failure[0]} of {cluster.count} {failure[1]}")
         if out is None or 0 not in ids:
             return None
-        folder = out / WORKER_FILES
+        folder = RunFolder(out).workers
         doc = json.loads((folder / "fit.json").read_text(encoding="utf-8"))
         return doc, read_weights(folder / "weights.npz")
 
@@ -139,14 +137,14 @@ def workers_running(
                     "process_id": i,
                     "count": cluster.count,
                     "smoke": smoke,
-                    "out": str(out / WORKER_FILES) if out is not None and i == 0 else None,
+                    "out": str(RunFolder(out).workers) if out is not None and i == 0 else None,
                     # every process on this machine reads the run folder's epochs (to resume);
                     # process 0 writes them
                     "run_dir": str(out) if out is not None else None,
                 }
                 # a file, not a pipe: a chatty worker never blocks; the ExitStack closes it
                 log = logs.enter_context(tempfile.TemporaryFile())
-                command = [sys.executable, "-m", "taskfit.training.distributed", json.dumps(job)]
+                command = [sys.executable, "-m", "taskfit.training.worker", json.dumps(job)]
                 popen = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
                 workers[i] = popen, log
             yield finished
@@ -210,7 +208,7 @@ def fit_with_workers(
     result = finished()
     assert result is not None  # this machine runs process 0
     doc, weights = result
-    shutil.rmtree(run_dir / WORKER_FILES, ignore_errors=True)  # model.keras will hold them
+    shutil.rmtree(RunFolder(run_dir).workers, ignore_errors=True)  # model.keras will hold them
     return fitted_from_workers(keras, checked, splits, doc, weights)
 
 
@@ -237,84 +235,3 @@ def fitted_from_workers(
         refit=doc["refit"],
         warnings=doc["warnings"],
     )
-
-
-def worker(job: dict[str, Any]) -> None:
-    """One process of the cluster (KERAS_BACKEND=jax, set by whoever started it)."""
-    import jax
-
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(
-        coordinator_address=job["coordinator"],
-        num_processes=job["count"],
-        process_id=job["process_id"],
-        initialization_timeout=300,
-    )
-    from taskfit.model.keras_setup import import_keras
-    from taskfit.plan.checking import check_spec
-
-    keras = import_keras()
-    devices = keras.distribution.list_devices()
-    keras.distribution.set_distribution(
-        keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False)
-    )
-    checked = check_spec(job["spec"], job["overrides"], workers=True)
-    # a process on another machine has no run folder: it keeps its epochs in a scratch one,
-    # which it only reads (saving the weights is a step every process takes; see resume.py)
-    writer = job["process_id"] == 0 and job["run_dir"] is not None
-    with contextlib.ExitStack() as stack:
-        folder = job["run_dir"] or stack.enter_context(tempfile.TemporaryDirectory())
-        _work(keras, job, checked, Path(folder), writer)
-
-
-def _work(keras: Any, job: dict[str, Any], checked: Checked, run_dir: Path, writer: bool) -> None:
-    """One process's fit (and refit); process 0 writes the result where the parent reads it."""
-    import jax
-
-    from taskfit.runfolder.layout import RunFolder
-    from taskfit.runfolder.planfile import read_plan
-    from taskfit.training.fit import fit_plan, make_splits
-
-    files = RunFolder(run_dir)
-    if files.plan.is_file():  # the plan the run folder keeps, as the process that made it
-        checked = dataclasses.replace(checked, plan=read_plan(files.plan))
-    seed = checked.loaded.spec.training.seed
-    keras.utils.set_random_seed(seed)
-    smoke = job["smoke"]
-    whole = make_splits(checked, smoke, processes=job["count"])
-    splits = whole.sharded(job["process_id"], job["count"])
-    started = time.perf_counter()
-    fitted = fit_plan(
-        keras, checked, checked.plan, splits, smoke=smoke, run_dir=run_dir, writer=writer
-    )
-    if checked.plan.refit and not smoke and not fitted.interrupted and not fitted.diverged:
-        from taskfit.training.refit import refit
-
-        fitted, kept_first = refit(keras, checked, splits, fitted, 0)
-        fitted.warnings.extend([kept_first] if kept_first else [])
-    if job["out"] is None:
-        return
-    from taskfit.runfolder.files import write_json, write_weights
-
-    folder = Path(job["out"])
-    folder.mkdir(exist_ok=True)
-    # replicated: every process holds the weights whole
-    write_weights(folder / "weights.npz", fitted.models.fit.get_weights())
-    doc = {
-        "history": fitted.history,
-        "best_epoch": fitted.best_epoch,
-        "seconds": time.perf_counter() - started,
-        "interrupted": fitted.interrupted,
-        "diverged": list(fitted.diverged) if fitted.diverged else None,
-        "active_losses": fitted.active_losses,
-        "final_weights": fitted.final_weights,
-        "refit": fitted.refit,
-        "warnings": fitted.warnings,
-        "processes": job["count"],
-        "jax": jax.__version__,
-    }
-    write_json(folder / "fit.json", doc)
-
-
-if __name__ == "__main__":
-    worker(json.loads(sys.argv[1]))

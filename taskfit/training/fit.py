@@ -14,6 +14,7 @@ from taskfit import progress
 from taskfit.feed.splits import Splits, open_splits
 from taskfit.model.build import Models
 from taskfit.plan.checking import Checked
+from taskfit.plan.outputs import keras_form
 from taskfit.plan.plan import Plan
 from taskfit.training import feeding
 
@@ -80,7 +81,8 @@ def test_metrics(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]
         from taskfit.model.optim import make_metrics
 
         evaluated = keras.Model(fitted.models.fit.input, fitted.models.fit.output)
-        evaluated.compile(loss=fitted.trained.loss, metrics=make_metrics(plan.head))
+        metrics = keras_form(plan.heads, {h.name: make_metrics(h) for h in plan.heads})
+        evaluated.compile(loss=fitted.trained.loss, metrics=metrics)
     with progress.keras_on_stderr() as verbose:
         metrics = evaluated.evaluate(
             **feeding.test_data(fitted.models, plan, splits), verbose=verbose, return_dict=True

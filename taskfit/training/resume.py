@@ -37,7 +37,6 @@ KERAS_INTERNALS = {
     keras.callbacks.ReduceLROnPlateau: ("_set_monitor_op", "_is_improvement"),
     keras.callbacks.BackupAndRestore: ("_save_model", "_load_model"),
 }
-BEST_WEIGHTS = "best.weights.npz"
 
 
 def read_history(path: Path) -> dict[str, list[float | str]]:
@@ -107,14 +106,14 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """Keras's EarlyStopping whose state survives a restart: its best weights are saved when they
     improve, and its counters are replayed from the monitored column of the earlier rows."""
 
-    def __init__(self, folder: Path | None, **kwargs: Any):
+    def __init__(self, kept: Path | None, **kwargs: Any):
         super().__init__(**kwargs)
-        self.folder = folder
+        self.kept = kept  # where the best weights are kept (none: not kept)
         self.writes = True  # False: one process of several, which only reads the best weights
 
     def resume(self, previous: dict[str, list[float | str]]) -> None:
         values = previous.get(self.monitor, [])
-        if not values or self.folder is None or not (self.folder / BEST_WEIGHTS).is_file():
+        if not values or self.kept is None or not self.kept.is_file():
             return
         self._set_monitor_op()
         wait, best_epoch = 0, 0
@@ -126,14 +125,14 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             if self._is_improvement(value, best):  # Keras's own comparison
                 best, best_epoch, wait = value, epoch, 0
         self.wait, self.best, self.best_epoch = wait, best, best_epoch
-        self.best_weights = read_weights(self.folder / BEST_WEIGHTS)
+        self.best_weights = read_weights(self.kept)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         super().on_epoch_end(epoch, logs)
         improved = self.best_epoch == epoch and self.best_weights is not None
-        if improved and self.folder is not None and self.restore_best_weights and self.writes:
-            self.folder.mkdir(exist_ok=True)
-            write_weights(self.folder / BEST_WEIGHTS, self.best_weights)
+        if improved and self.kept is not None and self.restore_best_weights and self.writes:
+            self.kept.parent.mkdir(exist_ok=True)
+            write_weights(self.kept, self.best_weights)
 
 
 class ResumablePlateau(keras.callbacks.ReduceLROnPlateau):
