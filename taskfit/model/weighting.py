@@ -127,7 +127,7 @@ class DynamicWeightAverage:
         return {n: float(keras.ops.convert_to_numpy(v)) for n, v in self.variables.items()}
 
     def update(self, logs: dict[str, Any]) -> None:
-        self.losses.append({n: float(logs[f"{n}_loss"]) for n in self.variables})
+        self.losses.append({n: float(logs[logged(n, "loss", multi=True)]) for n in self.variables})
         weights = dwa_weights(self.losses, self.temperature)
         for name, weight in (weights or {}).items():
             self.variables[name].assign(weight)
@@ -136,7 +136,8 @@ class DynamicWeightAverage:
         """Resuming: the earlier epochs' losses, and the weights they give the next epoch."""
         epochs = len(previous.get("loss", []))
         self.losses = [
-            {n: float(previous[f"{n}_loss"][i]) for n in self.variables} for i in range(epochs)
+            {n: float(previous[logged(n, "loss", multi=True)][i]) for n in self.variables}
+            for i in range(epochs)
         ]
         for name, weight in (dwa_weights(self.losses, self.temperature) or {}).items():
             self.variables[name].assign(weight)
