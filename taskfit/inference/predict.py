@@ -131,7 +131,7 @@ def evaluate(run_dir: str | Path, csv_path: str | Path) -> Evaluation:
 def _compile_for_evaluation(run: Run, model: Any) -> None:
     """Compiled as the model trained, with each head's loss in force at the end of training.
     With several heads, `loss` weighs them by their final weights in metrics.json."""
-    from taskfit.model.optim import make_losses, make_metrics
+    from taskfit.model.optim import compiled_metrics, make_losses
 
     heads = run.plan.heads
     files = RunFolder(run.folder)
@@ -140,7 +140,7 @@ def _compile_for_evaluation(run: Run, model: Any) -> None:
     model.compile(
         loss=keras_form(heads, make_losses(run.plan, _target_scales(run, model), stage=-1)),
         loss_weights=keras_form(heads, weights),
-        metrics=keras_form(heads, {h.name: make_metrics(h) for h in heads}),
+        metrics=compiled_metrics(heads),
     )
 
 

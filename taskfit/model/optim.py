@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
 
 from taskfit.plan.choices import Built
+from taskfit.plan.outputs import keras_form
 from taskfit.plan.plan import Head, Plan
 
 
@@ -84,6 +85,11 @@ def make_optimizer(plan: Plan) -> keras.optimizers.Optimizer:
 def make_metrics(head: Head) -> list[Any]:
     """Keras resolves the names itself, so `accuracy` becomes the accuracy that fits the loss."""
     return list(head.metrics)
+
+
+def compiled_metrics(heads: Sequence[Head]) -> Any:
+    """Every head's metrics, in the form Keras's compile takes them (one head: its list)."""
+    return keras_form(heads, {head.name: make_metrics(head) for head in heads})
 
 
 class LearningRateLog(keras.callbacks.Callback):

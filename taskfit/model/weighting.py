@@ -149,9 +149,9 @@ def compile_heads(
     """Compile a model with one output per head under the plan's weighting: the model to fit
     (`net`, or the uncertainty wrapper around it) and the callback that logs the weights (none
     for one head, which has nothing to weigh)."""
-    from taskfit.model.optim import make_metrics
+    from taskfit.model.optim import compiled_metrics
 
-    metrics = keras_form(plan.heads, {head.name: make_metrics(head) for head in plan.heads})
+    metrics = compiled_metrics(plan.heads)
     method = plan.weighting.name
     if method == "uncertainty":
         model = UncertaintyWeighted(net, list(plan.heads), losses)

@@ -51,9 +51,7 @@ def make_callbacks(
     from taskfit.model.optim import LearningRateLog
     from taskfit.training.guards import StopOnInterrupt, StopOnNonFinite
 
-    plateau, stopper = _stopping(plan, spec, run_dir, off=smoke or rates is not None)
-    if stopper is not None:
-        stopper.writes = writer
+    plateau, stopper = _stopping(plan, spec, run_dir, off=smoke or rates is not None, writer=writer)
     # the rate in force each epoch, when a schedule or a plateau cut moves it; before EpochLog
     callbacks: list[Any] = [LearningRateLog()] if plan.schedule or plateau else []
     mixed = {
@@ -79,9 +77,10 @@ def make_callbacks(
 
 
 def _stopping(
-    plan: Plan, spec: Spec, run_dir: Path | None, *, off: bool
+    plan: Plan, spec: Spec, run_dir: Path | None, *, off: bool, writer: bool
 ) -> tuple[ResumablePlateau | None, ResumableEarlyStopping | None]:
-    """Early stopping and the plateau cut of training.early_stopping (none when `off`)."""
+    """Early stopping and the plateau cut of training.early_stopping (none when `off`); only
+    the `writer` keeps the best weights in the run folder."""
     from taskfit.model.losses import last_switch
     from taskfit.training.resume import ResumableEarlyStopping, ResumablePlateau
 
@@ -103,6 +102,7 @@ def _stopping(
         )
     stopper = ResumableEarlyStopping(
         RunFolder(run_dir).best_weights if run_dir else None,
+        writes=writer,
         patience=stopping.patience,
         min_delta=stopping.min_delta,
         restore_best_weights=stopping.restore_best_weights,

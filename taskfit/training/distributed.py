@@ -94,6 +94,9 @@ def check_distributable(checked: Checked, cluster: Cluster) -> None:
 
 
 Result = tuple[dict[str, Any], list[np.ndarray]] | None
+# what process 0 leaves in the run folder's workers folder for this process to read
+FIT_FILE = "fit.json"  # the history and how the fit ended
+WEIGHTS_FILE = "weights.npz"  # the trained weights, in models.fit's order
 
 
 def run_workers(
@@ -124,8 +127,8 @@ def workers_running(
         if out is None or 0 not in ids:
             return None
         folder = RunFolder(out).workers
-        doc = json.loads((folder / "fit.json").read_text(encoding="utf-8"))
-        return doc, read_weights(folder / "weights.npz")
+        doc = json.loads((folder / FIT_FILE).read_text(encoding="utf-8"))
+        return doc, read_weights(folder / WEIGHTS_FILE)
 
     with contextlib.ExitStack() as logs:
         try:

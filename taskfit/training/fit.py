@@ -14,7 +14,6 @@ from taskfit import progress
 from taskfit.feed.splits import Splits, open_splits
 from taskfit.model.build import Models
 from taskfit.plan.checking import Checked
-from taskfit.plan.outputs import keras_form
 from taskfit.plan.plan import Plan
 from taskfit.training import feeding
 
@@ -78,11 +77,10 @@ def test_metrics(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]
         # logs the mean of the members' losses)
         import keras
 
-        from taskfit.model.optim import make_metrics
+        from taskfit.model.optim import compiled_metrics
 
         evaluated = keras.Model(fitted.models.fit.input, fitted.models.fit.output)
-        metrics = keras_form(plan.heads, {h.name: make_metrics(h) for h in plan.heads})
-        evaluated.compile(loss=fitted.trained.loss, metrics=metrics)
+        evaluated.compile(loss=fitted.trained.loss, metrics=compiled_metrics(plan.heads))
     with progress.keras_on_stderr() as verbose:
         metrics = evaluated.evaluate(
             **feeding.test_data(fitted.models, plan, splits), verbose=verbose, return_dict=True

@@ -106,10 +106,10 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """Keras's EarlyStopping whose state survives a restart: its best weights are saved when they
     improve, and its counters are replayed from the monitored column of the earlier rows."""
 
-    def __init__(self, kept: Path | None, **kwargs: Any):
+    def __init__(self, kept: Path | None, writes: bool = True, **kwargs: Any):
         super().__init__(**kwargs)
         self.kept = kept  # where the best weights are kept (none: not kept)
-        self.writes = True  # False: one process of several, which only reads the best weights
+        self.writes = writes  # False: one process of several, which only reads the best weights
 
     def resume(self, previous: dict[str, list[float | str]]) -> None:
         values = previous.get(self.monitor, [])

@@ -15,6 +15,7 @@ from typing import Any
 
 from taskfit.plan.checking import Checked
 from taskfit.runfolder.layout import RunFolder
+from taskfit.training.distributed import FIT_FILE, WEIGHTS_FILE
 
 
 def worker(job: dict[str, Any]) -> None:
@@ -76,7 +77,7 @@ def _work(keras: Any, job: dict[str, Any], checked: Checked, run_dir: Path, writ
     folder = Path(job["out"])
     folder.mkdir(exist_ok=True)
     # replicated: every process holds the weights whole
-    write_weights(folder / "weights.npz", fitted.models.fit.get_weights())
+    write_weights(folder / WEIGHTS_FILE, fitted.models.fit.get_weights())
     doc = {
         "history": fitted.history,
         "best_epoch": fitted.best_epoch,
@@ -90,7 +91,7 @@ def _work(keras: Any, job: dict[str, Any], checked: Checked, run_dir: Path, writ
         "processes": job["count"],
         "jax": jax.__version__,
     }
-    write_json(folder / "fit.json", doc)
+    write_json(folder / FIT_FILE, doc)
 
 
 if __name__ == "__main__":
