@@ -132,13 +132,16 @@ def to_labels(task: str, output: np.ndarray) -> np.ndarray:
     return output.reshape(-1)
 
 
-def run_taskfit(spec: Path, splits: Splits, task: str, seed: int, output: Path) -> Score:
+def run_taskfit(
+    spec: Path, splits: Splits, task: str, seed: int, output: Path, overrides: dict[str, Any]
+) -> Score:
     from taskfit.model.build import named_inputs
     from taskfit.training.run import train
 
     started = time.perf_counter()
     # the split, initial weights and shuffling follow the seed, as for the baselines
-    result = train(spec, {"training.seed": seed}, output=output, verbose=0, deterministic=True)
+    settings = {**overrides, "training.seed": seed}
+    result = train(spec, settings, output=output, verbose=0, deterministic=True)
     seconds = time.perf_counter() - started
     if result.train_rows != len(splits.train):
         raise SystemExit(
@@ -322,7 +325,7 @@ def column_kinds(checked: Checked) -> list[dict[str, Any]]:
     ]
 
 
-def compare(dataset: Dataset, seed: int) -> dict[str, Any]:
+def compare(dataset: Dataset, seed: int, overrides: dict[str, Any]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="taskfit-quality-") as tmp:
         folder = Path(tmp)
         spec, csv_rows = write_inputs(dataset, folder)
@@ -330,7 +333,7 @@ def compare(dataset: Dataset, seed: int) -> dict[str, Any]:
         splits = taskfit_splits(checked, seed)
         view, task = checked.data, checked.plan.head.task
         numeric, cats = view.of_kind(NUMERIC), view.of_kind(CATEGORICAL)
-        scores = {"taskfit": run_taskfit(spec, splits, task, seed, folder / "runs")}
+        scores = {"taskfit": run_taskfit(spec, splits, task, seed, folder / "runs", overrides)}
         scores["histgb"] = run_histgb(splits, task, numeric, cats)
         # for reference: the same rows taskfit's weights learn from (it keeps validation apart)
         scores["histgb_train"] = run_histgb(splits, task, numeric, cats, with_validation=False)
@@ -478,7 +481,25 @@ def parse_args() -> argparse.Namespace:
         default=[0],
         help="split, weights and shuffling; one run each",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a spec key for taskfit's runs, as `taskfit train --set` (to measure a variant)",
+    )
     return parser.parse_args()
+
+
+def overrides(settings: list[str]) -> dict[str, Any]:
+    """--set KEY=VALUE pairs, each value read as YAML (as `taskfit train --set` reads it)."""
+    out = {}
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {setting}: give KEY=VALUE")
+        out[key] = yaml.safe_load(value)
+    return out
 
 
 def main() -> None:
@@ -491,7 +512,7 @@ def main() -> None:
             print(
                 f"{name}, seed {seed}: taskfit, HistGB, linear, hand Keras MLP ...", file=sys.stderr
             )
-            results.append(compare(DATASETS[name], seed))
+            results.append(compare(DATASETS[name], seed, overrides(args.set)))
         print(
             f"\nSeed {seed}; taskfit's own 60/20/20 split (stratified for classes)."
             " The hand-written MLP fits on train and stops early on validation; taskfit does too,"

@@ -169,8 +169,8 @@ def test_numbers_and_categories_export_with_the_same_predictions(mixed_run: Path
         import_keras().saving.load_model(mixed_run / "model.keras").get_layer("preprocess_and_body")
     )
     layers = [layer.name for layer in body.layers]
-    assert "Shop_Name_embedding" in layers and "city_lookup" in layers  # both category paths
-    assert {"members_mean", "member_2_periodic"} <= set(layers)  # the small-table additions
+    assert "Shop_Name_embedding" in layers and "city_one_hot" in layers  # both category paths
+    assert {"members_mean", "periodic", "body"} <= set(layers)  # the small-table additions
     destination = export(mixed_run, fmt)
     assert destination.parent == mixed_run / "export"
     assert_same_predictions(mixed_run, fmt, destination)

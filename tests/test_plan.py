@@ -146,7 +146,51 @@ def test_table_defaults_fill_the_plan() -> None:
     assert (result.head.output_units, result.head.output_activation) == (10, "softmax")
     assert [layer.units for layer in result.layers] == [128, 64]
     assert result.head.metrics == ("accuracy",)
-    assert result.optimizer.params["learning_rate"] == 0.001
+    # digits: 1797 rows, 1150 of them training: 1150 / 16 steps rounds down to batch 64, so
+    # adam's default rate 0.001 goes up by sqrt(64 / 32)
+    assert result.batch_size == 64
+    assert result.optimizer.params["learning_rate"] == 0.00141
+
+
+@pytest.mark.parametrize(
+    ("train_rows", "batch_size"),
+    [(None, 256), (10, 32), (363, 32), (1150, 64), (2850, 128), (18000, 1024), (10**7, 1024)],
+)
+def test_the_default_batch_size_follows_the_training_rows(
+    train_rows: int | None, batch_size: int
+) -> None:
+    from taskfit.recipe.table import load_table
+
+    batching = load_table().fitting.batching
+    assert batching.batch_size(train_rows) == batch_size
+    assert batching.rate_factor("adam", batch_size) == pytest.approx((batch_size / 32) ** 0.5)
+    assert (
+        batching.rate_factor("sgd", batch_size) == 1.0
+    )  # the square-root rule is for adaptive ones
+
+
+@pytest.mark.parametrize(
+    ("extra", "batch_size", "rate"),
+    [
+        ("", 64, 0.00141),
+        ("training: {batch_size: 32}\n", 32, 0.001),  # the spec's batch: the table's rate
+        ("optimizer: {name: adam, learning_rate: 0.01}\n", 64, 0.01),  # the spec's rate stays
+        ("optimizer: {name: sgd}\n", 64, 0.01),
+    ],
+)
+def test_the_spec_overrides_the_batch_rule_and_its_rate(
+    extra: str, batch_size: int, rate: float, tmp_path: Path
+) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(DIGITS + extra)
+    checked = check_spec(spec)
+    assert (checked.plan.batch_size, checked.plan.optimizer.params["learning_rate"]) == (
+        batch_size,
+        rate,
+    )
+    resolved = checked.resolved()  # spec.resolved.yaml trains the same again
+    assert resolved["training"]["batch_size"] == batch_size
+    assert resolved["optimizer"]["learning_rate"] == rate
 
 
 @pytest.mark.parametrize(

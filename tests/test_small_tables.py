@@ -222,9 +222,11 @@ def test_the_saved_model_outputs_the_members_mean_and_loads_without_taskfit(
     assert not np.allclose(stacked[:, 0], stacked[:, 1])  # each member has weights of its own
     mean = models.named.predict(named_inputs(part.named(("a", "b"))), verbose=0)
     np.testing.assert_allclose(mean, stacked.mean(axis=1), rtol=1e-5, atol=1e-6)
-    for k in (1, 2, 3):  # every member has its periodic embedding, then the table's body
-        assert isinstance(models.fit.get_layer(f"member_{k}_body"), keras.Sequential)
-        assert models.fit.get_layer(f"member_{k}_periodic").kernel.shape == (2, 32, 16)
+    # one packed network: every member's periodic embedding and body weights on a member axis
+    body = models.fit.get_layer("body")
+    assert isinstance(body, keras.Sequential)
+    assert body.get_layer("dense_1").kernel.shape == (3, 2 * 16 + 3, 8)  # 2 numbers, shop
+    assert models.fit.get_layer("periodic").kernel.shape == (2, 3, 32, 16)  # column, member
     models.named.save(tmp_path / "model.keras")
     reloaded = keras.saving.load_model(tmp_path / "model.keras")  # no custom objects
     np.testing.assert_allclose(

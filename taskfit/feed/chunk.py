@@ -48,14 +48,6 @@ class Chunk:
         x = {c: self.numeric[:, [j]] for j, c in enumerate(numeric)}
         return x | self.categorical
 
-    def inputs(self) -> dict[str, np.ndarray]:
-        """The training model's raw inputs: the numeric matrix as one input, each category
-        column apart."""
-        x = dict(self.categorical)
-        if self.numeric.shape[1]:
-            x[NUMERIC_BLOCK] = self.numeric
-        return x
-
     @property
     def target(self) -> np.ndarray:
         """The targets of a single head."""

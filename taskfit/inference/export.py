@@ -188,13 +188,14 @@ def _write_tflite(model: Any, heads: Heads, path: Path, scratch: Path) -> None:
     """Built-in ops only: StringLookup's hash table has TFLite kernels of its own, so the file
     runs on plain LiteRT (ai_edge_litert) without the Flex (SELECT_TF_OPS) delegate."""
     import tensorflow as tf
+    from tensorflow.lite.python.convert import ConverterError  # tf.lite does not export it
 
     savedmodel = scratch / "savedmodel"
     _write_savedmodel(model, heads, savedmodel, scratch)
     converter = tf.lite.TFLiteConverter.from_saved_model(str(savedmodel), [SERVING])
     try:
         path.write_bytes(converter.convert())
-    except tf.lite.ConverterError as exc:  # an op TFLite lacks: name it, do not dump a trace
+    except ConverterError as exc:  # an op TFLite lacks: name it, do not dump a trace
         raise TaskfitError(
             f"--format tflite: TensorFlow's TFLite converter cannot convert this model: "
             f"{_first_line(exc)}. Export as savedmodel instead"

@@ -4,6 +4,7 @@ body (hidden layers, the table's output layer). The saved .keras file is the who
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from taskfit.feed.cells import Columns
 from taskfit.feed.chunk import NUMERIC_BLOCK, Chunk, Inputs
 from taskfit.feed.scan import feature_stats
 from taskfit.feed.stats import FeatureStats, Scale, fill_missing, log_scale
+from taskfit.model.ensemble import member_dense, periodic_embedding
 from taskfit.plan.outputs import keras_form
 from taskfit.plan.plan import Head, Plan
 from taskfit.spec.keys import LayerSpec
@@ -22,27 +24,42 @@ from taskfit.spec.keys import LayerSpec
 ONE_HOT_UP_TO = 32  # categories; above this a column gets an embedding instead of one-hot
 
 
-def dense_stack(layers: tuple[LayerSpec, ...], prefix: str = "") -> list[keras.layers.Layer]:
-    """Hidden Dense layers (each with its dropout), named dense_1, dense_2, ... after `prefix`."""
+def dense_stack(
+    layers: tuple[LayerSpec, ...], prefix: str = "", members: int = 1, shared_input: bool = True
+) -> list[keras.layers.Layer]:
+    """Hidden Dense layers (each with its dropout), named dense_1, dense_2, ... after `prefix`.
+    With several `members`, every layer holds all members' weights (ensemble.member_dense); the
+    first reads one input for all of them if `shared_input`."""
     stack: list[keras.layers.Layer] = []
     for i, layer in enumerate(layers, start=1):
-        stack.append(
-            keras.layers.Dense(layer.units, activation=layer.activation, name=f"{prefix}dense_{i}")
-        )
+        name = f"{prefix}dense_{i}"
+        if members == 1:
+            stack.append(keras.layers.Dense(layer.units, activation=layer.activation, name=name))
+        else:
+            first = shared_input and i == 1
+            stack += member_dense(layer.units, layer.activation, name, members, first)
         if layer.dropout:
             stack.append(keras.layers.Dropout(layer.dropout, name=f"{prefix}dropout_{i}"))
     return stack
 
 
 def output_stack(
-    head: Head, target: Scale | None, dense_name: str, scale_name: str
+    head: Head,
+    target: Scale | None,
+    dense_name: str,
+    scale_name: str,
+    members: int = 1,
+    shared_input: bool = False,
 ) -> list[keras.layers.Layer]:
     """The table's output layer; for regression with `target` (the training labels' mean and
     std), a fixed Rescaling after the linear output maps it to the label's units: the network
     learns a standardised target (fast, at any scale), while loss, metrics and the saved model's
-    predictions stay in the label's own units."""
+    predictions stay in the label's own units. `members`, `shared_input`: as dense_stack's."""
     activation = None if head.output_activation == "linear" else head.output_activation
-    stack = [keras.layers.Dense(head.output_units, activation=activation, name=dense_name)]
+    if members == 1:
+        stack = [keras.layers.Dense(head.output_units, activation=activation, name=dense_name)]
+    else:
+        stack = member_dense(head.output_units, activation, dense_name, members, shared_input)
     if head.task == "regression" and target is not None:
         mean, std = target
         stack.append(keras.layers.Rescaling(scale=std, offset=mean, name=scale_name))
@@ -50,37 +67,47 @@ def output_stack(
 
 
 def build_body(
-    plan: Plan, width: int, target: Scale | None = None, name: str = "body"
+    plan: Plan,
+    width: int,
+    target: Scale | None = None,
+    name: str = "body",
+    shared_input: bool = True,
 ) -> keras.Sequential:
     """One head with no layers of its own: the table's part as one keras.Sequential (hidden
-    layers, then the output) on `width` standardised features."""
-    head = plan.heads[0]
-    stack: list[keras.layers.Layer] = [keras.Input(shape=(width,), name="features")]
-    stack += dense_stack(plan.layers)
-    stack += output_stack(head, target, "output", "target_scale")
+    layers, then the output) on `width` standardised features. With several members (a packed
+    ensemble) it computes all of them at once: the input is (batch, width) if `shared_input`,
+    else (batch, members, width) (each member's own embedding); the output (batch, members,
+    units)."""
+    head, members = plan.heads[0], plan.members
+    layers = (*plan.layers, *head.layers)  # a lone head's own layers follow the shared ones
+    shape = (width,) if members == 1 or shared_input else (members, width)
+    stack: list[keras.layers.Layer] = [keras.Input(shape=shape, name="features")]
+    stack += dense_stack(layers, members=members, shared_input=shared_input)
+    stack += output_stack(
+        head, target, "output", "target_scale", members, shared_input and not layers
+    )
     return keras.Sequential(stack, name=name)
 
 
-def build_network(
-    plan: Plan, features: Any, targets: dict[str, Scale], prefix: str = ""
-) -> dict[str, Any]:
+def build_network(plan: Plan, features: Any, targets: dict[str, Scale]) -> dict[str, Any]:
     """Head name -> its output, on the features: the shared hidden layers (a keras.Sequential
     trunk), then each head's own layers and output layer, which carries the head's name (Keras
     keys losses and metrics by it). A single task (one head, no layers of its own) is the
     table's keras.Sequential body with its output inside."""
     if len(plan.heads) == 1 and not plan.heads[0].layers:
         head = plan.heads[0]
-        body = build_body(plan, int(features.shape[-1]), targets.get(head.name), f"{prefix}body")
-        return {head.name: body(features)}
+        return {
+            head.name: build_body(plan, int(features.shape[-1]), targets.get(head.name))(features)
+        }
     shared = features
     if plan.layers:
-        shared = keras.Sequential(dense_stack(plan.layers), name=f"{prefix}trunk")(features)
+        shared = keras.Sequential(dense_stack(plan.layers), name="trunk")(features)
     outputs = {}
     for head in plan.heads:
         x = shared
-        stack = dense_stack(head.layers, f"{prefix}{head.name}_")
-        dense = f"{prefix}{head.name}_output" if head.task == "regression" else head.name
-        stack += output_stack(head, targets.get(head.name), dense, f"{prefix}{head.name}")
+        stack = dense_stack(head.layers, f"{head.name}_")
+        dense = f"{head.name}_output" if head.task == "regression" else head.name
+        stack += output_stack(head, targets.get(head.name), dense, head.name)
         for layer in stack:
             x = layer(x)
         outputs[head.name] = x
@@ -91,46 +118,39 @@ def build_members(
     plan: Plan, features: Any, numbers: int, targets: dict[str, Scale]
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(head name -> the output, which is the members' mean; head name -> every member's output
-    stacked on axis 1, or None for one member). Each member is the network of build_network,
-    after its own periodic embedding of the first `numbers` columns (the small-table
-    additions)."""
-    from taskfit.model.ensemble import periodic_embedding
+    stacked on axis 1, or None for one member). The members (one task only) are one packed
+    network: each has its own periodic embedding of the first `numbers` columns and its own
+    weights in every layer of the body, all computed together (measured in bench/bench_speed.py:
+    separate member networks cost about one network each a step)."""
     from taskfit.recipe.table import load_table
 
     settings = load_table().small_tables.periodic
-    members = []
-    for k in range(1, plan.members + 1):
-        prefix = f"member_{k}_" if plan.members > 1 else ""
-        x = features
-        if plan.periodic and numbers:
-            x = periodic_embedding(x, numbers, settings, prefix)
-        members.append(build_network(plan, x, targets, prefix))
-    if len(members) == 1:
-        return members[0], None
-    mean, stacked = {}, {}
-    for name in members[0]:
-        outputs = [member[name] for member in members]
-        suffix = "" if len(members[0]) == 1 else f"_{name}"
-        mean[name] = keras.layers.Average(name=f"members_mean{suffix}")(outputs)
-        stacked[name] = keras.layers.Concatenate(axis=1, name=f"members{suffix}")(
-            [keras.layers.Reshape((1, -1))(o) for o in outputs]
-        )
-    return mean, stacked
+    x, shared = features, True
+    if plan.periodic and numbers:
+        x = periodic_embedding(x, numbers, settings, plan.members)
+        shared = plan.members == 1
+    if plan.members == 1:
+        return build_network(plan, x, targets), None
+    head = plan.heads[0]
+    body = build_body(plan, int(x.shape[-1]), targets.get(head.name), shared_input=shared)
+    stacked = body(x)
+    mean = keras.layers.GlobalAveragePooling1D(name="members_mean")(stacked)
+    return {head.name: mean}, {head.name: stacked}
 
 
 @dataclass(frozen=True)
 class Models:
-    """Two views of the same layers: `fit` trains on the numeric columns as one matrix (many
-    small inputs would slow every step); `named` takes each raw column by name and is saved."""
+    """Two views of the same layers: `fit` trains on numbers alone (the numeric columns as one
+    matrix, each category as its id in the column's vocabulary: many small inputs, or string
+    lookups inside the compiled step, would slow every step); `named` takes each raw column by
+    name, looks the categories up itself, and is saved."""
 
     fit: keras.Model
-    named: keras.Model
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
+    vocabularies: dict[str, list[str]]  # categorical column -> its training values, sorted
+    kind: str  # binary, multiclass, regression or heads: the saved model's name says it
     log_scaled: tuple[str, ...] = ()  # numeric columns that go through log1p first
-    # on the JAX backend (no string tensors) categories are looked up before the model: their
-    # vocabularies, to turn each into StringLookup's ids
-    looked_up: dict[str, list[str]] | None = None
     # several members: the `fit` inputs -> every member's output, stacked on axis 1 (training
     # gives each its own loss: taskfit.model.ensemble.PackedEnsemble)
     members: keras.Model | None = None
@@ -138,13 +158,17 @@ class Models:
     def pack(self, rows: Chunk) -> dict[str, Any]:
         """Rows -> the `fit` model's inputs."""
         x = rows.categorical
-        if self.looked_up is not None:
-            packed = {c: category_ids(x[c], self.looked_up[c]) for c in self.categorical}
-        else:
-            packed = {c: strings(x[c]) for c in self.categorical}
+        packed = {c: category_ids(x[c], self.vocabularies[c]) for c in self.categorical}
         if self.numeric:
             packed[NUMERIC_BLOCK] = rows.numeric
         return packed
+
+    @functools.cached_property
+    def named(self) -> keras.Model:
+        """The saved model: one input per raw column, keyed by the column's name, around `fit`.
+        Built when first asked for: its string lookups need TensorFlow, and a process training
+        on JAX (train --workers) never asks."""
+        return _named(self)
 
 
 def category_ids(column: np.ndarray, vocabulary: list[str]) -> np.ndarray:
@@ -201,12 +225,9 @@ def build_from_stats(
                 mean=stats.mean, variance=stats.variance, name="normalization"
             )(x)
         )
-    looked_up = keras.backend.backend() == "jax"  # JAX has no string tensors
     for column in categorical:
-        dtype = "int64" if looked_up else "string"
-        inputs[column] = keras.Input(shape=(1,), name=_input_name(column), dtype=dtype)
-        vocabulary = stats.vocabularies[column]
-        parts.append(_categorical(names[column], inputs[column], vocabulary, looked_up))
+        inputs[column] = keras.Input(shape=(1,), name=_input_name(column), dtype="int64")
+        parts.append(_categorical(names[column], inputs[column], stats.vocabularies[column]))
     features = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="features")(parts)
     outputs, stacked = build_members(plan, features, len(numeric), stats.targets)
     fit = keras.Model(inputs, keras_form(plan.heads, outputs), name="preprocess_and_body")
@@ -215,53 +236,38 @@ def build_from_stats(
         members = keras.Model(inputs, keras_form(plan.heads, stacked), name="members")
     log_scaled = tuple(numeric[i] for i in stats.skewed)
     kind = "heads" if plan.multi else plan.head.task
-    named = _named(fit, numeric, categorical, names, kind)
-    vocabularies = stats.vocabularies if looked_up else None
-    return Models(fit, named, numeric, categorical, log_scaled, vocabularies, members)
+    vocabularies = {c: stats.vocabularies[c] for c in categorical}
+    return Models(fit, numeric, categorical, vocabularies, kind, log_scaled, members)
 
 
-def _named(
-    fit: keras.Model,
-    numeric: tuple[str, ...],
-    categorical: tuple[str, ...],
-    names: dict[str, str],
-    kind: str,
-) -> keras.Model:
-    """The saved model: one input per raw column, keyed by the column's name."""
+def _named(models: Models) -> keras.Model:
+    """The saved model: one input per raw column, keyed by the column's name; each category
+    column through a StringLookup of its vocabulary into the id `fit` takes (category_ids)."""
+    names = _layer_names([*models.numeric, *models.categorical])
     columns: dict[str, keras.KerasTensor] = {}
-    packed: dict[str, keras.KerasTensor] = {}
-    for column in numeric:
+    packed: dict[str, Any] = {}
+    for column in models.numeric:
         columns[column] = keras.Input(shape=(1,), name=_input_name(column), dtype="float32")
-    if numeric:
-        block = [columns[c] for c in numeric]
+    if models.numeric:
+        block = [columns[c] for c in models.numeric]
         packed[NUMERIC_BLOCK] = (
             keras.layers.Concatenate(name="numeric_block")(block) if len(block) > 1 else block[0]
         )
-    for column in categorical:
-        columns[column] = keras.Input(
-            shape=(1,), name=_input_name(column), dtype=fit.input[column].dtype
+    for column in models.categorical:
+        columns[column] = keras.Input(shape=(1,), name=_input_name(column), dtype="string")
+        lookup = keras.layers.StringLookup(
+            vocabulary=models.vocabularies[column], name=f"{names[column]}_lookup"
         )
-        packed[column] = columns[column]
-    return keras.Model(inputs=columns, outputs=fit(packed), name=f"taskfit_{kind}")
+        packed[column] = lookup(columns[column])
+    return keras.Model(inputs=columns, outputs=models.fit(packed), name=f"taskfit_{models.kind}")
 
 
-def _categorical(
-    name: str, tensor: keras.KerasTensor, vocabulary: list[str], looked_up: bool
-) -> object:
-    """Vocabulary from the training split; an unseen category maps to the out-of-vocabulary slot.
-    `looked_up`: the input holds category_ids already (JAX); the layers that follow, and so
-    the weights, are the same."""
+def _categorical(name: str, ids: keras.KerasTensor, vocabulary: list[str]) -> object:
+    """A category id (category_ids: 0 for a value not in the training vocabulary) as a one-hot
+    vector, or for many categories a learned embedding."""
     tokens = len(vocabulary) + 1
     if len(vocabulary) <= ONE_HOT_UP_TO:
-        if looked_up:
-            return keras.layers.CategoryEncoding(tokens, "one_hot", name=f"{name}_lookup")(tensor)
-        lookup = keras.layers.StringLookup(
-            vocabulary=vocabulary, output_mode="one_hot", name=f"{name}_lookup"
-        )
-        return lookup(tensor)
-    ids = tensor
-    if not looked_up:
-        ids = keras.layers.StringLookup(vocabulary=vocabulary, name=f"{name}_lookup")(tensor)
+        return keras.layers.CategoryEncoding(tokens, "one_hot", name=f"{name}_one_hot")(ids)
     dim = min(16, round(1.6 * len(vocabulary) ** 0.56))  # fast.ai's rule of thumb
     embedded = keras.layers.Embedding(tokens, dim, name=f"{name}_embedding")(ids)
     return keras.layers.Flatten(name=f"{name}_flat")(embedded)

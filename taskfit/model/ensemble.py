@@ -1,5 +1,6 @@
 """The small-table additions to the network (recipes/small_tables.yaml): a periodic embedding of
-the numeric columns, and a packed ensemble of several bodies trained together.
+the numeric columns, and a packed ensemble of several bodies trained together as one network
+whose weights carry a member axis.
 
 Both are built from Keras's own layers and operations, so the saved model loads without taskfit.
 """
@@ -14,33 +15,82 @@ import numpy as np
 from taskfit.recipe.table import Periodic
 
 
-def periodic_embedding(features: Any, numbers: int, settings: Periodic, prefix: str) -> Any:
+def member_initializer(members: int) -> Any:
+    """Glorot uniform for each member's own slice of a kernel with a leading member axis: Keras
+    counts every leading axis into the fans, which would shrink each member's weights by
+    sqrt(members) against the same layer alone."""
+    if members == 1:
+        return "glorot_uniform"
+    return keras.initializers.VarianceScaling(scale=members, mode="fan_avg", distribution="uniform")
+
+
+def member_dense(
+    units: int, activation: str | None, name: str, members: int, shared_input: bool
+) -> list[keras.layers.Layer]:
+    """A Dense layer for every member at once: one kernel of shape (members, inputs, units) and
+    one einsum, where separate members would be `members` small matrix products a step. The
+    input is (batch, inputs) when every member reads the same features, else (batch, members,
+    inputs); the output is (batch, members, units)."""
+    source = "bi" if shared_input else "bki"
+    initializer = member_initializer(members)
+    if units == 1:  # with a bias, TFLite's converter fails on "...,kio->bko" for one unit
+        dense = keras.layers.EinsumDense(
+            f"{source},ki->bk",
+            (members,),
+            activation=activation,
+            bias_axes="k",
+            kernel_initializer=initializer,
+            name=name,
+        )
+        return [dense, keras.layers.Reshape((members, 1), name=f"{name}_units")]
+    dense = keras.layers.EinsumDense(
+        f"{source},kio->bko",
+        (members, units),
+        activation=activation,
+        bias_axes="ko",
+        kernel_initializer=initializer,
+        name=name,
+    )
+    return [dense]
+
+
+def periodic_embedding(features: Any, numbers: int, settings: Periodic, members: int = 1) -> Any:
     """The first `numbers` (standardised numeric) columns each become sin and cos of learned
     frequencies, then a Dense(relu) of their own (PLR, Gorishniy et al. 2022); the columns after
     them (gap indicators, categories) pass as they are. A step in one column (an hour when the
-    load changes) is then a few units away for the layers above, not a sharp bend to learn."""
+    load changes) is then a few units away for the layers above, not a sharp bend to learn.
+    With several members each has its own frequencies and Dense: the output is then (batch,
+    members, features), the columns after the numeric ones repeated for each member."""
     numeric, rest = features[:, :numbers], features[:, numbers:]
+    f, q, d = numbers, settings.frequencies, settings.units
+    # every member's frequencies side by side in one kernel: an einsum with the member axis in
+    # the output ("bf,mfk->bmfk") does not convert to TFLite, this one does
     waves = keras.layers.EinsumDense(
         "bf,fk->bfk",
-        (numbers, settings.frequencies),
+        (f, members * q),
         kernel_initializer=keras.initializers.RandomNormal(stddev=settings.sigma),
-        name=f"{prefix}frequencies",
+        name="frequencies",
     )(numeric)
+    if members > 1:
+        waves = keras.layers.Reshape((f, members, q), name="frequencies_per_member")(waves)
     waves = waves * (2 * np.pi)
-    both = keras.layers.Concatenate(name=f"{prefix}sin_cos")(
-        [keras.ops.sin(waves), keras.ops.cos(waves)]
-    )
+    both = keras.layers.Concatenate(name="sin_cos")([keras.ops.sin(waves), keras.ops.cos(waves)])
+    m = "m" if members > 1 else ""  # the member axis, in the weights and the output
+    lead = (members,) if members > 1 else ()
     embedded = keras.layers.EinsumDense(
-        "bfk,fkd->bfd",
-        (numbers, settings.units),
-        bias_axes="fd",
+        f"bf{m}k,f{m}kd->b{m}fd",
+        (*lead, f, d),
+        bias_axes=f"{m}fd",
         activation="relu",
-        name=f"{prefix}periodic",
+        kernel_initializer=member_initializer(members),
+        name="periodic",
     )(both)
-    flat = keras.layers.Flatten(name=f"{prefix}periodic_flat")(embedded)
+    flat = keras.layers.Reshape((*lead, f * d), name="periodic_flat")(embedded)
     if features.shape[-1] == numbers:
         return flat
-    return keras.layers.Concatenate(name=f"{prefix}embedded")([flat, rest])
+    if members > 1:
+        rest = keras.layers.RepeatVector(members, name="rest_per_member")(rest)
+    return keras.layers.Concatenate(name="embedded")([flat, rest])
 
 
 class PackedEnsemble(keras.Model):

@@ -144,7 +144,11 @@ class DynamicWeightAverage:
 
 
 def compile_heads(
-    net: keras.Model, plan: Plan, optimizer: Any, losses: dict[str, Any]
+    net: keras.Model,
+    plan: Plan,
+    optimizer: Any,
+    losses: dict[str, Any],
+    steps_per_execution: int = 1,
 ) -> tuple[keras.Model, HeadWeights | None]:
     """Compile a model with one output per head under the plan's weighting: the model to fit
     (`net`, or the uncertainty wrapper around it) and the callback that logs the weights (none
@@ -152,18 +156,31 @@ def compile_heads(
     from taskfit.model.optim import compiled_metrics
 
     metrics = compiled_metrics(plan.heads)
+    steps = steps_per_execution
     method = plan.weighting.name
     if method == "uncertainty":
         model = UncertaintyWeighted(net, list(plan.heads), losses)
-        model.compile(optimizer=optimizer, metrics=metrics)
+        model.compile(optimizer=optimizer, metrics=metrics, steps_per_execution=steps)
         return model, HeadWeights(model.weights_now)
     loss = keras_form(plan.heads, losses)
     if method == "dwa":
         dwa = DynamicWeightAverage(list(plan.heads), float(plan.weighting.params["temperature"]))
-        net.compile(optimizer=optimizer, loss=loss, loss_weights=dwa.variables, metrics=metrics)
+        net.compile(
+            optimizer=optimizer,
+            loss=loss,
+            loss_weights=dwa.variables,
+            metrics=metrics,
+            steps_per_execution=steps,
+        )
         variables = list(dwa.variables.values())
         return net, HeadWeights(dwa.read, dwa.update, dwa.restart, variables)
     fixed = {head.name: head.weight for head in plan.heads}
     weights = keras_form(plan.heads, fixed)
-    net.compile(optimizer=optimizer, loss=loss, loss_weights=weights, metrics=metrics)
+    net.compile(
+        optimizer=optimizer,
+        loss=loss,
+        loss_weights=weights,
+        metrics=metrics,
+        steps_per_execution=steps,
+    )
     return net, HeadWeights(lambda: dict(fixed)) if several(plan.heads) else None

@@ -37,6 +37,7 @@ class Checked:
         doc["model"]["members"] = plan.members
         doc["model"]["numeric_embedding"] = "periodic" if plan.periodic else "none"
         doc["training"]["refit"] = plan.refit
+        doc["training"]["batch_size"] = plan.batch_size
         doc["optimizer"] = plan.optimizer.as_yaml()
         doc["schedule"] = plan.schedule.as_yaml() if plan.schedule else None
         doc["loss_weighting"] = plan.weighting.as_yaml()
@@ -121,5 +122,5 @@ def check_spec(
 def planned(loaded: LoadedSpec, data: DataView, workers: bool = False) -> Checked:
     """The spec's plan for this data. The small-table defaults are for a table in memory that
     one process fits (their measured gain is on tables of that size)."""
-    rows = len(data.rows) if data.streamed is None and not workers else None
-    return Checked(loaded, data, make_plan(loaded.spec, data.labels, rows))
+    rows = len(data.rows) if data.streamed is None else None
+    return Checked(loaded, data, make_plan(loaded.spec, data.labels, rows, not workers))

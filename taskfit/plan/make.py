@@ -70,9 +70,12 @@ def heads_asked(spec: Spec) -> list[HeadAsked]:
     ]
 
 
-def make_plan(spec: Spec, labels: dict[str, Labels], rows: int | None = None) -> Plan:
-    """`rows`: the labelled rows of a table fitted in memory by one process, which decides the
-    small-table defaults; None (streamed, several processes, a resolved spec) leaves them off."""
+def make_plan(
+    spec: Spec, labels: dict[str, Labels], rows: int | None = None, one_process: bool = True
+) -> Plan:
+    """`rows`: the labelled rows of a table held in memory (None: streamed, or a resolved spec),
+    which decide the default batch size and, for a table `one_process` fits, the small-table
+    defaults."""
     table = load_table()
     asked = heads_asked(spec)
     for head in asked:
@@ -108,7 +111,28 @@ def make_plan(spec: Spec, labels: dict[str, Labels], rows: int | None = None) ->
         weighting=built(table.weightings[spec.loss_weighting.name], spec.loss_weighting),
         warnings=warnings,
     )
-    return _with_additions(plan, spec, rows)
+    plan = _with_batch_size(plan, spec, rows)
+    return _with_additions(plan, spec, rows if one_process else None)
+
+
+def _with_batch_size(plan: Plan, spec: Spec, rows: int | None) -> Plan:
+    """training.batch_size, else the table's rule for the training rows (recipes/training.yaml),
+    with the optimizer's default learning rate scaled to it (a rate the spec gives stays)."""
+    if spec.training.batch_size is not None:
+        return dataclasses.replace(plan, batch_size=spec.training.batch_size)
+    batching = load_table().fitting.batching
+    train_rows = None
+    if rows is not None:
+        data = spec.data
+        train_rows = int(rows * (1 - data.test_fraction) * (1 - data.validation_fraction))
+    batch_size = batching.batch_size(train_rows)
+    optimizer = plan.optimizer
+    factor = batching.rate_factor(optimizer.name, batch_size)
+    rate = optimizer.params.get("learning_rate")
+    if factor != 1 and rate is not None and "learning_rate" not in spec.optimizer.params:
+        params = {**optimizer.params, "learning_rate": float(f"{rate * factor:.3g}")}
+        optimizer = dataclasses.replace(optimizer, params=params)
+    return dataclasses.replace(plan, batch_size=batch_size, optimizer=optimizer)
 
 
 def _with_additions(plan: Plan, spec: Spec, rows: int | None) -> Plan:

@@ -44,6 +44,7 @@ class Plan:
     schedule: Built | None
     weighting: Built  # fixed, uncertainty or dwa
     warnings: tuple[str, ...] = field(default=())
+    batch_size: int = 32  # training.batch_size, or the table's rule for the table's size
     # the small-table additions (recipes/small_tables.yaml), resolved from the spec and the data
     members: int = 1  # copies of the body, each with its own loss; the model outputs their mean
     periodic: bool = False  # numeric columns go through the periodic embedding

@@ -105,6 +105,41 @@ class SmallTables:
 
 
 @dataclass(frozen=True)
+class Batching:
+    """The default batch size by the table's size, and how the learning rate follows it
+    (recipes/training.yaml)."""
+
+    steps_per_epoch: int
+    smallest: int
+    largest: int
+    rows_unknown: int
+    learning_rate_scaling: str  # sqrt or none
+    scaled_optimizers: tuple[str, ...]  # the adaptive ones, which the square-root rule is for
+
+    def batch_size(self, train_rows: int | None) -> int:
+        """train_rows / steps_per_epoch rounded down to a power of two, within the bounds."""
+        if train_rows is None:
+            return self.rows_unknown
+        target = max(train_rows // self.steps_per_epoch, 1)
+        return min(max(1 << (target.bit_length() - 1), self.smallest), self.largest)
+
+    def rate_factor(self, optimizer: str, batch_size: int) -> float:
+        """What the optimizer's default learning rate is multiplied by at this batch size."""
+        if self.learning_rate_scaling == "none" or optimizer not in self.scaled_optimizers:
+            return 1.0
+        return float(max(batch_size / self.smallest, 1.0) ** 0.5)
+
+
+@dataclass(frozen=True)
+class Fitting:
+    """How a fit runs when the spec does not say (recipes/training.yaml)."""
+
+    batching: Batching
+    steps_per_execution: int
+    evaluation_batch: int
+
+
+@dataclass(frozen=True)
 class Table:
     recipes: dict[str, Recipe]
     optimizers: dict[str, Named]
@@ -116,6 +151,7 @@ class Table:
     weightings: dict[str, Named]  # how several heads' losses make one total
     tuning: Tuning
     small_tables: SmallTables
+    fitting: Fitting
 
     def recipe(self, task: str) -> Recipe:
         return self.recipes[task]
@@ -188,6 +224,26 @@ def load_table() -> Table:
         weightings={n: _named(n, v) for n, v in _read("weighting.yaml")["weightings"].items()},
         tuning=_tuning(_read("tuning.yaml")),
         small_tables=_small_tables(_read("small_tables.yaml")),
+        fitting=_fitting(_read("training.yaml")),
+    )
+
+
+def _fitting(row: dict[str, Any]) -> Fitting:
+    batch = row["batch_size"]
+    scaling = str(batch["learning_rate_scaling"])
+    if scaling not in ("sqrt", "none"):
+        raise ValueError(f"training.yaml: learning_rate_scaling is sqrt or none, not {scaling}")
+    return Fitting(
+        Batching(
+            int(batch["steps_per_epoch"]),
+            int(batch["smallest"]),
+            int(batch["largest"]),
+            int(batch["rows_unknown"]),
+            scaling,
+            tuple(batch["scaled_optimizers"]),
+        ),
+        int(row["steps_per_execution"]),
+        int(row["evaluation_batch"]),
     )
 
 

@@ -109,7 +109,12 @@ class EarlyStoppingSpec:
 @dataclass(frozen=True)
 class TrainingSpec:
     epochs: int = key(100, doc="most passes over the training split", param=Param("int", ge=1))
-    batch_size: int = key(32, doc="rows per gradient step", param=Param("int", ge=1))
+    batch_size: int | None = key(
+        None,
+        doc="rows per gradient step (default: from the table's size, recipes/training.yaml; "
+        "the optimizer's default learning rate follows it)",
+        param=Param("int", ge=1),
+    )
     seed: int = key(
         0, doc="seeds the split, initial weights and shuffling", param=Param("int", ge=0)
     )

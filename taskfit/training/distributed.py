@@ -81,12 +81,14 @@ def check_distributable(checked: Checked, cluster: Cluster) -> None:
             "--workers/--num-processes: needs JAX, which is not installed; pip install "
             '"taskfit[distributed]"'
         )
-    spec = checked.loaded.spec
+    batch_size = checked.plan.batch_size
+    given = checked.loaded.spec.training.batch_size is not None
     problems = []
-    if spec.training.batch_size % cluster.count:
+    if batch_size % cluster.count:
+        what = "training.batch_size" if given else "the default batch size (training.batch_size)"
         problems.append(
-            f"training.batch_size {spec.training.batch_size} must divide into the "
-            f"{cluster.count} processes' equal slices; give a multiple of {cluster.count}"
+            f"{what} {batch_size} must divide into the {cluster.count} processes' equal "
+            f"slices; give a training.batch_size that is a multiple of {cluster.count}"
         )
     if problems:
         flag = "--workers" if cluster.process_id is None else "--num-processes"

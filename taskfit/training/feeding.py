@@ -26,10 +26,14 @@ from taskfit.feed.splits import Shard, Splits
 from taskfit.model.build import Models
 from taskfit.plan.outputs import keras_form
 from taskfit.plan.plan import Plan
-
-EVALUATION_BATCH = 1024  # rows per step when a part is streamed to validation or evaluation
+from taskfit.recipe.table import load_table
 
 XY = tuple[dict[str, Any], Any]
+
+
+def evaluation_batch() -> int:
+    """Rows per step of validation and testing (recipes/training.yaml)."""
+    return load_table().fitting.evaluation_batch
 
 
 def fit_targets(plan: Plan, y: Targets) -> np.ndarray | Targets:
@@ -51,7 +55,7 @@ def fit_data(models: Models, plan: Plan, splits: Splits, batch_size: int) -> dic
         train = splits.part(TRAIN)
         return {"x": models.pack(train), "y": fit_targets(plan, train.y), "batch_size": batch_size}
     # shuffled by the splits, through the bounded buffer (Keras cannot shuffle a dataset)
-    return {"x": _dataset(plan, splits, TRAIN, batch_size, shuffle=True), "shuffle": False}
+    return {"x": _dataset(models, plan, splits, TRAIN, batch_size, shuffle=True), "shuffle": False}
 
 
 def validation_data(models: Models, plan: Plan, splits: Splits) -> Any:
@@ -62,15 +66,16 @@ def validation_data(models: Models, plan: Plan, splits: Splits) -> Any:
     if splits.in_memory:
         part = splits.part(VALIDATION)
         return models.pack(part), fit_targets(plan, part.y)
-    return _dataset(plan, splits, VALIDATION, EVALUATION_BATCH, shuffle=False)
+    return _dataset(models, plan, splits, VALIDATION, evaluation_batch(), shuffle=False)
 
 
 def test_data(models: Models, plan: Plan, splits: Splits) -> dict[str, Any]:
-    """Keras evaluate's x (and y) for the test part."""
+    """Keras evaluate's x (and y, batch_size) for the test part."""
+    batch = evaluation_batch()
     if splits.in_memory:
         test = splits.part(TEST)
-        return {"x": models.pack(test), "y": fit_targets(plan, test.y)}
-    return {"x": _dataset(plan, splits, TEST, EVALUATION_BATCH, shuffle=False)}
+        return {"x": models.pack(test), "y": fit_targets(plan, test.y), "batch_size": batch}
+    return {"x": _dataset(models, plan, splits, TEST, batch, shuffle=False)}
 
 
 def fit_callbacks(splits: Splits) -> list[Any]:
@@ -90,20 +95,22 @@ def fit_callbacks(splits: Splits) -> list[Any]:
     return [EpochShuffle()]
 
 
-def _dataset(plan: Plan, splits: Splits, part: int, batch_size: int, shuffle: bool) -> Any:
+def _dataset(
+    models: Models, plan: Plan, splits: Splits, part: int, batch_size: int, shuffle: bool
+) -> Any:
     import tensorflow as tf
 
     first = splits.first()
 
     def spec(values: np.ndarray) -> Any:
-        dtype = tf.string if values.dtype == object else tf.as_dtype(values.dtype)
-        return tf.TensorSpec((None, *values.shape[1:]), dtype)
+        return tf.TensorSpec((None, *values.shape[1:]), tf.as_dtype(values.dtype))
 
-    inputs = {k: spec(v) for k, v in first.inputs().items()}
+    inputs = {k: spec(v) for k, v in models.pack(first).items()}
     targets = fit_targets(plan, {k: spec(v) for k, v in first.y.items()})
     dataset = tf.data.Dataset.from_generator(
         lambda: (
-            (b.inputs(), fit_targets(plan, b.y)) for b in splits.batches(part, batch_size, shuffle)
+            (models.pack(b), fit_targets(plan, b.y))
+            for b in splits.batches(part, batch_size, shuffle)
         ),
         output_signature=(inputs, targets),
     )
@@ -141,9 +148,9 @@ def _shard_validation(models: Models, plan: Plan, splits: Splits, shard: Shard) 
     share, rows = _share(splits, shard, VALIDATION)
     if not rows:
         return None
-    steps = -(-rows // EVALUATION_BATCH)
+    steps = -(-rows // evaluation_batch())
     equal_share = share.head(rows)
-    feed = _packed(models, plan, equal_share, VALIDATION, EVALUATION_BATCH)
+    feed = _packed(models, plan, equal_share, VALIDATION, evaluation_batch())
     return sequential_batches(feed, steps)
 
 
@@ -166,7 +173,7 @@ def _packed(
     models: Models, plan: Plan, source: Splits, part: int, size: int
 ) -> Callable[[], Iterator[XY]]:
     """A new pass over `source`'s batches of `part` (training ones shuffled), packed for the
-    model (categories as the ids JAX takes)."""
+    model (categories as their ids)."""
 
     def batches() -> Iterator[XY]:
         for batch in source.batches(part, size, shuffle=part == TRAIN):

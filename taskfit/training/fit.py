@@ -123,9 +123,19 @@ def compile_plan(keras: Any, plan: Plan, splits: Splits) -> tuple[Any, ...]:
         from taskfit.model.ensemble import PackedEnsemble
 
         training = PackedEnsemble(models.members, name="training")
-    trained, weights = compile_heads(training, plan, make_optimizer(plan), losses)
+    trained, weights = compile_heads(
+        training, plan, make_optimizer(plan), losses, steps_per_execution(plan, splits)
+    )
     hold_loss_state(trained, losses, weights.variables if weights else ())
     return models, trained, weights, losses
+
+
+def steps_per_execution(plan: Plan, splits: Splits) -> int:
+    """The table's steps a compiled call, for an epoch of more steps than that; else 1."""
+    from taskfit.recipe.table import load_table
+
+    steps = load_table().fitting.steps_per_execution
+    return steps if -(-splits.sizes()["train"] // plan.batch_size) > steps else 1
 
 
 def fit_plan(
@@ -165,8 +175,9 @@ def fit_plan(
     fit_started = time.perf_counter()
     with progress.keras_on_stderr():  # results alone on stdout; progress on stderr
         fitted = trained.fit(
-            **feeding.fit_data(models, plan, splits, spec.training.batch_size),
+            **feeding.fit_data(models, plan, splits, plan.batch_size),
             validation_data=feeding.validation_data(models, plan, splits),
+            validation_batch_size=feeding.evaluation_batch(),
             epochs=1 if smoke else replay.epochs if replay else spec.training.epochs,
             callbacks=made.callbacks,
             class_weight=_class_weight(plan, splits),

@@ -80,7 +80,7 @@ def tune(
         import keras_tuner
     spec = checked.loaded.spec
     splits = make_splits(checked)  # in memory, or streamed (data.streaming)
-    steps = math.ceil(splits.sizes()["train"] / spec.training.batch_size)  # per epoch
+    steps = math.ceil(splits.sizes()["train"] / checked.plan.batch_size)  # per epoch
     folder = create_run_dir(Path(output), (spec.name or spec_stem(spec_path)) + "-tune")
     done: list[Trial] = []
     trial_specs: dict[int, Checked] = {}
