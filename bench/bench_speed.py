@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_quality import Dataset
 from handwritten import load, read_table, split_rows
 
 BENCH = Path(__file__).resolve().parent
@@ -73,25 +74,15 @@ SIDE_NAMES = {
 
 
 @dataclass(frozen=True)
-class Table:
-    """A public table and what a user would tell taskfit about it: the label, the positive class
-    when the default would be the wrong one, and the columns that leak the label."""
-
-    package: str
-    name: str
-    task: str
-    label: str
-    positive: str | None = None
-    ignore: tuple[str, ...] = ()
+class Table(Dataset):
+    """A public table and what a user would tell taskfit about it (bench_quality's Dataset:
+    the label, the positive class when the default would be the wrong one, the columns that
+    leak the label), as a spec and as the other sides' options."""
 
     def spec(self, csv: Path) -> str:
         """The whole spec: `task` and `data`, nothing else (JSON strings are YAML strings, so
         `yes` stays text)."""
-        data: dict[str, Any] = {"source": csv.name, "label": self.label}
-        if self.positive is not None:
-            data["positive"] = self.positive
-        if self.ignore:
-            data["ignore"] = list(self.ignore)
+        data = self.data_spec(Path(csv.name))
         inner = ", ".join(f"{key}: {json.dumps(value)}" for key, value in data.items())
         return f"task: {self.task}\ndata: {{{inner}}}\n"
 

@@ -156,11 +156,10 @@ def compile_heads(
     from taskfit.model.optim import compiled_metrics
 
     metrics = compiled_metrics(plan.heads)
-    steps = steps_per_execution
     method = plan.weighting.name
     if method == "uncertainty":
         model = UncertaintyWeighted(net, list(plan.heads), losses)
-        model.compile(optimizer=optimizer, metrics=metrics, steps_per_execution=steps)
+        model.compile(optimizer=optimizer, metrics=metrics, steps_per_execution=steps_per_execution)
         return model, HeadWeights(model.weights_now)
     loss = keras_form(plan.heads, losses)
     if method == "dwa":
@@ -170,7 +169,7 @@ def compile_heads(
             loss=loss,
             loss_weights=dwa.variables,
             metrics=metrics,
-            steps_per_execution=steps,
+            steps_per_execution=steps_per_execution,
         )
         variables = list(dwa.variables.values())
         return net, HeadWeights(dwa.read, dwa.update, dwa.restart, variables)
@@ -181,6 +180,6 @@ def compile_heads(
         loss=loss,
         loss_weights=weights,
         metrics=metrics,
-        steps_per_execution=steps,
+        steps_per_execution=steps_per_execution,
     )
     return net, HeadWeights(lambda: dict(fixed)) if several(plan.heads) else None
