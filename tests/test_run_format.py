@@ -76,6 +76,21 @@ def test_a_folder_from_a_newer_taskfit_is_refused_by_name(old_run: Path, command
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("written", [1, 2, 3])
+def test_a_checkpoint_of_an_older_model_layout_is_not_resumed(old_run: Path, written: int) -> None:
+    """Format 4 packed the ensemble's members into shared layers: an older checkpoint's weights
+    do not fit the model this taskfit builds, so --resume says so instead of failing to load."""
+    folder = RunFolder(old_run)
+    status = {"status": "interrupted", "reason": "Ctrl-C after 3 epoch(s)"}
+    folder.status.write_text(json.dumps({**status, **({"format": written} if written > 1 else {})}))
+    folder.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    folder.checkpoint.write_text(json.dumps({"epoch": 2, "batch": 0}))
+    result = runner.invoke(app, ["train", "--resume", str(old_run)])
+    assert result.exit_code == 1, result.output
+    assert f"written by an older taskfit (run folder format {written})" in result.stderr
+    assert "model.keras still loads" in result.stderr and "Traceback" not in result.output
+
+
 def test_a_run_keeps_its_plan_when_the_table_changes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -237,6 +237,25 @@ def test_the_saved_model_outputs_the_members_mean_and_loads_without_taskfit(
     )
 
 
+def test_each_member_starts_as_a_network_of_its_own_would() -> None:
+    """Keras counts a kernel's leading member axis into Glorot's fans: unscaled, each member
+    would start sqrt(members) times smaller than the same Dense layer alone."""
+    models = build_model(ensemble_plan(members=3), ("a", "b"), ("shop",), ensemble_part())
+    kernel = np.asarray(models.fit.get_layer("body").get_layer("dense_1").kernel)
+    inputs, units = kernel.shape[1:]
+    limit = np.sqrt(6 / (inputs + units))  # glorot_uniform's bound for one (inputs, units) layer
+    for member in kernel:
+        assert np.abs(member).max() <= limit
+        assert member.std() == pytest.approx(limit / np.sqrt(3), rel=0.15)
+    assert not np.allclose(kernel[0], kernel[1])
+    # the periodic embedding's Dense: each member's slice as the one member's layer starts
+    alone = build_model(ensemble_plan(members=1), ("a", "b"), ("shop",), ensemble_part())
+    one = np.asarray(alone.fit.get_layer("periodic").kernel)  # (column, sin/cos, units)
+    packed = np.asarray(models.fit.get_layer("periodic").kernel)  # (column, member, ...)
+    for k in range(3):
+        assert packed[:, k].std() == pytest.approx(one.std(), rel=0.15)
+
+
 def test_one_member_with_the_periodic_embedding_is_the_plain_body_after_it() -> None:
     part = ensemble_part()
     models = build_model(ensemble_plan(members=1), ("a", "b"), ("shop",), part)

@@ -54,14 +54,18 @@ def _inputs(run: Run, rows: Chunk) -> dict[str, Any]:
     return named_inputs(rows.named(run.numeric))
 
 
+def _predicted(run: Run, model: Any, rows: Chunk) -> dict[str, Any]:
+    """Head name -> the saved model's output on the rows."""
+    from taskfit.model.build import predict_named
+
+    return by_head(run.plan.heads, predict_named(model, rows.named(run.numeric)))
+
+
 def predict(run_dir: str | Path, csv_path: str | Path) -> Predictions:
     run = open_run(run_dir)
     table, notes = read_rows(run, Path(csv_path), need_label=False)
     read, _ = _read(run, table, with_labels=False)
-    inputs = _inputs(run, read)
-    model = _load(run)
-    with progress.keras_on_stderr() as verbose:
-        outputs = by_head(run.plan.heads, model.predict(inputs, verbose=verbose))
+    outputs = _predicted(run, _load(run), read)
     columns: list[str] = []
     values: list[np.ndarray] = []  # per head: a (rows, k) block of the output CSV
     for head in run.plan.heads:
@@ -113,7 +117,7 @@ def evaluate(run_dir: str | Path, csv_path: str | Path) -> Evaluation:
     with progress.keras_on_stderr() as verbose:
         target = keras_form(run.plan.heads, y)
         metrics = model.evaluate(x, target, verbose=verbose, return_dict=True)
-        outputs = by_head(run.plan.heads, model.predict(x, verbose=verbose))
+    outputs = _predicted(run, model, labelled)
     confusion = {
         head.name: confusion_matrix(head, y[head.name], outputs[head.name])
         for head in run.plan.heads

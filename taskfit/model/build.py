@@ -25,11 +25,15 @@ ONE_HOT_UP_TO = 32  # categories; above this a column gets an embedding instead 
 
 
 def dense_stack(
-    layers: tuple[LayerSpec, ...], prefix: str = "", members: int = 1, shared_input: bool = True
+    layers: tuple[LayerSpec, ...],
+    prefix: str = "",
+    members: int = 1,
+    shared_input: bool = True,
+    width: int = 0,
 ) -> list[keras.layers.Layer]:
     """Hidden Dense layers (each with its dropout), named dense_1, dense_2, ... after `prefix`.
-    With several `members`, every layer holds all members' weights (ensemble.member_dense); the
-    first reads one input for all of them if `shared_input`."""
+    With several `members`, every layer holds all members' weights (ensemble.member_dense) on
+    `width` features; the first reads one input for all of them if `shared_input`."""
     stack: list[keras.layers.Layer] = []
     for i, layer in enumerate(layers, start=1):
         name = f"{prefix}dense_{i}"
@@ -37,7 +41,8 @@ def dense_stack(
             stack.append(keras.layers.Dense(layer.units, activation=layer.activation, name=name))
         else:
             first = shared_input and i == 1
-            stack += member_dense(layer.units, layer.activation, name, members, first)
+            inputs = width if i == 1 else layers[i - 2].units
+            stack += member_dense(layer.units, layer.activation, name, members, inputs, first)
         if layer.dropout:
             stack.append(keras.layers.Dropout(layer.dropout, name=f"{prefix}dropout_{i}"))
     return stack
@@ -50,16 +55,19 @@ def output_stack(
     scale_name: str,
     members: int = 1,
     shared_input: bool = False,
+    width: int = 0,
 ) -> list[keras.layers.Layer]:
     """The table's output layer; for regression with `target` (the training labels' mean and
     std), a fixed Rescaling after the linear output maps it to the label's units: the network
     learns a standardised target (fast, at any scale), while loss, metrics and the saved model's
-    predictions stay in the label's own units. `members`, `shared_input`: as dense_stack's."""
+    predictions stay in the label's own units. `members`, `shared_input`, `width` (its
+    inputs): as dense_stack's."""
     activation = None if head.output_activation == "linear" else head.output_activation
     if members == 1:
         stack = [keras.layers.Dense(head.output_units, activation=activation, name=dense_name)]
     else:
-        stack = member_dense(head.output_units, activation, dense_name, members, shared_input)
+        units = head.output_units
+        stack = member_dense(units, activation, dense_name, members, width, shared_input)
     if head.task == "regression" and target is not None:
         mean, std = target
         stack.append(keras.layers.Rescaling(scale=std, offset=mean, name=scale_name))
@@ -82,10 +90,10 @@ def build_body(
     layers = (*plan.layers, *head.layers)  # a lone head's own layers follow the shared ones
     shape = (width,) if members == 1 or shared_input else (members, width)
     stack: list[keras.layers.Layer] = [keras.Input(shape=shape, name="features")]
-    stack += dense_stack(layers, members=members, shared_input=shared_input)
-    stack += output_stack(
-        head, target, "output", "target_scale", members, shared_input and not layers
-    )
+    stack += dense_stack(layers, members=members, shared_input=shared_input, width=width)
+    last = layers[-1].units if layers else width
+    first = shared_input and not layers
+    stack += output_stack(head, target, "output", "target_scale", members, first, last)
     return keras.Sequential(stack, name=name)
 
 
@@ -192,6 +200,27 @@ def strings(column: np.ndarray) -> Any:
 def named_inputs(x: Inputs) -> dict[str, Any]:
     """Raw column arrays -> what the saved (named) model takes."""
     return {c: strings(v) if v.dtype.kind in "OUS" else v for c, v in x.items()}
+
+
+PREDICT_ROWS = 8192  # rows per call of predict_named
+
+
+def predict_named(model: keras.Model, x: Inputs) -> Any:
+    """The saved model's outputs on raw columns (numpy: one array, or a dict by output), by
+    calling it on blocks of rows. Keras's predict first traces a function for the model (about
+    a second for a small one, every time a command starts), which a few thousand rows never
+    pay back."""
+    rows = len(next(iter(x.values()))) if x else 0
+    blocks = []
+    for start in range(0, max(rows, 1), PREDICT_ROWS):
+        block = {c: v[start : start + PREDICT_ROWS] for c, v in x.items()}
+        # a direct call takes tensors only, not numpy arrays beside string tensors
+        tensors = {c: keras.ops.convert_to_tensor(v) for c, v in named_inputs(block).items()}
+        output = model(tensors, training=False)
+        blocks.append(keras.tree.map_structure(keras.ops.convert_to_numpy, output))
+    if len(blocks) == 1:
+        return blocks[0]
+    return keras.tree.map_structure(lambda *parts: np.concatenate(parts), *blocks)
 
 
 def build_model(

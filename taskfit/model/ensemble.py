@@ -15,24 +15,23 @@ import numpy as np
 from taskfit.recipe.table import Periodic
 
 
-def member_initializer(members: int) -> Any:
-    """Glorot uniform for each member's own slice of a kernel with a leading member axis: Keras
-    counts every leading axis into the fans, which would shrink each member's weights by
-    sqrt(members) against the same layer alone."""
-    if members == 1:
-        return "glorot_uniform"
-    return keras.initializers.VarianceScaling(scale=members, mode="fan_avg", distribution="uniform")
+def member_initializer(inputs: int, outputs: int) -> Any:
+    """Glorot uniform for one member's (inputs, outputs) slice of a packed kernel, with its bound
+    written out: in an EinsumDense Keras counts the member axis into the fan-out, which would
+    start each member smaller than the same layer alone (tests/test_small_tables.py)."""
+    limit = float(np.sqrt(6 / (inputs + outputs)))
+    return keras.initializers.RandomUniform(-limit, limit)
 
 
 def member_dense(
-    units: int, activation: str | None, name: str, members: int, shared_input: bool
+    units: int, activation: str | None, name: str, members: int, inputs: int, shared_input: bool
 ) -> list[keras.layers.Layer]:
     """A Dense layer for every member at once: one kernel of shape (members, inputs, units) and
     one einsum, where separate members would be `members` small matrix products a step. The
     input is (batch, inputs) when every member reads the same features, else (batch, members,
     inputs); the output is (batch, members, units)."""
     source = "bi" if shared_input else "bki"
-    initializer = member_initializer(members)
+    initializer = member_initializer(inputs, units)
     if units == 1:  # with a bias, TFLite's converter fails on "...,kio->bko" for one unit
         dense = keras.layers.EinsumDense(
             f"{source},ki->bk",
@@ -82,7 +81,8 @@ def periodic_embedding(features: Any, numbers: int, settings: Periodic, members:
         (*lead, f, d),
         bias_axes=f"{m}fd",
         activation="relu",
-        kernel_initializer=member_initializer(members),
+        # as the one member's layer alone: Keras's fans there are the sin/cos in, f x d out
+        kernel_initializer=member_initializer(2 * q, f * d) if members > 1 else "glorot_uniform",
         name="periodic",
     )(both)
     flat = keras.layers.Reshape((*lead, f * d), name="periodic_flat")(embedded)

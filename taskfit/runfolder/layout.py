@@ -10,8 +10,12 @@ from pathlib import Path
 # 3: plan.json holds the resolved plan, and run.json each regression head's target scale.
 # Folders of format 1 and 2 have neither: their plan is derived again from spec.resolved.yaml
 # (by the table of the taskfit reading them), so this taskfit opens all three.
-FORMAT = 3
-READS = (1, 2, 3)
+# 4: the trained model's layout: the members of an ensemble share each layer along a member
+# axis, and categories reach the fitted part as ids. model.keras of any format still loads
+# (Keras's own layers); a checkpoint of format 1-3 does not fit this model, so it is not resumed.
+FORMAT = 4
+READS = (1, 2, 3, 4)
+RESUMES_FROM = 4  # the first format whose checkpoint this taskfit's model can load
 CHECKPOINT = "training_metadata.json"  # Keras's name; here it also names the weights file
 
 

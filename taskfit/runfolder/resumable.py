@@ -6,8 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from taskfit.errors import TaskfitError
-from taskfit.runfolder.files import check_format, read_json, read_reason, read_status
-from taskfit.runfolder.layout import RunFolder
+from taskfit.runfolder.files import (
+    check_format,
+    read_format,
+    read_json,
+    read_reason,
+    read_status,
+)
+from taskfit.runfolder.layout import RESUMES_FROM, RunFolder
 
 
 def resumable_spec(run_dir: Path, *, workers: bool = False) -> Path:
@@ -32,6 +38,13 @@ def resumable_spec(run_dir: Path, *, workers: bool = False) -> Path:
         raise TaskfitError(
             f"--resume {run_dir}: no epoch finished before it stopped, so there is nothing to "
             f"carry on from; train again with: taskfit train {spec}"
+        )
+    if read_format(run_dir) < RESUMES_FROM:
+        raise TaskfitError(
+            f"--resume {run_dir}: its checkpoint was written by an older taskfit (run folder "
+            f"format {read_format(run_dir)}), whose model is laid out differently; its "
+            f"model.keras still loads, but training cannot carry on. Train again with: "
+            f"taskfit train {spec}"
         )
     on_workers = checkpoint_backend(run_dir) == "jax"
     if on_workers != workers:

@@ -63,12 +63,10 @@ def write_run_plots(
 
 
 def _draw(run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test: Chunk) -> None:
-    from taskfit.model.build import named_inputs
+    from taskfit.model.build import predict_named
     from taskfit.report.plots import TestResult, write_plots
 
-    with progress.keras_on_stderr() as verbose:
-        output = model.predict(named_inputs(test.named(fitted.models.numeric)), verbose=verbose)
-    outputs = by_head(plan.heads, output)
+    outputs = by_head(plan.heads, predict_named(model, test.named(fitted.models.numeric)))
     tests = [TestResult(h, test.y[h.name], np.asarray(outputs[h.name])) for h in plan.heads]
     with progress.step("drawing plots"):
         write_plots(run_dir, plan, fitted.history, fitted.active_losses, fitted.best_epoch, tests)
@@ -76,11 +74,11 @@ def _draw(run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test: Chunk) ->
 
 def reload_matches(keras: Any, model: Any, run_dir: Path, x: Inputs) -> dict[str, Any]:
     """The saved .keras file must predict what the in-memory model predicts."""
-    from taskfit.model.build import named_inputs
+    from taskfit.model.build import predict_named
 
     reloaded = keras.saving.load_model(RunFolder(run_dir).model)
-    before = _flat(model.predict(named_inputs(x), verbose=0))
-    after = _flat(reloaded.predict(named_inputs(x), verbose=0))
+    before = _flat(predict_named(model, x))
+    after = _flat(predict_named(reloaded, x))
     diff = float(np.max(np.abs(before - after))) if before.size else 0.0
     return {
         "reload_matches": bool(np.allclose(before, after, atol=1e-6)),

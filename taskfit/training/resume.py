@@ -194,7 +194,7 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
             "epoch": self._current_epoch,
             "batch": 0,
             "weights": weights.name,
-            # the model a backend trains differs (JAX takes category ids): resume on the same
+            # --workers trains on JAX, one process on TensorFlow: resume the way it began
             "backend": keras.backend.backend(),
         }
         write_json(self.folder / CHECKPOINT, metadata)  # the commit point
