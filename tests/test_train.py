@@ -128,6 +128,25 @@ def test_smoke_run_as_a_subprocess(tmp_path: Path) -> None:
     assert not (Path(doc["run_dir"]) / "plots").exists()  # one epoch: nothing worth drawing
 
 
+def test_a_smoke_run_fits_its_rows_in_one_eager_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No tracing for a run of one epoch: one training step, run eagerly."""
+    import tensorflow as tf
+
+    eager: list[bool] = []
+    step = keras.Model.train_step
+
+    def counted(model: keras.Model, data: object) -> object:
+        eager.append(tf.executing_eagerly())
+        return step(model, data)
+
+    monkeypatch.setattr(keras.Model, "train_step", counted)
+    result = train(ROOT / "configs" / "binary.yaml", None, tmp_path, smoke=True, verbose=0)
+    assert result.train_rows > 32 and eager == [True]
+    assert result.smoke is not None and result.smoke["reload_matches"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("config", "metric", "floor"),
