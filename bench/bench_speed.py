@@ -511,10 +511,10 @@ def commands_table(results: list[dict[str, Any]], keras_import: float) -> str:
                 r["table"],
                 f"{keras_import:.2f}",
                 f"{smoke:.2f}",
-                f"{verdict(smoke <= keras_import + SMOKE_SECONDS)} (+{smoke - keras_import:.2f})",
+                f"{verdict(smoke <= keras_import + SMOKE_SECONDS)} ({smoke - keras_import:+.2f})",
                 f"{predict:.2f}",
                 verdict(predict <= keras_import + PREDICT_SECONDS)
-                + f" (+{predict - keras_import:.2f})",
+                + f" ({predict - keras_import:+.2f})",
             ]
         )
     return markdown(headers, rows)
@@ -536,9 +536,9 @@ def verdicts(report: dict[str, Any]) -> dict[str, str]:
     """Each target measured in this run: PASS when every case meets it, and each case's figure."""
     found: dict[str, str] = {}
 
-    def add(target: str, cases: list[tuple[str, float, bool]], unit: str) -> None:
+    def add(target: str, cases: list[tuple[str, float, bool]], shown_as: str) -> None:
         if cases:
-            shown = ", ".join(f"{name} {value:.2f}{unit}" for name, value, _ in cases)
+            shown = ", ".join(f"{name} {shown_as.format(value)}" for name, value, _ in cases)
             found[target] = f"{verdict(all(ok for *_, ok in cases))} ({shown})"
 
     tables, keras_import = report["tables"], report["keras_import_seconds"]
@@ -546,7 +546,7 @@ def verdicts(report: dict[str, Any]) -> dict[str, str]:
     add(
         f"default train wall <= {WALL_TARGET:g}x the hand MLP's on every table",
         [(name, ratio, ratio <= WALL_TARGET) for name, ratio in walls],
-        "x",
+        "{:.2f}x",
     )
     fits = [
         (r["dataset"], r["taskfit_throughput"] / r["hand_throughput"]) for r in report["throughput"]
@@ -554,7 +554,7 @@ def verdicts(report: dict[str, Any]) -> dict[str, str]:
     add(
         f"fit throughput >= {THROUGHPUT_TARGET:g}x hand Keras on the same network",
         [(name, ratio, ratio >= THROUGHPUT_TARGET) for name, ratio in fits],
-        "x",
+        "{:.2f}x",
     )
     if keras_import is not None:
         for key, allowed in (("predict", PREDICT_SECONDS), ("smoke", SMOKE_SECONDS)):
@@ -562,7 +562,7 @@ def verdicts(report: dict[str, Any]) -> dict[str, str]:
             add(
                 f"{key} <= import keras + {allowed:g} s",
                 [(name, extra, extra <= allowed) for name, extra in over],
-                " s over",
+                "{:+.2f} s",
             )
     times = report["startup_seconds"]
     if times:
@@ -570,7 +570,7 @@ def verdicts(report: dict[str, Any]) -> dict[str, str]:
         add(
             f"--help, recommend, check <= {STARTUP_FACTOR:g}x import yaml",
             [(name, s / baseline, s / baseline <= STARTUP_FACTOR) for name, s in commands],
-            "x",
+            "{:.2f}x",
         )
     return found
 
