@@ -39,10 +39,11 @@ def resumable_spec(run_dir: Path, *, workers: bool = False) -> Path:
             f"--resume {run_dir}: no epoch finished before it stopped, so there is nothing to "
             f"carry on from; train again with: taskfit train {spec}"
         )
-    if read_format(run_dir) < RESUMES_FROM:
+    written = read_format(run_dir)
+    if written < RESUMES_FROM:
         raise TaskfitError(
             f"--resume {run_dir}: its checkpoint was written by an older taskfit (run folder "
-            f"format {read_format(run_dir)}), whose model is laid out differently; its "
+            f"format {written}), whose model is laid out differently; its "
             f"model.keras still loads, but training cannot carry on. Train again with: "
             f"taskfit train {spec}"
         )
