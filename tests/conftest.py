@@ -48,8 +48,8 @@ def draw_plots_only_where_asked(
 def small_table_additions_only_where_asked(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The small-table defaults (three members, the periodic embedding, the refit) triple a
-    run's training time: in-process runs go without them unless the test is marked `additions`
+    """The small-table defaults (the members, the periodic embedding) triple a run's
+    training time: in-process runs go without them unless the test is marked `additions`
     (tests/test_small_tables.py, the quality floors), as a spec with `model.members: 1,
     model.numeric_embedding: none, training.refit: false` would. Runs in a subprocess, and
     module-scoped fixtures (set up before this one), keep the real defaults."""

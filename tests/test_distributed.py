@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from taskfit.cli.app import app
 from taskfit.cli.overrides import parse_set
+from taskfit.runfolder.layout import FORMAT
 
 pytest.importorskip("jax")
 
@@ -264,7 +265,7 @@ def test_a_one_process_run_is_not_resumed_on_workers(tmp_path: Path) -> None:
     folder = tmp_path / "run"
     (folder / "backup").mkdir(parents=True)
     (folder / "spec.resolved.yaml").write_text("task: binary\ndata: {source: cancer}\n")
-    (folder / "status.json").write_text('{"status": "running", "format": 4}')
+    (folder / "status.json").write_text(json.dumps({"status": "running", "format": FORMAT}))
     (folder / "backup" / "training_metadata.json").write_text('{"epoch": 1, "batch": 0}')
     result = runner.invoke(app, ["train", "--resume", str(folder), "--workers", "2"])
     assert result.exit_code == 1, result.output

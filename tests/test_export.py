@@ -50,8 +50,8 @@ def shop_and_visits_csv(rows: int) -> str:
 
 @pytest.fixture(scope="module")
 def mixed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Members and the periodic embedding (the refit, a small-table default, too: module
-    fixtures are set up before conftest's function-scoped one): every format carries them."""
+    """Members and the periodic embedding (small-table defaults: module fixtures are set up
+    before conftest's function-scoped one): every format carries them."""
     folder = tmp_path_factory.mktemp("mixed")
     (folder / "data.csv").write_text(shop_and_visits_csv(200))
     (folder / "spec.yaml").write_text(MIXED_SPEC)

@@ -95,10 +95,12 @@ def test_a_crash_while_checkpointing_leaves_the_previous_checkpoint_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Keras's own BackupAndRestore writes in place: killed mid-write, its weights file is torn
-    (resume then fails: "bad object header"). Here the previous epoch's checkpoint survives."""
+    (resume then fails: "bad object header"). Here the previous epoch's checkpoint survives a
+    kill while the next epoch's state is written."""
     import keras
     import numpy as np
 
+    from taskfit.training import resume
     from taskfit.training.resume import EpochCheckpoint
 
     def model() -> keras.Model:
@@ -113,12 +115,12 @@ def test_a_crash_while_checkpointing_leaves_the_previous_checkpoint_whole(
     saving.on_epoch_end(0)  # epoch 1 checkpointed
     kept = [w.copy() for w in first.get_weights()]
 
-    def torn(path: str | Path, overwrite: bool = True) -> None:
-        Path(path).write_bytes(b"\x89HDF\r\n")  # the first bytes of an HDF5 file, then the kill
+    def torn(path: Path, weights: object) -> None:
+        path.write_bytes(b"PK\x03\x04")  # the first bytes of an .npz (a zip), then the kill
         raise OSError("killed")
 
     first.set_weights([w + 1 for w in kept])
-    monkeypatch.setattr(first, "save_weights", torn)
+    monkeypatch.setattr(resume, "write_weights", torn)
     with pytest.raises(OSError, match="killed"):
         saving.on_epoch_end(1)  # epoch 2 dies half-written
 

@@ -76,10 +76,11 @@ def test_a_folder_from_a_newer_taskfit_is_refused_by_name(old_run: Path, command
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("written", [1, 2, 3])
-def test_a_checkpoint_of_an_older_model_layout_is_not_resumed(old_run: Path, written: int) -> None:
-    """Format 4 packed the ensemble's members into shared layers: an older checkpoint's weights
-    do not fit the model this taskfit builds, so --resume says so instead of failing to load."""
+@pytest.mark.parametrize("written", [1, 2, 3, 4])
+def test_a_checkpoint_of_an_older_format_is_not_resumed(old_run: Path, written: int) -> None:
+    """Format 4 packed the ensemble's members into shared layers, format 5 keeps a checkpoint
+    as one .npz: an older checkpoint does not load into this taskfit's run, so --resume says so
+    instead of failing to load."""
     folder = RunFolder(old_run)
     status = {"status": "interrupted", "reason": "Ctrl-C after 3 epoch(s)"}
     folder.status.write_text(json.dumps({**status, **({"format": written} if written > 1 else {})}))

@@ -35,7 +35,9 @@ from taskfit.training.refit import refit
 pytestmark = pytest.mark.additions
 runner = CliRunner()
 SMALL = load_table().small_tables
-ALL_THREE = f"{SMALL.members} members, periodic numeric embedding, refit on train + validation"
+DEFAULTS = f"{SMALL.members} members, periodic numeric embedding" + (
+    ", refit on train + validation" if SMALL.refit else ""
+)
 CANCER = "task: binary\ndata: {source: breast_cancer, label: diagnosis}\n"
 WINE_HEADS = (
     "data: {source: wine}\nheads:\n  cultivar: {task: multiclass, label: cultivar}\n"
@@ -51,6 +53,7 @@ def spec_file(folder: Path, text: str) -> Path:
 
 # the refit tests need no members or embedding (they would only cost time)
 ONE_PLAIN_BODY = parse_set(["model.members=1", "model.numeric_embedding=none"])
+REFIT_ONE_PLAIN_BODY = {**ONE_PLAIN_BODY, **parse_set(["training.refit=true"])}
 
 
 def additions(plan: Any) -> tuple[int, bool, bool]:
@@ -61,17 +64,17 @@ def test_a_small_table_gets_the_table_additions_and_the_resolved_spec_says_so(
     tmp_path: Path,
 ) -> None:
     checked = check_spec(spec_file(tmp_path, CANCER))  # 569 rows
-    assert additions(checked.plan) == (SMALL.members, True, True)
-    assert f"additions: {ALL_THREE}" in plan_summary(checked.plan)
+    assert additions(checked.plan) == (SMALL.members, True, SMALL.refit)
+    assert f"additions: {DEFAULTS}" in plan_summary(checked.plan)
     resolved = checked.resolved()
     assert resolved["model"]["members"] == SMALL.members
     assert resolved["model"]["numeric_embedding"] == "periodic"
-    assert resolved["training"]["refit"] is True
+    assert resolved["training"]["refit"] is SMALL.refit
     shown = runner.invoke(app, ["check", str(tmp_path / "spec.yaml")])
-    assert f"  additions {ALL_THREE}" in shown.stdout
+    assert f"  additions {DEFAULTS}" in shown.stdout
     # loaded again, the resolved spec asks for the same, explicitly
     again = spec_file(tmp_path, yaml.safe_dump(resolved))
-    assert additions(check_spec(again, workers=True).plan) == (SMALL.members, True, True)
+    assert additions(check_spec(again, workers=True).plan) == (SMALL.members, True, SMALL.refit)
 
 
 def test_the_additions_are_off_for_a_big_table_heads_streaming_or_workers(tmp_path: Path) -> None:
@@ -80,7 +83,7 @@ def test_the_additions_are_off_for_a_big_table_heads_streaming_or_workers(tmp_pa
     assert additions(make_plan(loaded.spec, labels, SMALL.up_to_rows)) == (
         SMALL.members,
         True,
-        True,
+        SMALL.refit,
     )
     assert additions(make_plan(loaded.spec, labels, SMALL.up_to_rows + 1)) == (1, False, False)
     assert additions(check_spec(spec_file(tmp_path, CANCER), workers=True).plan) == (
@@ -102,17 +105,15 @@ def test_the_additions_are_off_for_a_big_table_heads_streaming_or_workers(tmp_pa
 
 def test_each_addition_is_the_specs_to_set(tmp_path: Path) -> None:
     spec = spec_file(tmp_path, CANCER)
-    assert additions(check_spec(spec, parse_set(["model.members=1"])).plan) == (1, True, True)
+    refit = SMALL.refit
+    assert additions(check_spec(spec, parse_set(["model.members=1"])).plan) == (1, True, refit)
     assert additions(check_spec(spec, parse_set(["model.numeric_embedding=none"])).plan) == (
         SMALL.members,
         False,
-        True,
+        refit,
     )
-    assert additions(check_spec(spec, parse_set(["training.refit=false"])).plan) == (
-        SMALL.members,
-        True,
-        False,
-    )
+    flipped = parse_set([f"training.refit={str(not refit).lower()}"])
+    assert additions(check_spec(spec, flipped).plan) == (SMALL.members, True, not refit)
     # asked for on a table that would not get them by default
     loaded = parse_spec(
         CANCER + "model: {members: 2, numeric_embedding: periodic}\ntraining: {refit: true}\n",
@@ -310,9 +311,11 @@ def test_a_replayed_fit_runs_its_epochs_at_the_logged_rates(tmp_path: Path) -> N
 
 def test_train_refits_on_train_and_validation_and_says_so(tmp_path: Path) -> None:
     spec = tiny_spec(tmp_path, "binary", epochs=8)
-    # two members: the default count only costs time here (the embedding and refit are default)
+    # two members: the default count only costs time here (the embedding is a default)
     command = ["train", str(spec), "--output", str(tmp_path / "runs"), "--json"]
-    result = runner.invoke(app, [*command, "--set", "model.members=2"])
+    result = runner.invoke(
+        app, [*command, "--set", "model.members=2", "--set", "training.refit=true"]
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     run = Path(doc["run_dir"])
@@ -354,7 +357,7 @@ class _Sigint(keras.callbacks.Callback):
 def test_ctrl_c_during_the_refit_keeps_the_first_model_and_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    checked = check_spec(tiny_spec(tmp_path, "binary", epochs=3), ONE_PLAIN_BODY)
+    checked = check_spec(tiny_spec(tmp_path, "binary", epochs=3), REFIT_ONE_PLAIN_BODY)
     assert checked.plan.refit
     splits = make_splits(checked)
     real = feeding.fit_callbacks

@@ -147,6 +147,34 @@ def test_a_smoke_run_fits_its_rows_in_one_eager_step(
     assert result.smoke is not None and result.smoke["reload_matches"]
 
 
+@pytest.mark.parametrize(
+    ("config", "overrides"),
+    [
+        ("binary", {}),
+        ("binary", {"model.members": 3, "model.numeric_embedding": "periodic"}),
+        ("uncertainty", {}),  # learned head weights: a wrapper model with its own loss
+    ],
+)
+def test_a_fit_traces_its_train_step_once(
+    config: str, overrides: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loss, metric and optimizer state exist before fit: otherwise TensorFlow traces the
+    train step a second time, once its first trace has made them."""
+    import tensorflow as tf
+
+    eager: list[bool] = []
+    step = keras.Model.train_step
+
+    def counted(model: keras.Model, data: object) -> object:
+        eager.append(tf.executing_eagerly())
+        return step(model, data)
+
+    monkeypatch.setattr(keras.Model, "train_step", counted)
+    epochs = {"training.epochs": 2, "training.refit": False}
+    train(ROOT / "configs" / f"{config}.yaml", {**epochs, **overrides}, tmp_path, verbose=0)
+    assert eager == [False]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("config", "metric", "floor"),

@@ -45,12 +45,16 @@ def table_reference() -> str:
         f"Loss weightings for heads: {', '.join(table.weightings)}."
     )
     small = table.small_tables
+    refit = (
+        ", and a refit on train + validation (`training.refit`)."
+        if small.refit
+        else "; a refit on train + validation is off unless asked for (`training.refit: true`)."
+    )
     lines.append("")
     lines.append(
         f"A small table (one task, in memory, at most {small.up_to_rows} labelled rows) also gets "
-        f"{small.members} members (`model.members`), the {small.numeric_embedding} numeric "
-        "embedding (`model.numeric_embedding`) and a refit on train + validation "
-        f"(`training.refit`: {'on' if small.refit else 'off'}); see "
+        f"{small.members} members (`model.members`) and the {small.numeric_embedding} numeric "
+        f"embedding (`model.numeric_embedding`){refit} See "
         "[Benchmarks: the small-table additions](benchmarks.md#the-small-table-additions)."
     )
     return "\n".join(lines)

@@ -13,10 +13,13 @@ from pathlib import Path
 # 4: the trained model's layout: the members of an ensemble share each layer along a member
 # axis, and categories reach the fitted part as ids. model.keras of any format still loads
 # (Keras's own layers); a checkpoint of format 1-3 does not fit this model, so it is not resumed.
-FORMAT = 4
-READS = (1, 2, 3, 4)
-RESUMES_FROM = 4  # the first format whose checkpoint this taskfit's model can load
-CHECKPOINT = "training_metadata.json"  # Keras's name; here it also names the weights file
+# 5: a checkpoint holds the training model's and optimizer's variables as one .npz, not
+# Keras's .weights.h5 (which took ten times as long to write each epoch).
+FORMAT = 5
+READS = (1, 2, 3, 4, 5)
+RESUMES_FROM = 5  # the first format whose checkpoint this taskfit's model can load
+CHECKPOINT = "training_metadata.json"  # Keras's name; here it also names the state file
+STATE_SUFFIX = ".npz"  # a checkpoint's state file: epoch-NNNN.npz
 
 
 @dataclass(frozen=True)

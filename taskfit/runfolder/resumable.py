@@ -43,8 +43,8 @@ def resumable_spec(run_dir: Path, *, workers: bool = False) -> Path:
     if written < RESUMES_FROM:
         raise TaskfitError(
             f"--resume {run_dir}: its checkpoint was written by an older taskfit (run folder "
-            f"format {written}), whose model is laid out differently; its "
-            f"model.keras still loads, but training cannot carry on. Train again with: "
+            f"format {written}) in a form this one does not read; its model.keras "
+            f"still loads, but training cannot carry on. Train again with: "
             f"taskfit train {spec}"
         )
     on_workers = checkpoint_backend(run_dir) == "jax"

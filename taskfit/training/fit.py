@@ -179,6 +179,7 @@ def fit_plan(
     )
     if not trained.built:  # the uncertainty wrapper is built by a first call (checkpoints need it)
         trained(feeding.first_rows(models, splits))
+    _build_compile_state(trained, models, plan, splits)
     fit_started = time.perf_counter()
     with progress.keras_on_stderr():  # results alone on stdout; progress on stderr
         fitted = trained.fit(
@@ -206,6 +207,18 @@ def fit_plan(
         interrupted=made.interrupt.requested,
         diverged=made.nonfinite.found,
     )
+
+
+def _build_compile_state(trained: Any, models: Any, plan: Plan, splits: Splits) -> None:
+    """The loss, metric and optimizer variables made before fit. On TensorFlow without a
+    distribution strategy Keras makes them inside the first trace of the train step, and a
+    tf.function that creates variables is traced twice: on penguins (344 rows) the second trace
+    was 2-3 s of a 20 s fit. Keras's own build step (JAX runs it on every fit) is private; on a
+    Keras without it the step is traced twice again, nothing else changes."""
+    build = getattr(trained, "_symbolic_build", None)
+    if build is not None and not trained.run_eagerly:
+        first = splits.first()
+        build(data_batch=(models.pack(first), feeding.fit_targets(plan, first.y)))
 
 
 def _batch_size(plan: Plan, splits: Splits, smoke: bool) -> int:

@@ -11,13 +11,13 @@ are dropped and that epoch runs again.
 from __future__ import annotations
 
 import csv
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import keras
 
+from taskfit.errors import TaskfitError
 from taskfit.runfolder.files import (
     read_json,
     read_weights,
@@ -25,7 +25,7 @@ from taskfit.runfolder.files import (
     write_json,
     write_weights,
 )
-from taskfit.runfolder.layout import CHECKPOINT
+from taskfit.runfolder.layout import CHECKPOINT, STATE_SUFFIX
 
 # Resuming needs Keras internals that its public API does not offer: the comparison and the
 # counters of EarlyStopping and ReduceLROnPlateau (replayed from history.csv), and the save and
@@ -166,9 +166,15 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
     resuming then runs that epoch again instead of counting part of it as done.
 
     Keras writes its weights file and then its metadata in place, so a kill in between leaves a
-    torn weights file, or new weights with the old epoch. Here each epoch's weights go to a new
+    torn weights file, or new weights with the old epoch. Here each epoch's state goes to a new
     file, and the metadata naming that file and its epoch is renamed into place last: a kill at
-    any moment leaves the previous checkpoint whole."""
+    any moment leaves the previous checkpoint whole.
+
+    The state is every variable of the training model and its optimizer (the step count, so the
+    learning-rate schedule's position, and the moments), in order, as one .npz: on ames (2930
+    rows, 73 columns, five members) Keras's save_weights took 0.27-0.37 s an epoch, the .npz
+    0.02-0.04 s. The weights are whole in every process of several (replicated), so the writer
+    alone reads them; the others write nothing."""
 
     def __init__(self, folder: Path, cut_short: Callable[[], bool], writes: bool = True):
         super().__init__(folder, delete_checkpoint=False)
@@ -180,30 +186,42 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
         if not self.cut_short():
             super().on_epoch_end(epoch, logs)
 
+    def _state(self) -> list[Any]:
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:  # before the first step
+            optimizer.build(self.model.trainable_variables)
+        return [*self.model.variables, *(optimizer.variables if optimizer is not None else ())]
+
     def _save_model(self) -> None:
         if not self.writes:
-            # JAX's save_weights is a step every process must take together (a process that
-            # skipped it failed the next step's device_put), so the others save into nothing
-            with tempfile.TemporaryDirectory() as scratch:
-                self.model.save_weights(Path(scratch) / "weights.weights.h5")
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        weights = self.folder / f"epoch-{self._current_epoch:04d}.weights.h5"
-        self.model.save_weights(weights, overwrite=True)
+        state = self.folder / f"epoch-{self._current_epoch:04d}{STATE_SUFFIX}"
+        write_weights(state, [variable.numpy() for variable in self._state()])
         metadata = {
             "epoch": self._current_epoch,
             "batch": 0,
-            "weights": weights.name,
+            "weights": state.name,
             # --workers trains on JAX, one process on TensorFlow: resume the way it began
             "backend": keras.backend.backend(),
         }
         write_json(self.folder / CHECKPOINT, metadata)  # the commit point
-        for older in self.folder.glob("epoch-*.weights.h5"):
-            if older != weights:
+        for older in self.folder.glob(f"epoch-*{STATE_SUFFIX}"):
+            if older != state:
                 older.unlink()
 
     def _load_model(self) -> None:
         metadata = read_json(self.folder / CHECKPOINT)
-        if isinstance(metadata, dict) and "weights" in metadata:
-            self._weights_path = str(self.folder / metadata["weights"])
-        super()._load_model()
+        if not isinstance(metadata, dict) or "weights" not in metadata:
+            return
+        variables = self._state()
+        saved = read_weights(self.folder / metadata["weights"])
+        if len(saved) != len(variables):
+            raise TaskfitError(
+                f"{self.folder / metadata['weights']}: a checkpoint of {len(saved)} arrays, but "
+                f"this run's model and optimizer hold {len(variables)}; it was not written for "
+                "this run (start it afresh without --resume)"
+            )
+        for variable, value in zip(variables, saved, strict=True):
+            variable.assign(value)
+        self.model._initial_epoch = metadata["epoch"]  # what Keras's own restore sets
