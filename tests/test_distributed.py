@@ -82,6 +82,7 @@ def reference(spec: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.workers
 def test_two_workers_match_one_process_with_the_same_global_batch(
     spec: Path, reference: Path, tmp_path: Path
 ) -> None:
@@ -93,6 +94,7 @@ def test_two_workers_match_one_process_with_the_same_global_batch(
 
 
 @pytest.mark.slow
+@pytest.mark.workers
 def test_two_machines_on_the_loopback(spec: Path, reference: Path, tmp_path: Path) -> None:
     """docs/distributed.md's two-machine command lines, both on this machine."""
     with socket.socket() as probe:
@@ -183,6 +185,7 @@ def test_each_process_of_a_streamed_run_reads_only_its_own_blocks(
 
 
 @pytest.mark.slow
+@pytest.mark.workers
 def test_a_streamed_run_on_two_workers_learns_like_one_process(
     streamed_spec: Path, tmp_path: Path
 ) -> None:
@@ -227,6 +230,7 @@ def test_cluster_options_are_checked(args: list[str], message: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.workers
 def test_a_killed_workers_run_resumes_on_two_workers_as_if_never_stopped(
     spec: Path, reference: Path, tmp_path: Path
 ) -> None:
@@ -323,6 +327,7 @@ def heads_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.workers
 def test_loss_schedules_and_learned_weights_on_two_workers_match_one_process(
     heads_spec: Path, tmp_path: Path
 ) -> None:
@@ -348,6 +353,7 @@ def test_loss_schedules_and_learned_weights_on_two_workers_match_one_process(
 
 
 @pytest.mark.slow
+@pytest.mark.workers
 def test_the_small_table_additions_and_a_smoke_run_on_two_workers(
     spec: Path, tmp_path: Path
 ) -> None:
