@@ -14,10 +14,14 @@ tracing). Variants, each a change from taskfit's default:
 - `jit`: XLA compilation of the step.
 
     .venv/bin/python bench/bench_step.py [--table credit_data] [--epochs 5] [--repeats 2]
+    KERAS_BACKEND=jax .venv/bin/python bench/bench_step.py --variants default members=1 plain
+
+Keras runs on TensorFlow, taskfit's default, unless KERAS_BACKEND says otherwise (on JAX every
+step is compiled by XLA, so `jit` there changes nothing).
 
 Prints a markdown table (seconds an epoch, the ratio to the default, val_loss after the timed
-epochs) and writes bench/results/step.json. Timings are the best of the repeats, alternating
-the variants' order, so a busy machine slows every variant alike.
+epochs) and writes bench/results/step-TABLE-BACKEND.json. Timings are the best of the repeats,
+alternating the variants' order, so a busy machine slows every variant alike.
 """
 
 from __future__ import annotations
@@ -117,7 +121,11 @@ def main() -> None:
                 runs[name].append(time_variant(keras, spec, VARIANTS[name], args.epochs))
     best = {name: min(r, key=lambda run: run["epoch"]) for name, r in runs.items()}
     base = best.get("default", next(iter(best.values())))["epoch"]
-    print(f"\n{args.table}: seconds per epoch (training + validation), best of {args.repeats}\n")
+    backend = keras.backend.backend()
+    print(
+        f"\n{args.table} on {backend}: seconds per epoch (training + validation),"
+        f" best of {args.repeats}\n"
+    )
     columns = ["variant", "batch", "steps an epoch", "first epoch (s)", "epoch (s)", "x default"]
     print("| " + " | ".join([*columns, "val_loss"]) + " |")
     print("|---|---|---|---|---|---|---|")
@@ -128,8 +136,8 @@ def main() -> None:
             f"{run['val_loss']:.4f} |"
         )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    report = {"table": args.table, "epochs": args.epochs, "runs": runs}
-    (RESULTS / "step.json").write_text(json.dumps(report, indent=2) + "\n")
+    report = {"table": args.table, "backend": backend, "epochs": args.epochs, "runs": runs}
+    (RESULTS / f"step-{args.table}-{backend}.json").write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":
