@@ -614,7 +614,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--user-backend",
         action="store_true",
-        help="leave KERAS_BACKEND as it is (default: tensorflow for every process)",
+        help="leave KERAS_BACKEND as it is (default: tensorflow for every process; taskfit's own"
+        " commands set tensorflow whatever it says)",
     )
     return parser.parse_args()
 

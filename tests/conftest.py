@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ["KERAS_BACKEND"] = "tensorflow"  # as the command line sets it (cli/app.py main)
 
 ROOT = Path(__file__).resolve().parents[1]
 

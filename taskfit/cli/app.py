@@ -7,6 +7,7 @@ datasets answer at once.
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -65,4 +66,7 @@ for command in (
 
 
 def main() -> None:
+    # before any command imports Keras: the backend a KERAS_BACKEND in the shell would pick
+    # breaks predict and evaluate (model/keras_setup.py); the workers set their own
+    os.environ["KERAS_BACKEND"] = "tensorflow"
     app()

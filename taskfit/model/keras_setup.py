@@ -1,13 +1,38 @@
-"""The one place the training code imports Keras from (taskfit/__init__.py quiets TensorFlow)."""
+"""The one place taskfit imports Keras from (taskfit/__init__.py quiets TensorFlow).
+
+taskfit runs Keras on TensorFlow: the saved model looks its category columns up with
+StringLookup on TensorFlow string tensors, and exports through TensorFlow. With KERAS_BACKEND=jax
+(Keras 3.15.1) `predict` and `evaluate` stopped with a traceback ("string arrays can only be made
+from NumPy arrays") and `train` drew no plots, so the command line sets TensorFlow whatever the
+shell says (cli/app.py) and a Python caller on another backend gets a TaskfitError. Only the
+processes of `train --workers`, which never build the saved model, ask for JAX."""
 
 from __future__ import annotations
 
 import os
+import sys
 from types import ModuleType
 
+from taskfit.errors import TaskfitError
 
-def import_keras() -> ModuleType:
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+def check_backend(backend: str = "tensorflow") -> None:
+    """A TaskfitError if Keras runs, or would run, on another backend than `backend` (Keras
+    takes its backend once a process, when first imported): cheap, before anything is written."""
+    keras = sys.modules.get("keras")
+    loaded = keras.backend.backend() if keras else os.environ.get("KERAS_BACKEND", backend)
+    if loaded != backend:
+        raise TaskfitError(
+            f"Keras runs on the {loaded} backend in this process (KERAS_BACKEND), and taskfit "
+            f"runs it on {backend}: its saved models' string lookups and exports need it; set "
+            f"KERAS_BACKEND={backend} (or leave it unset) before Python starts"
+        )
+
+
+def import_keras(backend: str = "tensorflow") -> ModuleType:
+    """Keras, on `backend`."""
+    os.environ.setdefault("KERAS_BACKEND", backend)
+    check_backend(backend)
     import keras
 
     return keras

@@ -18,7 +18,7 @@ from typing import Any
 from taskfit import progress
 from taskfit.errors import SpecError, TrainingError
 from taskfit.feed.splits import Splits
-from taskfit.model.keras_setup import import_keras
+from taskfit.model.keras_setup import check_backend, import_keras
 from taskfit.plan.checking import Checked, check_spec
 from taskfit.plan.outputs import logged
 from taskfit.plan.plan import Plan, plan_summary
@@ -96,6 +96,7 @@ class RunOptions:
 
 def _train(spec_path: SpecSource | None, overrides: Overrides, options: RunOptions) -> RunResult:
     started = time.perf_counter()
+    check_backend()  # before the run folder: a caller's Keras on JAX cannot save this model
     if options.resume is not None:
         spec_path = resumable_spec(options.resume, workers=options.cluster is not None)
     assert spec_path is not None

@@ -32,7 +32,7 @@ def worker(job: dict[str, Any]) -> None:
     from taskfit.model.keras_setup import import_keras
     from taskfit.plan.checking import check_spec
 
-    keras = import_keras()
+    keras = import_keras("jax")
     devices = keras.distribution.list_devices()
     keras.distribution.set_distribution(
         keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False)
