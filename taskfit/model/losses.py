@@ -76,6 +76,9 @@ class LossState(keras.layers.Layer):
     def __init__(self, held: Sequence[keras.Variable]):
         super().__init__(name="loss_state")
         self.held = list(held)
+        # nothing to build (it holds variables made elsewhere): unbuilt, it made Keras warn
+        # that the uncertainty-weighted wrapper "has unbuilt state" at every fit
+        self.built = True
 
 
 def hold_loss_state(model: keras.Model, losses: dict[str, Any], extra: Sequence[Any] = ()) -> None:
