@@ -146,3 +146,22 @@ def test_a_damaged_plan_file_is_named_in_one_error_line(tmp_path: Path, damage: 
     assert result.exit_code == 1, result.output
     assert "plan.json: not a plan taskfit wrote" in result.stderr
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("damage", ["[1, 2]", '"text"', "{not json"])
+def test_a_damaged_record_is_read_as_absent(tmp_path: Path, damage: str) -> None:
+    """run.json and metrics.json are records of the run: report, evaluate and predict go on
+    without one that is not a JSON object, as without the file (once a list was a traceback)."""
+    run = Path(shutil.copytree(OLD, tmp_path / "run"))
+    files = RunFolder(run)
+    for record in (files.facts, files.metrics):
+        record.write_text(damage)
+    report = runner.invoke(app, ["report", str(run)])
+    assert report.exit_code == 0, report.output
+    evaluated = runner.invoke(app, ["evaluate", str(run), str(CANCER), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert 0.5 < json.loads(evaluated.stdout)["metrics"]["accuracy"] <= 1
+    predicted = runner.invoke(app, ["predict", str(run), str(CANCER)])
+    assert predicted.exit_code == 0, predicted.output
+    assert len(predicted.stdout.splitlines()) == 570  # the header and 569 rows
+    assert files.facts.read_text() == damage and files.metrics.read_text() == damage

@@ -17,7 +17,7 @@ from taskfit.feed.memory import encode_table
 from taskfit.model.keras_setup import import_keras
 from taskfit.plan.outputs import by_head, keras_form, logged
 from taskfit.plan.plan import Head
-from taskfit.runfolder.files import read_json
+from taskfit.runfolder.files import read_record
 from taskfit.runfolder.layout import RunFolder
 from taskfit.runfolder.opened import Run, open_run, read_rows
 from taskfit.spec.keys import SINGLE_HEAD
@@ -145,7 +145,7 @@ def _compile_for_evaluation(run: Run, model: Any, eager: bool) -> None:
 
     heads = run.plan.heads
     files = RunFolder(run.folder)
-    trained = read_json(files.metrics) or {}
+    trained = read_record(files.metrics)
     weights = {h.name: trained.get(logged(h.name, "weight", multi=True), h.weight) for h in heads}
     model.compile(
         loss=keras_form(heads, make_losses(run.plan, _target_scales(run, model), stage=-1)),
@@ -159,7 +159,7 @@ def _target_scales(run: Run, model: Any) -> dict[str, tuple[float, float]]:
     """Each regression head's training target (mean, std), from run.json. A folder written
     before run.json held them (format 1 or 2) has them only in the model: the Rescaling after
     each regression head of several, named as the head."""
-    facts = read_json(RunFolder(run.folder).facts) or {}
+    facts = read_record(RunFolder(run.folder).facts)
     if "targets" in facts:
         return {name: (float(m), float(s)) for name, (m, s) in facts["targets"].items()}
     if not run.plan.multi:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from taskfit.errors import TaskfitError
 from taskfit.plan.plan import Head
-from taskfit.runfolder.files import count_epochs, read_json, read_reason, read_status, write_text
+from taskfit.runfolder.files import count_epochs, read_reason, read_record, read_status, write_text
 from taskfit.runfolder.layout import RunFolder
 from taskfit.runfolder.opened import Run, open_run
 
@@ -50,8 +50,8 @@ class Report:
 def read_report(folder: Path) -> Report:
     run = open_run(folder, need_model=False)
     files = RunFolder(folder)
-    facts = read_json(files.facts) or {}
-    metrics = read_json(files.metrics) or {}
+    facts = read_record(files.facts)
+    metrics = read_record(files.metrics)
     plan, spec = run.plan, run.spec
     status = read_status(folder) or "unknown"
     reason = read_reason(folder)

@@ -97,14 +97,12 @@ def read_reason(run_dir: Path) -> str:
 
 
 def _status_field(run_dir: Path, name: str) -> str:
-    doc = read_json(RunFolder(run_dir).status)
-    return str(doc.get(name, "")) if isinstance(doc, dict) else ""
+    return str(read_record(RunFolder(run_dir).status).get(name, ""))
 
 
 def read_format(run_dir: Path) -> int:
     """The format status.json records; 1 for a folder written before formats were."""
-    doc = read_json(RunFolder(run_dir).status)
-    found = doc.get("format", 1) if isinstance(doc, dict) else 1
+    found = read_record(RunFolder(run_dir).status).get("format", 1)
     return found if isinstance(found, int) else 1
 
 
@@ -155,6 +153,14 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """A JSON object the run wrote (run.json, metrics.json); empty when it is not there or not
+    an object (a damaged or foreign file), so what reads it goes on without it, as without the
+    file."""
+    doc = read_json(path)
+    return doc if isinstance(doc, dict) else {}
 
 
 def write_yaml(path: Path, doc: Any, header: str = "") -> None:

@@ -9,8 +9,8 @@ from taskfit.errors import TaskfitError
 from taskfit.runfolder.files import (
     check_format,
     read_format,
-    read_json,
     read_reason,
+    read_record,
     read_status,
 )
 from taskfit.runfolder.layout import RESUMES_FROM, RunFolder
@@ -61,8 +61,7 @@ def resumable_spec(run_dir: Path, *, workers: bool = False) -> Path:
 def checkpoint_backend(run_dir: Path) -> str:
     """The Keras backend that wrote the checkpoint: jax for --workers (a checkpoint written
     before it was recorded is TensorFlow's: workers did not checkpoint then)."""
-    doc = read_json(RunFolder(run_dir).checkpoint)
-    backend = doc.get("backend") if isinstance(doc, dict) else None
+    backend = read_record(RunFolder(run_dir).checkpoint).get("backend")
     return backend if isinstance(backend, str) else "tensorflow"
 
 

@@ -14,7 +14,7 @@ from taskfit.feed.chunk import Chunk, Inputs
 from taskfit.feed.splits import Splits
 from taskfit.plan.outputs import by_head
 from taskfit.plan.plan import Plan
-from taskfit.runfolder.files import read_json
+from taskfit.runfolder.files import read_record
 from taskfit.runfolder.layout import RunFolder
 from taskfit.training.fit import Fitted
 
@@ -28,7 +28,7 @@ def run_facts(
 
     from taskfit import __version__
 
-    before = read_json(RunFolder(run_dir).facts) or {}
+    before = read_record(RunFolder(run_dir).facts)
     return {
         "epochs": fitted.epochs,
         "best_epoch": fitted.best_epoch,

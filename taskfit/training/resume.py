@@ -19,7 +19,7 @@ import keras
 
 from taskfit.errors import TaskfitError
 from taskfit.runfolder.files import (
-    read_json,
+    read_record,
     read_weights,
     write_history,
     write_json,
@@ -211,8 +211,8 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
                 older.unlink()
 
     def _load_model(self) -> None:
-        metadata = read_json(self.folder / CHECKPOINT)
-        if not isinstance(metadata, dict) or "weights" not in metadata:
+        metadata = read_record(self.folder / CHECKPOINT)
+        if "weights" not in metadata:
             return
         variables = self._state()
         saved = read_weights(self.folder / metadata["weights"])
