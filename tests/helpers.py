@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+# The command line as a subprocess runs it (the console script's main, on this interpreter).
+TASKFIT = [sys.executable, "-c", "from taskfit.cli.app import main; main()"]
 
 # For a run in a subprocess, which conftest's `small_table_additions_only_where_asked` cannot
 # reach: the spec keys that turn the small-table additions off.

@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import NO_ADDITIONS, mixed_csv
+from helpers import NO_ADDITIONS, TASKFIT, mixed_csv
 
-TASKFIT = [sys.executable, "-m", "taskfit"]
 SPEC = "task: binary\ndata: {source: data.csv, label: bought, categorical: [plan]}\n"
 
 

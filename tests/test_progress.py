@@ -14,13 +14,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from helpers import NO_ADDITIONS, tiny_spec
+from helpers import NO_ADDITIONS, TASKFIT, tiny_spec
 from typer.testing import CliRunner
 
 from taskfit import progress
 from taskfit.cli.app import app
 
-TASKFIT = [sys.executable, "-c", "from taskfit.cli.app import main; main()"]
 # the same, with every CSV counting as big enough for a progress bar
 BIG_CSVS = [
     sys.executable,

@@ -147,19 +147,14 @@ def count_epochs(run_dir: Path) -> int | None:
         return max(sum(1 for _ in f) - 1, 0)
 
 
-def read_json(path: Path) -> Any:
-    """A JSON file the run wrote; None when it is not there (or not JSON: a foreign file)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def read_record(path: Path) -> dict[str, Any]:
-    """A JSON object the run wrote (run.json, metrics.json); empty when it is not there or not
-    an object (a damaged or foreign file), so what reads it goes on without it, as without the
-    file."""
-    doc = read_json(path)
+    """A JSON object the run wrote (status.json, run.json, metrics.json, the checkpoint's);
+    empty when it is not there or not an object (not JSON, or a damaged or foreign file), so
+    what reads it goes on without it, as without the file."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
     return doc if isinstance(doc, dict) else {}
 
 
