@@ -9,6 +9,8 @@ tracing). Variants, each a change from taskfit's default:
 - `members=1`: one network instead of the packed ensemble (the ensemble's price);
 - `no embedding`: the members without the periodic embedding (the embedding's price);
 - `plain`: one network without the periodic embedding;
+- `tabm_mini`: the members share the hidden layers and the embedding (TabM-mini), with 5 or 32
+  members;
 - `batch=N`: another batch size (the default follows the table: recipes/training.yaml);
 - `spe=N`: another steps_per_execution (several steps a compiled call);
 - `jit`: XLA compilation of the step.
@@ -47,6 +49,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "members=1": {"set": {"model.members": 1}},
     "no embedding": {"set": {"model.numeric_embedding": "none"}},
     "plain": {"set": {"model.members": 1, "model.numeric_embedding": "none"}},
+    "tabm_mini": {"set": {"model.ensemble": "tabm_mini"}},
+    "tabm_mini, 32 members": {"set": {"model.ensemble": "tabm_mini", "model.members": 32}},
     "batch=32": {"set": {"training.batch_size": 32}},
     "batch=32, spe=1": {"set": {"training.batch_size": 32}, "spe": 1},
     "spe=1": {"spe": 1},

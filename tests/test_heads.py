@@ -50,7 +50,8 @@ def test_check_shows_the_resolved_head_table() -> None:
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip()}
     assert rows["cultivar"][1:5] == ["multiclass", "cultivar", "integer", "Dense(3,"]
     assert rows["color"][1:4] == ["regression", "color_intensity", "real"]
-    assert rows["color"][-2:] == ["0.2", "[]"]  # its loss weight; no layers of its own
+    # its loss weight; no layers of its own; learned as it is (color_intensity's skewness 0.86)
+    assert rows["color"][-3:] == ["0.2", "[]", "none"]
     doc = json.loads(
         runner.invoke(app, ["check", str(CONFIGS / "multitask.yaml"), "--json"]).stdout
     )

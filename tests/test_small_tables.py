@@ -25,7 +25,7 @@ from taskfit.feed.splits import Splits
 from taskfit.model.build import build_model, named_inputs
 from taskfit.plan.checking import check_spec
 from taskfit.plan.make import make_plan
-from taskfit.plan.plan import plan_summary
+from taskfit.plan.plan import additions_text, plan_summary
 from taskfit.recipe.table import load_table
 from taskfit.spec.spec import parse_spec
 from taskfit.training import feeding
@@ -35,9 +35,7 @@ from taskfit.training.refit import refit
 pytestmark = pytest.mark.additions
 runner = CliRunner()
 SMALL = load_table().small_tables
-DEFAULTS = f"{SMALL.members} members, periodic numeric embedding" + (
-    ", refit on train + validation" if SMALL.refit else ""
-)
+DEFAULTS = ", ".join(additions_text(SMALL.members, True, SMALL.refit, SMALL.ensemble))
 CANCER = "task: binary\ndata: {source: breast_cancer, label: diagnosis}\n"
 WINE_HEADS = (
     "data: {source: wine}\nheads:\n  cultivar: {task: multiclass, label: cultivar}\n"
@@ -142,6 +140,12 @@ def test_each_addition_is_the_specs_to_set(tmp_path: Path) -> None:
             "model.numeric_embedding: works with one task; this spec has heads",
         ),
         (
+            WINE_HEADS,
+            ["model.ensemble=tabm_mini"],
+            "model.ensemble: works with one task; this spec has heads",
+        ),
+        (CANCER, ["model.ensemble=batch"], "packed"),
+        (
             CANCER,
             ["training.refit=true", "data.validation_fraction=0", "training.early_stopping=null"],
             "adds the validation rows to training, but data.validation_fraction is 0",
@@ -195,9 +199,10 @@ def test_workers_take_an_asked_for_addition(tmp_path: Path) -> None:
     assert not plain.plan.additions
 
 
-def ensemble_plan(members: int = 3) -> Any:
+def ensemble_plan(members: int = 3, ensemble: str = "packed") -> Any:
     text = "task: multiclass\ndata: {source: x, label: y}\n"
-    text += f"model: {{members: {members}, numeric_embedding: periodic, layers: [{{units: 8}}]}}\n"
+    text += f"model: {{members: {members}, numeric_embedding: periodic, ensemble: {ensemble}, "
+    text += "layers: [{units: 8}]}\n"
     labels = Labels("integer", ("y",), ("a", "b", "c"))
     return make_plan(parse_spec(text, Path(".")).spec, {"output": labels})
 
@@ -236,6 +241,37 @@ def test_the_saved_model_outputs_the_members_mean_and_loads_without_taskfit(
         rtol=1e-5,
         atol=1e-6,
     )
+
+
+def test_tabm_mini_members_share_every_hidden_weight_and_load_without_taskfit(
+    tmp_path: Path,
+) -> None:
+    part = ensemble_part()
+    plan = ensemble_plan(ensemble="tabm_mini")
+    models = build_model(plan, ("a", "b"), ("shop",), part)
+    assert models.members is not None
+    stacked = np.asarray(models.members.predict(models.pack(part), verbose=0))
+    assert stacked.shape == (90, 3, 3)
+    assert not np.allclose(stacked[:, 0], stacked[:, 1])  # each member scales its input
+    body = models.fit.get_layer("body")
+    width = 2 * 16 + 3  # 2 embedded numbers, shop
+    assert body.get_layer("member_scaling").kernel.shape == (3, width)
+    assert body.get_layer("dense_1").kernel.shape == (width, 8)  # one kernel for all members
+    assert body.get_layer("output").kernel.shape == (3, 8, 3)  # an output layer each
+    assert models.fit.get_layer("periodic").kernel.shape == (2, 32, 16)  # one embedding
+    packed = build_model(ensemble_plan(), ("a", "b"), ("shop",), part)
+    assert models.fit.count_params() < packed.fit.count_params() / 2
+    mean = models.named.predict(named_inputs(part.named(("a", "b"))), verbose=0)
+    np.testing.assert_allclose(mean, stacked.mean(axis=1), rtol=1e-5, atol=1e-6)
+    models.named.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras")  # no custom objects
+    np.testing.assert_allclose(
+        reloaded.predict(named_inputs(part.named(("a", "b"))), verbose=0),
+        mean,
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    assert plan.additions[0] == "3 members (TabM-mini: shared hidden layers)"
 
 
 def test_each_member_starts_as_a_network_of_its_own_would() -> None:
@@ -325,7 +361,7 @@ def test_train_refits_on_train_and_validation_and_says_so(tmp_path: Path) -> Non
     assert doc["refit"]["rows"] == facts["rows"]["train"] + facts["rows"]["validation"] == 48
     resolved = yaml.safe_load((run / "spec.resolved.yaml").read_text())
     assert resolved["training"]["refit"] is True and resolved["model"]["members"] == 2
-    added = "2 members, periodic numeric embedding, refit on train + validation"
+    added = ", ".join(additions_text(2, True, True, SMALL.ensemble))
     assert f"# additions: {added}" in (run / "spec.resolved.yaml").read_text()
     from taskfit.report.report import read_report
 

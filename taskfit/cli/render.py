@@ -177,6 +177,7 @@ def head_row(plan: Plan, head: Head) -> dict[str, Any]:
         "loss": head.loss.summary,
         "weight": plan.weighting.name if plan.weighting.name != "fixed" else head.weight,
         "layers": [layer.units for layer in head.layers],
+        "target": head.target_transform if head.task == "regression" else "",
     }
 
 
@@ -193,6 +194,7 @@ def check_text(checked: Checked) -> str:
         head = plan.head
         summary |= {
             "labels": head.labels.describe(),
+            **({"target": head.target_text} if head.task == "regression" else {}),
             "output": head.output_text,
             "loss": head.loss.summary,
             "metrics": ", ".join(head.metrics),
@@ -207,7 +209,7 @@ def check_text(checked: Checked) -> str:
     if plan.multi:
         lines.append("")
         lines += _aligned(
-            ["head", "task", "label", "format", "output", "loss", "weight", "layers"],
+            ["head", "task", "label", "format", "output", "loss", "weight", "layers", "target"],
             [
                 [str(v) for k, v in head_row(plan, head).items() if k != "classes"]
                 for head in plan.heads

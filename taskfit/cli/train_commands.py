@@ -148,6 +148,14 @@ def _tell(result: Any, *, smoke: bool, as_json: bool) -> None:
         if result.rate_cuts:
             cuts = ", ".join(f"{rate:.3g} from epoch {epoch}" for epoch, rate in result.rate_cuts)
             typer.echo(f"learning rate cut on a plateau: {cuts}", err=True)
+        for head in result.checked.plan.heads:
+            if head.target_transform != "none":
+                label = head.labels.columns[0]
+                typer.echo(
+                    f"{label} learned as its {head.target_transform}: the loss is on that scale, "
+                    f"the other metrics in {label}'s units",
+                    err=True,
+                )
         if metrics:
             typer.echo(f"test {metrics}")
         if result.baseline_single is not None:

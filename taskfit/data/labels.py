@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 from taskfit.data.csvtable import Table
+from taskfit.data.targets import TargetShape
 from taskfit.errors import Problems
 
 MISSING = {"", "na", "nan", "null", "none", "n/a"}
@@ -41,6 +42,7 @@ class Labels:
     missing_rows: tuple[int, ...] = ()  # rows without a label: left out of training
     positive_default: bool = False  # binary: the positive class was chosen by taskfit
     key: str = "data"  # the spec section that names this label
+    shape: TargetShape | None = None  # real: what the target-transform rule reads of the values
 
     @property
     def n_classes(self) -> int | None:
@@ -124,7 +126,8 @@ def _detect(task: str, table: Table, data: LabelSpec, problems: Problems) -> Lab
                 "or multiclass.",
             )
             return None
-        return Labels("real", (label,), missing_rows=missing)
+        shape = TargetShape.of([float(c) for c in present])
+        return Labels("real", (label,), missing_rows=missing, shape=shape)
     values = sorted(set(present), key=_sort_key)
     fractions = [v for v in values if (n := number(v)) is not None and not n.is_integer()]
     if fractions:

@@ -74,6 +74,7 @@ class Accumulator:
         self.rng = np.random.default_rng(seed)
         self.vocab: dict[str, Counter[str]] = {c: Counter() for c in columns.categorical}
         self.targets = {h.name: Moments.empty(1) for h in columns.heads if h.task == "regression"}
+        self.scales = {h.name: h.target_transform for h in columns.heads}
         self.counts = {
             h.name: np.zeros(max(h.output_units, 2), dtype=np.int64)
             for h in columns.heads
@@ -99,7 +100,7 @@ class Accumulator:
         for column, cells in train.categorical.items():
             self.vocab[column].update(cells.ravel().tolist())
         for name, moments in self.targets.items():
-            moments.add(train.y[name].reshape(-1, 1).astype(np.float64))
+            moments.add(learned_scale(train.y[name], self.scales[name]).reshape(-1, 1))
         for name, counts in self.counts.items():
             counts += np.bincount(class_ids(train.y[name]), minlength=len(counts))
 
@@ -189,6 +190,12 @@ def _bottom_k(
         return keys, rows
     keep = np.argpartition(keys, RESERVOIR)[:RESERVOIR]
     return keys[keep], rows[keep]
+
+
+def learned_scale(labels: np.ndarray, transform: str) -> np.ndarray:
+    """A regression head's labels on the scale it learns them (taskfit.data.targets)."""
+    values = labels.astype(np.float64)
+    return values if transform == "none" else getattr(np, transform)(values)
 
 
 def feature_stats(

@@ -62,4 +62,5 @@ class FeatureStats:
     mean: np.ndarray  # Normalization: the filled columns, then the indicator columns
     variance: np.ndarray
     vocabularies: dict[str, list[str]]  # categorical column -> its training values, sorted
-    targets: dict[str, Scale]  # regression head -> its training labels' (mean, std)
+    # regression head -> its training labels' (mean, std), on the scale it learns them
+    targets: dict[str, Scale]

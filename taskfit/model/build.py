@@ -12,11 +12,12 @@ from typing import Any
 import keras
 import numpy as np
 
+from taskfit.data.targets import INVERSE_OFFSET
 from taskfit.feed.cells import Columns
 from taskfit.feed.chunk import NUMERIC_BLOCK, Chunk, Inputs
 from taskfit.feed.scan import feature_stats
 from taskfit.feed.stats import FeatureStats, Scale, fill_missing, log_scale
-from taskfit.model.ensemble import member_dense, periodic_embedding
+from taskfit.model.ensemble import member_dense, member_scaling, periodic_embedding
 from taskfit.plan.outputs import keras_form
 from taskfit.plan.plan import Head, Plan
 from taskfit.spec.keys import LayerSpec
@@ -60,8 +61,10 @@ def output_stack(
     """The table's output layer; for regression with `target` (the training labels' mean and
     std), a fixed Rescaling after the linear output maps it to the label's units: the network
     learns a standardised target (fast, at any scale), while loss, metrics and the saved model's
-    predictions stay in the label's own units. `members`, `shared_input`, `width` (its
-    inputs): as dense_stack's."""
+    predictions stay in the label's own units. A head learned on a log scale (its
+    target_transform; `target` is then on that scale) ends in the inverse, exp and an offset,
+    and the last layer is named `scale_name`. `members`, `shared_input`, `width` (its inputs):
+    as dense_stack's."""
     activation = None if head.output_activation == "linear" else head.output_activation
     if members == 1:
         stack = [keras.layers.Dense(head.output_units, activation=activation, name=dense_name)]
@@ -70,8 +73,24 @@ def output_stack(
         stack = member_dense(units, activation, dense_name, members, width, shared_input)
     if head.task == "regression" and target is not None:
         mean, std = target
-        stack.append(keras.layers.Rescaling(scale=std, offset=mean, name=scale_name))
+        transform = head.target_transform
+        scaled = scale_name if transform == "none" else f"{scale_name}_{transform}"
+        stack.append(keras.layers.Rescaling(scale=std, offset=mean, name=scaled))
+        if transform != "none":
+            stack += label_units(transform, scale_name)
     return stack
+
+
+def label_units(transform: str, name: str) -> list[keras.layers.Layer]:
+    """The inverse of a target transform, as Keras layers (the saved model then loads without
+    taskfit, and every export format has exp): exp, then the transform's offset."""
+    offset = INVERSE_OFFSET[transform]
+    if not offset:
+        return [keras.layers.Activation("exponential", name=name)]
+    return [
+        keras.layers.Activation("exponential", name=f"{name}_exp"),
+        keras.layers.Rescaling(scale=1.0, offset=offset, name=name),
+    ]
 
 
 def build_body(
@@ -90,8 +109,13 @@ def build_body(
     layers = (*plan.layers, *head.layers)  # a lone head's own layers follow the shared ones
     shape = (width,) if members == 1 or shared_input else (members, width)
     stack: list[keras.layers.Layer] = [keras.Input(shape=shape, name="features")]
-    stack += dense_stack(layers, members=members, shared_input=shared_input, width=width)
     last = layers[-1].units if layers else width
+    if members > 1 and plan.ensemble == "tabm_mini":
+        stack += member_scaling(members, width, shared_input)
+        stack += dense_stack(layers)  # one set of weights, applied to every member's copy
+        stack += output_stack(head, target, "output", "target_scale", members, False, last)
+        return keras.Sequential(stack, name=name)
+    stack += dense_stack(layers, members=members, shared_input=shared_input, width=width)
     first = shared_input and not layers
     stack += output_stack(head, target, "output", "target_scale", members, first, last)
     return keras.Sequential(stack, name=name)
@@ -135,8 +159,10 @@ def build_members(
     settings = load_table().small_tables.periodic
     x, shared = features, True
     if plan.periodic and numbers:
-        x = periodic_embedding(x, numbers, settings, plan.members)
-        shared = plan.members == 1
+        # TabM-mini's members share the embedding as they share the hidden layers
+        own = 1 if plan.ensemble == "tabm_mini" else plan.members
+        x = periodic_embedding(x, numbers, settings, own)
+        shared = own == 1
     if plan.members == 1:
         return build_network(plan, x, targets), None
     head = plan.heads[0]

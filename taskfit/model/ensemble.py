@@ -1,6 +1,7 @@
 """The small-table additions to the network (recipes/small_tables.yaml): a periodic embedding of
-the numeric columns, and a packed ensemble of several bodies trained together as one network
-whose weights carry a member axis.
+the numeric columns, and an ensemble of several bodies trained together as one network: packed
+(every weight carries a member axis) or TabM-mini (shared hidden layers, a scaling vector and an
+output layer per member).
 
 Both are built from Keras's own layers and operations, so the saved model loads without taskfit.
 """
@@ -51,6 +52,25 @@ def member_dense(
         name=name,
     )
     return [dense]
+
+
+def member_scaling(members: int, width: int, shared_input: bool) -> list[keras.layers.Layer]:
+    """TabM-mini's one adapter: each member multiplies the (shared) features by a vector of its
+    own, so members that share every later weight still see different inputs. Started from a
+    standard normal, as TabM starts it after a numeric embedding. The input is (batch, width),
+    repeated for each member, or already (batch, members, width)."""
+    stack: list[keras.layers.Layer] = []
+    if shared_input:
+        stack.append(keras.layers.RepeatVector(members, name="features_per_member"))
+    stack.append(
+        keras.layers.EinsumDense(
+            "bki,ki->bki",
+            (members, width),
+            kernel_initializer=keras.initializers.RandomNormal(stddev=1.0),
+            name="member_scaling",
+        )
+    )
+    return stack
 
 
 def periodic_embedding(features: Any, numbers: int, settings: Periodic, members: int = 1) -> Any:

@@ -38,6 +38,27 @@ class MixedLoss(keras.losses.Loss):
         )
 
 
+FLOOR = {"log": 1e-30, "log1p": -1.0 + 1e-6}  # just inside each transform's domain
+
+
+class OnLearnedScale(keras.losses.Loss):
+    """`inner` on the scale a regression label is learned on (log or log1p: taskfit.data.targets):
+    the labels and the predictions, which the model gives in the label's units, both go through
+    the transform. The predictions are floored just inside its domain: an exp that underflows
+    to 0 gives a large loss, not an infinite one."""
+
+    def __init__(self, inner: keras.losses.Loss, transform: str, name: str):
+        super().__init__(name=name)
+        self.inner = inner
+        self.transform = transform
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        to_scale = getattr(keras.ops, self.transform)  # keras.ops.log or keras.ops.log1p
+        floor = FLOOR[self.transform]
+        true = to_scale(keras.ops.maximum(keras.ops.cast(y_true, "float32"), floor))
+        return self.inner.call(true, to_scale(keras.ops.maximum(y_pred, floor)))
+
+
 class LossSchedule(keras.callbacks.Callback):
     """At each epoch's start, sets every scheduled head's mix to the stage in force, and keeps
     what was in force per epoch (history.csv's `active_loss` columns)."""

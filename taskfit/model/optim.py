@@ -25,13 +25,23 @@ def keras_loss(built: Built) -> keras.losses.Loss:
 
 def make_loss(head: Head, stage: int = 0, target_std: float | None = None) -> keras.losses.Loss:
     """The head's loss: Keras's own for a plain loss; a blend or schedule mixes Keras losses with
-    weights held in a variable (see taskfit.model.losses), starting at `stage`.
+    weights held in a variable (see taskfit.model.losses), starting at `stage`; for a label
+    learned on a log scale (the head's target_transform), on that scale.
 
     `target_std` (a regression head among several): each loss is divided by the training
     target's std to the power of its units (mse / std**2, mae / std), which is the loss on the
     standardised target. Every head's loss then starts near 1 whatever the label's units, so
     loss weights mean what they say; metrics stay in the label's units.
     """
+    loss = _loss_in_label_units(head, stage, target_std)
+    if head.target_transform == "none":
+        return loss
+    from taskfit.model.losses import OnLearnedScale
+
+    return OnLearnedScale(loss, head.target_transform, name=f"{head.name}_{loss.name}")
+
+
+def _loss_in_label_units(head: Head, stage: int, target_std: float | None) -> keras.losses.Loss:
     single = head.loss.single
     if single is not None and target_std is None:
         return keras_loss(single)

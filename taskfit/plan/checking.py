@@ -35,6 +35,7 @@ class Checked:
         )
         doc["model"]["layers"] = as_data(plan.layers)
         doc["model"]["members"] = plan.members
+        doc["model"]["ensemble"] = plan.ensemble
         doc["model"]["numeric_embedding"] = "periodic" if plan.periodic else "none"
         doc["training"]["refit"] = plan.refit
         doc["training"]["batch_size"] = plan.batch_size
@@ -62,6 +63,8 @@ def _resolve_head(labels: dict[str, Any], choices: dict[str, Any], head: Head) -
         labels["classes"] = list(head.labels.classes)
     if head.labels.format == "binary":
         labels["positive"] = head.labels.classes[1]
+    if head.task == "regression":
+        labels["target_transform"] = head.target_transform
     choices["loss"] = head.loss.as_yaml()
     choices["metrics"] = list(head.metrics)
 

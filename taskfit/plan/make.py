@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from taskfit.data.labels import Labels, same_label
+from taskfit.data.targets import DOMAIN, choose, in_domain
 from taskfit.errors import DataError, Problems, SpecError
 from taskfit.plan.choices import Contradiction, built, loss_plan, row_text
 from taskfit.plan.outputs import logged_names
 from taskfit.plan.plan import Head, Plan
-from taskfit.recipe.table import load_table
+from taskfit.recipe.table import TargetRule, load_table
 from taskfit.spec.keys import SINGLE_HEAD, LayerSpec, OutputSpec, Spec
 from taskfit.spec.lossform import LossSpec
 
@@ -45,6 +46,7 @@ class HeadAsked:
     layers: tuple[LayerSpec, ...]
     weight: float
     key: str  # "" for a single task, "heads.<name>." for a head: prefixes spec paths in messages
+    target_transform: str = "auto"
 
 
 def heads_asked(spec: Spec) -> list[HeadAsked]:
@@ -52,7 +54,15 @@ def heads_asked(spec: Spec) -> list[HeadAsked]:
         assert spec.task is not None
         return [
             HeadAsked(
-                SINGLE_HEAD, spec.task, spec.loss, spec.metrics, spec.model.output, (), 1.0, ""
+                SINGLE_HEAD,
+                spec.task,
+                spec.loss,
+                spec.metrics,
+                spec.model.output,
+                (),
+                1.0,
+                "",
+                spec.data.target_transform,
             )
         ]
     return [
@@ -65,6 +75,7 @@ def heads_asked(spec: Spec) -> list[HeadAsked]:
             head.layers if head.layers is not None else spec.model.head_layers,
             head.loss_weight,
             f"heads.{name}.",
+            head.target_transform,
         )
         for name, head in spec.heads.items()
     ]
@@ -143,6 +154,7 @@ def _with_additions(plan: Plan, spec: Spec, rows: int | None) -> Plan:
     has_validation = spec.data.validation_fraction > 0
     asked = {
         "model.members": spec.model.members is not None and spec.model.members > 1,
+        "model.ensemble": spec.model.ensemble == "tabm_mini",
         "model.numeric_embedding": spec.model.numeric_embedding == "periodic",
         "training.refit": bool(spec.training.refit),
     }
@@ -167,6 +179,7 @@ def _with_additions(plan: Plan, spec: Spec, rows: int | None) -> Plan:
     return dataclasses.replace(
         plan,
         members=pick(spec.model.members, small.members, 1),
+        ensemble=spec.model.ensemble or small.ensemble,
         periodic=embedding == "periodic",
         refit=pick(spec.training.refit, small.refit and has_validation, False),
     )
@@ -210,6 +223,7 @@ def _head(asked: HeadAsked, labels: Labels, contradiction: Contradiction) -> Hea
             f"Use {recipe.output_activation} (or leave it out: auto).",
         )
     loss, onehot = loss_plan(asked.loss, asked.key, table, recipe, label_format, contradiction)
+    transform, reason = _target_transform(asked, labels, recipe.target_rule)
     return Head(
         name=asked.name,
         task=asked.task,
@@ -221,7 +235,35 @@ def _head(asked: HeadAsked, labels: Labels, contradiction: Contradiction) -> Hea
         onehot_targets=onehot,
         metrics=recipe.metrics if asked.metrics == "auto" else tuple(asked.metrics),
         weight=asked.weight,
+        target_transform=transform,
+        target_reason=reason,
     )
+
+
+def _target_transform(asked: HeadAsked, labels: Labels, rule: TargetRule | None) -> tuple[str, str]:
+    """(the scale a regression label is learned on, why): as the spec says, or for `auto` by
+    the table's rule on the label's values (a resolved spec has no values, and says it)."""
+    where = f"{asked.key or 'data.'}target_transform"
+    said = asked.target_transform
+    if asked.task != "regression":
+        if said not in ("auto", "none"):
+            raise SpecError(
+                f"{where}: {said} rescales a regression label; this head is {asked.task}. "
+                "Remove it."
+            )
+        return "none", ""
+    shape = labels.shape
+    if said == "auto":
+        if rule is None or shape is None:
+            return "none", ""
+        return choose(rule, shape)
+    if said != "none" and shape is not None and not in_domain(said, shape.smallest):
+        raise DataError(
+            f"{where}: {said} needs {DOMAIN[said]}; {labels.columns[0]} goes down to "
+            f"{shape.smallest:g}. Use "
+            + ("log1p, or none." if in_domain("log1p", shape.smallest) else "none.")
+        )
+    return said, "as the spec says"
 
 
 def _class_weight(spec: Spec, head: Head) -> str | dict[int, float] | None:

@@ -28,6 +28,20 @@ class Head:
     weight: float = 1.0  # fixed loss weight
     # "balanced", or class index -> weight; None: every class weighs the same (one task only)
     class_weight: str | dict[int, float] | None = None
+    # regression: the scale the label is learned on (log, log1p; taskfit.data.targets), and why
+    target_transform: str = "none"
+    target_reason: str = ""
+
+    @property
+    def target_text(self) -> str:
+        """`log (every label above 0, ...)`: the scale a regression label is learned on."""
+        if self.task != "regression":
+            return ""
+        scale = self.target_transform
+        said = f"{scale} ({self.target_reason})" if self.target_reason else scale
+        if scale == "none":
+            return said
+        return f"{said}: the loss is on that scale, metrics and predictions in the label's units"
 
     @property
     def output_text(self) -> str:
@@ -47,13 +61,14 @@ class Plan:
     batch_size: int = 32  # training.batch_size, or the table's rule for the table's size
     # the small-table additions (recipes/small_tables.yaml), resolved from the spec and the data
     members: int = 1  # copies of the body, each with its own loss; the model outputs their mean
+    ensemble: str = "packed"  # how several members hold their weights: packed or tabm_mini
     periodic: bool = False  # numeric columns go through the periodic embedding
     refit: bool = False  # after early stopping, train afresh on train + validation
 
     @property
     def additions(self) -> list[str]:
         """The small-table additions in force, in words."""
-        return additions_text(self.members, self.periodic, self.refit)
+        return additions_text(self.members, self.periodic, self.refit, self.ensemble)
 
     @property
     def multi(self) -> bool:
@@ -73,8 +88,11 @@ class Plan:
         return next((h.name for h in self.heads if h.task != "regression"), None)
 
 
-def additions_text(members: int, periodic: bool, refit: bool) -> list[str]:
-    out = [f"{members} members"] if members > 1 else []
+def additions_text(
+    members: int, periodic: bool, refit: bool, ensemble: str = "packed"
+) -> list[str]:
+    shared = " (TabM-mini: shared hidden layers)" if ensemble == "tabm_mini" else ""
+    out = [f"{members} members{shared}"] if members > 1 else []
     out += ["periodic numeric embedding"] if periodic else []
     return out + (["refit on train + validation"] if refit else [])
 

@@ -45,6 +45,21 @@ class Named:
         return {k: p.default for k, p in self.params.items() if not p.required}
 
 
+# the scales a regression label can be learned on, each named as its function in math, NumPy
+# and keras.ops (taskfit.data.targets)
+TARGET_TRANSFORMS = ("log", "log1p")
+
+
+@dataclass(frozen=True)
+class TargetRule:
+    """When `data.target_transform: auto` learns a regression label on another scale
+    (recipes/regression.yaml; taskfit.data.targets applies it)."""
+
+    skewness_above: float
+    order: tuple[str, ...]  # the first transform whose domain holds every label and that
+    # makes the labels less skewed wins
+
+
 @dataclass(frozen=True)
 class Recipe:
     """One row of the table: a task's output layer, losses, metrics and starting architecture."""
@@ -61,6 +76,7 @@ class Recipe:
     metric_choices: tuple[str, ...]
     layers: tuple[dict[str, Any], ...]
     optimizer: str
+    target_rule: TargetRule | None = None  # regression only
 
     def units_for(self, n_classes: int | None) -> int:
         if self.output_units == "classes":
@@ -99,6 +115,7 @@ class SmallTables:
 
     up_to_rows: int
     members: int
+    ensemble: str  # packed or tabm_mini
     numeric_embedding: str
     refit: bool
     periodic: Periodic
@@ -207,7 +224,12 @@ def _recipe(row: dict[str, Any]) -> Recipe:
         metric_choices=tuple(row["metric_choices"]),
         layers=tuple(row["layers"]),
         optimizer=row["optimizer"],
+        target_rule=_target_rule(row["target_transform"]) if "target_transform" in row else None,
     )
+
+
+def _target_rule(row: dict[str, Any]) -> TargetRule:
+    return TargetRule(float(row["skewness_above"]), tuple(row["order"]))
 
 
 @functools.cache
@@ -252,6 +274,7 @@ def _small_tables(row: dict[str, Any]) -> SmallTables:
     return SmallTables(
         up_to_rows=int(row["up_to_rows"]),
         members=int(row["members"]),
+        ensemble=str(row["ensemble"]),
         numeric_embedding=str(row["numeric_embedding"]),
         refit=bool(row["refit"]),
         periodic=Periodic(

@@ -40,6 +40,7 @@ def settings(spec: dict[str, Any]) -> dict[str, Any]:
         model.get("members") or 1,
         model.get("numeric_embedding") == "periodic",
         bool(training.get("refit")),
+        model.get("ensemble") or "packed",
     )
     return {
         "task": "heads: " + ", ".join(heads) if heads else spec.get("task"),

@@ -8,7 +8,7 @@ from typing import Any
 
 from taskfit.config.params import Param
 from taskfit.config.schema import Choice, key
-from taskfit.recipe.table import TASKS
+from taskfit.recipe.table import TARGET_TRANSFORMS, TASKS
 from taskfit.spec.lossform import LossSpec
 
 
@@ -42,6 +42,14 @@ class ModelSpec:
         "outputs their mean (default: the table's count on a small table, else 1)",
         param=Param("int", ge=1),
     )
+    ensemble: str | None = key(
+        None,
+        doc="with several members, packed: each member has its own weights in every layer; "
+        "tabm_mini: the members share the hidden layers, each scaling their input by its own "
+        "vector and having its own output layer (TabM-mini, Gorishniy et al. 2025) (default: "
+        "the table's)",
+        param=Param("str", choices=("packed", "tabm_mini")),
+    )
     numeric_embedding: str | None = key(
         None,
         doc="periodic: each numeric column as sin/cos of learned frequencies, then a Dense "
@@ -69,6 +77,13 @@ class DataSpec:
     )
     classes: tuple[str | int, ...] | None = key(
         None, doc="class names in output order (default: the label values, sorted)"
+    )
+    target_transform: str = key(
+        "auto",
+        doc="regression: the scale the label is learned on (log, log1p, none); auto: log or "
+        "log1p for a right-skewed label that is never negative, by recipes/regression.yaml's "
+        "rule. Metrics and predictions stay in the label's units",
+        param=Param("str", choices=("auto", "none", *TARGET_TRANSFORMS)),
     )
     test_fraction: float = key(0.2, doc="held-out test split", param=Param("float", gt=0, lt=1))
     validation_fraction: float = key(
@@ -157,6 +172,13 @@ class HeadSpec:
     classes: tuple[str | int, ...] | None = key(None, doc="class names in output order")
     layers: tuple[LayerSpec, ...] | None = key(
         None, doc="this head's hidden layers; default: model.head_layers"
+    )
+    target_transform: str = key(
+        "auto",
+        doc="regression: the scale the label is learned on (log, log1p, none); auto: log or "
+        "log1p for a right-skewed label that is never negative, by recipes/regression.yaml's "
+        "rule. Metrics and predictions stay in the label's units",
+        param=Param("str", choices=("auto", "none", *TARGET_TRANSFORMS)),
     )
 
 
