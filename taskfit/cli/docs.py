@@ -53,7 +53,8 @@ def table_reference() -> str:
     lines.append("")
     lines.append(
         f"A small table (one task, in memory, at most {small.up_to_rows} labelled rows) also gets "
-        f"{small.members} members (`model.members`) and the {small.numeric_embedding} numeric "
+        f"{small.members} members (`model.members`, as {small.ensemble}: `model.ensemble`) and "
+        f"the {small.numeric_embedding} numeric "
         f"embedding (`model.numeric_embedding`){refit} See "
         "[Benchmarks: the small-table additions](benchmarks.md#the-small-table-additions)."
     )

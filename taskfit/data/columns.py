@@ -13,6 +13,10 @@ from taskfit.errors import Problems
 from taskfit.spec.keys import DataSpec
 
 NUMERIC, CATEGORICAL, IGNORED = "numeric", "categorical", "ignored"
+# A text column with more distinct values than this share of its rows is left out: as a category
+# most values would name one or two rows, which the network learns by heart (a date or free-text
+# column typed as categories overfit by epoch 3 on a 2000-row table); from this many rows on
+NEAR_UNIQUE, NEAR_UNIQUE_ROWS = 0.5, 20
 ID_NAME = re.compile(r"(^|[_\s])(id|key|uuid|index|rownames?)$", re.IGNORECASE)
 
 
@@ -96,6 +100,15 @@ def _infer(
         return Column(name, IGNORED, missing, distinct)
     if distinct == len(present) and missing == 0 and len(present) > 2:
         return Column(name, IGNORED, missing, distinct, "identifier: unique per row")
+    if distinct > NEAR_UNIQUE * len(present) and len(present) >= NEAR_UNIQUE_ROWS:
+        return Column(
+            name,
+            IGNORED,
+            missing,
+            distinct,
+            f"near-unique text: {distinct} values in {len(present)} rows would let the model "
+            "learn rows by heart (list it in data.categorical to keep it)",
+        )
     return Column(name, CATEGORICAL, missing, distinct)
 
 

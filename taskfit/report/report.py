@@ -12,7 +12,15 @@ from pathlib import Path
 
 from taskfit.errors import TaskfitError
 from taskfit.plan.plan import Head
-from taskfit.runfolder.files import count_epochs, read_reason, read_record, read_status, write_text
+from taskfit.report.diagnosis import curves_say
+from taskfit.runfolder.files import (
+    count_epochs,
+    read_history,
+    read_reason,
+    read_record,
+    read_status,
+    write_text,
+)
 from taskfit.runfolder.layout import RunFolder
 from taskfit.runfolder.opened import Run, open_run
 
@@ -82,6 +90,9 @@ def read_report(folder: Path) -> Report:
     }
     if plan.additions:
         choices["additions"] = ", ".join(plan.additions)
+    said = curves_say(spec, read_history(files.history)) if status == "completed" else []
+    if said:
+        summary["diagnosis"] = " / ".join(said)
     heads = []
     if plan.multi:
         choices["loss weighting"] = plan.weighting.name

@@ -177,3 +177,22 @@ def write_history(path: Path, history: Mapping[str, Sequence[float | str]]) -> N
 
 def _cell(value: float | str) -> str:
     return value if isinstance(value, str) else f"{value:.6g}"
+
+
+def read_history(path: Path) -> dict[str, list[float | str]]:
+    """history.csv back into columns (numbers as floats; the active-loss columns as text)."""
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    columns: dict[str, list[float | str]] = {}
+    for row in rows:
+        for name, cell in row.items():
+            if name == "epoch":
+                continue
+            try:
+                value: float | str = float(cell)
+            except ValueError:
+                value = cell
+            columns.setdefault(name, []).append(value)
+    return columns

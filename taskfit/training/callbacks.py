@@ -116,7 +116,8 @@ def _keep_epochs(
 ) -> None:
     """history.csv after every epoch (an earlier attempt's rows first, on --resume), then the
     checkpoint, written once the epoch's history and best weights are (by the writer alone)."""
-    from taskfit.training.resume import EpochCheckpoint, EpochLog, read_history
+    from taskfit.runfolder.files import read_history
+    from taskfit.training.resume import EpochCheckpoint, EpochLog
 
     previous = read_history(folder.history)
     made.log = EpochLog(folder.history, previous, made.active, resumables, writes=writer)

@@ -10,7 +10,6 @@ are dropped and that epoch runs again.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,25 +36,6 @@ KERAS_INTERNALS = {
     keras.callbacks.ReduceLROnPlateau: ("_set_monitor_op", "_is_improvement"),
     keras.callbacks.BackupAndRestore: ("_save_model", "_load_model"),
 }
-
-
-def read_history(path: Path) -> dict[str, list[float | str]]:
-    """history.csv back into columns (numbers as floats; the active-loss columns as text)."""
-    if not path.is_file():
-        return {}
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    columns: dict[str, list[float | str]] = {}
-    for row in rows:
-        for name, cell in row.items():
-            if name == "epoch":
-                continue
-            try:
-                value: float | str = float(cell)
-            except ValueError:
-                value = cell
-            columns.setdefault(name, []).append(value)
-    return columns
 
 
 class Resumable(Protocol):

@@ -212,6 +212,10 @@ def _finish(
         # several processes refit in the workers, as they fitted
         fitted, kept_first = refit(keras, checked, splits, fitted, options.verbose)
         warnings += [kept_first] if kept_first else []
+    if not fitted.interrupted:
+        from taskfit.report.diagnosis import curves_say
+
+        warnings += curves_say(checked.loaded.spec, fitted.history)
     metrics = test_metrics(fitted, plan, splits)
     if not splits.sizes()["test"]:
         warnings.append(
