@@ -32,7 +32,8 @@ HEADS_SPEC = (
     "data: {source: wine}\n"
     "heads:\n"
     "  cultivar: {task: multiclass, label: cultivar}\n"
-    "  alcohol: {task: regression, label: alcohol}\n"
+    # learned on a log scale: the exp at the end of the saved model exports too
+    "  alcohol: {task: regression, label: alcohol, target_transform: log}\n"
 )
 ROWS = 6  # rows compared per export
 Predict = Callable[[Path, dict[str, np.ndarray]], dict[str, np.ndarray]]

@@ -202,3 +202,22 @@ def test_a_head_of_several_takes_its_own_transform(tmp_path: Path) -> None:
     rescale = models.fit.get_layer("alcohol_log")
     alcohol = splits.train.y["alcohol"].astype(np.float64)
     assert rescale.offset == pytest.approx(float(np.log(alcohol).mean()), rel=1e-5)
+
+
+def test_a_streamed_label_outside_the_transform_stops_before_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A streamed file's transform is chosen on its first rows; a later label of 0 for a log is
+    one error naming the column, exit 1, no traceback."""
+    import taskfit.data.view
+
+    monkeypatch.setattr(taskfit.data.view, "SAMPLE_ROWS", 60)
+    csv = skewed_csv(tmp_path, rows=60)
+    with csv.open("a") as f:
+        f.writelines("3,10.0,0\n" for _ in range(40))
+    spec = spec_for(tmp_path, ", streaming: true")
+    assert check_spec(spec).plan.head.target_transform == "log"  # from the first 60 rows
+    result = runner.invoke(app, ["train", str(spec), "--output", str(tmp_path / "runs")])
+    assert result.exit_code == 1, result.output
+    assert "column price: goes down to 0 in the training rows" in result.output
+    assert "Traceback" not in result.output

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from taskfit.data.targets import DOMAIN, in_domain
 from taskfit.errors import DataError
 from taskfit.feed.cells import Columns
 from taskfit.feed.chunk import PARTS, TEST, TRAIN, VALIDATION, Chunk, Span
@@ -74,7 +75,7 @@ class Accumulator:
         self.rng = np.random.default_rng(seed)
         self.vocab: dict[str, Counter[str]] = {c: Counter() for c in columns.categorical}
         self.targets = {h.name: Moments.empty(1) for h in columns.heads if h.task == "regression"}
-        self.scales = {h.name: h.target_transform for h in columns.heads}
+        self.scales = {h.name: (h.target_transform, h.labels.columns[0]) for h in columns.heads}
         self.counts = {
             h.name: np.zeros(max(h.output_units, 2), dtype=np.int64)
             for h in columns.heads
@@ -100,7 +101,7 @@ class Accumulator:
         for column, cells in train.categorical.items():
             self.vocab[column].update(cells.ravel().tolist())
         for name, moments in self.targets.items():
-            moments.add(learned_scale(train.y[name], self.scales[name]).reshape(-1, 1))
+            moments.add(learned_scale(train.y[name], *self.scales[name]).reshape(-1, 1))
         for name, counts in self.counts.items():
             counts += np.bincount(class_ids(train.y[name]), minlength=len(counts))
 
@@ -192,10 +193,20 @@ def _bottom_k(
     return keys[keep], rows[keep]
 
 
-def learned_scale(labels: np.ndarray, transform: str) -> np.ndarray:
-    """A regression head's labels on the scale it learns them (taskfit.data.targets)."""
+def learned_scale(labels: np.ndarray, transform: str, label: str) -> np.ndarray:
+    """A regression head's labels on the scale it learns them (taskfit.data.targets). A streamed
+    file's transform is chosen on its first rows; a later label outside its domain stops the
+    scan here, before any NaN reaches the target's statistics."""
     values = labels.astype(np.float64)
-    return values if transform == "none" else getattr(np, transform)(values)
+    if transform == "none":
+        return values
+    if len(values) and not in_domain(transform, float(values.min())):
+        raise DataError(
+            f"column {label}: goes down to {values.min():g} in the training rows, but "
+            f"{transform} (its target_transform) needs {DOMAIN[transform]}. Set "
+            "target_transform: none (or log1p for labels of 0 and above)"
+        )
+    return getattr(np, transform)(values)
 
 
 def feature_stats(
