@@ -19,6 +19,8 @@ Target: taskfit within 2 accuracy points (classification) or 10% RMSE (regressio
 better of HistGB and linear.
 
     .venv/bin/python bench/bench_quality.py [--datasets credit_data HMDA] [--seeds 0 1 2]
+    .venv/bin/python bench/bench_quality.py --datasets Wage ames Housing College CreditCard \
+        --seeds 0 1 2 3 4 5 --set data.target_transform=none   # the skewed targets, untransformed
 
 Prints a markdown table per seed (and with several seeds, each dataset's gap per seed and its mean)
 and writes bench/results/quality.json.

@@ -159,6 +159,9 @@ def test_train_reports_label_units_and_evaluate_agrees(tmp_path: Path) -> None:
     assert resolved["data"]["target_transform"] == "log"
     plan = json.loads((run / "plan.json").read_text())
     assert plan["heads"][0]["target_transform"] == "log"
+    report = runner.invoke(app, ["report", str(run)])
+    assert report.exit_code == 0, report.output
+    assert "log (every label above 0, skewness" in report.stdout
     predicted = runner.invoke(
         app,
         ["predict", str(run), str(tmp_path / "houses.csv"), "--output", str(tmp_path / "p.csv")],

@@ -80,6 +80,8 @@ def read_report(folder: Path) -> Report:
         head = _head(plan.head)
         choices = {"labels": plan.head.labels.describe()}
         choices |= {k: head[k] for k in ("output", "loss", "metrics")}
+        if plan.head.task == "regression":
+            choices["target"] = plan.head.target_text
     schedule = plan.schedule
     choices |= {
         "layers": " -> ".join(f"{x.units} {x.activation}" for x in plan.layers) or "(none)",
@@ -114,6 +116,7 @@ def _head(head: Head) -> dict[str, str]:
         "loss": head.loss.summary,
         "metrics": ", ".join(head.metrics),
         "weight": str(head.weight),
+        "target": head.target_transform if head.task == "regression" else "",
     }
 
 
