@@ -151,9 +151,11 @@ def _tell(result: Any, *, smoke: bool, as_json: bool) -> None:
         for head in result.checked.plan.heads:
             if head.target_transform != "none":
                 label = head.labels.columns[0]
+                factor = result.smearing.get(head.name)
+                smeared = f"; predictions x {factor:.4g} for the bias of exp" if factor else ""
                 typer.echo(
                     f"{label} learned as its {head.target_transform}: the loss is on that scale, "
-                    f"the other metrics in {label}'s units",
+                    f"the other metrics in {label}'s units{smeared}",
                     err=True,
                 )
         if metrics:

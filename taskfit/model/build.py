@@ -74,11 +74,17 @@ def output_stack(
     if head.task == "regression" and target is not None:
         mean, std = target
         transform = head.target_transform
-        scaled = scale_name if transform == "none" else f"{scale_name}_{transform}"
+        scaled = scale_name if transform == "none" else learned_scale_name(scale_name, transform)
         stack.append(keras.layers.Rescaling(scale=std, offset=mean, name=scaled))
         if transform != "none":
             stack += label_units(transform, scale_name)
     return stack
+
+
+def learned_scale_name(output: str, transform: str) -> str:
+    """The Rescaling of a log-scale head (before its exp): `target_scale_log` for one task,
+    `<head>_log` among several."""
+    return f"{output}_{transform}"
 
 
 def label_units(transform: str, name: str) -> list[keras.layers.Layer]:

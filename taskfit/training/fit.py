@@ -37,6 +37,7 @@ class Fitted:
     processes: int = 1  # how many processes fitted it (train --workers)
     refit: dict[str, Any] | None = None  # the model was refitted: its epochs, rows and seconds
     warnings: list[str] = field(default_factory=list)  # for the run's (a refit that was cut)
+    smearing: dict[str, float] = field(default_factory=dict)  # log-scale head -> its factor
 
     @property
     def epochs(self) -> int:

@@ -40,6 +40,8 @@ def run_facts(
         "targets": {name: list(scale) for name, scale in splits.stats.targets.items()},
         "processes": fitted.processes,
         **({"refit": fitted.refit} if fitted.refit else {}),
+        # log-scale heads: the factor their predictions were multiplied by (training.smearing)
+        **({"smearing": fitted.smearing} if fitted.smearing else {}),
         "versions": {
             "taskfit": __version__,
             "keras": keras.__version__,

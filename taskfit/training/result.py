@@ -29,6 +29,7 @@ class RunResult:
     baseline_single: dict[str, Any] | None = None  # head -> multi-task vs trained alone
     status: str = "completed"  # or "interrupted": Ctrl-C stopped it; the best weights were kept
     refit: dict[str, Any] | None = None  # training.refit: its epochs, rows and seconds
+    smearing: dict[str, float] = field(default_factory=dict)  # log-scale head -> its factor
 
     @property
     def epochs(self) -> int:
@@ -75,4 +76,6 @@ class RunResult:
             doc["baseline_single"] = self.baseline_single
         if self.refit is not None:
             doc["refit"] = self.refit
+        if self.smearing:
+            doc["smearing"] = self.smearing
         return doc

@@ -216,6 +216,9 @@ def _finish(
         from taskfit.report.diagnosis import curves_say
 
         warnings += curves_say(checked.loaded.spec, fitted.history)
+    from taskfit.training.smearing import smear
+
+    fitted.smearing = smear(fitted, plan, splits)
     metrics = test_metrics(fitted, plan, splits)
     if not splits.sizes()["test"]:
         warnings.append(
@@ -253,6 +256,7 @@ def _finish(
         baseline_single=baseline,
         status=_end_status(run_dir, fitted, baseline_lost=lost),
         refit=fitted.refit,
+        smearing=fitted.smearing,
     )
 
 
