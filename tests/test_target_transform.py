@@ -224,3 +224,27 @@ def test_a_streamed_label_outside_the_transform_stops_before_training(
     assert result.exit_code == 1, result.output
     assert "column price: goes down to 0 in the training rows" in result.output
     assert "Traceback" not in result.output
+
+
+def test_smearing_scales_the_predictions_by_the_mean_exp_residual(tmp_path: Path) -> None:
+    from taskfit.feed.chunk import VALIDATION
+    from taskfit.training.fit import Fitted, compile_plan, make_splits
+    from taskfit.training.smearing import smear
+
+    skewed_csv(tmp_path)
+    checked = check_spec(spec_for(tmp_path))
+    splits = make_splits(checked)
+    models, trained, _, _ = compile_plan(keras, checked.plan, splits)
+    fitted = Fitted(models, trained, {}, {}, {}, None, 0.0)
+    rows = splits.part(VALIDATION)
+    named = named_inputs(rows.named(splits.columns.numeric))
+    before = models.named.predict(named, verbose=0).reshape(-1)
+    factors = smear(fitted, checked.plan, splits)
+    y = rows.y["output"].astype(np.float64)
+    expected = float(np.mean(np.exp(np.log(y) - np.log(before.astype(np.float64)))))
+    assert factors == {"output": pytest.approx(expected, rel=1e-4)}
+    after = models.named.predict(named, verbose=0).reshape(-1)
+    np.testing.assert_allclose(after, before * expected, rtol=1e-4)
+    models.named.save(tmp_path / "model.keras")  # the factor is in the saved model
+    reloaded = keras.saving.load_model(tmp_path / "model.keras").predict(named, verbose=0)
+    np.testing.assert_allclose(reloaded.reshape(-1), after, rtol=1e-5)

@@ -53,8 +53,9 @@ def smear(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]:
         layer.offset = float(layer.offset) + float(np.log(factor))
         factors[head.name] = factor
     if factors:  # Keras's compiled evaluate and predict hold the old offset as a constant
-        for trained in (fitted.trained, model):
-            trained.test_function = trained.predict_function = None
+        named = vars(fitted.models).get("named")  # the saved model, if built already
+        for compiled in (fitted.trained, model, *([named] if named is not None else [])):
+            compiled.test_function = compiled.predict_function = None
     return factors
 
 
