@@ -248,3 +248,23 @@ def test_smearing_scales_the_predictions_by_the_mean_exp_residual(tmp_path: Path
     models.named.save(tmp_path / "model.keras")  # the factor is in the saved model
     reloaded = keras.saving.load_model(tmp_path / "model.keras").predict(named, verbose=0)
     np.testing.assert_allclose(reloaded.reshape(-1), after, rtol=1e-5)
+
+
+def test_compare_ranks_no_loss_across_scales(tmp_path: Path) -> None:
+    """A loss on the log scale and one in squared label units are not the same quantity."""
+    skewed_csv(tmp_path)
+    spec = spec_for(tmp_path)
+    runs = tmp_path / "runs"
+    folders = []
+    for scale in ("log", "none"):
+        command = ["train", str(spec), "--output", str(runs), "--json", "--set"]
+        trained = runner.invoke(
+            app, [*command, f"data.target_transform={scale}", "--set", "training.epochs=2"]
+        )
+        assert trained.exit_code == 0, trained.output
+        folders.append(json.loads(trained.stdout)["run_dir"])
+    compared = runner.invoke(app, ["compare", *folders, "--json"])
+    assert compared.exit_code == 0, compared.output
+    doc = json.loads(compared.stdout)
+    assert [run["target"] for run in doc["runs"]] == ["log", "none"]
+    assert "loss" not in doc["best"] and "mae" in doc["best"]

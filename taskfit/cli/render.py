@@ -79,7 +79,7 @@ def compare_table(result: Compared) -> Table:
     """One column per run, one row per setting or test metric (readable for a few runs); the
     best value of each metric marked *."""
     settings = ["status", "task", "data", "layers", "additions"]
-    settings += ["loss", "optimizer", "schedule", "epochs"]
+    settings += ["loss", "target", "optimizer", "schedule", "epochs"]
     rows = [["run", *(Path(run["run_dir"]).name for run in result.runs)]]
     rows += [[key, *(str(run[key] or "none") for run in result.runs)] for key in settings]
     for metric in result.metrics:

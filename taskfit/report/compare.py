@@ -42,12 +42,21 @@ def settings(spec: dict[str, Any]) -> dict[str, Any]:
         bool(training.get("refit")),
         model.get("ensemble") or "packed",
     )
+    data = spec.get("data", {})
+    if heads:
+        scales = [
+            f"{n}: {h['target_transform']}" for n, h in heads.items() if "target_transform" in h
+        ]
+        target = ", ".join(scales) or "none"
+    else:
+        target = data.get("target_transform") or "none"
     return {
         "task": "heads: " + ", ".join(heads) if heads else spec.get("task"),
         "data": Path(str(spec.get("data", {}).get("source", ""))).name,
         "layers": "-".join(str(layer.get("units")) for layer in layers) or "(none)",
         "additions": ", ".join(added) or "none",
         "loss": "per head" if heads else json.dumps(spec.get("loss")).strip('"'),
+        "target": target,  # the scale regression labels were learned on
         "optimizer": f"{name} {rate}" if rate is not None else str(name),
         "schedule": schedule.get("name") if isinstance(schedule, dict) else schedule,
         "batch_size": training.get("batch_size"),
@@ -84,6 +93,8 @@ def compare_runs(folders: list[Path]) -> Compared:
         having = [r for r in runs if metric in r["metrics"]]
         if len(having) < 2:
             continue
+        if metric.endswith("loss") and len({r["target"] for r in having}) > 1:
+            continue  # a loss on the log scale and one in the label's units do not compare
         pick = max if higher_is_better(metric) else min
         best[metric] = pick(having, key=lambda r: r["metrics"][metric])["run_dir"]
     return Compared(runs, metrics, best)
