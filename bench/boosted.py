@@ -27,11 +27,11 @@ import numpy as np
 from handwritten import Table, read_table, score, split_rows
 
 
-def catboost_model(task: str, table: Table, output: Path) -> tuple[Any, str]:
+def catboost_model(task: str, categorical: list[str], output: Path) -> tuple[Any, str]:
     import catboost
 
     kind = catboost.CatBoostRegressor if task == "regression" else catboost.CatBoostClassifier
-    model = kind(cat_features=table.categorical, verbose=False, train_dir=str(output / "catboost"))
+    model = kind(cat_features=categorical, verbose=False, train_dir=str(output / "catboost"))
     return model, catboost.__version__
 
 
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     train, validation, test = split_rows(table.y, args.seed, stratify=args.task != "regression")
     fit_rows = np.concatenate([train, validation])
     if args.model == "catboost":
-        model, version = catboost_model(args.task, table, output)
+        model, version = catboost_model(args.task, list(table.categorical), output)
     else:
         model, version = lightgbm_model(args.task)
     x_fit = features(args.model, table, fit_rows, fit_rows)
