@@ -58,6 +58,6 @@ def test_the_schema_documents_every_key_with_its_default(
     validator: jsonschema.Draft202012Validator,
 ) -> None:
     training = validator.schema["properties"]["training"]["properties"]
-    assert training["epochs"]["default"] == 100
+    assert training["epochs"]["default"] == 200
     assert training["epochs"]["description"] == "most passes over the training split"
     assert "uncertainty" in json.dumps(validator.schema["properties"]["loss_weighting"])

@@ -24,7 +24,7 @@ def test_minimal_spec_gets_every_default() -> None:
     assert spec.loss.is_auto
     assert spec.optimizer.name == "adam"
     assert spec.model.layers is None  # the table's layers are filled in by the plan
-    assert spec.training.epochs == 100
+    assert spec.training.epochs == 200
     assert spec.training.early_stopping is not None
     assert spec.training.early_stopping.restore_best_weights is True
     assert spec.data.test_fraction == 0.2

@@ -20,7 +20,7 @@ from taskfit.errors import DataError, SpecError
 from taskfit.model.build import build_model, named_inputs
 from taskfit.model.optim import make_loss
 from taskfit.plan.checking import check_spec
-from taskfit.recipe.table import load_table
+from taskfit.recipe.table import TargetRule, load_table
 
 runner = CliRunner()
 RULE = load_table().recipe("regression").target_rule
@@ -55,7 +55,8 @@ def test_the_rule_picks_log_for_positive_skewed_labels_and_log1p_with_zeros() ->
     prices = [math.exp(x / 10) for x in range(60)]  # skewed, every value above 0
     assert choose(RULE, TargetShape.of(prices))[0] == "log"
     counts = [0.0] * 30 + [float(2**k) for k in range(12)]  # zeros, then a long tail
-    assert choose(RULE, TargetShape.of(counts))[0] == "log1p"
+    assert choose(RULE, TargetShape.of(counts))[0] == "none"  # the table leaves log1p to ask for
+    assert choose(TargetRule(1.0, ("log", "log1p")), TargetShape.of(counts))[0] == "log1p"
     transform, why = choose(RULE, TargetShape.of([p - 10 for p in prices]))  # below 0 too
     assert transform == "none"
     assert "no transform fits labels down to" in why

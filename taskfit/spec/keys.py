@@ -123,7 +123,11 @@ class EarlyStoppingSpec:
 
 @dataclass(frozen=True)
 class TrainingSpec:
-    epochs: int = key(100, doc="most passes over the training split", param=Param("int", ge=1))
+    epochs: int = key(
+        200,
+        doc="most passes over the training split; early stopping ends most runs far sooner",
+        param=Param("int", ge=1),
+    )
     batch_size: int | None = key(
         None,
         doc="rows per gradient step (default: from the table's size, recipes/training.yaml; "
