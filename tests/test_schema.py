@@ -59,5 +59,5 @@ def test_the_schema_documents_every_key_with_its_default(
 ) -> None:
     training = validator.schema["properties"]["training"]["properties"]
     assert training["epochs"]["default"] == 200
-    assert training["epochs"]["description"] == "most passes over the training split"
+    assert training["epochs"]["description"].startswith("most passes over the training split")
     assert "uncertainty" in json.dumps(validator.schema["properties"]["loss_weighting"])
