@@ -10,7 +10,9 @@ from taskfit.recipe.table import higher_is_better
 from taskfit.spec.keys import Spec
 
 LAST_TENTH = 10  # without early stopping: the best epoch in the budget's last tenth is still rising
-RISE = 0.10  # val_loss ended at least this much above its best ...
+# val_loss ended at least this much above its best ... (breast_cancer's default run ends 30%
+# above its best, epoch 6, and tests at 0.96 accuracy: early stopping handled it, no word)
+RISE = 0.50
 FALL = 0.10  # ... while the training loss fell at least this much after that epoch
 EARLY = 10  # epochs: a best epoch at or before this (or the budget's tenth) is early
 
