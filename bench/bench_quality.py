@@ -8,7 +8,7 @@ every other choice is the table's default, seed 0. On exactly the rows taskfit t
 - scikit-learn's HistGradientBoostingClassifier / Regressor (defaults, categories as categories);
 - a linear model: LogisticRegression / RidgeCV on median-imputed (+ missing indicators),
   standardised numbers and one-hot categories;
-- with `--boosted` (the `bench` extra), CatBoost and LightGBM with their defaults (bench/boosted.py);
+- with `--boosted` (the `bench` extra), CatBoost and LightGBM with defaults (bench/boosted.py);
 - the hand-written Keras MLP a careful user would write: the same preprocessing, Dense 64-32 relu,
   adam, batch 32, at most 100 epochs with early stopping on the validation split (best weights),
   and no target standardisation for regression.

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import statistics
@@ -247,8 +246,8 @@ def side_command(side: str, table: Table, files: Files, output: Path, warm: bool
 
 
 def taskfit_score(task: str, metrics: dict[str, float]) -> float:
-    """Accuracy, or RMSE from the test mse (the table's regression loss, of the saved model)."""
-    return math.sqrt(metrics["loss"]) if task == "regression" else metrics["accuracy"]
+    """Accuracy, or the saved model's test RMSE (the loss may be on a log scale)."""
+    return metrics["root_mean_squared_error"] if task == "regression" else metrics["accuracy"]
 
 
 def run_side(
