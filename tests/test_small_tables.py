@@ -217,6 +217,18 @@ def ensemble_part(rows: int = 90) -> Chunk:
     return chunk_of(x, {"output": rng.integers(0, 3, rows)}, ("a", "b"))
 
 
+def assert_reloads_without_taskfit(models: Any, part: Chunk, mean: Any, folder: Path) -> None:
+    """The saved file loads with no custom objects and predicts the members' mean."""
+    models.named.save(folder / "model.keras")
+    reloaded = keras.saving.load_model(folder / "model.keras")
+    np.testing.assert_allclose(
+        reloaded.predict(named_inputs(part.named(("a", "b"))), verbose=0),
+        mean,
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
 def test_the_saved_model_outputs_the_members_mean_and_loads_without_taskfit(
     tmp_path: Path,
 ) -> None:
@@ -233,14 +245,7 @@ def test_the_saved_model_outputs_the_members_mean_and_loads_without_taskfit(
     assert isinstance(body, keras.Sequential)
     assert body.get_layer("dense_1").kernel.shape == (3, 2 * 16 + 3, 8)  # 2 numbers, shop
     assert models.fit.get_layer("periodic").kernel.shape == (2, 3, 32, 16)  # column, member
-    models.named.save(tmp_path / "model.keras")
-    reloaded = keras.saving.load_model(tmp_path / "model.keras")  # no custom objects
-    np.testing.assert_allclose(
-        reloaded.predict(named_inputs(part.named(("a", "b"))), verbose=0),
-        mean,
-        rtol=1e-5,
-        atol=1e-6,
-    )
+    assert_reloads_without_taskfit(models, part, mean, tmp_path)
 
 
 def test_tabm_mini_members_share_every_hidden_weight_and_load_without_taskfit(
@@ -263,14 +268,7 @@ def test_tabm_mini_members_share_every_hidden_weight_and_load_without_taskfit(
     assert models.fit.count_params() < packed.fit.count_params() / 2
     mean = models.named.predict(named_inputs(part.named(("a", "b"))), verbose=0)
     np.testing.assert_allclose(mean, stacked.mean(axis=1), rtol=1e-5, atol=1e-6)
-    models.named.save(tmp_path / "model.keras")
-    reloaded = keras.saving.load_model(tmp_path / "model.keras")  # no custom objects
-    np.testing.assert_allclose(
-        reloaded.predict(named_inputs(part.named(("a", "b"))), verbose=0),
-        mean,
-        rtol=1e-5,
-        atol=1e-6,
-    )
+    assert_reloads_without_taskfit(models, part, mean, tmp_path)
     assert plan.additions[0] == "3 members (TabM-mini: shared hidden layers)"
 
 

@@ -22,6 +22,7 @@ from taskfit.plan.outputs import keras_form
 from taskfit.plan.plan import Head, Plan
 from taskfit.spec.keys import LayerSpec
 
+BODY_SCALE = "target_scale"  # one task's Rescaling to the label's units, inside the body
 ONE_HOT_UP_TO = 32  # categories; above this a column gets an embedding instead of one-hot
 
 
@@ -87,6 +88,15 @@ def learned_scale_name(output: str, transform: str) -> str:
     return f"{output}_{transform}"
 
 
+def learned_scale_layer(fit: keras.Model, plan: Plan, head: Head) -> keras.layers.Layer:
+    """That Rescaling in the `fit` model: inside the body for one task (build_body), beside the
+    head's other layers among several (build_network)."""
+    if plan.multi:
+        return fit.get_layer(learned_scale_name(head.name, head.target_transform))
+    body = fit.get_layer("body")
+    return body.get_layer(learned_scale_name(BODY_SCALE, head.target_transform))
+
+
 def label_units(transform: str, name: str) -> list[keras.layers.Layer]:
     """The inverse of a target transform, as Keras layers (the saved model then loads without
     taskfit, and every export format has exp): exp, then the transform's offset."""
@@ -119,11 +129,11 @@ def build_body(
     if members > 1 and plan.ensemble == "tabm_mini":
         stack += member_scaling(members, width, shared_input)
         stack += dense_stack(layers)  # one set of weights, applied to every member's copy
-        stack += output_stack(head, target, "output", "target_scale", members, False, last)
+        stack += output_stack(head, target, "output", BODY_SCALE, members, False, last)
         return keras.Sequential(stack, name=name)
     stack += dense_stack(layers, members=members, shared_input=shared_input, width=width)
     first = shared_input and not layers
-    stack += output_stack(head, target, "output", "target_scale", members, first, last)
+    stack += output_stack(head, target, "output", BODY_SCALE, members, first, last)
     return keras.Sequential(stack, name=name)
 
 

@@ -12,6 +12,17 @@ from taskfit.recipe.table import TARGET_TRANSFORMS, TASKS
 from taskfit.spec.lossform import LossSpec
 
 
+def target_transform_key() -> Any:
+    """`data.target_transform` and `heads.<name>.target_transform`: one key in two places."""
+    return key(
+        "auto",
+        doc="regression: the scale the label is learned on (log, log1p, none); auto: log for a "
+        "right-skewed label above 0, by recipes/regression.yaml's rule. Metrics and predictions "
+        "stay in the label's units",
+        param=Param("str", choices=("auto", "none", *TARGET_TRANSFORMS)),
+    )
+
+
 @dataclass(frozen=True)
 class LayerSpec:
     units: int = key(doc="width of the Dense layer", param=Param("int", ge=1))
@@ -78,13 +89,7 @@ class DataSpec:
     classes: tuple[str | int, ...] | None = key(
         None, doc="class names in output order (default: the label values, sorted)"
     )
-    target_transform: str = key(
-        "auto",
-        doc="regression: the scale the label is learned on (log, log1p, none); auto: log or "
-        "log1p for a right-skewed label that is never negative, by recipes/regression.yaml's "
-        "rule. Metrics and predictions stay in the label's units",
-        param=Param("str", choices=("auto", "none", *TARGET_TRANSFORMS)),
-    )
+    target_transform: str = target_transform_key()
     test_fraction: float = key(0.2, doc="held-out test split", param=Param("float", gt=0, lt=1))
     validation_fraction: float = key(
         0.2, doc="validation split, taken from the training part", param=Param("float", ge=0, lt=1)
@@ -177,13 +182,7 @@ class HeadSpec:
     layers: tuple[LayerSpec, ...] | None = key(
         None, doc="this head's hidden layers; default: model.head_layers"
     )
-    target_transform: str = key(
-        "auto",
-        doc="regression: the scale the label is learned on (log, log1p, none); auto: log or "
-        "log1p for a right-skewed label that is never negative, by recipes/regression.yaml's "
-        "rule. Metrics and predictions stay in the label's units",
-        param=Param("str", choices=("auto", "none", *TARGET_TRANSFORMS)),
-    )
+    target_transform: str = target_transform_key()
 
 
 @dataclass(frozen=True, kw_only=True)

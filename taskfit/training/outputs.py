@@ -40,7 +40,7 @@ def run_facts(
         "targets": {name: list(scale) for name, scale in splits.stats.targets.items()},
         "processes": fitted.processes,
         **({"refit": fitted.refit} if fitted.refit else {}),
-        # log-scale heads: the factor their predictions were multiplied by (training.smearing)
+        # log-scale heads: the factor their predictions were multiplied by (smearing)
         **({"smearing": fitted.smearing} if fitted.smearing else {}),
         "versions": {
             "taskfit": __version__,

@@ -7,13 +7,14 @@ the saved model, predict, evaluate and every export carry it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from taskfit.feed.chunk import TRAIN, VALIDATION
 from taskfit.feed.splits import Splits
-from taskfit.model.build import learned_scale_name
+from taskfit.model.build import learned_scale_layer
+from taskfit.model.losses import FLOOR
 from taskfit.plan.outputs import by_head
 from taskfit.plan.plan import Plan
 
@@ -42,14 +43,13 @@ def smear(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]:
     for head in heads:
         predicted = np.concatenate([np.asarray(by_head(plan.heads, b)[head.name]) for b in blocks])
         to_scale = getattr(np, head.target_transform)
-        floor = 0.0 if head.target_transform == "log" else -1.0
         y = rows.y[head.name].astype(np.float64).reshape(-1)
-        guess = np.maximum(predicted.astype(np.float64).reshape(-1), np.nextafter(floor, 1))
+        # floored as the loss floors it: an exp that underflowed to 0 stays finite on the scale
+        guess = np.maximum(predicted.astype(np.float64).reshape(-1), FLOOR[head.target_transform])
         factor = float(np.mean(np.exp(to_scale(y) - to_scale(guess))))
         if not np.isfinite(factor) or factor <= 0:
             continue
-        output = head.name if plan.multi else "target_scale"  # as build_body names it
-        layer = _layer(model, learned_scale_name(output, head.target_transform))
+        layer = learned_scale_layer(model, plan, head)
         layer.offset = float(layer.offset) + float(np.log(factor))
         factors[head.name] = factor
     if factors:  # Keras's compiled evaluate and predict hold the old offset as a constant
@@ -57,16 +57,3 @@ def smear(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]:
         for compiled in (fitted.trained, model, *([named] if named is not None else [])):
             compiled.test_function = compiled.predict_function = None
     return factors
-
-
-def _layer(model: Any, name: str) -> Any:
-    """A layer by name anywhere in the model (the one-task Rescaling is inside the body)."""
-    for layer in model.layers:
-        if layer.name == name:
-            return layer
-        if hasattr(layer, "layers"):
-            try:
-                return _layer(layer, name)
-            except KeyError:
-                continue
-    raise KeyError(name)
