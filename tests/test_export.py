@@ -41,11 +41,13 @@ Predict = Callable[[Path, dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 def shop_and_visits_csv(rows: int) -> str:
     """mixed_csv plus a 34-category column (above the one-hot limit: an embedding) named with a
-    space and capitals, and a heavy-tailed count (log-scaled in the model: Log1p)."""
+    space and capitals, a heavy-tailed count (log-scaled in the model: Log1p) and a date column
+    (looked up in its calendar)."""
     lines = mixed_csv(rows).splitlines()
-    out = [f"{lines[0]},Shop Name,visits"]
+    out = [f"{lines[0]},Shop Name,visits,sold on"]
     for i, line in enumerate(lines[1:]):
-        out.append(f"{line},shop {i % 34},{1000 if i % 15 == 0 else i % 4}")
+        day = f"{1 + i % 12}/{1 + i % 28}/{2020 + i % 3}"
+        out.append(f"{line},shop {i % 34},{1000 if i % 15 == 0 else i % 4},{day}")
     return "\n".join(out) + "\n"
 
 
@@ -163,14 +165,16 @@ def assert_same_predictions(run_dir: Path, fmt: str, destination: Path) -> None:
 
 @pytest.mark.parametrize("fmt", ["savedmodel", "tflite", "onnx"])
 def test_numbers_and_categories_export_with_the_same_predictions(mixed_run: Path, fmt: str) -> None:
-    """One-hot and embedded categories, a log-scaled and a gappy numeric column, column names
-    with spaces and capitals; an unseen category and a NaN among the rows."""
+    """One-hot and embedded categories, a date, a log-scaled and a gappy numeric column, column
+    names with spaces and capitals; an unseen category, a cell that is no date and a NaN among
+    the rows."""
     skip_without_converter(fmt)
     body = (
         import_keras().saving.load_model(mixed_run / "model.keras").get_layer("preprocess_and_body")
     )
     layers = [layer.name for layer in body.layers]
     assert "Shop_Name_embedding" in layers and "city_one_hot" in layers  # both category paths
+    assert "sold_on_calendar" in layers  # and the dates
     assert {"members_mean", "periodic", "body"} <= set(layers)  # the small-table additions
     destination = export(mixed_run, fmt)
     assert destination.parent == mixed_run / "export"

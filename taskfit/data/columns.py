@@ -1,5 +1,6 @@
-"""Column types: numeric, categorical, or left out (identifiers, constants), inferred from the
-cells and overridable with data.numeric / data.categorical / data.ignore. Standard library only.
+"""Column types: numeric, categorical, date, or left out (identifiers, constants, near-unique
+text), inferred from the cells and overridable with data.numeric / data.categorical / data.dates
+/ data.ignore. Standard library only.
 """
 
 from __future__ import annotations
@@ -8,11 +9,20 @@ import re
 from dataclasses import dataclass
 
 from taskfit.data.csvtable import Table
+from taskfit.data.dates import (
+    FORMATS,
+    DateFormat,
+    detect_format,
+    examples,
+    first_not_a_date,
+    is_datetime,
+)
 from taskfit.data.labels import is_missing, not_finite, number
 from taskfit.errors import Problems
 from taskfit.spec.keys import DataSpec
 
-NUMERIC, CATEGORICAL, IGNORED = "numeric", "categorical", "ignored"
+NUMERIC, CATEGORICAL, DATE, IGNORED = "numeric", "categorical", "date", "ignored"
+DECLARED = {NUMERIC: "data.numeric", CATEGORICAL: "data.categorical", DATE: "data.dates"}
 # A text column with more distinct values than this share of its rows is left out: as a category
 # most values would name one or two rows, which the network learns by heart (a date or free-text
 # column typed as categories overfit by epoch 3 on a 2000-row table); from this many rows on
@@ -23,10 +33,11 @@ ID_NAME = re.compile(r"(^|[_\s])(id|key|uuid|index|rownames?)$", re.IGNORECASE)
 @dataclass(frozen=True)
 class Column:
     name: str
-    kind: str  # numeric | categorical | ignored
+    kind: str  # numeric | categorical | date | ignored
     missing: int
     distinct: int
     note: str = ""  # why this kind, when it is not plain inference
+    date_format: DateFormat | None = None  # a date column's format
 
     @property
     def used(self) -> bool:
@@ -38,9 +49,14 @@ def infer_columns(
 ) -> tuple[Column, ...]:
     """Every column but the label(s), with its kind; infinity and declared-numeric strings are
     problems naming the column and the CSV line."""
-    declared_numeric, declared_categorical = set(data.numeric), set(data.categorical)
-    for both in sorted(declared_numeric & declared_categorical):
-        problems.add("data.numeric", f"{both!r} is also in data.categorical; keep it in one")
+    declared = {kind: set(getattr(data, key[len("data.") :])) for kind, key in DECLARED.items()}
+    kinds = list(DECLARED)
+    for i, kind in enumerate(kinds):
+        for other in kinds[i + 1 :]:
+            for both in sorted(declared[kind] & declared[other]):
+                problems.add(
+                    DECLARED[kind], f"{both!r} is also in {DECLARED[other]}; keep it in one"
+                )
     chosen = set(data.features) if data.features is not None else None
     columns = []
     for name in table.columns:
@@ -56,11 +72,13 @@ def infer_columns(
             column = Column(name, IGNORED, missing, distinct, "not in data.features")
         elif distinct <= 1:
             column = Column(name, IGNORED, missing, distinct, "constant: one value")
-        elif name in declared_categorical:
+        elif name in declared[CATEGORICAL]:
             column = Column(name, CATEGORICAL, missing, distinct, "data.categorical")
+        elif name in declared[DATE]:
+            column = _declared_date(table, name, present, missing, distinct, problems)
         else:
             column = _infer(
-                table, name, present, missing, distinct, name in declared_numeric, problems
+                table, name, present, missing, distinct, name in declared[NUMERIC], problems
             )
         columns.append(column)
     return tuple(columns)
@@ -98,6 +116,17 @@ def _infer(
             f"{table.cells[name][i]!r}. Remove it from data.numeric.",
         )
         return Column(name, IGNORED, missing, distinct)
+    form = detect_format(present)
+    if form is not None:
+        return Column(name, DATE, missing, distinct, f"dates, {form.name}", form)
+    if is_datetime(present):
+        return Column(
+            name,
+            IGNORED,
+            missing,
+            distinct,
+            "date and time: only plain dates (no time of day) become features",
+        )
     if distinct == len(present) and missing == 0 and len(present) > 2:
         return Column(name, IGNORED, missing, distinct, "identifier: unique per row")
     if distinct > NEAR_UNIQUE * len(present) and len(present) >= NEAR_UNIQUE_ROWS:
@@ -110,6 +139,32 @@ def _infer(
             "learn rows by heart (list it in data.categorical to keep it)",
         )
     return Column(name, CATEGORICAL, missing, distinct)
+
+
+def _declared_date(
+    table: Table, name: str, present: list[str], missing: int, distinct: int, problems: Problems
+) -> Column:
+    form = detect_format(present)
+    if form is None:
+        cells = table.cells[name]
+        rows = [i for i, c in enumerate(cells) if not is_missing(c)]
+        at = first_not_a_date(cells[i] for i in rows)
+        bad = rows[at] if at is not None else _mixed(cells, rows)
+        problems.add(
+            "data.dates",
+            f"{name!r}: CSV line {table.lines[bad]} has {cells[bad]!r}, which is no date in "
+            f"one format shared by the column (formats read: {examples()}). Fix the "
+            "cell, or take the column out of data.dates",
+        )
+        return Column(name, IGNORED, missing, distinct)
+    return Column(name, DATE, missing, distinct, f"data.dates, {form.name}", form)
+
+
+def _mixed(cells: list[str], rows: list[int]) -> int:
+    """Every cell is a date in some format, but no one format reads them all: the first cell
+    that the first cell's format does not read."""
+    form = next(f for f in map(DateFormat, FORMATS) if f.parse(cells[rows[0]]))
+    return next(i for i in rows if form.parse(cells[i]) is None)
 
 
 def _is_row_number(name: str, values: list[float | None], missing: int) -> bool:

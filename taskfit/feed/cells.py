@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from taskfit.data.dates import DateFormat
 from taskfit.data.labels import MISSING, number
 from taskfit.errors import DataError
 from taskfit.feed.chunk import TRAIN, Block, Chunk, Span
@@ -40,11 +41,14 @@ class Where:
 
 @dataclass(frozen=True)
 class Columns:
-    """Which columns a block holds, by kind, and the heads whose labels it encodes."""
+    """Which columns a block holds, by kind, and the heads whose labels it encodes. A date
+    column is read and looked up as a category is (its vocabulary a calendar: taskfit.feed.
+    calendar), so it is among `categorical`, and `dates` gives its format."""
 
     numeric: tuple[str, ...]
-    categorical: tuple[str, ...]
+    categorical: tuple[str, ...]  # every string column: categories and dates
     heads: tuple[Head, ...]
+    dates: Mapping[str, DateFormat] = field(default_factory=dict)
 
     @property
     def labels(self) -> tuple[str, ...]:

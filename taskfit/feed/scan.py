@@ -1,7 +1,8 @@
 """One pass over a source: what the model is fitted to, from the training rows only (exact means
 and variances merged block by block, medians from a uniform sample of RESERVOIR rows,
-vocabularies, each classification head's class counts, each regression head's target scale),
-and how many rows each part holds. Data in memory is one block; a streamed file, many."""
+vocabularies, date calendars, each classification head's class counts, each regression head's
+target scale), and how many rows each part holds. Data in memory is one block; a streamed file,
+many."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from taskfit.data.targets import DOMAIN, in_domain
 from taskfit.errors import DataError
+from taskfit.feed.calendar import fit_calendar
 from taskfit.feed.cells import Columns
 from taskfit.feed.chunk import PARTS, TEST, TRAIN, VALIDATION, Chunk, Span
 from taskfit.feed.classes import class_ids
@@ -122,9 +124,12 @@ class Accumulator:
             name: (float(m.mean[0]), float(np.sqrt(m.variance[0])) or 1.0)
             for name, m in self.targets.items()
         }
-        vocabularies = {c: sorted(v) for c, v in self.vocab.items()}
+        dates = self.columns.dates
+        calendars = {c: fit_calendar(form, self.vocab[c]) for c, form in dates.items()}
+        vocabularies = {c: sorted(v) for c, v in self.vocab.items() if c not in dates}
+        vocabularies |= {c: calendar.vocabulary for c, calendar in calendars.items()}
         return FeatureStats(
-            tuple(self.skewed), fill, indicate, mean, variance, vocabularies, targets
+            tuple(self.skewed), fill, indicate, mean, variance, vocabularies, targets, calendars
         )
 
 

@@ -161,7 +161,9 @@ class Splits:
 
 
 def data_columns(view: DataView, plan: Plan) -> Columns:
-    return Columns(view.of_kind(NUMERIC), view.of_kind(CATEGORICAL), plan.heads)
+    dates = {c.name: c.date_format for c in view.columns if c.date_format is not None}
+    strings = (*view.of_kind(CATEGORICAL), *dates)
+    return Columns(view.of_kind(NUMERIC), strings, plan.heads, dates)
 
 
 def open_splits(

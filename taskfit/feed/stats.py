@@ -5,11 +5,13 @@ the two cannot drift apart."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
 import numpy as np
+
+from taskfit.feed.calendar import Calendar
 
 # The numeric steps are keras.ops calls in the functional graph, not custom layers: Keras saves
 # them as its own operations, so `keras.saving.load_model` needs nothing from taskfit.
@@ -64,3 +66,5 @@ class FeatureStats:
     vocabularies: dict[str, list[str]]  # categorical column -> its training values, sorted
     # regression head -> its training labels' (mean, std), on the scale it learns them
     targets: dict[str, Scale]
+    # date column -> its calendar (its vocabulary is the calendar's, in `vocabularies`)
+    calendars: dict[str, Calendar] = field(default_factory=dict)

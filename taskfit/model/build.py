@@ -1,6 +1,7 @@
 """Plan + training split -> the Keras model: a preprocessing stage that takes the raw columns by
-name (fill gaps, standardise numbers, look up categories) around the table's keras.Sequential
-body (hidden layers, the table's output layer). The saved .keras file is the whole thing."""
+name (fill gaps, standardise numbers, look up categories and dates) around the table's
+keras.Sequential body (hidden layers, the table's output layer). The saved .keras file is the
+whole thing."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import keras
 import numpy as np
 
 from taskfit.data.targets import INVERSE_OFFSET
+from taskfit.feed.calendar import Calendar
 from taskfit.feed.cells import Columns
 from taskfit.feed.chunk import NUMERIC_BLOCK, Chunk, Inputs
 from taskfit.feed.scan import feature_stats
@@ -298,7 +300,10 @@ def build_from_stats(
         )
     for column in categorical:
         inputs[column] = keras.Input(shape=(1,), name=_input_name(column), dtype="int64")
-        parts.append(_categorical(names[column], inputs[column], stats.vocabularies[column]))
+        if column in stats.calendars:
+            parts.append(_date(names[column], inputs[column], stats.calendars[column]))
+        else:
+            parts.append(_categorical(names[column], inputs[column], stats.vocabularies[column]))
     features = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="features")(parts)
     outputs, stacked = build_members(plan, features, len(numeric), stats.targets)
     fit = keras.Model(inputs, keras_form(plan.heads, outputs), name="preprocess_and_body")
@@ -342,6 +347,16 @@ def _categorical(name: str, ids: keras.KerasTensor, vocabulary: list[str]) -> ob
     dim = min(16, round(1.6 * len(vocabulary) ** 0.56))  # fast.ai's rule of thumb
     embedded = keras.layers.Embedding(tokens, dim, name=f"{name}_embedding")(ids)
     return keras.layers.Flatten(name=f"{name}_flat")(embedded)
+
+
+def _date(name: str, ids: keras.KerasTensor, calendar: Calendar) -> object:
+    """A date's id in its calendar -> that day's features: a fixed Embedding (the calendar's
+    table as its weights, which the saved file holds; its config stays small)."""
+    rows, width = calendar.table.shape
+    days = keras.layers.Embedding(
+        rows, width, weights=calendar.table, trainable=False, name=f"{name}_calendar"
+    )
+    return keras.layers.Flatten(name=f"{name}_day")(days(ids))
 
 
 def _input_name(column: str) -> str:

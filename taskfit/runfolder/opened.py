@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from taskfit.data.csvtable import Table, read_csv
-from taskfit.data.labels import Labels, not_finite
+from taskfit.data.dates import is_date
+from taskfit.data.labels import Labels, is_missing, not_finite
 from taskfit.data.view import label_specs
 from taskfit.errors import DataError, Problems
 from taskfit.plan.make import make_plan
@@ -35,7 +36,8 @@ class Run:
 
     @property
     def categorical(self) -> tuple[str, ...]:
-        return self.spec.data.categorical
+        """The string inputs: categories and dates (looked up alike, inside the model)."""
+        return (*self.spec.data.categorical, *self.spec.data.dates)
 
     @property
     def label_columns(self) -> tuple[str, ...]:
@@ -114,4 +116,19 @@ def read_rows(run: Run, path: Path, need_label: bool) -> tuple[Table, list[str]]
     problems.raise_if_any(DataError)
     extra = [c for c in table.columns if c not in features and c not in run.label_columns]
     notes = [f"ignored columns the model does not use: {', '.join(extra)}"] if extra else []
-    return table, notes
+    notes += [_not_dates(table, column) for column in run.spec.data.dates]
+    return table, [n for n in notes if n]
+
+
+def _not_dates(table: Table, column: str) -> str:
+    """A note on the cells of a date column that are no date (the model reads them as an
+    unknown day, as it does an empty cell), or ""."""
+    cells = table.cells[column]
+    bad = [i for i, c in enumerate(cells) if not is_missing(c) and not is_date(c)]
+    if not bad:
+        return ""
+    some = "1 cell is" if len(bad) == 1 else f"{len(bad)} cells are"
+    return (
+        f"column {column}: {some} no date (CSV line {table.lines[bad[0]]}: "
+        f"{cells[bad[0]]!r}); the model reads each as an unknown day, as it does an empty cell"
+    )

@@ -81,6 +81,12 @@ class DataSpec:
     categorical: tuple[str, ...] = key(
         (), doc="columns to treat as categories, e.g. integer codes (default: inferred)"
     )
+    dates: tuple[str, ...] = key(
+        (),
+        doc="columns to read as dates, each in one format such as 2024-03-15 or 3/15/2024 "
+        "(default: a column whose every cell is a date); the model sees the elapsed time and "
+        "month, weekday and day of year as cycles",
+    )
     positive: str | int | bool | None = key(
         None,
         doc="binary: the label value of the positive class (default: 1, true, yes, or the "
