@@ -55,7 +55,8 @@ from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from taskfit.data.columns import CATEGORICAL, NUMERIC
+from taskfit.data.columns import CATEGORICAL, DATE, NUMERIC
+from taskfit.data.dates import detect_format
 from taskfit.feed.chunk import Chunk
 from taskfit.feed.splits import Splits, open_splits
 from taskfit.plan.checking import Checked, check_spec
@@ -99,6 +100,12 @@ SKEWED = {
     "College": Dataset("ISLR", "College", "regression", "Apps"),  # applications received
     # card expenditure, zeros included (log1p); `share` is expenditure / income
     "CreditCard": Dataset("AER", "CreditCard", "regression", "expenditure", ignore=("share",)),
+}
+# tables with a date column (data.dates); the baselines get each date as numbers (date_parts)
+DATED = {
+    "Chicago": Dataset("modeldata", "Chicago", "regression", "ridership"),  # daily train riders
+    # hotel room prices by arrival day; arrival_date_num is the same date as a number
+    "hotel_rates": Dataset("modeldata", "hotel_rates", "regression", "avg_price_per_room"),
 }
 
 
@@ -183,11 +190,39 @@ def run_taskfit(
     return Score(value, seconds, extra)
 
 
-def frame(part: Chunk, numeric: tuple[str, ...], categorical: tuple[str, ...]) -> pd.DataFrame:
-    """taskfit's rows as a DataFrame: numbers with NaN, categories as object with NaN."""
-    columns: dict[str, Any] = {
-        c: part.numeric[:, j].astype(np.float64) for j, c in enumerate(numeric)
+DATE_PARTS = ("days", "month", "weekday", "yearday")  # a date as a user gives it to boosting
+
+
+def date_numbers(dates: tuple[str, ...]) -> tuple[str, ...]:
+    """The numeric columns the baselines get for taskfit's date columns (date_parts)."""
+    return tuple(f"{c}_{part}" for c in dates for part in DATE_PARTS)
+
+
+def date_parts(column: str, cells: np.ndarray) -> dict[str, np.ndarray]:
+    """A date column as numbers (NaN for a gap): the day's ordinal, month, weekday and day of
+    year, which is what a careful user derives for a tree or linear model."""
+    cells = cells.reshape(-1)
+    form = detect_format([c for c in cells if c])
+    assert form is not None, f"{column}: taskfit read it as dates"
+    days = [form.parse(c) if c else None for c in cells]
+    parts = {
+        "days": [d.toordinal() if d else np.nan for d in days],
+        "month": [d.month if d else np.nan for d in days],
+        "weekday": [d.weekday() if d else np.nan for d in days],
+        "yearday": [d.timetuple().tm_yday if d else np.nan for d in days],
     }
+    return {f"{column}_{k}": np.asarray(v, dtype=np.float64) for k, v in parts.items()}
+
+
+def frame(part: Chunk, numeric: tuple[str, ...], categorical: tuple[str, ...]) -> pd.DataFrame:
+    """taskfit's rows as a DataFrame: numbers with NaN, categories as object with NaN, and each
+    date column (the chunk's other string columns) as the numbers date_parts gives."""
+    columns: dict[str, Any] = {
+        c: part.numeric[:, j].astype(np.float64)
+        for j, c in enumerate(numeric[: part.numeric.shape[1]])
+    }
+    for c in sorted(part.categorical.keys() - set(categorical)):
+        columns |= date_parts(c, part.categorical[c])
     for c in categorical:
         values = part.categorical[c].reshape(-1).astype(object)
         columns[c] = np.where(values == "", np.nan, values)
@@ -351,7 +386,8 @@ def compare(
         checked = check_spec(spec)
         splits = taskfit_splits(checked, seed)
         view, task = checked.data, checked.plan.head.task
-        numeric, cats = view.of_kind(NUMERIC), view.of_kind(CATEGORICAL)
+        cats = view.of_kind(CATEGORICAL)
+        numeric = (*view.of_kind(NUMERIC), *date_numbers(view.of_kind(DATE)))
         scores = {"taskfit": run_taskfit(spec, splits, task, seed, folder / "runs", overrides)}
         scores["histgb"] = run_histgb(splits, task, numeric, cats)
         # for reference: the same rows taskfit's weights learn from (it keeps validation apart)
@@ -503,7 +539,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--datasets",
         nargs="+",
-        choices=[*DATASETS, *SKEWED],
+        choices=[*DATASETS, *SKEWED, *DATED],
         default=list(DATASETS),
         metavar="NAME",
     )
@@ -558,7 +594,7 @@ def main() -> None:
             print(
                 f"{name}, seed {seed}: taskfit, HistGB, linear, hand Keras MLP ...", file=sys.stderr
             )
-            dataset = {**DATASETS, **SKEWED}[name]
+            dataset = {**DATASETS, **SKEWED, **DATED}[name]
             results.append(compare(dataset, seed, overrides(args.set), args.boosted))
         print(
             f"\nSeed {seed}; taskfit's own 60/20/20 split (stratified for classes)."
