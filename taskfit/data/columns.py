@@ -1,6 +1,6 @@
-"""Column types: numeric, categorical, date, or left out (identifiers, constants, near-unique
-text), inferred from the cells and overridable with data.numeric / data.categorical / data.dates
-/ data.ignore. Standard library only.
+"""Column types: numeric, categorical, date, free text, or left out (identifiers, constants,
+near-unique names), inferred from the cells and overridable with data.numeric,
+data.categorical, data.dates, data.text and data.ignore. Standard library only.
 """
 
 from __future__ import annotations
@@ -21,19 +21,28 @@ from taskfit.data.labels import is_missing, not_finite, number
 from taskfit.errors import Problems
 from taskfit.spec.keys import DataSpec
 
-NUMERIC, CATEGORICAL, DATE, IGNORED = "numeric", "categorical", "date", "ignored"
-DECLARED = {NUMERIC: "data.numeric", CATEGORICAL: "data.categorical", DATE: "data.dates"}
+NUMERIC, CATEGORICAL, DATE, TEXT = "numeric", "categorical", "date", "text"
+IGNORED = "ignored"
+DECLARED = {
+    NUMERIC: "data.numeric",
+    CATEGORICAL: "data.categorical",
+    DATE: "data.dates",
+    TEXT: "data.text",
+}
 # A text column with more distinct values than this share of its rows is left out: as a category
 # most values would name one or two rows, which the network learns by heart (a date or free-text
 # column typed as categories overfit by epoch 3 on a 2000-row table); from this many rows on
 NEAR_UNIQUE, NEAR_UNIQUE_ROWS = 0.5, 20
+# such a column with this many words a cell on average is free text (reviews, descriptions,
+# titles: TF-IDF inside the model); with fewer it names things (people, addresses) and is left out
+TEXT_WORDS = 3.0
 ID_NAME = re.compile(r"(^|[_\s])(id|key|uuid|index|rownames?)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Column:
     name: str
-    kind: str  # numeric | categorical | date | ignored
+    kind: str  # numeric | categorical | date | text | ignored
     missing: int
     distinct: int
     note: str = ""  # why this kind, when it is not plain inference
@@ -76,6 +85,8 @@ def infer_columns(
             column = Column(name, CATEGORICAL, missing, distinct, "data.categorical")
         elif name in declared[DATE]:
             column = _declared_date(table, name, present, missing, distinct, problems)
+        elif name in declared[TEXT]:
+            column = Column(name, TEXT, missing, distinct, "data.text")
         else:
             column = _infer(
                 table, name, present, missing, distinct, name in declared[NUMERIC], problems
@@ -127,16 +138,20 @@ def _infer(
             distinct,
             "date and time: only plain dates (no time of day) become features",
         )
+    near_unique = distinct > NEAR_UNIQUE * len(present) and len(present) >= NEAR_UNIQUE_ROWS
+    words = sum(len(c.split()) for c in present) / len(present)
+    if near_unique and words >= TEXT_WORDS:
+        return Column(name, TEXT, missing, distinct, f"free text, {words:.1f} words a cell")
     if distinct == len(present) and missing == 0 and len(present) > 2:
         return Column(name, IGNORED, missing, distinct, "identifier: unique per row")
-    if distinct > NEAR_UNIQUE * len(present) and len(present) >= NEAR_UNIQUE_ROWS:
+    if near_unique:
         return Column(
             name,
             IGNORED,
             missing,
             distinct,
             f"near-unique text: {distinct} values in {len(present)} rows would let the model "
-            "learn rows by heart (list it in data.categorical to keep it)",
+            "learn rows by heart (list it in data.categorical or data.text to keep it)",
         )
     return Column(name, CATEGORICAL, missing, distinct)
 

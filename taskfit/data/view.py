@@ -118,7 +118,7 @@ def inspect_data(loaded: LoadedSpec) -> DataView:
     label_columns = tuple(c for _, c in named)
     named += [
         (f"data.{key}", c)
-        for key in ("features", "ignore", "numeric", "categorical", "dates")
+        for key in ("features", "ignore", "numeric", "categorical", "dates", "text")
         for c in getattr(data, key) or ()
     ]
     for key, column in named:

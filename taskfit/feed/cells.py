@@ -41,14 +41,16 @@ class Where:
 
 @dataclass(frozen=True)
 class Columns:
-    """Which columns a block holds, by kind, and the heads whose labels it encodes. A date
-    column is read and looked up as a category is (its vocabulary a calendar: taskfit.feed.
-    calendar), so it is among `categorical`, and `dates` gives its format."""
+    """Which columns a block holds, by kind, and the heads whose labels it encodes. Date and
+    text columns are read as categories are, as strings, so they are among `categorical`;
+    `dates` gives each date column's format (its vocabulary is a calendar: taskfit.feed.
+    calendar), `texts` names the free-text columns (taskfit.feed.text)."""
 
     numeric: tuple[str, ...]
-    categorical: tuple[str, ...]  # every string column: categories and dates
+    categorical: tuple[str, ...]  # every string column: categories, dates and texts
     heads: tuple[Head, ...]
     dates: Mapping[str, DateFormat] = field(default_factory=dict)
+    texts: tuple[str, ...] = ()
 
     @property
     def labels(self) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ from taskfit.feed.chunk import PARTS, TEST, TRAIN, VALIDATION, Chunk, Span
 from taskfit.feed.classes import class_ids
 from taskfit.feed.source import Source
 from taskfit.feed.stats import FeatureStats, heavy_tailed, log_scale
+from taskfit.feed.text import fit_text
 
 RESERVOIR = 100_000  # training rows kept (a uniform sample) for the numeric medians
 FIRST_ROWS = 8  # training rows kept to build the model before fit
@@ -124,12 +125,22 @@ class Accumulator:
             name: (float(m.mean[0]), float(np.sqrt(m.variance[0])) or 1.0)
             for name, m in self.targets.items()
         }
-        dates = self.columns.dates
+        dates, texts = self.columns.dates, self.columns.texts
         calendars = {c: fit_calendar(form, self.vocab[c]) for c, form in dates.items()}
-        vocabularies = {c: sorted(v) for c, v in self.vocab.items() if c not in dates}
+        encoders = {c: fit_text(c, self.vocab[c]) for c in texts}
+        lookups = [c for c in self.vocab if c not in dates and c not in texts]
+        vocabularies = {c: sorted(self.vocab[c]) for c in lookups}
         vocabularies |= {c: calendar.vocabulary for c, calendar in calendars.items()}
         return FeatureStats(
-            tuple(self.skewed), fill, indicate, mean, variance, vocabularies, targets, calendars
+            tuple(self.skewed),
+            fill,
+            indicate,
+            mean,
+            variance,
+            vocabularies,
+            targets,
+            calendars,
+            encoders,
         )
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from taskfit.data.columns import CATEGORICAL, NUMERIC
+from taskfit.data.columns import CATEGORICAL, NUMERIC, TEXT
 from taskfit.data.view import DataView
 from taskfit.feed.cells import Columns
 from taskfit.feed.chunk import TEST, TRAIN, VALIDATION, Chunk, Span, concat
@@ -162,8 +162,9 @@ class Splits:
 
 def data_columns(view: DataView, plan: Plan) -> Columns:
     dates = {c.name: c.date_format for c in view.columns if c.date_format is not None}
-    strings = (*view.of_kind(CATEGORICAL), *dates)
-    return Columns(view.of_kind(NUMERIC), strings, plan.heads, dates)
+    texts = view.of_kind(TEXT)
+    strings = (*view.of_kind(CATEGORICAL), *dates, *texts)
+    return Columns(view.of_kind(NUMERIC), strings, plan.heads, dates, texts)
 
 
 def open_splits(

@@ -68,3 +68,5 @@ class FeatureStats:
     targets: dict[str, Scale]
     # date column -> its calendar (its vocabulary is the calendar's, in `vocabularies`)
     calendars: dict[str, Calendar] = field(default_factory=dict)
+    # text column -> its TextVectorization, adapted on the training cells (taskfit.feed.text)
+    texts: dict[str, Any] = field(default_factory=dict)

@@ -190,6 +190,9 @@ def _write_tflite(model: Any, heads: Heads, path: Path, scratch: Path) -> None:
     import tensorflow as tf
     from tensorflow.lite.python.convert import ConverterError  # tf.lite does not export it
 
+    # measured: StringLower is a Flex op and StringNGrams not even that, and neither LiteRT
+    # nor TensorFlow 2.20's tf.lite.Interpreter links the Flex delegate
+    _refuse_text(model, "tflite", "TFLite's built-in")
     savedmodel = scratch / "savedmodel"
     _write_savedmodel(model, heads, savedmodel, scratch)
     converter = tf.lite.TFLiteConverter.from_saved_model(str(savedmodel), [SERVING])
@@ -207,6 +210,8 @@ def _write_onnx(model: Any, heads: Heads, path: Path, scratch: Path) -> None:
     its SavedModel route carries StringLookup's vocabulary over and freezes every constant."""
     import onnx
 
+    # measured: tf2onnx 1.17 leaves StringSplitV2, StringNGrams and RaggedBincount as they are
+    _refuse_text(model, "onnx", "ONNX's")
     savedmodel = scratch / "savedmodel"
     _write_savedmodel(model, heads, savedmodel, scratch)
     proto = _convert_to_onnx(savedmodel)
@@ -275,6 +280,19 @@ ONNX_RULES = {"Log1p": _log1p_as_log}  # TensorFlow ops tf2onnx lacks -> how to 
 
 
 # ---- small helpers ----
+
+
+def _refuse_text(model: Any, fmt: str, operations: str) -> None:
+    """A model with a text column splits strings into words, which `operations` cannot."""
+    keras = import_keras()
+    texts = [
+        layer.name for layer in model.layers if isinstance(layer, keras.layers.TextVectorization)
+    ]
+    if texts:
+        raise TaskfitError(
+            f"--format {fmt}: this model splits text into words inside ({', '.join(texts)}), "
+            f"which {operations} operations cannot do; export as savedmodel instead"
+        )
 
 
 @contextmanager

@@ -1,13 +1,13 @@
 """Plan + training split -> the Keras model: a preprocessing stage that takes the raw columns by
-name (fill gaps, standardise numbers, look up categories and dates) around the table's
-keras.Sequential body (hidden layers, the table's output layer). The saved .keras file is the
-whole thing."""
+name (fill gaps, standardise numbers, look up categories and dates, weigh a text's words) around
+the table's keras.Sequential body (hidden layers, the table's output layer). The saved .keras
+file is the whole thing."""
 
 from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
@@ -19,6 +19,7 @@ from taskfit.feed.cells import Columns
 from taskfit.feed.chunk import NUMERIC_BLOCK, Chunk, Inputs
 from taskfit.feed.scan import feature_stats
 from taskfit.feed.stats import FeatureStats, Scale, fill_missing, log_scale
+from taskfit.feed.text import encode_text
 from taskfit.model.ensemble import member_dense, member_scaling, periodic_embedding
 from taskfit.plan.outputs import keras_form
 from taskfit.plan.plan import Head, Plan
@@ -206,11 +207,19 @@ class Models:
     # several members: the `fit` inputs -> every member's output, stacked on axis 1 (training
     # gives each its own loss: taskfit.model.ensemble.PackedEnsemble)
     members: keras.Model | None = None
+    # text column (among `categorical`) -> its adapted TextVectorization: `fit` takes its
+    # TF-IDF weights, the saved model the string
+    texts: dict[str, Any] = field(default_factory=dict)
 
     def pack(self, rows: Chunk) -> dict[str, Any]:
         """Rows -> the `fit` model's inputs."""
         x = rows.categorical
-        packed = {c: category_ids(x[c], self.vocabularies[c]) for c in self.categorical}
+        packed = {
+            c: encode_text(self.texts[c], x[c])
+            if c in self.texts
+            else category_ids(x[c], self.vocabularies[c])
+            for c in self.categorical
+        }
         if self.numeric:
             packed[NUMERIC_BLOCK] = rows.numeric
         return packed
@@ -299,6 +308,14 @@ def build_from_stats(
             )(x)
         )
     for column in categorical:
+        if column in stats.texts:
+            width = stats.texts[column].vocabulary_size()
+            inputs[column] = keras.Input(shape=(width,), name=_input_name(column))
+            # unit length, as scikit-learn's TfidfVectorizer: a long cell's counts would
+            # otherwise dwarf every other input
+            unit = keras.layers.UnitNormalization(name=f"{names[column]}_unit_length")
+            parts.append(unit(inputs[column]))
+            continue
         inputs[column] = keras.Input(shape=(1,), name=_input_name(column), dtype="int64")
         if column in stats.calendars:
             parts.append(_date(names[column], inputs[column], stats.calendars[column]))
@@ -312,13 +329,15 @@ def build_from_stats(
         members = keras.Model(inputs, keras_form(plan.heads, stacked), name="members")
     log_scaled = tuple(numeric[i] for i in stats.skewed)
     kind = "heads" if plan.multi else plan.head.task
-    vocabularies = {c: stats.vocabularies[c] for c in categorical}
-    return Models(fit, numeric, categorical, vocabularies, kind, log_scaled, members)
+    vocabularies = {c: stats.vocabularies[c] for c in categorical if c not in stats.texts}
+    texts = {c: stats.texts[c] for c in categorical if c in stats.texts}
+    return Models(fit, numeric, categorical, vocabularies, kind, log_scaled, members, texts)
 
 
 def _named(models: Models) -> keras.Model:
     """The saved model: one input per raw column, keyed by the column's name; each category
-    column through a StringLookup of its vocabulary into the id `fit` takes (category_ids)."""
+    column through a StringLookup of its vocabulary into the id `fit` takes (category_ids),
+    each text column through its TextVectorization into the weights `fit` takes."""
     names = _layer_names([*models.numeric, *models.categorical])
     columns: dict[str, keras.KerasTensor] = {}
     packed: dict[str, Any] = {}
@@ -331,6 +350,12 @@ def _named(models: Models) -> keras.Model:
         )
     for column in models.categorical:
         columns[column] = keras.Input(shape=(1,), name=_input_name(column), dtype="string")
+        if column in models.texts:
+            encoder = models.texts[column]
+            weights = encoder(columns[column])  # Keras infers (rows, 1, tokens): it is 2-D
+            flat = keras.layers.Reshape((encoder.vocabulary_size(),), name=f"{encoder.name}_flat")
+            packed[column] = flat(weights)
+            continue
         lookup = keras.layers.StringLookup(
             vocabulary=models.vocabularies[column], name=f"{names[column]}_lookup"
         )

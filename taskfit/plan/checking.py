@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from taskfit.config.schema import as_data
-from taskfit.data.columns import CATEGORICAL, DATE, NUMERIC
+from taskfit.data.columns import CATEGORICAL, DATE, NUMERIC, TEXT
 from taskfit.data.view import DataView, inspect_data
 from taskfit.errors import SpecError
 from taskfit.plan.make import make_plan
@@ -33,6 +33,7 @@ class Checked:
             numeric=list(data.of_kind(NUMERIC)),
             categorical=list(data.of_kind(CATEGORICAL)),
             dates=list(data.of_kind(DATE)),
+            text=list(data.of_kind(TEXT)),
         )
         doc["model"]["layers"] = as_data(plan.layers)
         doc["model"]["members"] = plan.members

@@ -36,8 +36,9 @@ class Run:
 
     @property
     def categorical(self) -> tuple[str, ...]:
-        """The string inputs: categories and dates (looked up alike, inside the model)."""
-        return (*self.spec.data.categorical, *self.spec.data.dates)
+        """The string inputs: categories, dates and texts (each encoded inside the model)."""
+        data = self.spec.data
+        return (*data.categorical, *data.dates, *data.text)
 
     @property
     def label_columns(self) -> tuple[str, ...]:

@@ -87,6 +87,11 @@ class DataSpec:
         "(default: a column whose every cell is a date); the model sees the elapsed time and "
         "month, weekday and day of year as cycles",
     )
+    text: tuple[str, ...] = key(
+        (),
+        doc="columns of free text, encoded as TF-IDF of words and word pairs inside the model "
+        "(default: a column of mostly distinct cells, 3 or more words each)",
+    )
     positive: str | int | bool | None = key(
         None,
         doc="binary: the label value of the positive class (default: 1, true, yes, or the "
