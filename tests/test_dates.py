@@ -16,7 +16,7 @@ from taskfit.data.dates import DateFormat, detect_format
 from taskfit.data.labels import Labels
 from taskfit.data.view import inspect_data
 from taskfit.errors import DataError
-from taskfit.feed.calendar import FEATURES, YEARS_AFTER, fit_calendar
+from taskfit.feed.calendar import FEATURES, SLOTS, YEARS_AFTER, fit_calendar
 from taskfit.feed.cells import Columns
 from taskfit.feed.chunk import Chunk
 from taskfit.feed.scan import feature_stats
@@ -180,3 +180,23 @@ def test_predict_notes_the_cells_of_a_date_column_that_are_no_date(tmp_path: Pat
         "column when: 2 cells are no date (CSV line 4: 'soon'); the model reads each as an "
         "unknown day, as it does an empty cell"
     ]
+
+
+def test_recurring_days_share_a_slot_the_model_learns_a_vector_for() -> None:
+    calendar = fit_calendar(DateFormat("%Y-%m-%d"), Counter({"2020-06-01": 1, "2021-06-01": 1}))
+    kinds = list(SLOTS)
+
+    def slot(cell: str, kind: str) -> float:
+        return float(calendar.slots[1 + calendar.vocabulary.index(cell), kinds.index(kind)])
+
+    assert slot("2020-07-04", "day_of_year") == slot("2021-07-04", "day_of_year")
+    assert slot("2020-03-01", "day_of_year") == slot("2021-03-01", "day_of_year")  # leap or not
+    assert slot("2020-07-04", "day_of_year") != slot("2020-07-05", "day_of_year")
+    # Thanksgiving: the fourth Thursday of November
+    assert slot("2020-11-26", "weekday_of_month") == slot("2021-11-25", "weekday_of_month")
+    assert slot("2020-11-26", "weekday_of_month") != slot("2020-11-19", "weekday_of_month")
+    assert not calendar.slots[0].any()  # a cell not found: slot 0 of each
+    used = {kind: {slot(c, kind) for c in calendar.vocabulary} for kind in kinds}
+    assert {kind: (min(v), max(v)) for kind, v in used.items()} == {
+        kind: (1, count - 1) for kind, count in SLOTS.items()
+    }

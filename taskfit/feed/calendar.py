@@ -33,10 +33,17 @@ FEATURES = (
 )
 
 
+# Days the model learns a vector for, as holidays recur: the same day of the year (1 January,
+# 4 July, 25 December), and the same weekday of a month's same week (the fourth Thursday of
+# November, the first Monday of September). 0: a cell not found.
+SLOTS = {"day_of_year": 1 + 366, "weekday_of_month": 1 + 12 * 5 * 7}
+
+
 @dataclass(frozen=True)
 class Calendar:
     vocabulary: list[str]  # every day as written, sorted (as category vocabularies are)
     table: np.ndarray  # (1 + len(vocabulary), FEATURES) float32; row 0 for a cell not found
+    slots: np.ndarray  # (1 + len(vocabulary), SLOTS) each day's slot of each kind, as float32
 
 
 def fit_calendar(form: DateFormat, counts: Counter[str]) -> Calendar:
@@ -48,7 +55,8 @@ def fit_calendar(form: DateFormat, counts: Counter[str]) -> Calendar:
         if day is not None:
             days[day] += n
     if not days:  # every training cell empty: nothing to place a calendar around
-        return Calendar([], np.zeros((1, len(FEATURES)), dtype=np.float32))
+        none = np.zeros((1, len(FEATURES)), dtype=np.float32)
+        return Calendar([], none, np.zeros((1, len(SLOTS)), dtype=np.float32))
     ordinals = np.array([d.toordinal() for d in days], dtype=np.float64)
     weights = np.array(list(days.values()), dtype=np.float64)
     mean = float(np.average(ordinals, weights=weights))
@@ -63,7 +71,15 @@ def fit_calendar(form: DateFormat, counts: Counter[str]) -> Calendar:
     features = _features(span, mean, std)
     rows = np.array([i for _, i in written])
     table = np.concatenate([np.zeros((1, len(FEATURES))), features[rows]]).astype(np.float32)
-    return Calendar([text for text, _ in written], table)
+    slots = np.concatenate([np.zeros((1, len(SLOTS))), _slots(span)[rows]]).astype(np.float32)
+    return Calendar([text for text, _ in written], table, slots)
+
+
+def _slots(ordinals: np.ndarray) -> np.ndarray:
+    days = [dt.date.fromordinal(int(o)) for o in ordinals]
+    leap = [dt.date(2000, d.month, d.day).timetuple().tm_yday for d in days]  # 29 Feb: its own
+    nth = [1 + ((d.month - 1) * 5 + (d.day - 1) // 7) * 7 + d.weekday() for d in days]
+    return np.stack([leap, nth], axis=1)
 
 
 def _features(ordinals: np.ndarray, mean: float, std: float) -> np.ndarray:
