@@ -69,3 +69,49 @@ def test_a_near_unique_text_column_is_left_out_with_a_note(tmp_path: Path) -> No
     assert column.note.startswith("near-unique text: 31 values in 40 rows")
     kept = check_spec(spec, {"data.categorical": ["comment"]}).data.columns
     assert next(c for c in kept if c.name == "comment").kind == "categorical"
+
+
+def rare_shop_spec(folder: Path) -> Path:
+    """`shop` (declared a category) holds a value of its own in 24 of 40 rows."""
+    lines = ["shop,size,y"]
+    lines += [f"shop {i if i < 24 else 100 + i % 3},{i % 7},{i % 2}" for i in range(40)]
+    (folder / "data.csv").write_text("\n".join(lines) + "\n")
+    spec = folder / "spec.yaml"
+    spec.write_text("task: binary\ndata: {source: data.csv, label: y, categorical: [shop]}\n")
+    return spec
+
+
+def test_a_column_of_rare_categories_is_named_by_check_and_by_the_diagnosis(
+    tmp_path: Path,
+) -> None:
+    from taskfit.data.columns import memorisable
+    from taskfit.plan.checking import notes
+
+    checked = check_spec(rare_shop_spec(tmp_path))
+    assert memorisable(checked.data.columns) == {"shop": 0.6}
+    assert (
+        "column shop: 60% of its rows hold a value seen at most 2 times, which the network can "
+        "learn by heart; if val_loss rises early on, data.ignore it or merge its rare values"
+    ) in notes(checked)
+    memorising = {"loss": [1.0, 0.6, 0.4, 0.2], "val_loss": [1.0, 0.9, 1.2, 1.5]}
+    (said,) = fit_diagnosis(memorising, budget=100, suspects={"shop": 0.6})
+    assert "Likely here: the rare values of shop (60% of rows), each seen at most twice" in said
+    (plain,) = fit_diagnosis(memorising, budget=100)
+    assert "shop" not in plain and "a column that tells rows apart" in plain
+
+
+def test_report_names_the_memorisable_column_train_recorded(tmp_path: Path) -> None:
+    spec = rare_shop_spec(tmp_path)
+    trained = runner.invoke(
+        app, ["train", str(spec), "--output", str(tmp_path / "runs"), "--set",
+              "training.epochs=2", "--json"],
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    run = Path(json.loads(trained.stdout)["run_dir"])
+    assert json.loads((run / "run.json").read_text())["memorisable"] == {"shop": 0.6}
+    # the curves of a run that memorised (what history.csv would say), then the report
+    rows = ["epoch,loss,val_loss", "1,1.0,1.0", "2,0.6,0.9", "3,0.4,1.2", "4,0.2,1.5"]
+    (run / "history.csv").write_text("\n".join(rows) + "\n")
+    report = runner.invoke(app, ["report", str(run)])
+    assert report.exit_code == 0, report.output
+    assert "the rare values of shop (60% of rows)" in " ".join(report.stdout.split())

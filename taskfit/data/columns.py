@@ -6,7 +6,8 @@ data.categorical, data.dates, data.text and data.ignore. Standard library only.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 
 from taskfit.data.csvtable import Table
 from taskfit.data.dates import (
@@ -36,6 +37,9 @@ NEAR_UNIQUE, NEAR_UNIQUE_ROWS = 0.5, 20
 # such a column with this many words a cell on average is free text (reviews, descriptions,
 # titles: TF-IDF inside the model); with fewer it names things (people, addresses) and is left out
 TEXT_WORDS = 3.0
+# A category column where this share of the rows hold a value seen at most RARE times lets the
+# network tell those rows apart and learn their labels by heart (an embedding row each)
+RARE, MEMORISABLE = 2, 0.25
 ID_NAME = re.compile(r"(^|[_\s])(id|key|uuid|index|rownames?)$", re.IGNORECASE)
 
 
@@ -47,6 +51,7 @@ class Column:
     distinct: int
     note: str = ""  # why this kind, when it is not plain inference
     date_format: DateFormat | None = None  # a date column's format
+    rare: float = 0.0  # the share of its present cells holding a value seen at most RARE times
 
     @property
     def used(self) -> bool:
@@ -91,8 +96,20 @@ def infer_columns(
             column = _infer(
                 table, name, present, missing, distinct, name in declared[NUMERIC], problems
             )
+        if column.kind == CATEGORICAL:
+            column = replace(column, rare=_rare_share(present))
         columns.append(column)
     return tuple(columns)
+
+
+def memorisable(columns: tuple[Column, ...]) -> dict[str, float]:
+    """Category columns whose rare values let the model learn rows by heart -> that share."""
+    return {c.name: c.rare for c in columns if c.kind == CATEGORICAL and c.rare >= MEMORISABLE}
+
+
+def _rare_share(present: list[str]) -> float:
+    counts = Counter(present)
+    return sum(n for n in counts.values() if n <= RARE) / len(present) if present else 0.0
 
 
 def _infer(

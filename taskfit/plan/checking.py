@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from taskfit.config.schema import as_data
-from taskfit.data.columns import CATEGORICAL, DATE, NUMERIC, TEXT
+from taskfit.data.columns import CATEGORICAL, DATE, NUMERIC, RARE, TEXT, memorisable
 from taskfit.data.view import DataView, inspect_data
 from taskfit.errors import SpecError
 from taskfit.plan.make import make_plan
@@ -84,6 +84,12 @@ def notes(checked: Checked) -> list[str]:
         out.append(
             f"streaming {data.streamed.name}: column types and labels from its first "
             f"{data.table.n_rows} rows; the split is by a hash of the row number, not stratified"
+        )
+    for column, share in memorisable(data.columns).items():
+        out.append(
+            f"column {column}: {share:.0%} of its rows hold a value seen at most {RARE} times, "
+            "which the network can learn by heart; if val_loss rises early on, data.ignore it "
+            "or merge its rare values"
         )
     for head in checked.plan.heads:
         labels = head.labels

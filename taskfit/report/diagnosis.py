@@ -22,8 +22,11 @@ def fit_diagnosis(
     budget: int,
     monitor: str = "val_loss",
     patience: int | None = None,
+    suspects: Mapping[str, float] | None = None,
 ) -> list[str]:
-    """The problems the curves show, each with what to do; none for a healthy fit."""
+    """The problems the curves show, each with what to do; none for a healthy fit. `suspects`:
+    the category columns whose rare values let rows be learned by heart (data.columns.
+    memorisable), named when the curves show overfitting."""
     found = []
     watched = _numbers(history.get(monitor, ()))
     if watched and len(watched) >= budget:
@@ -46,20 +49,37 @@ def fit_diagnosis(
                 f"overfitting: val_loss was lowest at epoch {best + 1} and ended {rise:.0%} "
                 f"above it while the training loss fell {fall:.0%}; the model learns the "
                 f"training rows rather than the pattern (the saved weights are the best "
-                "epoch's when early stopping restores them). Try dropout on the hidden layers "
-                "(model.layers: [{units: 64, dropout: 0.2}, ...]), smaller layers, or more "
-                "rows; a column that tells rows apart does this too (taskfit check lists each "
-                "column's distinct values: data.ignore it)"
+                f"epoch's when early stopping restores them). {_culprits(suspects or {})}"
             )
     return found
 
 
-def curves_say(spec: Spec, history: Mapping[str, Sequence[float | str]]) -> list[str]:
+def _culprits(suspects: Mapping[str, float]) -> str:
+    if suspects:
+        named = ", ".join(f"{c} ({share:.0%} of rows)" for c, share in suspects.items())
+        return (
+            f"Likely here: the rare values of {named}, each seen at most twice, tell rows "
+            "apart: data.ignore the column or merge its rare values; dropout on the hidden "
+            "layers (model.layers: [{units: 64, dropout: 0.2}, ...]) helps too"
+        )
+    return (
+        "Try dropout on the hidden layers (model.layers: [{units: 64, dropout: 0.2}, ...]), "
+        "smaller layers, or more rows; a column that tells rows apart does this too (taskfit "
+        "check lists each column's distinct values: data.ignore it)"
+    )
+
+
+def curves_say(
+    spec: Spec,
+    history: Mapping[str, Sequence[float | str]],
+    suspects: Mapping[str, float] | None = None,
+) -> list[str]:
     """fit_diagnosis for this spec's budget and early stopping."""
     stopping = spec.training.early_stopping
+    epochs = spec.training.epochs
     if stopping is None:
-        return fit_diagnosis(history, spec.training.epochs)
-    return fit_diagnosis(history, spec.training.epochs, stopping.monitor, stopping.patience)
+        return fit_diagnosis(history, epochs, suspects=suspects)
+    return fit_diagnosis(history, epochs, stopping.monitor, stopping.patience, suspects)
 
 
 def _numbers(column: Sequence[float | str]) -> list[float]:

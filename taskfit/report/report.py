@@ -92,7 +92,9 @@ def read_report(folder: Path) -> Report:
     }
     if plan.additions:
         choices["additions"] = ", ".join(plan.additions)
-    said = curves_say(spec, read_history(files.history)) if status == "completed" else []
+    suspects = facts.get("memorisable")
+    history = read_history(files.history)
+    said = curves_say(spec, history, suspects) if status == "completed" else []
     if said:
         summary["diagnosis"] = " / ".join(said)
     heads = []

@@ -20,7 +20,12 @@ from taskfit.training.fit import Fitted
 
 
 def run_facts(
-    keras: Any, run_dir: Path, fitted: Fitted, splits: Splits, started: float
+    keras: Any,
+    run_dir: Path,
+    fitted: Fitted,
+    splits: Splits,
+    started: float,
+    memorisable: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """run.json: how long the run took, on how many rows, with which versions (for `report`).
     A resumed run adds its time to the earlier attempts'."""
@@ -42,6 +47,8 @@ def run_facts(
         **({"refit": fitted.refit} if fitted.refit else {}),
         # log-scale heads: the factor their predictions were multiplied by (smearing)
         **({"smearing": fitted.smearing} if fitted.smearing else {}),
+        # category columns whose rare values let rows be learned by heart: report names them
+        **({"memorisable": memorisable} if memorisable else {}),
         "versions": {
             "taskfit": __version__,
             "keras": keras.__version__,

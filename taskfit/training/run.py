@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from taskfit import progress
+from taskfit.data.columns import memorisable
 from taskfit.errors import SpecError, TrainingError
 from taskfit.feed.splits import Splits
 from taskfit.model.keras_setup import check_backend, import_keras
@@ -215,7 +216,8 @@ def _finish(
     if not fitted.interrupted:
         from taskfit.report.diagnosis import curves_say
 
-        warnings += curves_say(checked.loaded.spec, fitted.history)
+        suspects = memorisable(checked.data.columns)
+        warnings += curves_say(checked.loaded.spec, fitted.history, suspects)
     from taskfit.training.smearing import smear
 
     fitted.smearing = smear(fitted, plan, splits)
@@ -279,7 +281,8 @@ def _save(
     save_model(fitted.models.named, files.model)
     write_json(files.metrics, metrics)
     saved.done = True
-    write_json(files.facts, run_facts(keras, run_dir, fitted, splits, started))
+    suspects = memorisable(checked.data.columns)
+    write_json(files.facts, run_facts(keras, run_dir, fitted, splits, started, suspects))
     if baseline is not None:
         write_json(files.baseline, baseline)
     if smoke:
