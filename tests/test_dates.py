@@ -64,6 +64,7 @@ def test_each_common_format_is_detected_with_its_padding(
         ["13/13/2024"],
         ["March 2024"],
         ["MAR 15, 2024"],  # a lookup is case-sensitive: only the month names as written
+        [" 2024-03-15"],  # nor does it strip: the calendar holds no day with a space before
     ],
 )
 def test_cells_that_are_not_days_in_one_format_are_no_date_column(cells: list[str]) -> None:

@@ -50,8 +50,9 @@ class DateFormat:
         return _pattern(self.name)
 
     def parse(self, cell: str) -> dt.date | None:
-        """The day a cell names in this format, or None."""
-        found = self.pattern.fullmatch(cell.strip())
+        """The day a cell names in this format, or None. The cell as it is: the model looks the
+        raw string up, so " 2024-03-15" is no date."""
+        found = self.pattern.fullmatch(cell)
         if found is None:
             return None
         fields = found.groupdict()
@@ -89,8 +90,8 @@ def detect_format(cells: list[str]) -> DateFormat | None:
 def _with_constant_time(cells: list[str]) -> list[str]:
     """The formats of FORMATS followed by the time part of the first cell, when every cell ends
     in it (a date exported as a datetime at midnight)."""
-    found = TIME_OF_DAY.search(cells[0].strip())
-    if found is None or not all(c.strip().endswith(found.group()) for c in cells):
+    found = TIME_OF_DAY.search(cells[0])
+    if found is None or not all(c.endswith(found.group()) for c in cells):
         return []
     return [name + found.group() for name in FORMATS]
 
@@ -115,8 +116,8 @@ def is_datetime(cells: list[str]) -> bool:
     """Every cell a date in FORMATS with a time of day after it."""
 
     def dated(cell: str) -> bool:
-        time = TIME_OF_DAY.search(cell.strip())
-        return time is not None and is_date(cell.strip()[: time.start()])
+        time = TIME_OF_DAY.search(cell)
+        return time is not None and is_date(cell[: time.start()])
 
     return bool(cells) and all(dated(c) for c in cells)
 
@@ -143,7 +144,7 @@ def _padding(form: DateFormat, cells: list[str]) -> tuple[bool, ...]:
         return (True,)
     styles = set()
     for cell in cells:
-        fields = form.pattern.fullmatch(cell.strip())
+        fields = form.pattern.fullmatch(cell)
         assert fields is not None  # detect_format parsed every cell
         for code in ("m", "d"):
             value = fields.groupdict().get(code)
