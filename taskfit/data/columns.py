@@ -156,8 +156,8 @@ def _infer(
             "date and time: only plain dates (no time of day) become features",
         )
     near_unique = distinct > NEAR_UNIQUE * len(present) and len(present) >= NEAR_UNIQUE_ROWS
-    words = sum(len(c.split()) for c in present) / len(present)
-    if near_unique and words >= TEXT_WORDS:
+    words = sum(len(c.split()) for c in present) / len(present) if near_unique else 0.0
+    if words >= TEXT_WORDS:
         return Column(name, TEXT, missing, distinct, f"free text, {words:.1f} words a cell")
     if distinct == len(present) and missing == 0 and len(present) > 2:
         return Column(name, IGNORED, missing, distinct, "identifier: unique per row")

@@ -5,7 +5,8 @@ day out of range, is all zeros), so the features are the same numbers in trainin
 model and in every export.
 
 The features: the elapsed time (days, standardised over the training rows), and month, day of
-week and day of year each as a point on a circle (sin, cos), so December sits next to January.
+week and day of year each as a point on a circle (sin, cos), so December sits next to January;
+and each day's recurring slots (SLOTS), for which the model learns a vector of its own.
 """
 
 from __future__ import annotations
@@ -64,29 +65,25 @@ def fit_calendar(form: DateFormat, counts: Counter[str]) -> Calendar:
     first = dt.date(max(min(days).year - YEARS_BEFORE, 1), 1, 1)
     last = dt.date(min(max(days).year + YEARS_AFTER, 9999), 12, 31)
     span = np.arange(first.toordinal(), last.toordinal() + 1)
-    written = [
-        (text, i) for i, o in enumerate(span) for text in form.write(dt.date.fromordinal(int(o)))
-    ]
-    written.sort()
-    features = _features(span, mean, std)
+    calendar = [dt.date.fromordinal(int(o)) for o in span]
+    written = sorted((text, i) for i, day in enumerate(calendar) for text in form.write(day))
     rows = np.array([i for _, i in written])
+    features = _features(calendar, (span - mean) / std)
     table = np.concatenate([np.zeros((1, len(FEATURES))), features[rows]]).astype(np.float32)
-    slots = np.concatenate([np.zeros((1, len(SLOTS))), _slots(span)[rows]]).astype(np.float32)
+    slots = np.concatenate([np.zeros((1, len(SLOTS))), _slots(calendar)[rows]]).astype(np.float32)
     return Calendar([text for text, _ in written], table, slots)
 
 
-def _slots(ordinals: np.ndarray) -> np.ndarray:
-    days = [dt.date.fromordinal(int(o)) for o in ordinals]
+def _slots(days: list[dt.date]) -> np.ndarray:
     leap = [dt.date(2000, d.month, d.day).timetuple().tm_yday for d in days]  # 29 Feb: its own
     nth = [1 + ((d.month - 1) * 5 + (d.day - 1) // 7) * 7 + d.weekday() for d in days]
     return np.stack([leap, nth], axis=1)
 
 
-def _features(ordinals: np.ndarray, mean: float, std: float) -> np.ndarray:
-    days = [dt.date.fromordinal(int(o)) for o in ordinals]
+def _features(days: list[dt.date], elapsed: np.ndarray) -> np.ndarray:
     month = np.array([d.month - 1 for d in days]) / 12
     weekday = np.array([d.weekday() for d in days]) / 7
     yearday = np.array([d.timetuple().tm_yday - 1 for d in days]) / 366
     turns = [2 * np.pi * f for f in (month, weekday, yearday)]
     circles = [part for t in turns for part in (np.sin(t), np.cos(t))]
-    return np.stack([(ordinals - mean) / std, *circles, np.ones(len(days))], axis=1)
+    return np.stack([elapsed, *circles, np.ones(len(days))], axis=1)
