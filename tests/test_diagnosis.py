@@ -95,7 +95,7 @@ def test_a_column_of_rare_categories_is_named_by_check_and_by_the_diagnosis(
     ) in notes(checked)
     memorising = {"loss": [1.0, 0.6, 0.4, 0.2], "val_loss": [1.0, 0.9, 1.2, 1.5]}
     (said,) = fit_diagnosis(memorising, budget=100, suspects={"shop": 0.6})
-    assert "Likely here: the rare values of shop (60% of rows), each seen at most twice" in said
+    assert "Likely here: the rare values of shop (60% of rows), each seen at most 2 times" in said
     (plain,) = fit_diagnosis(memorising, budget=100)
     assert "shop" not in plain and "a column that tells rows apart" in plain
 

@@ -24,12 +24,8 @@ from taskfit.spec.keys import DataSpec
 
 NUMERIC, CATEGORICAL, DATE, TEXT = "numeric", "categorical", "date", "text"
 IGNORED = "ignored"
-DECLARED = {
-    NUMERIC: "data.numeric",
-    CATEGORICAL: "data.categorical",
-    DATE: "data.dates",
-    TEXT: "data.text",
-}
+# each kind a spec can declare -> its data.* key (DataSpec's field)
+DECLARED = {NUMERIC: "numeric", CATEGORICAL: "categorical", DATE: "dates", TEXT: "text"}
 # A text column with more distinct values than this share of its rows is left out: as a category
 # most values would name one or two rows, which the network learns by heart (a date or free-text
 # column typed as categories overfit by epoch 3 on a 2000-row table); from this many rows on
@@ -63,13 +59,14 @@ def infer_columns(
 ) -> tuple[Column, ...]:
     """Every column but the label(s), with its kind; infinity and declared-numeric strings are
     problems naming the column and the CSV line."""
-    declared = {kind: set(getattr(data, key[len("data.") :])) for kind, key in DECLARED.items()}
+    declared = {kind: set(getattr(data, key)) for kind, key in DECLARED.items()}
     kinds = list(DECLARED)
     for i, kind in enumerate(kinds):
         for other in kinds[i + 1 :]:
             for both in sorted(declared[kind] & declared[other]):
                 problems.add(
-                    DECLARED[kind], f"{both!r} is also in {DECLARED[other]}; keep it in one"
+                    f"data.{DECLARED[kind]}",
+                    f"{both!r} is also in data.{DECLARED[other]}; keep it in one",
                 )
     chosen = set(data.features) if data.features is not None else None
     columns = []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from taskfit.config.params import suggest
 from taskfit.data.bundled import bundled_datasets
-from taskfit.data.columns import Column, infer_columns
+from taskfit.data.columns import DECLARED, Column, infer_columns
 from taskfit.data.csvtable import Table, read_csv
 from taskfit.data.labels import Labels, LabelSpec, detect_labels
 from taskfit.errors import DataError, Problems
@@ -118,7 +118,7 @@ def inspect_data(loaded: LoadedSpec) -> DataView:
     label_columns = tuple(c for _, c in named)
     named += [
         (f"data.{key}", c)
-        for key in ("features", "ignore", "numeric", "categorical", "dates", "text")
+        for key in ("features", "ignore", *DECLARED.values())
         for c in getattr(data, key) or ()
     ]
     for key, column in named:

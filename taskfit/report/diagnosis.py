@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from taskfit.data.columns import RARE
 from taskfit.recipe.table import higher_is_better
 from taskfit.spec.keys import Spec
 
@@ -58,8 +59,8 @@ def _culprits(suspects: Mapping[str, float]) -> str:
     if suspects:
         named = ", ".join(f"{c} ({share:.0%} of rows)" for c, share in suspects.items())
         return (
-            f"Likely here: the rare values of {named}, each seen at most twice, tell rows "
-            "apart: data.ignore the column or merge its rare values; dropout on the hidden "
+            f"Likely here: the rare values of {named}, each seen at most {RARE} times, tell "
+            "rows apart: data.ignore the column or merge its rare values; dropout on the hidden "
             "layers (model.layers: [{units: 64, dropout: 0.2}, ...]) helps too"
         )
     return (
