@@ -27,7 +27,7 @@ SPEC = (
     "schedule: {name: exponential_decay, initial_learning_rate: 0.003, decay_steps: 50,"
     " decay_rate: 0.7}\n"
     "model: {members: 2, numeric_embedding: periodic}\n"  # a packed ensemble's checkpoint
-    "training: {epochs: 12, early_stopping: {patience: 100}, refit: false}\n"
+    "training: {epochs: 12, early_stopping: {patience: 100}, refit: false, bagging: true}\n"
 )
 
 

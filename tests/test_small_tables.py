@@ -35,7 +35,9 @@ from taskfit.training.refit import refit
 pytestmark = pytest.mark.additions
 runner = CliRunner()
 SMALL = load_table().small_tables
-DEFAULTS = ", ".join(additions_text(SMALL.members, True, SMALL.refit, SMALL.ensemble))
+DEFAULTS = ", ".join(
+    additions_text(SMALL.members, True, SMALL.refit, SMALL.ensemble, bagging=SMALL.bagging)
+)
 CANCER = "task: binary\ndata: {source: breast_cancer, label: diagnosis}\n"
 WINE_HEADS = (
     "data: {source: wine}\nheads:\n  cultivar: {task: multiclass, label: cultivar}\n"
@@ -68,9 +70,15 @@ def test_a_small_table_gets_the_table_additions_and_the_resolved_spec_says_so(
     assert resolved["model"]["members"] == SMALL.members
     assert resolved["model"]["numeric_embedding"] == "periodic"
     assert resolved["training"]["refit"] is SMALL.refit
+    assert resolved["training"]["bagging"] is SMALL.bagging
     shown = runner.invoke(app, ["check", str(tmp_path / "spec.yaml")])
     assert f"  additions {DEFAULTS}" in shown.stdout
-    # loaded again, the resolved spec asks for the same, explicitly
+    # loaded again, the resolved spec asks for the same, explicitly; folds are for one process
+    again = spec_file(tmp_path, yaml.safe_dump(resolved))
+    assert check_spec(again).plan.bagging is SMALL.bagging
+    with pytest.raises(SpecError, match=r"training\.bagging: deals a table held in memory"):
+        check_spec(again, workers=True)
+    resolved["training"]["bagging"] = False
     again = spec_file(tmp_path, yaml.safe_dump(resolved))
     assert additions(check_spec(again, workers=True).plan) == (SMALL.members, True, SMALL.refit)
 

@@ -145,6 +145,14 @@ def _tell(result: Any, *, smoke: bool, as_json: bool) -> None:
                 f"{result.refit['rows']} rows; the test metrics are its",
                 err=True,
             )
+        plan = result.checked.plan
+        if plan.bagging:
+            typer.echo(
+                f"bagged: {result.train_rows} rows in {plan.members} folds, each member trained "
+                "on all but its own; the val_ figures are every row scored by the member that "
+                "never saw it",
+                err=True,
+            )
         if result.rate_cuts:
             cuts = ", ".join(f"{rate:.3g} from epoch {epoch}" for epoch, rate in result.rate_cuts)
             typer.echo(f"learning rate cut on a plateau: {cuts}", err=True)

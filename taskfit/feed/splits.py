@@ -45,6 +45,9 @@ class Splits:
     # resumed run shuffles its epochs as the uninterrupted run did
     epoch: list[int] = field(default_factory=lambda: [0])
     shard: Shard | None = None  # one process of several feeds its share
+    # training.bagging: the training part is train + validation in this many folds, each
+    # member's validation its own fold (taskfit.feed.folds); 0: the parts as drawn
+    folds: int = 0
 
     @property
     def in_memory(self) -> bool:
@@ -176,12 +179,13 @@ def open_splits(
     scan finds, so the blocks are made smaller when the file is small."""
     columns = data_columns(view, plan)
     seed, data = spec.training.seed, spec.data
-    validation = data.validation_fraction > 0
+    # bagged members take their validation rows from the folds of the training part
+    validation_fraction = 0.0 if plan.bagging else data.validation_fraction
+    validation = validation_fraction > 0
     source: Source
     if view.streamed is None:
         source = split_table(
-            view.table, columns, seed, data.test_fraction, data.validation_fraction,
-            plan.stratify_by,
+            view.table, columns, seed, data.test_fraction, validation_fraction, plan.stratify_by,
         )  # fmt: skip
     else:
         from taskfit.feed.stream import StreamSource, shard_block_bytes
@@ -196,9 +200,9 @@ def open_splits(
             encode_table(view.table, numbers).rows.numeric,
             seed,
             data.test_fraction,
-            data.validation_fraction,
+            validation_fraction,
             None if processes == 1 else shard_block_bytes(size, processes),
         )
     scanned = scan(source, columns, seed, validation=validation, enough=enough)
-    splits = Splits(source, columns, scanned, seed)
+    splits = Splits(source, columns, scanned, seed, folds=plan.members if plan.bagging else 0)
     return splits.head(enough) if enough is not None else splits

@@ -118,7 +118,11 @@ class PackedEnsemble(keras.Model):
     member's output, stacked on axis 1. Each member gets the compiled loss on the same batch and
     the model minimises their mean (averaging the outputs before one loss would train one wide
     model, and lost a point in bench/bench_mlp_variants.py); the metrics are on the averaged
-    output, which is what the saved model predicts."""
+    output, which is what the saved model predicts.
+
+    A sample weight of shape (batch, members) weighs each member's loss by its own column, and
+    the metrics then read the members' outputs averaged by those weights: with the weights of
+    taskfit.feed.folds, validation scores each row by the member held out of it."""
 
     def __init__(self, members: keras.Model, **kwargs: Any):
         super().__init__(**kwargs)
@@ -136,12 +140,28 @@ class PackedEnsemble(keras.Model):
         training: bool = True,
     ) -> Any:
         count = keras.tree.flatten(y_pred)[0].shape[1]
+        own = _per_member(sample_weight, count)
         total = 0
         for k in range(count):
             member = keras.tree.map_structure(lambda stacked: stacked[:, k], y_pred)  # noqa: B023
-            total += super().compute_loss(x, y, member, sample_weight, training)
+            weight = sample_weight[:, k] if own else sample_weight
+            total += super().compute_loss(x, y, member, weight, training)
         return total / count
 
     def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> Any:
-        mean = keras.tree.map_structure(lambda stacked: keras.ops.mean(stacked, axis=1), y_pred)
-        return super().compute_metrics(x, y, mean, sample_weight)
+        count = keras.tree.flatten(y_pred)[0].shape[1]
+        if not _per_member(sample_weight, count):
+            mean = keras.tree.map_structure(lambda s: keras.ops.mean(s, axis=1), y_pred)
+            return super().compute_metrics(x, y, mean, sample_weight)
+        total = keras.ops.sum(sample_weight, axis=1, keepdims=True)
+        share = sample_weight / keras.ops.maximum(total, 1e-12)  # a row weighed 0 throughout: 0
+
+        def weighted(stacked: Any) -> Any:
+            shape = (-1, count) + (1,) * (len(stacked.shape) - 2)
+            return keras.ops.sum(stacked * keras.ops.reshape(share, shape), axis=1)
+
+        return super().compute_metrics(x, y, keras.tree.map_structure(weighted, y_pred), None)
+
+
+def _per_member(sample_weight: Any, count: int) -> bool:
+    return sample_weight is not None and tuple(sample_weight.shape[1:]) == (count,)

@@ -40,6 +40,7 @@ class Checked:
         doc["model"]["ensemble"] = plan.ensemble
         doc["model"]["numeric_embedding"] = "periodic" if plan.periodic else "none"
         doc["training"]["refit"] = plan.refit
+        doc["training"]["bagging"] = plan.bagging
         doc["training"]["batch_size"] = plan.batch_size
         doc["optimizer"] = plan.optimizer.as_yaml()
         doc["schedule"] = plan.schedule.as_yaml() if plan.schedule else None
@@ -134,4 +135,11 @@ def planned(loaded: LoadedSpec, data: DataView, workers: bool = False) -> Checke
     """The spec's plan for this data. The small-table defaults are for a table in memory that
     one process fits (their measured gain is on tables of that size)."""
     rows = len(data.rows) if data.streamed is None else None
-    return Checked(loaded, data, make_plan(loaded.spec, data.labels, rows, not workers))
+    plan = make_plan(loaded.spec, data.labels, rows, not workers)
+    if plan.bagging and (rows is None or workers):
+        how = "fitted by several processes" if workers else "streamed (data.streaming)"
+        raise SpecError(
+            f"training.bagging: deals a table held in memory into folds; this one is {how}. "
+            "Set bagging: false."
+        )
+    return Checked(loaded, data, plan)

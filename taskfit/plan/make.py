@@ -157,6 +157,7 @@ def _with_additions(plan: Plan, spec: Spec, rows: int | None) -> Plan:
         "model.ensemble": spec.model.ensemble == "tabm_mini",
         "model.numeric_embedding": spec.model.numeric_embedding == "periodic",
         "training.refit": bool(spec.training.refit),
+        "training.bagging": bool(spec.training.bagging),
     }
     problems = Problems()
     for where, is_set in asked.items():
@@ -168,20 +169,37 @@ def _with_additions(plan: Plan, spec: Spec, rows: int | None) -> Plan:
             "adds the validation rows to training, but data.validation_fraction is 0. Give a "
             "validation split, or set refit: false.",
         )
-    problems.raise_if_any(SpecError)
 
     def pick(value: Any, small_default: Any, off: Any) -> Any:
         if value is not None:
             return value
         return small_default if default else off
 
+    members = pick(spec.model.members, small.members, 1)
+    if spec.training.bagging and not plan.multi and members < 2:
+        problems.add(
+            "training.bagging",
+            "holds each member out of its own fold, so it needs model.members of 2 or more. "
+            "Give members, or set bagging: false.",
+        )
+    if spec.training.bagging and spec.training.refit:
+        problems.add(
+            "training.bagging",
+            "trains every member on the validation rows already; training.refit would fit "
+            "them again. Set one of them to false.",
+        )
+    problems.raise_if_any(SpecError)
+
     embedding = pick(spec.model.numeric_embedding, small.numeric_embedding, "none")
+    refit = pick(spec.training.refit, small.refit and has_validation, False)
+    bagged = small.bagging and has_validation and members > 1 and not refit
     return dataclasses.replace(
         plan,
-        members=pick(spec.model.members, small.members, 1),
+        members=members,
         ensemble=spec.model.ensemble or small.ensemble,
         periodic=embedding == "periodic",
-        refit=pick(spec.training.refit, small.refit and has_validation, False),
+        refit=refit,
+        bagging=pick(spec.training.bagging, bagged, False),
     )
 
 

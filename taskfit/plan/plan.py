@@ -64,11 +64,15 @@ class Plan:
     ensemble: str = "packed"  # how several members hold their weights: packed or tabm_mini
     periodic: bool = False  # numeric columns go through the periodic embedding
     refit: bool = False  # after early stopping, train afresh on train + validation
+    # the members each held out of their own fold of train + validation (taskfit.feed.folds)
+    bagging: bool = False
 
     @property
     def additions(self) -> list[str]:
         """The small-table additions in force, in words."""
-        return additions_text(self.members, self.periodic, self.refit, self.ensemble)
+        return additions_text(
+            self.members, self.periodic, self.refit, self.ensemble, bagging=self.bagging
+        )
 
     @property
     def multi(self) -> bool:
@@ -89,10 +93,11 @@ class Plan:
 
 
 def additions_text(
-    members: int, periodic: bool, refit: bool, ensemble: str = "packed"
+    members: int, periodic: bool, refit: bool, ensemble: str = "packed", *, bagging: bool = False
 ) -> list[str]:
     shared = " (TabM-mini: shared hidden layers)" if ensemble == "tabm_mini" else ""
     out = [f"{members} members{shared}"] if members > 1 else []
+    out += [f"bagged: each member trained on {members - 1} of {members} folds"] if bagging else []
     out += ["periodic numeric embedding"] if periodic else []
     return out + (["refit on train + validation"] if refit else [])
 

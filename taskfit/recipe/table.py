@@ -118,6 +118,7 @@ class SmallTables:
     ensemble: str  # packed or tabm_mini
     numeric_embedding: str
     refit: bool
+    bagging: bool  # each member held out of its own fold of train + validation
     periodic: Periodic
 
 
@@ -277,6 +278,7 @@ def _small_tables(row: dict[str, Any]) -> SmallTables:
         ensemble=str(row["ensemble"]),
         numeric_embedding=str(row["numeric_embedding"]),
         refit=bool(row["refit"]),
+        bagging=bool(row["bagging"]),
         periodic=Periodic(
             int(periodic["frequencies"]), float(periodic["sigma"]), int(periodic["units"])
         ),

@@ -41,6 +41,7 @@ def settings(spec: dict[str, Any]) -> dict[str, Any]:
         model.get("numeric_embedding") == "periodic",
         bool(training.get("refit")),
         model.get("ensemble") or "packed",
+        bagging=bool(training.get("bagging")),
     )
     data = spec.get("data", {})
     if heads:

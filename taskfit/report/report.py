@@ -131,6 +131,9 @@ def _rows(facts: dict) -> str:
     rows = facts.get("rows")
     if not rows:
         return NOT_RECORDED
+    if facts.get("folds"):
+        folds = f"{rows['train']} train in {facts['folds']} folds (validation out-of-fold)"
+        return f"{folds}, {rows['test']} test"
     return ", ".join(f"{rows[part]} {part}" for part in ("train", "validation", "test"))
 
 

@@ -161,6 +161,13 @@ class TrainingSpec:
         doc="after early stopping, train afresh on train + validation for the kept number of "
         "epochs, replaying each epoch's learning rate (default: the table's on a small table)",
     )
+    bagging: bool | None = key(
+        None,
+        doc="with several members: the training and validation rows in as many folds, each "
+        "member trained on all but its own fold and scored on it; early stopping and the "
+        "validation metrics then read those out-of-fold scores (default: on with the table's "
+        "members on a small table)",
+    )
     tensorboard: bool = key(False, doc="write TensorBoard logs to <run folder>/tensorboard")
     class_weight: str | dict[Any, float] | None = key(
         None,

@@ -22,6 +22,8 @@ import numpy as np
 
 from taskfit.errors import TaskfitError
 from taskfit.feed.chunk import PART_NAMES, TEST, TRAIN, VALIDATION, Targets
+from taskfit.feed.classes import class_ids
+from taskfit.feed.folds import member_weights, training_folds
 from taskfit.feed.splits import Shard, Splits
 from taskfit.model.build import Models
 from taskfit.plan.outputs import keras_form
@@ -46,19 +48,35 @@ def first_rows(models: Models, splits: Splits) -> dict[str, Any]:
     return models.pack(splits.first())
 
 
-def fit_data(models: Models, plan: Plan, splits: Splits, batch_size: int) -> dict[str, Any]:
-    """Keras fit's x (and y, batch_size) for the training part."""
+def fit_data(
+    models: Models,
+    plan: Plan,
+    splits: Splits,
+    batch_size: int,
+    class_weight: dict[int, float] | None = None,
+) -> dict[str, Any]:
+    """Keras fit's x (and y, batch_size, class_weight or sample_weight) for the training part."""
     if splits.shard is not None:
         batches = _shard_batches(models, plan, splits, splits.shard, batch_size)
-        return {"x": batches, "shuffle": False}
+        return {"x": batches, "shuffle": False, "class_weight": class_weight}
     if splits.in_memory:
         train = splits.part(TRAIN)
-        return {"x": models.pack(train), "y": fit_targets(plan, train.y), "batch_size": batch_size}
+        data = {"x": models.pack(train), "y": fit_targets(plan, train.y), "batch_size": batch_size}
+        if splits.folds:  # Keras takes a sample weight or a class weight, not both
+            rows = _class_of_rows(train.y[plan.head.name], class_weight)
+            weights = member_weights(_folds(plan, splits), splits.folds, False, rows)
+            return {**data, "sample_weight": weights}
+        return {**data, "class_weight": class_weight}
     # shuffled by the splits, through the bounded buffer (Keras cannot shuffle a dataset)
-    return {"x": _dataset(models, plan, splits, TRAIN, batch_size, shuffle=True), "shuffle": False}
+    dataset = _dataset(models, plan, splits, TRAIN, batch_size, shuffle=True)
+    return {"x": dataset, "shuffle": False, "class_weight": class_weight}
 
 
 def validation_data(models: Models, plan: Plan, splits: Splits) -> Any:
+    if splits.folds:  # every training row, scored by the member held out of it
+        train = splits.part(TRAIN)
+        weights = member_weights(_folds(plan, splits), splits.folds, True)
+        return models.pack(train), fit_targets(plan, train.y), weights
     if not splits.sizes()["validation"]:
         return None
     if splits.shard is not None:
@@ -67,6 +85,19 @@ def validation_data(models: Models, plan: Plan, splits: Splits) -> Any:
         part = splits.part(VALIDATION)
         return models.pack(part), fit_targets(plan, part.y)
     return _dataset(models, plan, splits, VALIDATION, evaluation_batch(), shuffle=False)
+
+
+def _folds(plan: Plan, splits: Splits) -> np.ndarray:
+    return training_folds(splits, plan.stratify_by)
+
+
+def _class_of_rows(y: np.ndarray, class_weight: dict[int, float] | None) -> np.ndarray | None:
+    """Each row's weight under `class_weight` (None: none)."""
+    if class_weight is None:
+        return None
+    weights = np.zeros(max(class_weight) + 1)
+    weights[list(class_weight)] = list(class_weight.values())
+    return weights[class_ids(y)]
 
 
 def test_data(models: Models, plan: Plan, splits: Splits) -> dict[str, Any]:

@@ -184,12 +184,13 @@ def fit_plan(
     fit_started = time.perf_counter()
     with progress.keras_on_stderr():  # results alone on stdout; progress on stderr
         fitted = trained.fit(
-            **feeding.fit_data(models, plan, splits, _batch_size(plan, splits, smoke)),
+            **feeding.fit_data(
+                models, plan, splits, _batch_size(plan, splits, smoke), _class_weight(plan, splits)
+            ),
             validation_data=feeding.validation_data(models, plan, splits),
             validation_batch_size=feeding.evaluation_batch(),
             epochs=1 if smoke else replay.epochs if replay else spec.training.epochs,
             callbacks=made.callbacks,
-            class_weight=_class_weight(plan, splits),
             verbose=verbose,
         )
     seconds = time.perf_counter() - fit_started

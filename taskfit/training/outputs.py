@@ -40,6 +40,8 @@ def run_facts(
         "seconds": round(before.get("seconds", 0) + time.perf_counter() - started, 3),
         "fit_seconds": round(before.get("fit_seconds", 0) + fitted.seconds, 3),
         "rows": splits.sizes(),
+        # training.bagging: the training rows' folds, each a member's validation
+        **({"folds": splits.folds} if splits.folds else {}),
         # each regression head's training target (mean, std): evaluate scores a head among
         # several on its standardised target, as training did
         "targets": {name: list(scale) for name, scale in splits.stats.targets.items()},

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from taskfit.feed.chunk import TRAIN, VALIDATION
+from taskfit.feed.chunk import TRAIN, VALIDATION, Chunk
+from taskfit.feed.folds import out_of_fold, training_folds
 from taskfit.feed.splits import Splits
 from taskfit.model.build import learned_scale_layer
 from taskfit.model.losses import FLOOR
@@ -31,17 +32,11 @@ def smear(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]:
     sizes = splits.sizes()
     if not heads or not sizes["train"]:
         return {}
-    # the validation rows, which the weights never trained on; without them, the training rows
-    rows = splits.part(VALIDATION if sizes["validation"] else TRAIN, ROWS)
     model = fitted.models.fit
-    inputs = fitted.models.pack(rows)
-    blocks = [
-        model({k: v[start : start + BLOCK] for k, v in inputs.items()}, training=False)
-        for start in range(0, len(rows), BLOCK)
-    ]
+    rows, held_out = _held_out(fitted, plan, splits)
     factors = {}
     for head in heads:
-        predicted = np.concatenate([np.asarray(by_head(plan.heads, b)[head.name]) for b in blocks])
+        predicted = held_out[head.name]
         to_scale = getattr(np, head.target_transform)
         y = rows.y[head.name].astype(np.float64).reshape(-1)
         # floored as the loss floors it: an exp that underflowed to 0 stays finite on the scale
@@ -57,3 +52,26 @@ def smear(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]:
         for compiled in (fitted.trained, model, *([named] if named is not None else [])):
             compiled.test_function = compiled.predict_function = None
     return factors
+
+
+def _held_out(fitted: Fitted, plan: Plan, splits: Splits) -> tuple[Chunk, dict[str, np.ndarray]]:
+    """(rows the weights never trained on, each head's predictions of them): the validation
+    rows; bagged members' training rows, each by the member held out of it; else the training
+    rows (at most ROWS)."""
+    members = fitted.models.members if splits.folds else None
+    bagged = members is not None
+    part = VALIDATION if splits.sizes()["validation"] else TRAIN
+    rows = splits.part(part, None if bagged else ROWS)
+    model = members if members is not None else fitted.models.fit
+    inputs = fitted.models.pack(rows)
+    blocks = [
+        by_head(
+            plan.heads, model({k: v[at : at + BLOCK] for k, v in inputs.items()}, training=False)
+        )
+        for at in range(0, len(rows), BLOCK)
+    ]
+    out = {h.name: np.concatenate([np.asarray(b[h.name]) for b in blocks]) for h in plan.heads}
+    if bagged:
+        folds = training_folds(splits, plan.stratify_by)
+        out = {name: out_of_fold(stacked, folds) for name, stacked in out.items()}
+    return rows, out
