@@ -79,7 +79,8 @@ class Dataset:
     ignore: tuple[str, ...] = ()
 
     def data_spec(self, source: Path) -> dict[str, Any]:
-        data: dict[str, Any] = {"source": str(source), "label": self.label}
+        # the test rows every side is scored on, given: a bagged taskfit run would keep none
+        data: dict[str, Any] = {"source": str(source), "label": self.label, "test_fraction": 0.2}
         if self.positive is not None:
             data["positive"] = self.positive
         if self.ignore:
@@ -130,10 +131,17 @@ def write_inputs(dataset: Dataset, folder: Path) -> tuple[Path, int]:
 
 
 def taskfit_splits(checked: Checked, seed: int) -> Splits:
-    """Exactly the rows taskfit.training.run.train trains, validates and tests on."""
+    """Exactly the rows taskfit.training.run.train draws into train, validation and test (a
+    bagged run trains on the first two, in folds)."""
     spec = checked.loaded.spec
     seeded = dataclasses.replace(spec, training=dataclasses.replace(spec.training, seed=seed))
-    return open_splits(checked.data, checked.plan, seeded)
+    return open_splits(checked.data, dataclasses.replace(checked.plan, bagging=False), seeded)
+
+
+def taskfit_train_rows(checked: Checked, splits: Splits) -> int:
+    """The rows a taskfit run reports training on: a bagged run's folds hold validation too."""
+    validation = len(splits.validation) if splits.validation is not None else 0
+    return len(splits.train) + (validation if checked.plan.bagging else 0)
 
 
 def score(task: str, y: np.ndarray, predicted: np.ndarray) -> float:
@@ -163,10 +171,9 @@ def run_taskfit(
     settings = {**overrides, "training.seed": seed}
     result = train(spec, settings, output=output, verbose=0, deterministic=True)
     seconds = time.perf_counter() - started
-    if result.train_rows != len(splits.train):
-        raise SystemExit(
-            f"taskfit trained on {result.train_rows} rows, expected {len(splits.train)}"
-        )
+    expected = taskfit_train_rows(result.checked, splits)
+    if result.train_rows != expected:
+        raise SystemExit(f"taskfit trained on {result.train_rows} rows, expected {expected}")
     test = splits.test
     x = named_inputs(test.named(splits.columns.numeric))
     predicted = to_labels(task, result.model.predict(x, verbose=0))

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_quality import Dataset
+from bench_quality import Dataset, taskfit_splits, taskfit_train_rows
 from handwritten import load, read_table, split_rows
 
 BENCH = Path(__file__).resolve().parent
@@ -218,11 +218,10 @@ def check_table_split(table: Table, files: Files) -> int:
     """taskfit's own split of the CSV (no TensorFlow) against the one bench/handwritten.py and
     bench/boosted.py draw, target for target in each part, so that the four sides are scored on
     the same test rows; returns the number of training rows."""
-    from taskfit.feed.splits import open_splits
     from taskfit.plan.checking import check_spec
 
     checked = check_spec(files.spec)
-    ours = open_splits(checked.data, checked.plan, checked.loaded.spec)
+    ours = taskfit_splits(checked, checked.loaded.spec.training.seed)
     theirs = read_table(files.csv, table.label, table.task, table.positive, table.ignore)
     rows = split_rows(theirs.y, checked.loaded.spec.training.seed, table.task != "regression")
     for part, index in zip((ours.train, ours.validation, ours.test), rows, strict=True):
@@ -230,7 +229,7 @@ def check_table_split(table: Table, files: Files) -> int:
         target = np.asarray(part.target, dtype=np.float64).reshape(-1)
         if len(target) != len(index) or not np.allclose(target, theirs.y[index], rtol=1e-5):
             raise SystemExit(f"{table.name}: the hand-written split differs from taskfit's")
-    return len(rows[0])
+    return taskfit_train_rows(checked, ours)
 
 
 def side_command(side: str, table: Table, files: Files, output: Path, warm: bool) -> list[str]:
@@ -351,11 +350,10 @@ def write_spec(folder: Path, dataset: str, epochs: int, batch_size: int, seed: i
 def check_same_split(spec: Path, dataset: str, seed: int) -> int:
     """taskfit's own split (no TensorFlow) against handwritten.py's, row for row, on the columns
     taskfit uses (it leaves constant columns out); returns the number of training rows."""
-    from taskfit.feed.splits import open_splits
     from taskfit.plan.checking import check_spec
 
     checked = check_spec(spec, {"training.seed": seed})
-    ours = open_splits(checked.data, checked.plan, checked.loaded.spec)
+    ours = taskfit_splits(checked, seed)
     label, task = BUNDLED[dataset]
     hx, hy = load(dataset, label, task)
     rows = split_rows(hy, seed, stratify=task != "regression")
@@ -373,7 +371,7 @@ def check_same_split(spec: Path, dataset: str, seed: int) -> int:
             np.array_equal(x, hx[index][:, columns]) and np.array_equal(part.target, hy[index])
         ):
             raise SystemExit(f"{dataset}: handwritten.py's split differs from taskfit's")
-    return len(rows[0])
+    return taskfit_train_rows(checked, ours)
 
 
 def same_network(
