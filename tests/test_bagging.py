@@ -18,7 +18,11 @@ from taskfit.errors import SpecError
 from taskfit.feed.chunk import TRAIN
 from taskfit.feed.folds import fold_of_rows, member_weights, out_of_fold, training_folds
 from taskfit.plan.checking import check_spec
+from taskfit.report.compare import compare_runs
 from taskfit.training.fit import fit_plan, make_splits
+from taskfit.training.fit import test_metrics as held_out_metrics
+from taskfit.training.heldout import out_of_fold_outputs
+from taskfit.training.smearing import smear
 
 runner = CliRunner()
 BAGGED = "model: {layers: [{units: 8}], members: 3, numeric_embedding: none}\n"
@@ -53,10 +57,11 @@ def test_each_member_trains_outside_its_fold_and_is_scored_inside_it() -> None:
 def test_a_bagged_fit_logs_the_out_of_fold_loss_and_accuracy(tmp_path: Path) -> None:
     spec = tiny_spec(tmp_path, "binary", epochs=6)
     spec.write_text(spec.read_text().replace("model: {layers: [{units: 8}]}\n", BAGGED))
-    checked = check_spec(spec, {"training": {"bagging": True}})
+    checked = check_spec(spec, {"training.bagging": True})
     splits = make_splits(checked)
     train = splits.part(TRAIN)
-    assert splits.folds == 3 and splits.sizes()["validation"] == 0 and len(train) == 48
+    # every labelled row in the folds: no test split unless data.test_fraction asks for one
+    assert splits.folds == 3 and splits.sizes() == {"train": 60, "validation": 0, "test": 0}
     keras.utils.set_random_seed(0)
     fitted = fit_plan(keras, checked, checked.plan, splits)
     assert fitted.models.members is not None
@@ -71,8 +76,47 @@ def test_a_bagged_fit_logs_the_out_of_fold_loss_and_accuracy(tmp_path: Path) -> 
     # not the members' mean, which trained on every row
     mean = stacked.mean(axis=1)
     assert loss != pytest.approx(float(keras.ops.mean(keras.losses.binary_crossentropy(y, mean))))
+    # with no test split, the run's metrics are these out-of-fold figures
+    assert splits.estimate == "out-of-fold"
+    metrics = held_out_metrics(fitted, checked.plan, splits)
+    assert metrics["loss"] == pytest.approx(loss, rel=1e-4)
+    assert metrics["accuracy"] == pytest.approx(accuracy)
 
 
+def test_a_bagged_log_scale_head_is_smeared_by_its_out_of_fold_residuals(tmp_path: Path) -> None:
+    lines = ["a,b,price"] + [
+        f"{i % 7},{i % 5},{np.exp(1 + (i % 7) / 3 + ((i * 3) % 5) / 4):.4f}" for i in range(60)
+    ]
+    (tmp_path / "data.csv").write_text("\n".join(lines) + "\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "task: regression\ndata: {source: data.csv, label: price, target_transform: log}\n"
+        + BAGGED
+        + "training: {epochs: 3, bagging: true}\n"
+    )
+    checked = check_spec(spec)
+    splits = make_splits(checked)
+    keras.utils.set_random_seed(0)
+    fitted = fit_plan(keras, checked, checked.plan, splits)
+    rows, held_out = out_of_fold_outputs(fitted.models, checked.plan, splits)
+    assert len(rows) == 60
+    log_residuals = np.log(rows.y["output"].reshape(-1)) - np.log(held_out["output"].reshape(-1))
+    factors = smear(fitted, checked.plan, splits)
+    assert factors["output"] == pytest.approx(float(np.mean(np.exp(log_residuals))), rel=1e-4)
+
+
+def test_a_bagged_run_tests_on_a_test_split_it_is_given(tmp_path: Path) -> None:
+    spec = tiny_spec(tmp_path, "binary", epochs=1)
+    spec.write_text(spec.read_text().replace("model: {layers: [{units: 8}]}\n", BAGGED))
+    given = {"training.bagging": True, "data.test_fraction": 0.2}
+    splits = make_splits(check_spec(spec, given))
+    assert splits.folds == 3 and splits.sizes() == {"train": 48, "validation": 0, "test": 12}
+    assert splits.estimate == "test"
+    plain = make_splits(check_spec(spec))  # not bagged: the default test and validation parts
+    assert plain.folds == 0 and plain.sizes() == {"train": 39, "validation": 9, "test": 12}
+
+
+@pytest.mark.plots
 def test_train_says_it_bagged_and_run_json_and_report_name_the_folds(tmp_path: Path) -> None:
     spec = tiny_spec(tmp_path, "binary", epochs=2)
     spec.write_text(spec.read_text().replace("model: {layers: [{units: 8}]}\n", BAGGED))
@@ -81,32 +125,41 @@ def test_train_says_it_bagged_and_run_json_and_report_name_the_folds(tmp_path: P
     assert result.exit_code == 0, result.output
     run = Path(json.loads(result.stdout)["run_dir"])
     facts = json.loads((run / "run.json").read_text())
-    assert facts["folds"] == 3 and facts["rows"] == {"train": 48, "validation": 0, "test": 12}
+    assert facts["folds"] == 3 and facts["rows"] == {"train": 60, "validation": 0, "test": 0}
+    assert facts["metrics_on"] == json.loads(result.stdout)["metrics_on"] == "out-of-fold"
+    assert (run / "plots" / "confusion.png").is_file()  # drawn from the out-of-fold outputs
     said = runner.invoke(app, [*command[:-1], "--set", "training.bagging=true"])
-    assert "bagged: 48 rows in 3 folds, each member trained on all but its own" in said.stderr
+    assert "bagged: 60 rows in 3 folds, each member trained on all but its own" in said.stderr
+    assert "out-of-fold accuracy" in said.stdout
     report = runner.invoke(app, ["report", str(run)])
-    assert "48 train in 3 folds (validation out-of-fold), 12 test" in report.stdout
+    assert "60 train in 3 folds (validation out-of-fold), 0 test" in report.stdout
+    assert "out-of-fold metrics" in report.stdout
+    # beside a run tested on its test split, neither is marked the better: other rows
+    tested = runner.invoke(app, [*command, "--set", "training.bagging=false"])
+    other = Path(json.loads(tested.stdout)["run_dir"])
+    compared = compare_runs([run, other])
+    assert [r["metrics_on"] for r in compared.runs] == ["out-of-fold", "test"]
+    assert compared.best == {}
 
 
 @pytest.mark.parametrize(
     ("asked", "message"),
     [
-        ({"model": {"members": 1}}, "needs model.members of 2 or more"),
-        ({"model": {"members": 3}, "training": {"refit": True}}, "Set one of them to false"),
+        ({"model.members": 1}, "needs model.members of 2 or more"),
+        ({"model.members": 3, "training.refit": True}, "Set one of them to false"),
     ],
 )
 def test_bagging_that_cannot_apply_is_a_spec_error(
     tmp_path: Path, asked: dict, message: str
 ) -> None:
     spec = tiny_spec(tmp_path, "binary", epochs=1)
-    overrides = {**asked, "training": {**asked.get("training", {}), "bagging": True}}
     with pytest.raises(SpecError, match=message):
-        check_spec(spec, overrides)
+        check_spec(spec, {**asked, "training.bagging": True})
 
 
 def test_bagging_is_refused_for_a_streamed_table(tmp_path: Path) -> None:
     spec = tiny_spec(tmp_path, "binary", epochs=1)
     spec.write_text(spec.read_text().replace("label: y}", "label: y, streaming: true}"))
-    asked = {"model": {"members": 2}, "training": {"bagging": True}}
+    asked = {"model.members": 2, "training.bagging": True}
     with pytest.raises(SpecError, match=r"training\.bagging: deals a table held in memory"):
         check_spec(spec, asked)

@@ -116,9 +116,9 @@ def test_regression_plots_are_in_the_label_units(
     )
     drawn: dict[str, np.ndarray] = {}
 
-    def spy(actual: np.ndarray, predicted: np.ndarray, label: str) -> Any:
+    def spy(actual: np.ndarray, predicted: np.ndarray, label: str, rows: str) -> Any:
         drawn.update(actual=actual, predicted=predicted, label=np.array(label))
-        return real(actual, predicted, label)
+        return real(actual, predicted, label, rows)
 
     real = plots.predicted_vs_actual
     monkeypatch.setattr(plots, "predicted_vs_actual", spy)
@@ -147,9 +147,9 @@ def test_one_hot_labels_without_a_validation_split(write: Write, tmp_path: Path)
     drawn: dict[str, Any] = {}
     real = plots.confusion_matrix
 
-    def spy(truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -> Any:
+    def spy(truth: np.ndarray, predicted: np.ndarray, classes: list[str], rows: str) -> Any:
         drawn["classes"] = classes
-        return real(truth, predicted, classes)
+        return real(truth, predicted, classes, rows)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(plots, "confusion_matrix", spy)

@@ -374,7 +374,7 @@ def test_train_refits_on_train_and_validation_and_says_so(tmp_path: Path) -> Non
     assert read_report(run).choices["additions"] == added
     # the saved model is the refit's, and its loss is the members' mean's: `evaluate` on the
     # test rows gives the run's test metrics
-    test = make_splits(check_spec(spec)).part(TEST)
+    test = make_splits(check_spec(run / "spec.resolved.yaml")).part(TEST)
     lines = ["a,b,y"] + [
         f"{a:.3f},{b:.3f},{int(y)}" for (a, b), y in zip(test.numeric, test.target, strict=True)
     ]

@@ -27,7 +27,7 @@ def test_minimal_spec_gets_every_default() -> None:
     assert spec.training.epochs == 200
     assert spec.training.early_stopping is not None
     assert spec.training.early_stopping.restore_best_weights is True
-    assert spec.data.test_fraction == 0.2
+    assert spec.data.test_fraction is None  # the plan's: 0.2, or 0 for a bagged run
 
 
 def test_numbers_written_as_python_writes_them_are_numbers() -> None:

@@ -50,12 +50,19 @@ def table_reference() -> str:
         if small.refit
         else "; a refit on train + validation is off unless asked for (`training.refit: true`)."
     )
+    bagging = (
+        ", bagged: each member trained on all but its own fold of every labelled row, the "
+        "metrics out-of-fold unless `data.test_fraction` is given (`training.bagging`; "
+        "[the split](data.md#the-split))"
+        if small.bagging
+        else ""
+    )
     lines.append("")
     lines.append(
         f"A small table (one task, in memory, at most {small.up_to_rows} labelled rows) also gets "
         f"{small.members} members (`model.members`, as {small.ensemble}: `model.ensemble`) and "
         f"the {small.numeric_embedding} numeric "
-        f"embedding (`model.numeric_embedding`){refit} See "
+        f"embedding (`model.numeric_embedding`){bagging}{refit} See "
         "[Benchmarks: the small-table additions](benchmarks.md#the-small-table-additions)."
     )
     return "\n".join(lines)

@@ -79,7 +79,7 @@ def compare_table(result: Compared) -> Table:
     """One column per run, one row per setting or test metric (readable for a few runs); the
     best value of each metric marked *."""
     settings = ["status", "task", "data", "layers", "additions"]
-    settings += ["loss", "target", "optimizer", "schedule", "epochs"]
+    settings += ["loss", "target", "optimizer", "schedule", "epochs", "metrics_on"]
     rows = [["run", *(Path(run["run_dir"]).name for run in result.runs)]]
     rows += [[key, *(str(run[key] or "none") for run in result.runs)] for key in settings]
     for metric in result.metrics:
@@ -90,7 +90,7 @@ def compare_table(result: Compared) -> Table:
             cells.append("" if value is None else f"{value:.4g}{mark}")
         rows.append(cells)
     numbers = [str(i) for i in range(1, len(result.runs) + 1)]
-    return rows_table("runs (* best test value of each metric)", ["", *numbers], rows)
+    return rows_table("runs (* best value of each metric on the same rows)", ["", *numbers], rows)
 
 
 def report_tables(report: Report) -> list[Table]:

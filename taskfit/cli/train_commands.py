@@ -45,7 +45,7 @@ def train(
     process_id: Annotated[int | None, typer.Option(min=0, help="this machine's process")] = None,
     num_processes: Annotated[int | None, typer.Option(min=1, help="processes in all")] = None,
 ) -> None:
-    """Train, evaluate on the test split and write a run folder."""
+    """Train, score on the test split (a bagged small table: out-of-fold) and write a run folder."""
     from taskfit.training.run import train as run_training
 
     machines = (workers, coordinator, process_id, num_processes)
@@ -118,9 +118,9 @@ def _tell(result: Any, *, smoke: bool, as_json: bool) -> None:
     if smoke:
         ok = bool(result.smoke and result.smoke["reload_matches"])
         typer.echo(
-            f"smoke {'ok' if ok else 'FAILED'}: {result.train_rows} rows, 1 epoch, test "
-            f"{metrics}, reload {'matches' if ok else 'differs'}, {result.seconds:.1f} s "
-            f"({result.run_dir})",
+            f"smoke {'ok' if ok else 'FAILED'}: {result.train_rows} rows, 1 epoch, "
+            f"{result.estimate} {metrics}, reload {'matches' if ok else 'differs'}, "
+            f"{result.seconds:.1f} s ({result.run_dir})",
             err=True,
         )
     if as_json:
@@ -167,7 +167,7 @@ def _tell(result: Any, *, smoke: bool, as_json: bool) -> None:
                     err=True,
                 )
         if metrics:
-            typer.echo(f"test {metrics}")
+            typer.echo(f"{result.estimate} {metrics}")
         if result.baseline_single is not None:
             from taskfit.cli.render import baseline_text
 

@@ -61,6 +61,19 @@ class Splits:
     def heads(self) -> tuple[str, ...]:
         return tuple(h.name for h in self.columns.heads)
 
+    @property
+    def estimate(self) -> str | None:
+        """The rows a run's metrics are on: its test split; without one, a bagged run's folds
+        (each row scored by the member that never trained on it); else none."""
+        if self.sizes()["test"]:
+            return "test"
+        return "out-of-fold" if self.folds else None
+
+    def held_out_sample(self) -> Chunk:
+        """Rows for the plots and a smoke run's reload check (at most PLOT_ROWS): the test
+        split's; without one, the training part's."""
+        return self.part(TEST if self.sizes()["test"] else TRAIN, PLOT_ROWS)
+
     def sizes(self) -> dict[str, int]:
         if self.limit is None:
             return dict(self.scanned.sizes)
@@ -111,10 +124,6 @@ class Splits:
     @property
     def test(self) -> Chunk:
         return self.part(TEST)
-
-    def test_sample(self) -> Chunk:
-        """Test rows for the plots (at most PLOT_ROWS)."""
-        return self.part(TEST, PLOT_ROWS)
 
     def batches(self, part: int, batch_size: int, shuffle: bool) -> Iterator[Chunk]:
         """A part's rows in batches; training rows shuffled through a buffer of SHUFFLE_ROWS,
@@ -185,7 +194,7 @@ def open_splits(
     source: Source
     if view.streamed is None:
         source = split_table(
-            view.table, columns, seed, data.test_fraction, validation_fraction, plan.stratify_by,
+            view.table, columns, seed, plan.test_fraction, validation_fraction, plan.stratify_by,
         )  # fmt: skip
     else:
         from taskfit.feed.stream import StreamSource, shard_block_bytes
@@ -199,7 +208,7 @@ def open_splits(
             view.table.n_rows,
             encode_table(view.table, numbers).rows.numeric,
             seed,
-            data.test_fraction,
+            plan.test_fraction,
             validation_fraction,
             None if processes == 1 else shard_block_bytes(size, processes),
         )

@@ -34,6 +34,7 @@ class Checked:
             categorical=list(data.of_kind(CATEGORICAL)),
             dates=list(data.of_kind(DATE)),
             text=list(data.of_kind(TEXT)),
+            test_fraction=plan.test_fraction,
         )
         doc["model"]["layers"] = as_data(plan.layers)
         doc["model"]["members"] = plan.members

@@ -17,7 +17,7 @@ from taskfit.plan.choices import Contradiction, built, loss_plan, row_text
 from taskfit.plan.outputs import logged_names
 from taskfit.plan.plan import Head, Plan
 from taskfit.recipe.table import TargetRule, load_table
-from taskfit.spec.keys import SINGLE_HEAD, LayerSpec, OutputSpec, Spec
+from taskfit.spec.keys import SINGLE_HEAD, TEST_FRACTION, LayerSpec, OutputSpec, Spec
 from taskfit.spec.lossform import LossSpec
 
 
@@ -122,8 +122,11 @@ def make_plan(
         weighting=built(table.weightings[spec.loss_weighting.name], spec.loss_weighting),
         warnings=warnings,
     )
-    plan = _with_batch_size(plan, spec, rows)
-    return _with_additions(plan, spec, rows if one_process else None)
+    plan = _with_additions(plan, spec, rows if one_process else None)
+    given = spec.data.test_fraction
+    test_fraction = given if given is not None else 0.0 if plan.bagging else TEST_FRACTION
+    plan = dataclasses.replace(plan, test_fraction=test_fraction)
+    return _with_batch_size(plan, spec, rows)
 
 
 def _with_batch_size(plan: Plan, spec: Spec, rows: int | None) -> Plan:
@@ -133,9 +136,9 @@ def _with_batch_size(plan: Plan, spec: Spec, rows: int | None) -> Plan:
         return dataclasses.replace(plan, batch_size=spec.training.batch_size)
     batching = load_table().fitting.batching
     train_rows = None
-    if rows is not None:
-        data = spec.data
-        train_rows = int(rows * (1 - data.test_fraction) * (1 - data.validation_fraction))
+    if rows is not None:  # a member's share, when bagged, of its folds
+        held_out = 1 / plan.members if plan.bagging else spec.data.validation_fraction
+        train_rows = int(rows * (1 - plan.test_fraction) * (1 - held_out))
     batch_size = batching.batch_size(train_rows)
     optimizer = plan.optimizer
     factor = batching.rate_factor(optimizer.name, batch_size)

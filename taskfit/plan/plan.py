@@ -66,6 +66,7 @@ class Plan:
     refit: bool = False  # after early stopping, train afresh on train + validation
     # the members each held out of their own fold of train + validation (taskfit.feed.folds)
     bagging: bool = False
+    test_fraction: float = 0.2  # data.test_fraction, resolved: 0 for a bagged run
 
     @property
     def additions(self) -> list[str]:

@@ -13,7 +13,7 @@ import yaml
 from taskfit.errors import DataError
 from taskfit.plan.plan import additions_text
 from taskfit.recipe.table import higher_is_better
-from taskfit.runfolder.files import check_format, count_epochs, read_status
+from taskfit.runfolder.files import check_format, count_epochs, read_record, read_status
 from taskfit.runfolder.layout import RunFolder
 
 
@@ -80,6 +80,8 @@ def read_run(folder: Path) -> dict[str, Any]:
         "status": read_status(folder) or "completed",
         "epochs": count_epochs(folder) or 0,
         **settings(spec),
+        # run.json's; runs from before bagging were all on their test split
+        "metrics_on": read_record(files.facts).get("metrics_on") or "test",
         "metrics": json.loads(metrics_path.read_text(encoding="utf-8")),
     }
 
@@ -96,6 +98,8 @@ def compare_runs(folders: list[Path]) -> Compared:
             continue
         if metric.endswith("loss") and len({r["target"] for r in having}) > 1:
             continue  # a loss on the log scale and one in the label's units do not compare
+        if len({r["metrics_on"] for r in having}) > 1:
+            continue  # a test split's figure and out-of-fold ones are on other rows
         pick = max if higher_is_better(metric) else min
         best[metric] = pick(having, key=lambda r: r["metrics"][metric])["run_dir"]
     return Compared(runs, metrics, best)

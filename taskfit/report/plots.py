@@ -34,11 +34,13 @@ ANNOTATE_UP_TO = 20  # classes: above this the confusion matrix is colour only, 
 
 @dataclass(frozen=True)
 class TestResult:
-    """One head on the test split: its targets (as the loss takes them) and the model's output."""
+    """One head on held-out rows: its targets (as the loss takes them) and the model's output;
+    `rows` names them in the titles."""
 
     head: Head
     y: np.ndarray
     output: np.ndarray
+    rows: str = "test split"  # or "out-of-fold": a bagged run's rows by the member held out
 
 
 def write_plots(
@@ -82,14 +84,14 @@ def test_figures(test: TestResult) -> dict[str, Any]:
         actual, predicted = test.y.reshape(-1), test.output[:, 0]
         label = head.labels.columns[0]
         return {
-            "predicted_vs_actual.png": predicted_vs_actual(actual, predicted, label),
-            "residuals.png": residual_histogram(actual - predicted, label),
+            "predicted_vs_actual.png": predicted_vs_actual(actual, predicted, label, test.rows),
+            "residuals.png": residual_histogram(actual - predicted, label, test.rows),
         }
     classes = list(head.labels.classes)
     truth, scores = class_ids(test.y), probabilities(test.output)
-    figures = {"confusion.png": confusion_matrix(truth, scores.argmax(axis=1), classes)}
+    figures = {"confusion.png": confusion_matrix(truth, scores.argmax(axis=1), classes, test.rows)}
     if head.task == "binary":
-        figures["roc_pr.png"] = roc_and_pr(truth, scores[:, 1], classes[1])
+        figures["roc_pr.png"] = roc_and_pr(truth, scores[:, 1], classes[1], test.rows)
     return figures
 
 
@@ -145,7 +147,9 @@ def _log_scale_if_wide(ax: Any, values: list[float]) -> None:
         ax.set_yscale("log")
 
 
-def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -> Any:
+def confusion_matrix(
+    truth: np.ndarray, predicted: np.ndarray, classes: list[str], rows: str = "test split"
+) -> Any:
     k = len(classes)
     counts = confusion_counts(truth, predicted, k)
     side = min(max(4.5, 0.45 * k + 2.5), 14)
@@ -161,7 +165,7 @@ def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, classes: list[str
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
     accuracy = np.trace(counts) / max(counts.sum(), 1)
-    ax.set_title(f"test split: {counts.sum()} rows, accuracy {accuracy:.3f}")
+    ax.set_title(f"{rows}: {counts.sum()} rows, accuracy {accuracy:.3f}")
     if k <= ANNOTATE_UP_TO:
         dark = counts.max() / 2
         for (i, j), n in np.ndenumerate(counts):
@@ -192,7 +196,9 @@ def _cumulative_counts(truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray
     return tp, last_of_tie + 1 - tp
 
 
-def roc_and_pr(truth: np.ndarray, score: np.ndarray, positive: str) -> Any:
+def roc_and_pr(
+    truth: np.ndarray, score: np.ndarray, positive: str, rows: str = "test split"
+) -> Any:
     figure = Figure(figsize=(10, 4.4), layout="constrained")
     roc, pr = figure.subplots(1, 2)
     fpr, tpr = roc_curve(truth, score)
@@ -207,11 +213,13 @@ def roc_and_pr(truth: np.ndarray, score: np.ndarray, positive: str) -> Any:
     pr.set(xlabel="recall", ylabel="precision", title="precision-recall", ylim=(0, 1.02))
     for ax in (roc, pr):
         ax.legend(fontsize=8, loc="lower right" if ax is roc else "lower left")
-    figure.suptitle(f"positive class: {positive} (test split, {len(truth)} rows)")
+    figure.suptitle(f"positive class: {positive} ({rows}, {len(truth)} rows)")
     return figure
 
 
-def predicted_vs_actual(actual: np.ndarray, predicted: np.ndarray, label: str) -> Any:
+def predicted_vs_actual(
+    actual: np.ndarray, predicted: np.ndarray, label: str, rows: str = "test split"
+) -> Any:
     figure = Figure(figsize=(5.2, 5), layout="constrained")
     ax = figure.subplots()
     ax.scatter(actual, predicted, s=12, alpha=0.6)
@@ -219,18 +227,18 @@ def predicted_vs_actual(actual: np.ndarray, predicted: np.ndarray, label: str) -
     ax.plot([low, high], [low, high], ":", color="0.4", label="predicted = actual")
     ax.set(xlabel=f"actual {label}", ylabel=f"predicted {label}")
     rmse = float(np.sqrt(np.mean((actual - predicted) ** 2)))
-    ax.set_title(f"test split: {len(actual)} rows, RMSE {rmse:.4g}")
+    ax.set_title(f"{rows}: {len(actual)} rows, RMSE {rmse:.4g}")
     ax.legend(fontsize=8)
     return figure
 
 
-def residual_histogram(residuals: np.ndarray, label: str) -> Any:
+def residual_histogram(residuals: np.ndarray, label: str, rows: str = "test split") -> Any:
     figure = Figure(figsize=(5.6, 4), layout="constrained")
     ax = figure.subplots()
     ax.hist(residuals, bins=min(40, max(10, len(residuals) // 5)))
     ax.axvline(0, color="0.3", linewidth=1)
     ax.set(xlabel=f"actual - predicted {label}", ylabel="rows")
-    ax.set_title(f"test split residuals: mean {residuals.mean():.3g}, std {residuals.std():.3g}")
+    ax.set_title(f"{rows} residuals: mean {residuals.mean():.3g}, std {residuals.std():.3g}")
     return figure
 
 

@@ -33,8 +33,9 @@ class Report:
     summary: dict[str, str]  # spec essentials, epochs, time
     choices: dict[str, str]  # what the table chose for the whole model
     heads: list[dict[str, str]]  # several heads: per head its output layer, loss, metrics
-    metrics: dict[str, float]  # metrics.json: the test split
+    metrics: dict[str, float]  # metrics.json: on the test split, or out-of-fold
     plots: list[Path]  # relative to the run folder
+    metrics_on: str = "test"  # run.json's metrics_on (older runs: always the test split)
 
     @property
     def title(self) -> str:
@@ -51,7 +52,7 @@ class Report:
             found.append(("heads", list(self.heads[0]), [list(h.values()) for h in self.heads]))
         if self.metrics:
             values = [[k, f"{v:.4g}"] for k, v in self.metrics.items()]
-            found.append(("test metrics", ["metric", "value"], values))
+            found.append((f"{self.metrics_on} metrics", ["metric", "value"], values))
         return found
 
 
@@ -102,7 +103,8 @@ def read_report(folder: Path) -> Report:
         choices["loss weighting"] = plan.weighting.name
         heads = [_head(h) for h in plan.heads]
     plots = sorted((p.relative_to(folder) for p in files.plots.rglob("*.png")), key=_order)
-    return Report(run, summary, choices, heads, metrics, plots)
+    metrics_on = facts.get("metrics_on") or "test"
+    return Report(run, summary, choices, heads, metrics, plots, metrics_on)
 
 
 def _order(plot: Path) -> tuple[int, str, bool, str]:

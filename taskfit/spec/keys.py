@@ -11,6 +11,8 @@ from taskfit.config.schema import Choice, key
 from taskfit.recipe.table import TARGET_TRANSFORMS, TASKS
 from taskfit.spec.lossform import LossSpec
 
+TEST_FRACTION = 0.2  # data.test_fraction, unless the run is bagged
+
 
 def target_transform_key() -> Any:
     """`data.target_transform` and `heads.<name>.target_transform`: one key in two places."""
@@ -101,7 +103,13 @@ class DataSpec:
         None, doc="class names in output order (default: the label values, sorted)"
     )
     target_transform: str = target_transform_key()
-    test_fraction: float = key(0.2, doc="held-out test split", param=Param("float", gt=0, lt=1))
+    test_fraction: float | None = key(
+        None,
+        doc=f"held-out test split (default: {TEST_FRACTION}; 0 for a bagged run "
+        "(training.bagging), every row of which trains the model: its metrics are then "
+        "out-of-fold)",
+        param=Param("float", ge=0, lt=1),
+    )
     validation_fraction: float = key(
         0.2, doc="validation split, taken from the training part", param=Param("float", ge=0, lt=1)
     )

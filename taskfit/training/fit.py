@@ -68,10 +68,20 @@ class Replay:
 
 
 def test_metrics(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]:
-    """Keras's evaluate on the test split, under the names it logs; none for an empty split
-    (Keras would warn that its "input ran out of data" and return nothing to report)."""
-    if splits.sizes()["test"] == 0:
+    """Keras's evaluate on the rows of splits.estimate, under the names it logs: the test
+    split; without one, a bagged run's training rows, each scored by the member held out of it
+    (the weights as saved, after smearing); none for neither (Keras would warn that its "input
+    ran out of data" and return nothing to report)."""
+    if splits.estimate is None:
         return {}
+    if splits.estimate == "out-of-fold":
+        x, y, weights = feeding.validation_data(fitted.models, plan, splits)
+        with progress.keras_on_stderr() as verbose:
+            metrics = fitted.trained.evaluate(
+                x, y, sample_weight=weights, batch_size=feeding.evaluation_batch(),
+                verbose=verbose, return_dict=True,
+            )  # fmt: skip
+        return {k: float(v) for k, v in metrics.items()}
     evaluated = fitted.trained
     if fitted.models.members is not None:
         # the loss of the members' mean, as `taskfit evaluate` scores the saved model (training

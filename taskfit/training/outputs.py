@@ -10,13 +10,14 @@ from typing import Any
 import numpy as np
 
 from taskfit import progress
-from taskfit.feed.chunk import Chunk, Inputs
-from taskfit.feed.splits import Splits
+from taskfit.feed.chunk import Inputs
+from taskfit.feed.splits import PLOT_ROWS, Splits
 from taskfit.plan.outputs import by_head
 from taskfit.plan.plan import Plan
 from taskfit.runfolder.files import read_record
 from taskfit.runfolder.layout import RunFolder
 from taskfit.training.fit import Fitted
+from taskfit.training.heldout import out_of_fold_outputs
 
 
 def run_facts(
@@ -42,6 +43,7 @@ def run_facts(
         "rows": splits.sizes(),
         # training.bagging: the training rows' folds, each a member's validation
         **({"folds": splits.folds} if splits.folds else {}),
+        "metrics_on": splits.estimate,  # metrics.json's rows: test, or out-of-fold
         # each regression head's training target (mean, std): evaluate scores a head among
         # several on its standardised target, as training did
         "targets": {name: list(scale) for name, scale in splits.stats.targets.items()},
@@ -59,26 +61,31 @@ def run_facts(
     }
 
 
-def write_run_plots(
-    run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test: Chunk
-) -> list[str]:
-    """The learning curves, and each head's plots on the test split (taskfit.report.plots). The
-    model is saved by now: a problem drawing becomes a warning, not a failed run."""
-    if len(test) == 0:  # train has said so, with the missing metrics
+def write_run_plots(run_dir: Path, plan: Plan, fitted: Fitted, splits: Splits) -> list[str]:
+    """The learning curves, and each head's plots on the rows of splits.estimate (taskfit.
+    report.plots). The model is saved by now: a problem drawing becomes a warning, not a failed
+    run."""
+    if splits.estimate is None:  # train has said so, with the missing metrics
         return []
     try:
-        _draw(run_dir, plan, fitted, model, test)
+        _draw(run_dir, plan, fitted, splits)
     except Exception as exc:  # the pictures are extra; the result they picture is saved
         return [f"plots: could not be drawn ({type(exc).__name__}: {exc}); the model is saved"]
     return []
 
 
-def _draw(run_dir: Path, plan: Plan, fitted: Fitted, model: Any, test: Chunk) -> None:
+def _draw(run_dir: Path, plan: Plan, fitted: Fitted, splits: Splits) -> None:
     from taskfit.model.build import predict_named
     from taskfit.report.plots import TestResult, write_plots
 
-    outputs = by_head(plan.heads, predict_named(model, test.named(fitted.models.numeric)))
-    tests = [TestResult(h, test.y[h.name], np.asarray(outputs[h.name])) for h in plan.heads]
+    if splits.estimate == "out-of-fold":
+        rows, outputs = out_of_fold_outputs(fitted.models, plan, splits, PLOT_ROWS)
+        title = "out-of-fold"
+    else:
+        rows, title = splits.held_out_sample(), "test split"
+        named = predict_named(fitted.models.named, rows.named(fitted.models.numeric))
+        outputs = by_head(plan.heads, named)
+    tests = [TestResult(h, rows.y[h.name], np.asarray(outputs[h.name]), title) for h in plan.heads]
     with progress.step("drawing plots"):
         write_plots(run_dir, plan, fitted.history, fitted.active_losses, fitted.best_epoch, tests)
 

@@ -30,6 +30,8 @@ class RunResult:
     status: str = "completed"  # or "interrupted": Ctrl-C stopped it; the best weights were kept
     refit: dict[str, Any] | None = None  # training.refit: its epochs, rows and seconds
     smearing: dict[str, float] = field(default_factory=dict)  # log-scale head -> its factor
+    # the rows `metrics` are on (feed.splits.Splits.estimate): test, or out-of-fold
+    estimate: str | None = "test"
 
     @property
     def epochs(self) -> int:
@@ -64,6 +66,7 @@ class RunResult:
             "train_rows": self.train_rows,
             "status": self.status,
             "metrics": self.metrics,
+            "metrics_on": self.estimate,
             "rows_without_label": len(self.checked.data.missing_rows),
         }
         if self.smoke is not None:

@@ -222,7 +222,7 @@ def _finish(
 
     fitted.smearing = smear(fitted, plan, splits)
     metrics = test_metrics(fitted, plan, splits)
-    if not splits.sizes()["test"]:
+    if splits.estimate is None:
         warnings.append(
             "the test split is empty, so there are no test metrics and no plots; raise "
             "data.test_fraction"
@@ -239,7 +239,7 @@ def _finish(
     )  # fmt: skip
     smoke = None
     if options.smoke:
-        test = splits.test_sample().named(fitted.models.numeric)
+        test = splits.held_out_sample().named(fitted.models.numeric)
         smoke = reload_matches(keras, fitted.models.named, run_dir, test)
     lost = options.baseline_single and baseline is None
     return RunResult(
@@ -259,6 +259,7 @@ def _finish(
         status=_end_status(run_dir, fitted, baseline_lost=lost),
         refit=fitted.refit,
         smearing=fitted.smearing,
+        estimate=splits.estimate,
     )
 
 
@@ -287,7 +288,7 @@ def _save(
         write_json(files.baseline, baseline)
     if smoke:
         return []
-    return write_run_plots(run_dir, checked.plan, fitted, fitted.models.named, splits.test_sample())
+    return write_run_plots(run_dir, checked.plan, fitted, splits)
 
 
 def _end_status(run_dir: Path, fitted: Fitted, *, baseline_lost: bool) -> str:

@@ -12,18 +12,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from taskfit.feed.chunk import TRAIN, VALIDATION, Chunk
-from taskfit.feed.folds import out_of_fold, training_folds
 from taskfit.feed.splits import Splits
 from taskfit.model.build import learned_scale_layer
 from taskfit.model.losses import FLOOR
-from taskfit.plan.outputs import by_head
 from taskfit.plan.plan import Plan
+from taskfit.training.heldout import out_of_fold_outputs, outputs
 
 if TYPE_CHECKING:
     from taskfit.training.fit import Fitted
 
 ROWS = 20_000  # held-out rows the factor is estimated on, at most
-BLOCK = 8192  # rows per call of the model
 
 
 def smear(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]:
@@ -56,22 +54,9 @@ def smear(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]:
 
 def _held_out(fitted: Fitted, plan: Plan, splits: Splits) -> tuple[Chunk, dict[str, np.ndarray]]:
     """(rows the weights never trained on, each head's predictions of them): the validation
-    rows; bagged members' training rows, each by the member held out of it; else the training
+    rows; a bagged run's training rows, each by the member held out of it; else the training
     rows (at most ROWS)."""
-    members = fitted.models.members if splits.folds else None
-    bagged = members is not None
-    part = VALIDATION if splits.sizes()["validation"] else TRAIN
-    rows = splits.part(part, None if bagged else ROWS)
-    model = members if members is not None else fitted.models.fit
-    inputs = fitted.models.pack(rows)
-    blocks = [
-        by_head(
-            plan.heads, model({k: v[at : at + BLOCK] for k, v in inputs.items()}, training=False)
-        )
-        for at in range(0, len(rows), BLOCK)
-    ]
-    out = {h.name: np.concatenate([np.asarray(b[h.name]) for b in blocks]) for h in plan.heads}
-    if bagged:
-        folds = training_folds(splits, plan.stratify_by)
-        out = {name: out_of_fold(stacked, folds) for name, stacked in out.items()}
-    return rows, out
+    if splits.folds:
+        return out_of_fold_outputs(fitted.models, plan, splits)
+    rows = splits.part(VALIDATION if splits.sizes()["validation"] else TRAIN, ROWS)
+    return rows, outputs(fitted.models.fit, fitted.models, plan, rows)
