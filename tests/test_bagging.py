@@ -19,6 +19,7 @@ from taskfit.feed.chunk import TRAIN
 from taskfit.feed.folds import fold_of_rows, member_weights, out_of_fold, training_folds
 from taskfit.plan.checking import check_spec
 from taskfit.report.compare import compare_runs
+from taskfit.training import feeding
 from taskfit.training.fit import fit_plan, make_splits
 from taskfit.training.fit import test_metrics as held_out_metrics
 from taskfit.training.heldout import out_of_fold_outputs
@@ -163,3 +164,20 @@ def test_bagging_is_refused_for_a_streamed_table(tmp_path: Path) -> None:
     asked = {"model.members": 2, "training.bagging": True}
     with pytest.raises(SpecError, match=r"training\.bagging: deals a table held in memory"):
         check_spec(spec, asked)
+
+
+def test_class_weights_ride_on_the_members_weights(tmp_path: Path) -> None:
+    """Keras takes a sample weight or a class weight, not both: a bagged fit multiplies each
+    row's class weight into its members' weights."""
+    spec = tiny_spec(tmp_path, "binary", epochs=1)
+    spec.write_text(spec.read_text().replace("model: {layers: [{units: 8}]}\n", BAGGED))
+    checked = check_spec(spec, {"training.bagging": True, "training.class_weight": "balanced"})
+    splits = make_splits(checked)
+    keras.utils.set_random_seed(0)
+    fitted = fit_plan(keras, checked, checked.plan, splits)
+    assert fitted.epochs == 1
+    data = feeding.fit_data(fitted.models, checked.plan, splits, 16, {0: 0.5, 1: 2.0})
+    assert "class_weight" not in data
+    y = splits.part(TRAIN).y["output"].reshape(-1)
+    own = member_weights(training_folds(splits, checked.plan.stratify_by), 3, held_out=False)
+    assert data["sample_weight"] == pytest.approx(own * np.where(y == 1, 2.0, 0.5)[:, None])
