@@ -277,6 +277,15 @@ def predict_named(model: keras.Model, x: Inputs) -> Any:
     return keras.tree.map_structure(lambda *parts: np.concatenate(parts), *blocks)
 
 
+CLIP = 3.0  # model.numeric_clipping: smooth: where the curve bends (RealMLP's value)
+
+
+def smooth_clip(x: Any) -> Any:
+    """x / sqrt(1 + (x / CLIP)**2): about x within a standard deviation or two, never beyond
+    CLIP. Keras operations, so the saved model needs no custom layer."""
+    return x / keras.ops.sqrt(1.0 + keras.ops.square(x / CLIP))
+
+
 def build_model(
     plan: Plan,
     numeric: tuple[str, ...],
@@ -303,11 +312,10 @@ def build_from_stats(
         # every numeric column is filled (a gap may first appear at predict time); columns with
         # gaps in the data also get an indicator
         x = fill_missing(x, stats.fill, list(stats.indicate))
-        parts.append(
-            keras.layers.Normalization(
-                mean=stats.mean, variance=stats.variance, name="normalization"
-            )(x)
-        )
+        x = keras.layers.Normalization(
+            mean=stats.mean, variance=stats.variance, name="normalization"
+        )(x)
+        parts.append(smooth_clip(x) if plan.clipping else x)
     for column in categorical:
         if column in stats.texts:
             width = stats.texts[column].vocabulary_size()

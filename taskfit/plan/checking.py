@@ -40,6 +40,7 @@ class Checked:
         doc["model"]["members"] = plan.members
         doc["model"]["ensemble"] = plan.ensemble
         doc["model"]["numeric_embedding"] = "periodic" if plan.periodic else "none"
+        doc["model"]["numeric_clipping"] = "smooth" if plan.clipping else "none"
         doc["training"]["refit"] = plan.refit
         doc["training"]["bagging"] = plan.bagging
         doc["training"]["batch_size"] = plan.batch_size

@@ -194,6 +194,7 @@ def _with_additions(plan: Plan, spec: Spec, rows: int | None) -> Plan:
     problems.raise_if_any(SpecError)
 
     embedding = pick(spec.model.numeric_embedding, small.numeric_embedding, "none")
+    clipping = pick(spec.model.numeric_clipping, small.numeric_clipping, "none")
     refit = pick(spec.training.refit, small.refit and has_validation, False)
     bagged = small.bagging and has_validation and members > 1 and not refit
     return dataclasses.replace(
@@ -201,6 +202,7 @@ def _with_additions(plan: Plan, spec: Spec, rows: int | None) -> Plan:
         members=members,
         ensemble=spec.model.ensemble or small.ensemble,
         periodic=embedding == "periodic",
+        clipping=clipping == "smooth",
         refit=refit,
         bagging=pick(spec.training.bagging, bagged, False),
     )

@@ -63,6 +63,7 @@ class Plan:
     members: int = 1  # copies of the body, each with its own loss; the model outputs their mean
     ensemble: str = "packed"  # how several members hold their weights: packed or tabm_mini
     periodic: bool = False  # numeric columns go through the periodic embedding
+    clipping: bool = False  # standardised numeric inputs smoothly clipped (model.numeric_clipping)
     refit: bool = False  # after early stopping, train afresh on train + validation
     # the members each held out of their own fold of train + validation (taskfit.feed.folds)
     bagging: bool = False
@@ -72,7 +73,12 @@ class Plan:
     def additions(self) -> list[str]:
         """The small-table additions in force, in words."""
         return additions_text(
-            self.members, self.periodic, self.refit, self.ensemble, bagging=self.bagging
+            self.members,
+            self.periodic,
+            self.refit,
+            self.ensemble,
+            bagging=self.bagging,
+            clipping=self.clipping,
         )
 
     @property
@@ -94,11 +100,18 @@ class Plan:
 
 
 def additions_text(
-    members: int, periodic: bool, refit: bool, ensemble: str = "packed", *, bagging: bool = False
+    members: int,
+    periodic: bool,
+    refit: bool,
+    ensemble: str = "packed",
+    *,
+    bagging: bool = False,
+    clipping: bool = False,
 ) -> list[str]:
     shared = " (TabM-mini: shared hidden layers)" if ensemble == "tabm_mini" else ""
     out = [f"{members} members{shared}"] if members > 1 else []
     out += [f"bagged: each member trained on {members - 1} of {members} folds"] if bagging else []
+    out += ["smooth clipping of numeric inputs"] if clipping else []
     out += ["periodic numeric embedding"] if periodic else []
     return out + (["refit on train + validation"] if refit else [])
 

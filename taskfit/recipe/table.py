@@ -117,6 +117,7 @@ class SmallTables:
     members: int
     ensemble: str  # packed or tabm_mini
     numeric_embedding: str
+    numeric_clipping: str  # smooth or none
     refit: bool
     bagging: bool  # each member held out of its own fold of train + validation
     periodic: Periodic
@@ -277,6 +278,7 @@ def _small_tables(row: dict[str, Any]) -> SmallTables:
         members=int(row["members"]),
         ensemble=str(row["ensemble"]),
         numeric_embedding=str(row["numeric_embedding"]),
+        numeric_clipping=str(row["numeric_clipping"]),
         refit=bool(row["refit"]),
         bagging=bool(row["bagging"]),
         periodic=Periodic(

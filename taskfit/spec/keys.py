@@ -63,6 +63,13 @@ class ModelSpec:
         "the table's)",
         param=Param("str", choices=("packed", "tabm_mini")),
     )
+    numeric_clipping: str | None = key(
+        None,
+        doc="smooth: each standardised numeric input x becomes x / sqrt(1 + (x / 3)**2), near x "
+        "within a few standard deviations and never beyond 3 (RealMLP, Holzmueller et al. "
+        "2024); none: as is (default: the table's on a small table)",
+        param=Param("str", choices=("smooth", "none")),
+    )
     numeric_embedding: str | None = key(
         None,
         doc="periodic: each numeric column as sin/cos of learned frequencies, then a Dense "
