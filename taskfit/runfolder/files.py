@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,9 +58,8 @@ def write_text(path: Path, text: str) -> None:
 
 
 def write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    with _staged(path, ".tmp") as tmp, open(tmp, "wb") as f:
+        f.write(data)
 
 
 def save_text(path: Path, text: str, option: str) -> None:
@@ -71,9 +72,31 @@ def save_text(path: Path, text: str, option: str) -> None:
 
 def save_model(model: Any, path: Path) -> None:
     """A Keras model saved atomically (Keras wants the .keras suffix on the temporary file)."""
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    with _staged(path, ".keras") as tmp:
+        model.save(tmp)
+
+
+@contextlib.contextmanager
+def _staged(path: Path, suffix: str) -> Iterator[Path]:
+    """A new file of a unique name beside `path` to write, renamed over `path` when the block
+    ends, removed if it fails. Created exclusively (O_EXCL), so a file or a link already there
+    is never written through; mode 0666 less the umask, as open() makes a file."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{suffix}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:  # another name, then
+            continue
+    else:
+        raise FileExistsError(f"{path.parent}: no free temporary name for {path.name}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def write_status(run_dir: Path, status: str, reason: str = "") -> None:
