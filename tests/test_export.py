@@ -191,11 +191,16 @@ def test_heads_export_with_one_output_per_head(heads_run: Path, fmt: str, tmp_pa
     assert sorted(p.name for p in destination.parent.iterdir()) == [name]  # no scratch left
 
 
-def test_exporting_again_replaces_the_savedmodel(heads_run: Path, tmp_path: Path) -> None:
+def test_exporting_again_replaces_the_savedmodel_when_asked(
+    heads_run: Path, tmp_path: Path
+) -> None:
     destination = tmp_path / "model"
     export(heads_run, "savedmodel", destination)
     (destination / "stale").write_text("from the first export")
-    assert export(heads_run, "savedmodel", destination) == destination
+    with pytest.raises(TaskfitError, match="exists; give --force to replace it"):
+        export(heads_run, "savedmodel", destination)
+    assert (destination / "stale").exists()
+    assert export(heads_run, "savedmodel", destination, force=True) == destination
     assert not (destination / "stale").exists()
     assert (destination / "saved_model.pb").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
@@ -250,7 +255,13 @@ def test_usage_errors_say_what_to_do(
     assert "give a path ending in .tflite" in refused(heads_run, "tflite", tmp_path / "m.bin")
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "mine.txt").write_text("keep me")
-    assert "is not a SavedModel" in refused(heads_run, "savedmodel", tmp_path / "notes")
+    assert "holds other files, which exporting would delete" in refused(
+        heads_run, "savedmodel", tmp_path / "notes", True
+    )
+    assert (tmp_path / "notes" / "mine.txt").read_text() == "keep me"
+    (tmp_path / "old.tflite").write_text("the user's")
+    assert "exists; give --force" in refused(heads_run, "tflite", tmp_path / "old.tflite")
+    assert "is in the run folder" in refused(heads_run, "tflite", heads_run / "model.tflite")
     monkeypatch.setattr(export_module, "ONNX_PACKAGES", ("no_such_converter",))
     message = refused(heads_run, "onnx")
     assert "needs no_such_converter, which is not installed" in message

@@ -20,12 +20,18 @@ def predict(
         Path | None, typer.Option(help="write the predictions here (CSV) instead of stdout")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="let --output replace a file that exists")
+    ] = False,
 ) -> None:
     """Predict each row of a CSV: the class and its probabilities, or the value."""
     from taskfit.data.csvtable import csv_text
     from taskfit.inference.predict import predict as run_predict
+    from taskfit.runfolder.files import check_output
 
     with handled(), progress.quiet(as_json):
+        if output is not None:  # before anything is computed
+            check_output(output, "--output", force, reads=(data,))
         result = run_predict(run, data)
     say("note", result.notes)
     if as_json:
@@ -123,6 +129,9 @@ def export(
             "model.onnx). An earlier export there is replaced"
         ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="let --output replace an earlier export there")
+    ] = False,
 ) -> None:
     """Export a run's model, preprocessing included, for serving without taskfit: a TensorFlow
     SavedModel folder, a TFLite file or an ONNX file. Inputs: one per column (numbers float32,
@@ -133,7 +142,7 @@ def export(
     from taskfit.runfolder.opened import open_run
 
     with handled(), progress.step(f"exporting as {fmt.value}"):
-        written = run_export(run, fmt.value, output)
+        written = run_export(run, fmt.value, output, force)
         opened = open_run(run)
     names = input_names([*opened.numeric, *opened.categorical])
     renamed = {column: name for column, name in names.items() if column != name}

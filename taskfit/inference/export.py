@@ -41,7 +41,7 @@ from taskfit.errors import TaskfitError
 from taskfit.model.keras_setup import import_keras
 from taskfit.plan.outputs import by_head
 from taskfit.plan.plan import Head
-from taskfit.runfolder.files import make_output_folder
+from taskfit.runfolder.files import check_output, make_output_folder
 from taskfit.runfolder.layout import RunFolder
 from taskfit.runfolder.opened import Run, open_run
 
@@ -55,12 +55,15 @@ SERVING = "serving_default"
 Heads = tuple[Head, ...]
 
 
-def export(run_dir: str | Path, fmt: str, output: str | Path | None = None) -> Path:
+def export(
+    run_dir: str | Path, fmt: str, output: str | Path | None = None, force: bool = False
+) -> Path:
     """Export the run's model as `fmt` to `output` (default: see the module docstring) and return
-    where it went. Checks the format, the converter and the destination before loading TF."""
+    where it went. Checks the format, the converter and the destination before loading TF.
+    `force`: an `output` that exists (an earlier export) may be replaced."""
     write = _writer(fmt)
     run = open_run(run_dir)
-    destination = _destination(run, fmt, output)
+    destination = _destination(run, fmt, output, force)
     model = import_keras().saving.load_model(RunFolder(run.folder).model)
     with _atomically(destination) as (staged, scratch):
         write(model, run.plan.heads, staged, scratch)
@@ -105,28 +108,33 @@ def _require_onnx_packages() -> None:
         )
 
 
-def _destination(run: Run, fmt: str, output: str | Path | None) -> Path:
+def _destination(run: Run, fmt: str, output: str | Path | None, force: bool) -> Path:
+    """Where the export goes: the run's export/ folder (an earlier export there is replaced),
+    or `output`, which replaces an earlier file or SavedModel only with `force` and never
+    anything else (a folder of other files, a run folder's own files)."""
+    own = RunFolder(run.folder).exports
     if output is None:
-        return RunFolder(run.folder).exports / DEFAULT_NAMES[fmt]
+        return own / DEFAULT_NAMES[fmt]
     path = Path(output)
     suffix = SUFFIXES.get(fmt)
-    if suffix and path.suffix != suffix:
-        raise TaskfitError(
-            f"--output {path}: a {fmt} export is one {suffix} file; give a path ending in {suffix}"
-        )
-    if suffix and path.is_dir():
-        raise TaskfitError(f"--output {path}: is a folder; give a path to a {suffix} file")
-    if not suffix and path.exists() and not _replaceable_folder(path):
-        raise TaskfitError(
-            f"--output {path}: exists and is not a SavedModel, so exporting would replace it; "
-            "give a new or empty folder"
-        )
+    if suffix:
+        if path.suffix != suffix:
+            raise TaskfitError(
+                f"--output {path}: a {fmt} export is one {suffix} file; give a path ending in "
+                f"{suffix}"
+            )
+        check_output(path, "--output", force, own=own)
+        return path
+    if path.exists() and not path.is_dir():
+        raise TaskfitError(f"--output {path}: is a file; give a new or empty folder")
+    if path.is_dir() and any(path.iterdir()):
+        if not (path / "saved_model.pb").is_file():
+            raise TaskfitError(
+                f"--output {path}: holds other files, which exporting would delete; give a "
+                "new or empty folder"
+            )
+        check_output(path / "saved_model.pb", "--output", force, own=own)
     return path
-
-
-def _replaceable_folder(path: Path) -> bool:
-    """An earlier SavedModel, or an empty folder: nothing of the user's is lost by replacing it."""
-    return path.is_dir() and ((path / "saved_model.pb").is_file() or not any(path.iterdir()))
 
 
 # ---- writing atomically ----

@@ -52,6 +52,33 @@ def create_run_dir(parent: Path, name: str) -> Path:
     raise TaskfitError(f"--output {parent}: too many runs named {stem}")
 
 
+def check_output(
+    path: Path, option: str, force: bool, reads: Sequence[Path] = (), own: Path | None = None
+) -> None:
+    """Before anything is computed: `option` (a file the user names) may replace an existing
+    file only with --force, and never one taskfit reads: one of `reads` (the input CSV), or a
+    file of a run folder (model.keras, metrics.json, ...). `own`: a folder of taskfit's own
+    output inside a run folder (its export/), where a file may go."""
+    if path.is_dir():
+        raise TaskfitError(f"{option} {path}: is a folder; give a path to a file")
+    if path.exists():
+        for given in reads:
+            if given.exists() and os.path.samefile(path, given):
+                raise TaskfitError(
+                    f"{option} {path}: is the input {given}, which this command reads; "
+                    "write the output to another file"
+                )
+    inside_own = own is not None and own.resolve() in path.resolve().parents
+    run = next((p for p in path.resolve().parents if RunFolder(p).status.is_file()), None)
+    if run is not None and not inside_own:
+        raise TaskfitError(
+            f"{option} {path}: is in the run folder {run}, whose files taskfit reads and "
+            "writes itself; write the output outside it"
+        )
+    if (path.exists() or path.is_symlink()) and not force:
+        raise TaskfitError(f"{option} {path}: exists; give --force to replace it, or another path")
+
+
 def write_text(path: Path, text: str) -> None:
     """Temporary file + rename: a crash never leaves a truncated file behind."""
     write_bytes(path, text.encode("utf-8"))
