@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from taskfit.config.params import show
+from taskfit.config.readable import SPEC_BYTES, check_regular
 from taskfit.errors import Problem, Problems, SpecError
 
 PathKey = tuple[str | int, ...]
@@ -152,6 +153,7 @@ def read_yaml(path: Path) -> YamlDoc:
     try:
         if path.is_dir():  # inside the try: a name too long fails already here
             raise SpecError(f"{path}: is a directory; give the path of a YAML spec file")
+        check_regular(path, str(path), SpecError, SPEC_BYTES, "a spec")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError(f"{path}: no such file; check the path") from None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from taskfit.config.readable import check_regular
 from taskfit.errors import DataError
 from taskfit.progress import open_csv
 
@@ -35,6 +36,7 @@ def read_csv(path: Path, max_rows: int | None = None) -> Table:
     try:
         if path.is_dir():  # inside the try: a name too long fails already here
             raise DataError(f"{where}: is a directory; data.source must name a CSV file")
+        check_regular(path, where, DataError)
         with open_csv(path) as f:
             reader = csv.reader(f)
             rows, lines = [], []
