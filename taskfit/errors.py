@@ -66,3 +66,21 @@ class Problems:
     def raise_if_any(self, kind: type[TaskfitError] = SpecError) -> None:
         if self.items:
             raise kind(self.items)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM outside fit, or a second one (taskfit.training.guards): unwinds as Ctrl-C does,
+    so the run folder's status says what happened; the command exits 143."""
+
+
+def terminated(exc: BaseException) -> bool:
+    """Terminated, or an error raised while handling it: a signal's exception can surface inside
+    any code, and some wraps it (a class body's __set_name__ makes it a RuntimeError)."""
+    seen: BaseException | None = exc
+    for _ in range(20):
+        if seen is None:
+            return False
+        if isinstance(seen, Terminated):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -1,5 +1,6 @@
 """What every command shares: the choices, the argument types, and the one handler that turns
-library errors into stderr lines and exit codes (0 ok, 1 spec or data, 2 usage, 130 interrupted)."""
+library errors into stderr lines and exit codes (0 ok, 1 spec or data, 2 usage, 130 interrupted,
+143 terminated by SIGTERM)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from typing import Annotated
 
 import typer
 
-from taskfit.errors import TaskfitError
+from taskfit.errors import TaskfitError, Terminated, terminated
 
 EXIT_DATA = 1
 
 
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process SIGTERM ended
 
 
 class Task(StrEnum):
@@ -45,9 +47,15 @@ def handled() -> Iterator[None]:
         for problem in exc.problems:
             typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt as exc:
+        stopped = isinstance(exc, Terminated)
+        typer.echo("terminated (SIGTERM)" if stopped else "interrupted", err=True)
+        raise typer.Exit(EXIT_TERMINATED if stopped else EXIT_INTERRUPTED) from None
+    except Exception as exc:
+        if not terminated(exc):
+            raise
+        typer.echo("terminated (SIGTERM)", err=True)
+        raise typer.Exit(EXIT_TERMINATED) from None
 
 
 def say(kind: str, lines: list[str] | tuple[str, ...]) -> None:

@@ -9,7 +9,16 @@ from typing import Annotated, Any
 import typer
 
 from taskfit import progress
-from taskfit.cli.common import EXIT_DATA, EXIT_INTERRUPTED, SetOpt, SpecArg, handled, say, usage
+from taskfit.cli.common import (
+    EXIT_DATA,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    SetOpt,
+    SpecArg,
+    handled,
+    say,
+    usage,
+)
 from taskfit.cli.overrides import parse_set
 
 
@@ -82,8 +91,9 @@ def train(
     if smoke and not (result.smoke and result.smoke["reload_matches"]):
         raise typer.Exit(EXIT_DATA)
     if result.status == "interrupted":
-        typer.echo(f"interrupted: kept what was learned so far in {result.run_dir}", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED)
+        by = f" ({result.stopped_by})" if result.stopped_by else ""
+        typer.echo(f"interrupted{by}: kept what was learned so far in {result.run_dir}", err=True)
+        raise typer.Exit(EXIT_TERMINATED if result.stopped_by == "SIGTERM" else EXIT_INTERRUPTED)
 
 
 def _flags(

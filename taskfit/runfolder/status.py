@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from taskfit.errors import TrainingError
+from taskfit.errors import Terminated, TrainingError, terminated
 from taskfit.runfolder.files import write_status
 
 
@@ -22,17 +22,22 @@ class Saved:
 @contextlib.contextmanager
 def status_follows(run_dir: Path) -> Iterator[Saved]:
     """However the block ends, status.json says so: failed (with the reason), or interrupted (a
-    second Ctrl-C, after or before the result was saved). A normal end writes its own status."""
+    second Ctrl-C or a SIGTERM outside fit, after or before the result was saved). A normal end
+    writes its own status."""
     saved = Saved()
     try:
         yield saved
     except TrainingError as exc:
         write_status(run_dir, "failed", str(exc))
         raise
-    except KeyboardInterrupt:
-        cut = "after saving the model and metrics" if saved.done else "before saving a model"
-        write_status(run_dir, "interrupted", f"interrupted twice: stopped {cut}")
-        raise
     except BaseException as exc:
+        by_signal = terminated(exc)  # SIGTERM, even where some code wrapped its exception
+        if by_signal or isinstance(exc, KeyboardInterrupt):
+            cut = "after saving the model and metrics" if saved.done else "before saving a model"
+            how = "SIGTERM" if by_signal else "interrupted twice"
+            write_status(run_dir, "interrupted", f"{how}: stopped {cut}")
+            if by_signal and not isinstance(exc, Terminated):
+                raise Terminated() from None
+            raise
         write_status(run_dir, "failed", f"{type(exc).__name__}: {exc}")
         raise

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from taskfit.errors import Problem, SpecError, TaskfitError
+from taskfit.errors import Problem, SpecError, TaskfitError, Terminated
 from taskfit.plan.checking import Checked
 from taskfit.runfolder.files import read_weights
 from taskfit.runfolder.layout import RunFolder
@@ -194,7 +194,7 @@ def _what_happened(code: int, log: Any) -> str:
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)  # unwinds through workers_running, which stops the workers
+    raise Terminated()  # unwinds through workers_running, which stops the workers
 
 
 def serve(cluster: Cluster, spec: Path, overrides: Overrides, smoke: bool = False) -> None:
@@ -239,4 +239,5 @@ def fitted_from_workers(
         processes=doc["processes"],
         refit=doc["refit"],
         warnings=doc["warnings"],
+        stopped_by=doc.get("stopped_by", ""),
     )

@@ -32,12 +32,13 @@ class Fitted:
     final_weights: dict[str, float]  # heads: each head's effective loss weight at the end
     best_epoch: int | None  # 1-based; set when early stopping restored an earlier epoch
     seconds: float  # how long model.fit took
-    interrupted: bool = False  # Ctrl-C stopped fit; the best weights so far were restored
+    interrupted: bool = False  # Ctrl-C or SIGTERM stopped fit; the best weights were restored
     diverged: tuple[int, int, float] | None = None  # (epoch, batch, loss) where it went NaN/inf
     processes: int = 1  # how many processes fitted it (train --workers)
     refit: dict[str, Any] | None = None  # the model was refitted: its epochs, rows and seconds
     warnings: list[str] = field(default_factory=list)  # for the run's (a refit that was cut)
     smearing: dict[str, float] = field(default_factory=dict)  # log-scale head -> its factor
+    stopped_by: str = ""  # what interrupted it: "Ctrl-C" or "SIGTERM"
 
     @property
     def epochs(self) -> int:
@@ -48,7 +49,7 @@ class Fitted:
         if not self.interrupted:
             return ""
         kept = f"; kept the weights of epoch {self.best_epoch}" if self.best_epoch else ""
-        return f"Ctrl-C after {self.epochs} epoch(s){kept}"
+        return f"{self.stopped_by or 'Ctrl-C'} after {self.epochs} epoch(s){kept}"
 
 
 def make_splits(checked: Checked, smoke: bool = False, processes: int = 1) -> Splits:
@@ -217,6 +218,7 @@ def fit_plan(
         best_epoch=stopper.best_epoch + 1 if stopper and kept else None,
         seconds=seconds,
         interrupted=made.interrupt.requested,
+        stopped_by=made.interrupt.signal,
         diverged=made.nonfinite.found,
     )
 

@@ -1,15 +1,19 @@
 """What keeps a training run honest when it goes wrong: a loss that stops being a number, and
-Ctrl-C. Both stop Keras's fit loop at a batch boundary (`model.stop_training`), so the run can
-still keep its best weights and say what happened."""
+Ctrl-C or SIGTERM. Both stop Keras's fit loop at a batch boundary (`model.stop_training`), so the
+run can still keep its best weights and say what happened."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
 import keras
+
+from taskfit.errors import Terminated
 
 
 class StopOnNonFinite(keras.callbacks.Callback):
@@ -33,30 +37,57 @@ class StopOnNonFinite(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+STOPPING = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+
+
 class StopOnInterrupt(keras.callbacks.Callback):
-    """The first Ctrl-C (SIGINT) asks fit to stop after the current batch; a second one
-    interrupts at once (Python's own KeyboardInterrupt). Installed for the length of fit."""
+    """The first Ctrl-C (SIGINT) or SIGTERM (what `timeout`, CI runners, Kubernetes and systemd
+    send) asks fit to stop after the current batch; a second one interrupts at once (Python's
+    KeyboardInterrupt, or sigterm_interrupts' Terminated). Installed for the length of fit."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.requested = False
-        self._previous: Any = None
+        self.signal = ""  # which stopped fit: "Ctrl-C" or "SIGTERM"; "" while none did
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def requested(self) -> bool:
+        return bool(self.signal)
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: leave Ctrl-C as it is
-            self._previous = None
+            self._previous = {s: signal.signal(s, self._handle) for s in STOPPING}
+        except ValueError:  # not the main thread: leave the signals as they are
+            self._previous = {}
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self._restore()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.requested = True
+        self.signal = STOPPING[signal.Signals(signum)]
         self.model.stop_training = True
         self._restore()
 
     def _restore(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
+        self._previous = {}
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises Terminated for the block, as SIGINT raises KeyboardInterrupt (Python's
+    default would end the process there, leaving status.json at "running")."""
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

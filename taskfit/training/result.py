@@ -32,6 +32,7 @@ class RunResult:
     smearing: dict[str, float] = field(default_factory=dict)  # log-scale head -> its factor
     # the rows `metrics` are on (feed.splits.Splits.estimate): test, or out-of-fold
     estimate: str | None = "test"
+    stopped_by: str = ""  # an interrupted run's signal: "Ctrl-C" or "SIGTERM"
 
     @property
     def epochs(self) -> int:

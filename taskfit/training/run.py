@@ -78,7 +78,9 @@ def train(
         cluster,
         deterministic,
     )
-    with progress.quiet(verbose == 0):
+    from taskfit.training.guards import sigterm_interrupts
+
+    with progress.quiet(verbose == 0), sigterm_interrupts():
         return _train(spec_path, overrides or {}, options)
 
 
@@ -260,6 +262,7 @@ def _finish(
         refit=fitted.refit,
         smearing=fitted.smearing,
         estimate=splits.estimate,
+        stopped_by=fitted.stopped_by,
     )
 
 

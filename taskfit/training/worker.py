@@ -83,6 +83,7 @@ def _work(keras: Any, job: dict[str, Any], checked: Checked, run_dir: Path, writ
         "best_epoch": fitted.best_epoch,
         "seconds": time.perf_counter() - started,
         "interrupted": fitted.interrupted,
+        "stopped_by": fitted.stopped_by,
         "diverged": list(fitted.diverged) if fitted.diverged else None,
         "active_losses": fitted.active_losses,
         "final_weights": fitted.final_weights,

@@ -1,0 +1,79 @@
+"""SIGTERM (what `timeout`, CI runners, Kubernetes and systemd send) is taken as Ctrl-C is: fit
+stops after the batch, the best weights are saved, status.json says interrupted and why, the run
+resumes, and the process exits 143."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import tiny_spec, wait_for_epochs
+
+TASKFIT = str(Path(sys.executable).with_name("taskfit"))
+LONG = ["--set", "training.epochs=500", "--set", "training.early_stopping=null"]
+
+
+def start(spec: Path, runs: Path) -> subprocess.Popen[str]:
+    command = [TASKFIT, "train", str(spec), "--output", str(runs), *LONG]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def epochs(run_dir: Path) -> int:
+    return len((run_dir / "history.csv").read_text().splitlines()) - 1
+
+
+def status(run_dir: Path) -> dict[str, str]:
+    return dict(json.loads((run_dir / "status.json").read_text()))
+
+
+@pytest.mark.slow
+def test_sigterm_during_fit_saves_says_so_and_resumes(tmp_path: Path) -> None:
+    spec = tiny_spec(tmp_path, "binary", epochs=500, batch_size=4)
+    proc = start(spec, tmp_path / "runs")
+    run_dir = wait_for_epochs(tmp_path / "runs", 2, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 143, err
+    assert "interrupted (SIGTERM): kept what was learned so far" in err
+    assert "Traceback" not in err
+    said = status(run_dir)
+    assert said["status"] == "interrupted" and said["reason"].startswith("SIGTERM after")
+    assert (run_dir / "model.keras").is_file() and (run_dir / "metrics.json").is_file()
+    # resumable: --resume carries on from the last epoch (stopped by SIGTERM again)
+    done = epochs(run_dir)
+    again = subprocess.Popen(
+        [TASKFIT, "train", "--resume", str(run_dir)], stderr=subprocess.PIPE, text=True
+    )
+    wait_for_epochs(tmp_path / "runs", done + 1, again)
+    again.send_signal(signal.SIGTERM)
+    _, err = again.communicate(timeout=180)
+    assert again.returncode == 143, err
+    history = (run_dir / "history.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in history[1:]] == [
+        str(i) for i in range(1, epochs(run_dir) + 1)
+    ]
+    assert epochs(run_dir) > done
+
+
+@pytest.mark.slow
+def test_sigterm_before_fit_leaves_an_interrupted_folder(tmp_path: Path) -> None:
+    """While TensorFlow loads (seconds after the run folder is made): no epoch, no model, and a
+    status that says what ended it, not "running"."""
+    spec = tiny_spec(tmp_path, "binary", epochs=500)
+    proc = start(spec, tmp_path / "runs")
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "runs").glob("*/status.json")):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    said = status(run_dir)
+    assert said["status"] == "interrupted" and "SIGTERM" in said["reason"], said
