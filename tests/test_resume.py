@@ -52,6 +52,8 @@ def test_a_killed_run_resumes_from_its_last_epoch(write: Write, tmp_path: Path) 
     proc.send_signal(signal.SIGKILL)  # no chance to clean up: a crash
     proc.wait(timeout=30)
     assert status(run_dir) == "running"
+    said = runner.invoke(app, ["report", str(run_dir)])
+    assert f"running (but its process {proc.pid} is gone: killed or crashed" in said.stdout
     done = epochs(run_dir)
     assert 5 <= len(done) <= 7 and not (run_dir / "model.keras").exists()
 

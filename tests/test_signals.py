@@ -77,3 +77,25 @@ def test_sigterm_before_fit_leaves_an_interrupted_folder(tmp_path: Path) -> None
     (run_dir,) = (tmp_path / "runs").iterdir()
     said = status(run_dir)
     assert said["status"] == "interrupted" and "SIGTERM" in said["reason"], said
+
+
+@pytest.mark.slow
+def test_resume_refuses_a_run_whose_process_is_still_training(tmp_path: Path) -> None:
+    spec = tiny_spec(tmp_path, "binary", epochs=500, batch_size=4)
+    proc = start(spec, tmp_path / "runs")
+    try:
+        run_dir = wait_for_epochs(tmp_path / "runs", 1, proc)
+        done = subprocess.run(
+            [TASKFIT, "train", "--resume", str(run_dir)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 1
+        assert f"this run is still training, in process {proc.pid} on this machine" in done.stderr
+        report = subprocess.run([TASKFIT, "report", str(run_dir)], capture_output=True, text=True)
+        assert f"running (in process {proc.pid})" in report.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=180)
+    assert proc.returncode == 143

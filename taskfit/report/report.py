@@ -19,6 +19,7 @@ from taskfit.runfolder.files import (
     read_reason,
     read_record,
     read_status,
+    training_process,
     write_text,
 )
 from taskfit.runfolder.layout import RunFolder
@@ -64,6 +65,15 @@ def read_report(folder: Path) -> Report:
     plan, spec = run.plan, run.spec
     status = read_status(folder) or "unknown"
     reason = read_reason(folder)
+    process = training_process(folder) if status == "running" else None
+    if process is not None:
+        pid, alive = process
+        reason = (
+            f"in process {pid}"
+            if alive
+            else f"but its process {pid} is gone: killed or crashed before it could say; "
+            f"taskfit train --resume {folder} carries on from its last finished epoch"
+        )
     summary = {
         "status": status + (f" ({reason})" if reason else ""),
         "spec": spec.name or "(unnamed)",

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import secrets
+import socket
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,13 +129,34 @@ def _staged(path: Path, suffix: str) -> Iterator[Path]:
 
 def write_status(run_dir: Path, status: str, reason: str = "") -> None:
     """status.json: running, completed, interrupted or failed, with the reason when there is one."""
-    doc = {
+    doc: dict[str, Any] = {
         "status": status,
         "reason": reason,
         "updated": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}",
         "format": FORMAT,
     }
+    if status == "running":  # so that a folder whose process is gone can be told apart
+        doc["process"] = {"pid": os.getpid(), "host": socket.gethostname()}
     write_json(RunFolder(run_dir).status, doc)
+
+
+def training_process(run_dir: Path) -> tuple[int, bool] | None:
+    """For a folder whose status.json says running: (its process id, whether that process is
+    still there). None when it was recorded on another machine or not at all (older taskfit).
+    A process id the system has given to a new process since reads as still there."""
+    process = read_record(RunFolder(run_dir).status).get("process")
+    if not isinstance(process, dict) or process.get("host") != socket.gethostname():
+        return None
+    pid = process.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)  # signal 0: only whether it exists
+    except ProcessLookupError:
+        return pid, False
+    except PermissionError:  # someone else's process
+        return pid, True
+    return pid, True
 
 
 def read_status(run_dir: Path) -> str:

@@ -3,6 +3,7 @@ says it stopped, and Keras's checkpoint of a finished epoch is there."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from taskfit.errors import TaskfitError
@@ -12,6 +13,7 @@ from taskfit.runfolder.files import (
     read_reason,
     read_record,
     read_status,
+    training_process,
 )
 from taskfit.runfolder.layout import RESUMES_FROM, RunFolder
 
@@ -29,6 +31,12 @@ def resumable_spec(run_dir: Path, *, workers: bool = False) -> Path:
     status = read_status(run_dir)
     if status == "completed":
         raise TaskfitError(f"--resume {run_dir}: this run completed; there is nothing to resume")
+    process = training_process(run_dir) if status == "running" else None
+    if process is not None and process[1] and process[0] != os.getpid():
+        raise TaskfitError(
+            f"--resume {run_dir}: this run is still training, in process {process[0]} on this "
+            f"machine; let it finish, or stop it (Ctrl-C, or kill -TERM {process[0]}) and resume"
+        )
     if status == "failed" and "training diverged" in read_reason(run_dir):
         raise TaskfitError(
             f"--resume {run_dir}: this run diverged (see its status.json); carrying on would "
