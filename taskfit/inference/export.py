@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from taskfit.errors import TaskfitError
-from taskfit.model.keras_setup import import_keras
+from taskfit.model.keras_setup import import_keras, load_saved_model
 from taskfit.plan.outputs import by_head
 from taskfit.plan.plan import Head
 from taskfit.runfolder.files import check_output, make_output_folder
@@ -64,7 +64,7 @@ def export(
     write = _writer(fmt)
     run = open_run(run_dir)
     destination = _destination(run, fmt, output, force)
-    model = import_keras().saving.load_model(RunFolder(run.folder).model)
+    model = load_saved_model(RunFolder(run.folder).model)
     with _atomically(destination) as (staged, scratch):
         write(model, run.plan.heads, staged, scratch)
     return destination

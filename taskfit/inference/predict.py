@@ -14,7 +14,7 @@ from taskfit.feed.cells import Columns
 from taskfit.feed.chunk import Chunk
 from taskfit.feed.classes import class_ids, confusion_counts, probabilities
 from taskfit.feed.memory import encode_table
-from taskfit.model.keras_setup import import_keras
+from taskfit.model.keras_setup import load_saved_model
 from taskfit.plan.outputs import by_head, keras_form, logged
 from taskfit.plan.plan import Head
 from taskfit.runfolder.files import read_record
@@ -35,8 +35,7 @@ class Predictions:
 
 def _load(run: Run) -> Any:
     with progress.step("loading TensorFlow and the model"):
-        keras = import_keras()
-        return keras.saving.load_model(RunFolder(run.folder).model)
+        return load_saved_model(RunFolder(run.folder).model)
 
 
 def _read(run: Run, table: Table, with_labels: bool) -> tuple[Chunk, int]:

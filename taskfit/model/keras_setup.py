@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 
-from taskfit.errors import TaskfitError
+from taskfit.errors import DataError, TaskfitError
 
 
 def check_backend(backend: str = "tensorflow") -> None:
@@ -36,3 +38,28 @@ def import_keras(backend: str = "tensorflow") -> ModuleType:
     import keras
 
     return keras
+
+
+def load_saved_model(path: Path) -> Any:
+    """A run's model.keras, loaded with Keras's safe mode on. A file that is missing, is no
+    Keras file, or holds a layer that would run code (a Lambda, which taskfit never writes) is
+    a DataError naming it; safe mode stays on."""
+    if not path.is_file():
+        raise DataError(
+            f"{path}: is missing: this run folder holds no saved model (it stopped before "
+            "saving one); train it again, or --resume it"
+        )
+    keras = import_keras()
+    try:
+        return keras.saving.load_model(path)
+    except Exception as exc:  # Keras raises ValueError, and others from inside the archive
+        said = str(exc).split(". ")[0]
+        if "Lambda" in said or "safe_mode" in str(exc):
+            raise DataError(
+                f"{path}: holds a Lambda layer, which taskfit never writes; Keras's safe mode "
+                "refused to run its code. Use a model.keras that taskfit train saved"
+            ) from None
+        raise DataError(
+            f"{path}: is not a Keras model taskfit can load ({said}); it is damaged or "
+            "another file. Train the run again"
+        ) from None

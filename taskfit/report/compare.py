@@ -13,7 +13,13 @@ import yaml
 from taskfit.errors import DataError
 from taskfit.plan.plan import additions_text
 from taskfit.recipe.table import higher_is_better
-from taskfit.runfolder.files import check_format, count_epochs, read_record, read_status
+from taskfit.runfolder.files import (
+    check_format,
+    count_epochs,
+    read_metrics,
+    read_record,
+    read_status,
+)
 from taskfit.runfolder.layout import RunFolder
 
 
@@ -83,7 +89,7 @@ def read_run(folder: Path) -> dict[str, Any]:
         **settings(spec),
         # run.json's; runs from before bagging were all on their test split
         "metrics_on": read_record(files.facts).get("metrics_on") or "test",
-        "metrics": json.loads(metrics_path.read_text(encoding="utf-8")),
+        "metrics": read_metrics(metrics_path),
     }
 
 

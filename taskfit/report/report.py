@@ -16,6 +16,8 @@ from taskfit.report.diagnosis import curves_say
 from taskfit.runfolder.files import (
     count_epochs,
     read_history,
+    read_metrics,
+    read_object,
     read_reason,
     read_record,
     read_status,
@@ -61,8 +63,10 @@ def read_report(folder: Path) -> Report:
     run = open_run(folder, need_model=False)
     files = RunFolder(folder)
     facts = read_record(files.facts)
-    metrics = read_record(files.metrics)
+    metrics = read_metrics(files.metrics) if files.metrics.exists() else {}
     plan, spec = run.plan, run.spec
+    if files.status.exists():  # damaged: say so, not "unknown"
+        read_object(files.status)
     status = read_status(folder) or "unknown"
     reason = read_reason(folder)
     process = training_process(folder) if status == "running" else None

@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from taskfit.errors import TaskfitError
+from taskfit.config.readable import check_regular
+from taskfit.errors import DataError, TaskfitError
 from taskfit.runfolder.layout import FORMAT, READS, RunFolder
 
 
@@ -217,6 +218,39 @@ def count_epochs(run_dir: Path) -> int | None:
         return None
     with history.open(encoding="utf-8") as f:
         return max(sum(1 for _ in f) - 1, 0)
+
+
+RECORD_BYTES = 16 << 20  # a run's JSON files are kilobytes; a bound before reading one whole
+
+
+def read_object(path: Path) -> dict[str, Any]:
+    """A JSON object file a run folder must hold whole (metrics.json, status.json): a DataError
+    naming the file and what is wrong with it otherwise."""
+    fix = "it is damaged or not what taskfit wrote; train the run again"
+    try:
+        check_regular(path, str(path), DataError, RECORD_BYTES, "a run folder's JSON file")
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: is missing; {fix}") from None
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not JSON"
+        raise DataError(f"{path}: cannot be read ({reason}); {fix}") from None
+    if not isinstance(doc, dict):
+        raise DataError(f"{path}: holds a JSON {type(doc).__name__}, not an object; {fix}")
+    return doc
+
+
+def read_metrics(path: Path) -> dict[str, float]:
+    """metrics.json: metric name -> number, checked (read_object's errors, and a value that is
+    no number)."""
+    doc = read_object(path)
+    for name, value in doc.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise DataError(
+                f"{path}: {name!r} is {value!r}, not a number; it is damaged or not what "
+                "taskfit wrote; train the run again"
+            )
+    return {name: float(value) for name, value in doc.items()}
 
 
 def read_record(path: Path) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from taskfit.errors import TaskfitError
 from taskfit.runfolder.files import (
     check_format,
     read_format,
+    read_object,
     read_reason,
     read_record,
     read_status,
@@ -28,6 +29,7 @@ def resumable_spec(run_dir: Path, *, workers: bool = False) -> Path:
             "`taskfit train` wrote"
         )
     check_format(run_dir)
+    read_object(RunFolder(run_dir).status)  # damaged: say so, not "no epoch finished"
     status = read_status(run_dir)
     if status == "completed":
         raise TaskfitError(f"--resume {run_dir}: this run completed; there is nothing to resume")

@@ -1,0 +1,97 @@
+"""A run folder whose files are damaged or not what taskfit wrote gets one `error:` line naming
+the file and what is wrong with it, exit 1, no traceback, from every command that reads it."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from helpers import tiny_csv, tiny_spec
+from typer.testing import CliRunner
+
+from taskfit.cli.app import app
+from taskfit.training.run import train
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("run")
+    spec = tiny_spec(folder, "binary", epochs=1)
+    run = train(spec, {"model.members": 1}, folder / "runs", verbose=0).run_dir
+    rows = folder / "rows.csv"
+    rows.write_text(tiny_csv(5, "binary"))
+    return run, rows
+
+
+def damaged(finished: tuple[Path, Path], tmp_path: Path, name: str, content: bytes) -> Path:
+    run = tmp_path / "run"
+    shutil.copytree(finished[0], run)
+    (run / name).write_bytes(content)
+    return run
+
+
+def refused(argv: list[str], message: str) -> None:
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_metrics_that_are_a_json_list(finished: tuple[Path, Path], tmp_path: Path) -> None:
+    run = damaged(finished, tmp_path, "metrics.json", b"[1, 2]")
+    said = f"{run / 'metrics.json'}: holds a JSON list, not an object"
+    refused(["report", str(run)], said)
+    refused(["compare", str(run), str(finished[0])], said)
+
+
+def test_a_metric_that_is_no_number(finished: tuple[Path, Path], tmp_path: Path) -> None:
+    run = damaged(finished, tmp_path, "metrics.json", b'{"accuracy": "high"}')
+    refused(["compare", str(finished[0]), str(run)], "'accuracy' is 'high', not a number")
+
+
+def test_a_truncated_status_is_named_not_taken_for_no_epoch(
+    finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    run = damaged(finished, tmp_path, "status.json", b'{"status": "comp')
+    said = f"{run / 'status.json'}: cannot be read (not JSON)"
+    refused(["train", "--resume", str(run)], said)
+    refused(["report", str(run)], said)
+
+
+@pytest.mark.parametrize("content", [b"", b"\x8b\x1f random bytes \x00\xff" * 50])
+def test_a_model_that_is_no_keras_file(
+    finished: tuple[Path, Path], tmp_path: Path, content: bytes
+) -> None:
+    run = damaged(finished, tmp_path, "model.keras", content)
+    said = f"{run / 'model.keras'}: is not a Keras model taskfit can load"
+    refused(["predict", str(run), str(finished[1])], said)
+    refused(["export", str(run), "--format", "savedmodel"], said)
+
+
+def test_a_model_holding_a_lambda_layer_is_refused_unrun(
+    finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import keras
+
+    inputs = keras.Input((2,))
+    keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs)).save(tmp_path / "l.keras")
+    run = damaged(finished, tmp_path, "model.keras", (tmp_path / "l.keras").read_bytes())
+    refused(["predict", str(run), str(finished[1])], "holds a Lambda layer, which taskfit never")
+
+
+def test_a_missing_model(finished: tuple[Path, Path], tmp_path: Path) -> None:
+    run = damaged(finished, tmp_path, "model.keras", b"")
+    (run / "model.keras").unlink()
+    refused(["predict", str(run), str(finished[1])], "not a run folder (it needs model.keras")
+
+
+def test_a_zip_that_is_no_model(finished: tuple[Path, Path], tmp_path: Path) -> None:
+    with zipfile.ZipFile(tmp_path / "z.keras", "w") as archive:
+        archive.writestr("config.json", "[1, 2]")
+    run = damaged(finished, tmp_path, "model.keras", (tmp_path / "z.keras").read_bytes())
+    refused(["predict", str(run), str(finished[1])], "is not a Keras model taskfit can load")
