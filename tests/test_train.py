@@ -299,16 +299,26 @@ def test_files_in_a_run_folder_are_replaced_whole_or_not_at_all(
     target = tmp_path / "metrics.json"
     runfolder.write_json(target, {"loss": 1.0})
 
-    def crash(self: Path, data: bytes) -> int:
-        with self.open("wb") as f:
-            f.write(data[:3])  # half written, then the machine goes away
-        raise OSError("disk gone")
+    class HalfWritten:
+        def __init__(self, path: Path, mode: str) -> None:
+            self.file = open(path, mode)  # noqa: SIM115
 
-    monkeypatch.setattr(Path, "write_bytes", crash)
+        def __enter__(self) -> HalfWritten:
+            return self
+
+        def write(self, data: bytes) -> int:
+            self.file.write(data[:3])  # half written, then the machine goes away
+            raise OSError("disk gone")
+
+        def __exit__(self, *exc: object) -> None:
+            self.file.close()
+
+    monkeypatch.setattr(runfolder, "open", HalfWritten, raising=False)
     with pytest.raises(OSError):
         runfolder.write_json(target, {"loss": 2.0})
     monkeypatch.undo()
     assert json.loads(target.read_text()) == {"loss": 1.0}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temporary file left
 
     class Crashing:
         def save(self, path: Path) -> None:
