@@ -79,15 +79,12 @@ class Param:
         text = _TYPE_NAMES[self.type]
         if self.choices:
             return "one of " + ", ".join(self.choices)
-        bounds = []
-        if self.gt is not None:
-            bounds.append(f"> {self.gt:g}")
-        if self.ge is not None:
-            bounds.append(f">= {self.ge:g}")
-        if self.lt is not None:
-            bounds.append(f"< {self.lt:g}")
-        if self.le is not None:
-            bounds.append(f"<= {self.le:g}")
+
+        def shown(bound: float) -> str:
+            return str(int(bound)) if self.type == "int" else f"{bound:g}"
+
+        signs = ((">", self.gt), (">=", self.ge), ("<", self.lt), ("<=", self.le))
+        bounds = [f"{sign} {shown(bound)}" for sign, bound in signs if bound is not None]
         return text + (" " + " and ".join(bounds) if bounds else "")
 
     def check(self, value: Any) -> str | None:

@@ -24,6 +24,9 @@ MISSING = {"", "na", "nan", "null", "none", "n/a"}
 TRUE_WORDS, FALSE_WORDS = {"true", "yes", "y", "t", "1"}, {"false", "no", "n", "f", "0"}
 
 
+LARGEST_LABEL = 1e18  # squared, 1e36: within float32's 3.4e38, which Keras computes losses in
+
+
 @dataclass(frozen=True)
 class LabelSpec:
     """What the spec says about one label: `data` for a single task, `heads.<name>` for a head."""
@@ -126,8 +129,17 @@ def _detect(task: str, table: Table, data: LabelSpec, problems: Problems) -> Lab
                 "or multiclass.",
             )
             return None
-        shape = TargetShape.of([float(c) for c in present])
-        return Labels("real", (label,), missing_rows=missing, shape=shape)
+        numbers = [float(c) for c in present]
+        largest = max(abs(v) for v in numbers)
+        if largest > LARGEST_LABEL:
+            problems.add(
+                f"column {label}",
+                f"holds {largest:.3g}: the loss in the label's units would overflow float32 "
+                f"(a squared error above 3.4e38). Rescale the label (say, divide it by "
+                f"{10 ** (len(str(int(largest))) - 6):.0e}) before training",
+            )
+            return None
+        return Labels("real", (label,), missing_rows=missing, shape=TargetShape.of(numbers))
     values = sorted(set(present), key=_sort_key)
     fractions = [v for v in values if (n := number(v)) is not None and not n.is_integer()]
     if fractions:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -144,4 +145,35 @@ def planned(loaded: LoadedSpec, data: DataView, workers: bool = False) -> Checke
             f"training.bagging: deals a table held in memory into folds; this one is {how}. "
             "Set bagging: false."
         )
+    _check_size(plan, len(data.features))
     return Checked(loaded, data, plan)
+
+
+# float32 copies a fit holds of each weight: the weight, its gradient, Adam's two moments
+COPIES = 4
+
+
+def _check_size(plan: Plan, features: int) -> None:
+    """A model whose weights alone would not fit in this machine's memory is refused before
+    TensorFlow loads (a layer of ten billion units ended in an out-of-memory traceback). A lower
+    bound: each input column counted as one feature, the hidden layers of one member."""
+    width, weights = features, 0
+    for layer in (*plan.layers, *(layer for head in plan.heads for layer in head.layers)):
+        weights += (width + 1) * layer.units
+        width = layer.units
+    needed = weights * 4 * COPIES
+    memory = _memory_bytes()
+    if memory is not None and needed > memory:
+        raise SpecError(
+            f"model.layers: about {weights:.3g} weights, {needed / 2**30:.3g} GiB with their "
+            f"gradients and the optimizer's state, more than this machine's "
+            f"{memory / 2**30:.3g} GiB of memory; use layers of fewer units"
+        )
+
+
+def _memory_bytes() -> int | None:
+    """Physical memory, where the system says (POSIX); None elsewhere."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None

@@ -166,7 +166,9 @@ class TrainingSpec:
         param=Param("int", ge=1),
     )
     seed: int = key(
-        0, doc="seeds the split, initial weights and shuffling", param=Param("int", ge=0)
+        0,
+        doc="seeds the split, initial weights and shuffling",
+        param=Param("int", ge=0, le=2**32 - 1),  # NumPy's and TensorFlow's seeds are 32-bit
     )
     early_stopping: EarlyStoppingSpec | None = key(
         EarlyStoppingSpec(), doc="stop when val_loss stops improving; null turns it off"
