@@ -149,15 +149,20 @@ def test_a_damaged_plan_file_is_named_in_one_error_line(tmp_path: Path, damage: 
 
 
 @pytest.mark.parametrize("damage", ["[1, 2]", '"text"', "{not json"])
-def test_a_damaged_record_is_read_as_absent(tmp_path: Path, damage: str) -> None:
-    """run.json and metrics.json are records of the run: report, evaluate and predict go on
-    without one that is not a JSON object, as without the file (once a list was a traceback)."""
+def test_a_damaged_record_is_named_by_report_and_ignored_by_predict(
+    tmp_path: Path, damage: str
+) -> None:
+    """run.json and metrics.json are records of the run: evaluate and predict do not need them
+    and go on; report, whose subject they are, names the damaged file in one error line (once a
+    list was a traceback) and rewrites nothing."""
     run = Path(shutil.copytree(OLD, tmp_path / "run"))
     files = RunFolder(run)
     for record in (files.facts, files.metrics):
         record.write_text(damage)
     report = runner.invoke(app, ["report", str(run)])
-    assert report.exit_code == 0, report.output
+    assert report.exit_code == 1, report.output
+    assert "metrics.json" in report.stderr and "damaged" in report.stderr
+    assert len(report.stderr.strip().splitlines()) == 1 and "Traceback" not in report.output
     evaluated = runner.invoke(app, ["evaluate", str(run), str(CANCER), "--json"])
     assert evaluated.exit_code == 0, evaluated.output
     assert 0.5 < json.loads(evaluated.stdout)["metrics"]["accuracy"] <= 1
