@@ -1,6 +1,7 @@
 """What every command shares: the choices, the argument types, and the one handler that turns
-library errors into stderr lines and exit codes (0 ok, 1 spec or data, 2 usage, 130 interrupted,
-143 terminated by SIGTERM)."""
+library errors into stderr lines and exit codes (0 ok, 1 spec or data, 2 usage, 3 a worker
+process failed, 4 the smoke run's reloaded model disagreed, 130 interrupted, 143 terminated by
+SIGTERM)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ import typer
 
 from taskfit.errors import TaskfitError, Terminated, terminated
 
-EXIT_DATA = 1
-
+EXIT_SMOKE = 4  # the saved model, loaded again, predicts otherwise: a fault of the install
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process SIGTERM ended

@@ -10,8 +10,8 @@ import typer
 
 from taskfit import progress
 from taskfit.cli.common import (
-    EXIT_DATA,
     EXIT_INTERRUPTED,
+    EXIT_SMOKE,
     EXIT_TERMINATED,
     SetOpt,
     SpecArg,
@@ -89,7 +89,7 @@ def train(
     say("note", result.notes)
     _tell(result, smoke=smoke, as_json=as_json)
     if smoke and not (result.smoke and result.smoke["reload_matches"]):
-        raise typer.Exit(EXIT_DATA)
+        raise typer.Exit(EXIT_SMOKE)
     if result.status == "interrupted":
         by = f" ({result.stopped_by})" if result.stopped_by else ""
         typer.echo(f"interrupted{by}: kept what was learned so far in {result.run_dir}", err=True)

@@ -162,7 +162,10 @@ def workers_running(
 
 
 class TrainingFailed(TaskfitError):
-    """A worker process ended with an error (its message included)."""
+    """A worker process ended with an error (its message included): not a mistake in the spec,
+    so its own exit code, 3, lets a script tell the two apart."""
+
+    exit_code = 3
 
 
 def _first_failure(
