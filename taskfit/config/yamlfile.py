@@ -59,17 +59,22 @@ class YamlDoc:
         return None
 
 
-# A spec is a page of YAML; far more values than this means aliases multiplying ("billion laughs").
+# A spec is a page of YAML: far more values than this reached again through aliases (*name) means
+# aliases multiplying ("billion laughs"). Values written out once are bounded by the file's size.
 MAX_VALUES = 10_000
+MERGE = "tag:yaml.org,2002:merge"
 
 
-def _walk(
-    node: yaml.Node,
-    path: PathKey,
-    doc: YamlDoc,
-    problems: Problems,
-    above: frozenset[int] = frozenset(),
-) -> None:
+@dataclass
+class _Walk:
+    doc: YamlDoc
+    problems: Problems
+    seen: set[int] = field(default_factory=set)
+    repeated: int = 0  # nodes walked again because an alias reached them
+
+
+def _walk(node: yaml.Node, path: PathKey, walk: _Walk, above: frozenset[int] = frozenset()) -> None:
+    doc = walk.doc
     # An alias may point at a node that holds it (`a: &x [*x]`): the data would be endless.
     if id(node) in above:
         raise SpecError(
@@ -83,33 +88,71 @@ def _walk(
                 )
             ]
         )
-    if len(doc.lines) > MAX_VALUES:
-        raise SpecError(
-            [
-                Problem(
-                    "YAML",
-                    f"expands to more than {MAX_VALUES} values through aliases (*name); "
-                    "write the spec out without repeating aliases",
-                    None,
-                    doc.source,
-                )
-            ]
-        )
+    if id(node) in walk.seen:
+        walk.repeated += 1
+        if walk.repeated > MAX_VALUES:
+            raise SpecError(
+                [
+                    Problem(
+                        "YAML",
+                        f"expands to more than {MAX_VALUES} values through aliases (*name); "
+                        "write the spec out without repeating aliases",
+                        None,
+                        doc.source,
+                    )
+                ]
+            )
+    walk.seen.add(id(node))
     above = above | {id(node)}
     if isinstance(node, yaml.MappingNode):
-        seen: set[Any] = set()
-        for key_node, value_node in node.value:
-            key = _key(key_node)
-            line = key_node.start_mark.line + 1
-            if key in seen:
-                problems.add(dotted((*path, key)), "is given twice; keep one", line, doc.source)
-            seen.add(key)
-            doc.lines[(*path, key)] = line
-            _walk(value_node, (*path, key), doc, problems, above)
+        pairs = _pairs(node, path, walk)
+        if all(_mergeable(value) for key, value in node.value if key.tag == MERGE):
+            # PyYAML 6.0.4 lets the last of `<<: [*a, *b]` win (yaml/pyyaml#953); YAML says the
+            # first does. The node is flattened here as YAML says, and the constructor sees that.
+            node.value = [(key_node, value_node) for key_node, value_node in pairs.values()]
+        for key, (key_node, value_node) in pairs.items():
+            doc.lines[(*path, key)] = key_node.start_mark.line + 1
+            _walk(value_node, (*path, key), walk, above)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             doc.lines[(*path, i)] = item.start_mark.line + 1
-            _walk(item, (*path, i), doc, problems, above)
+            _walk(item, (*path, i), walk, above)
+
+
+Pair = tuple[yaml.Node, yaml.Node]
+
+
+def _merged(value: yaml.Node) -> list[yaml.Node]:
+    """What a merge key's value merges: one mapping, or each in a list of them."""
+    return value.value if isinstance(value, yaml.SequenceNode) else [value]
+
+
+def _mergeable(value: yaml.Node) -> bool:
+    return all(isinstance(source, yaml.MappingNode) for source in _merged(value))
+
+
+def _pairs(node: yaml.MappingNode, path: PathKey, walk: _Walk) -> dict[Any, Pair]:
+    """A mapping's key -> (key node, value node) as YAML means them (yaml.org/type/merge.html):
+    its own keys (one given twice is a problem), then those a merge key (`<<: *defaults`, or a
+    list of them) brings in that it does not set itself, the first merged mapping winning.
+    Anything but a mapping after `<<` is left to the constructor, which says so."""
+    own: dict[Any, Pair] = {}
+    merged: dict[Any, Pair] = {}
+    for key_node, value_node in node.value:
+        if key_node.tag == MERGE:
+            for source in _merged(value_node):
+                if isinstance(source, yaml.MappingNode):
+                    for key, pair in _pairs(source, path, walk).items():
+                        merged.setdefault(key, pair)
+            continue
+        key = _key(key_node)
+        if key in own:
+            line = key_node.start_mark.line + 1
+            walk.problems.add(
+                dotted((*path, key)), "is given twice; keep one", line, walk.doc.source
+            )
+        own[key] = (key_node, value_node)
+    return own | {key: pair for key, pair in merged.items() if key not in own}
 
 
 def _key(node: yaml.Node) -> Any:
@@ -122,13 +165,20 @@ def _key(node: yaml.Node) -> Any:
 def parse_yaml(text: str, source: str) -> YamlDoc:
     """Parse one YAML document; a syntax error becomes a SpecError with its line."""
     loader = SafeLoader(text)
+    problems = Problems()
+    doc = YamlDoc(None, source)
     try:
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        if node is not None:
+            # before the constructor, which folds merge keys into the node in place
+            _walk(node, (), _Walk(doc, problems))
+            doc.data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
-        detail = f"{exc.problem}" + (f" ({exc.context})" if exc.context else "")
         line = mark.line + 1 if mark else None
+        detail = _long_key(text, line) or (
+            f"{exc.problem}" + (f" ({exc.context})" if exc.context else "")
+        )
         raise SpecError([Problem("YAML", f"is not valid YAML: {detail}", line, source)]) from None
     except yaml.reader.ReaderError as exc:  # a character YAML forbids; libyaml counts bytes
         line = text.encode("utf-8", "replace")[: exc.position].count(b"\n") + 1
@@ -140,12 +190,29 @@ def parse_yaml(text: str, source: str) -> YamlDoc:
         raise SpecError(f"{source}: is not valid YAML: {exc}") from None
     finally:
         loader.dispose()
-    doc = YamlDoc(data, source)
-    if node is not None:
-        problems = Problems()
-        _walk(node, (), doc, problems)
-        problems.raise_if_any()
+    problems.raise_if_any()
     return doc
+
+
+# YAML 1.2, 7.4.2: a key written without `?` (an implicit key) is at most 1024 characters.
+IMPLICIT_KEY_CHARS = 1024
+_KEY_ON_LINE = re.compile(r"^\s*(?:-\s+)*(?P<key>[^\s#][^\n]*?):(?:\s|$)")
+
+
+def _long_key(text: str, line: int | None) -> str | None:
+    """PyYAML's error for a key over YAML's length limit ("could not find expected ':'"), said as
+    the limit it is."""
+    lines = text.splitlines()
+    if line is None or not 0 < line <= len(lines):
+        return None
+    found = _KEY_ON_LINE.match(lines[line - 1])
+    if found is None or len(found["key"]) <= IMPLICIT_KEY_CHARS:
+        return None
+    key = found["key"]
+    return (
+        f"the key {key[:40]!r}... is {len(key)} characters long; YAML allows at most"
+        f" {IMPLICIT_KEY_CHARS} for a key on one line: shorten it"
+    )
 
 
 def read_yaml(path: Path) -> YamlDoc:
