@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from taskfit.cli.app import app
+from taskfit.errors import DataError
 from taskfit.runfolder.files import read_format
 from taskfit.runfolder.layout import FORMAT, RunFolder
 
@@ -132,19 +133,34 @@ def test_a_run_keeps_its_plan_when_the_table_changes(
     evaluated = runner.invoke(app, ["evaluate", str(run), data, "--json"])
     assert evaluated.exit_code == 0, evaluated.output
     assert json.loads(evaluated.stdout)["metrics"] == scored["metrics"]
-    # a folder without plan.json (format 1 or 2) is planned by the table at hand
+    # a folder of this format without plan.json is damaged: named, not planned afresh
     RunFolder(run).plan.unlink()
+    with pytest.raises(DataError, match=r"plan.json: is missing; it is damaged"):
+        open_run(run)
+    # a folder without plan.json of format 1 or 2 is planned by the table at hand
+    status = json.loads(RunFolder(run).status.read_text())
+    RunFolder(run).status.write_text(json.dumps({**status, "format": 2}))
     assert open_run(run).plan.heads[0].loss.terms[0].keras_class == "BinaryFocalCrossentropy"
 
 
-@pytest.mark.parametrize("damage", ["[1, 2]", "{not json", '{"heads": "x"}'])
-def test_a_damaged_plan_file_is_named_in_one_error_line(tmp_path: Path, damage: str) -> None:
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        ("[1, 2]", "holds a JSON list, not an object"),
+        ("{not json", "cannot be read (not JSON)"),
+        ('{"heads": "x"}', "holds no plan taskfit wrote (a field missing or of the wrong kind)"),
+    ],
+)
+def test_a_damaged_plan_file_is_named_in_one_error_line(
+    tmp_path: Path, damage: str, said: str
+) -> None:
     shutil.copytree(OLD, tmp_path / "run")
     run = tmp_path / "run"
     RunFolder(run).plan.write_text(damage)
     result = runner.invoke(app, ["predict", str(run), str(CANCER)])
     assert result.exit_code == 1, result.output
-    assert "plan.json: not a plan taskfit wrote" in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"plan.json: {said}; it is damaged" in errors[0], result.stderr
     assert "Traceback" not in result.output
 
 

@@ -6,6 +6,7 @@ Messages follow scikit-learn's form: what was expected, then "Got ... instead."
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,8 +29,8 @@ def _is_type(value: Any, kind: str) -> bool:
         return False
     if kind == "int":
         return isinstance(value, int)
-    if kind == "float":
-        return isinstance(value, int | float)
+    if kind == "float":  # .inf and .nan are YAML floats; no setting means them
+        return isinstance(value, int | float) and math.isfinite(value)
     if kind == "str":
         return isinstance(value, str)
     if kind.startswith("list["):
@@ -102,7 +103,10 @@ class Param:
             )
         if ok:
             return None
-        return f"must be {self.expected()}. Got {show(value)} instead."
+        expected = self.expected()
+        if isinstance(value, float) and not math.isfinite(value):
+            expected = expected.replace("a number", "a finite number", 1)
+        return f"must be {expected}. Got {show(value)} instead."
 
 
 def suggest(word: str, options: Iterable[str]) -> str:

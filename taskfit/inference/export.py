@@ -31,6 +31,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -159,11 +160,29 @@ def _atomically(destination: Path) -> Iterator[tuple[Path, Path]]:
 
 
 def _replace(staged: Path, destination: Path, scratch: Path) -> None:
-    """os.replace cannot replace a non-empty folder: an earlier SavedModel moves into the
-    scratch folder first (and goes with it)."""
+    """os.replace cannot replace a non-empty folder: an earlier SavedModel trades places with
+    the new one in one step where the system can (Linux), else moves into the scratch folder
+    first (and goes with it), which leaves a moment with neither."""
     if destination.is_dir():
+        if _exchange(staged, destination):
+            return  # `staged` holds the earlier export now, and goes with the scratch folder
         os.replace(destination, scratch / "previous")
     os.replace(staged, destination)
+
+
+def _exchange(one: Path, other: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 with RENAME_EXCHANGE, glibc 2.28+); False
+    where the system has no such call or refuses it."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_cwd, exchange = -100, 2  # AT_FDCWD, RENAME_EXCHANGE from <fcntl.h> and <stdio.h>
+    done = renameat2(at_cwd, os.fsencode(one), at_cwd, os.fsencode(other), exchange)
+    return bool(done == 0)
 
 
 # ---- the formats ----

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import sys
+import zipfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from taskfit.config.readable import check_regular
 from taskfit.errors import DataError, TaskfitError
 
 
@@ -44,10 +46,16 @@ def load_saved_model(path: Path) -> Any:
     """A run's model.keras, loaded with Keras's safe mode on. A file that is missing, is no
     Keras file, or holds a layer that would run code (a Lambda, which taskfit never writes) is
     a DataError naming it; safe mode stays on."""
-    if not path.is_file():
+    if not path.exists():
         raise DataError(
             f"{path}: is missing: this run folder holds no saved model (it stopped before "
             "saving one); train it again, or --resume it"
+        )
+    check_regular(path, str(path), DataError, None, "a model")
+    if not zipfile.is_zipfile(path):  # what Keras says of one is "File not found"
+        raise DataError(
+            f"{path}: is not a Keras model taskfit can load (not the zip archive a .keras file "
+            "is); it is damaged or another file. Train the run again"
         )
     keras = import_keras()
     try:

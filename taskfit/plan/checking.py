@@ -95,6 +95,13 @@ def notes(checked: Checked) -> list[str]:
             "which the network can learn by heart; if val_loss rises early on, data.ignore it "
             "or merge its rare values"
         )
+    validation_fraction = checked.loaded.spec.data.validation_fraction
+    held_out = data.streamed is None and not checked.plan.bagging and validation_fraction > 0
+    if held_out and split_sizes(checked.plan, checked.loaded, data)[1] == 0:
+        out.append(
+            f"the validation split is empty ({validation_fraction:g} of each class rounds "
+            "to no row): early stopping has nothing to watch, so every epoch runs"
+        )
     for head in checked.plan.heads:
         labels = head.labels
         column = labels.columns[0]
@@ -146,7 +153,53 @@ def planned(loaded: LoadedSpec, data: DataView, workers: bool = False) -> Checke
             "Set bagging: false."
         )
     _check_size(plan, len(data.features))
+    if data.streamed is None:  # a streamed file is split by a hash of the row, as it comes
+        _check_splits(plan, loaded, data)
     return Checked(loaded, data, plan)
+
+
+def split_sizes(plan: Plan, loaded: LoadedSpec, data: DataView) -> tuple[int, int]:
+    """The training and validation rows of a table in memory, counted as the split will draw
+    them (taskfit.feed.memory: each class cut by round(count * fraction))."""
+    counts = _class_counts(plan, data)
+    validation_fraction = 0.0 if plan.bagging else loaded.spec.data.validation_fraction
+    train = validation = 0
+    for count in counts.values() if counts else [len(data.rows)]:
+        rest = count - round(count * plan.test_fraction)
+        validation += round(rest * validation_fraction)
+        train += rest - round(rest * validation_fraction)
+    return train, validation
+
+
+def _class_counts(plan: Plan, data: DataView) -> Counter[Any] | None:
+    """Rows per class of the label the split keeps in proportion; None for regression."""
+    head = next((h for h in plan.heads if h.name == plan.stratify_by), None)
+    if head is None:
+        return None
+    column = head.labels.columns[0]
+    return Counter(data.table.cells[column][i] for i in data.rows)
+
+
+def _check_splits(plan: Plan, loaded: LoadedSpec, data: DataView) -> None:
+    """What the split leaves to train on, before TensorFlow loads: 0.95 of 20 rows held out
+    left no training row; 500 classes on 600 rows trained to 0% accuracy."""
+    rows = len(data.rows)
+    counts = _class_counts(plan, data)
+    if counts is not None:
+        single = sum(1 for count in counts.values() if count == 1)
+        if single * 2 > len(counts):
+            column = next(h for h in plan.heads if h.name == plan.stratify_by).labels.columns[0]
+            raise SpecError(
+                f"column {column}: {single} of its {len(counts)} classes have a single row "
+                f"among {rows} labelled rows; a class needs rows to learn from and rows to be "
+                "checked on. Merge the rare classes, or give more rows (is it an identifier?)"
+            )
+    if split_sizes(plan, loaded, data)[0] == 0:
+        raise SpecError(
+            f"data.test_fraction: {plan.test_fraction:g} of {rows} labelled rows held out for "
+            "testing (and the validation split) leave none to train on; lower "
+            "data.test_fraction or data.validation_fraction"
+        )
 
 
 # float32 copies a fit holds of each weight: the weight, its gradient, Adam's two moments
@@ -156,19 +209,38 @@ COPIES = 4
 def _check_size(plan: Plan, features: int) -> None:
     """A model whose weights alone would not fit in this machine's memory is refused before
     TensorFlow loads (a layer of ten billion units ended in an out-of-memory traceback). A lower
-    bound: each input column counted as one feature, the hidden layers of one member."""
-    width, weights = features, 0
-    for layer in (*plan.layers, *(layer for head in plan.heads for layer in head.layers)):
-        weights += (width + 1) * layer.units
-        width = layer.units
-    needed = weights * 4 * COPIES
+    bound: each input column counted as one feature; packed members each hold every layer,
+    TabM-mini members share the hidden layers and hold an input scaling and an output layer."""
     memory = _memory_bytes()
-    if memory is not None and needed > memory:
-        raise SpecError(
-            f"model.layers: about {weights:.3g} weights, {needed / 2**30:.3g} GiB with their "
-            f"gradients and the optimizer's state, more than this machine's "
-            f"{memory / 2**30:.3g} GiB of memory; use layers of fewer units"
+    if memory is None:
+        return
+    width, hidden = features, 0
+    for layer in (*plan.layers, *(layer for head in plan.heads for layer in head.layers)):
+        hidden += (width + 1) * layer.units
+        width = layer.units
+    output = sum((width + 1) * head.output_units for head in plan.heads)
+    if plan.ensemble == "tabm_mini":
+        weights = hidden + plan.members * (features + output)
+    else:
+        weights = plan.members * (hidden + output)
+    needed = weights * 4 * COPIES
+    if needed <= memory:
+        return
+    one_member = (hidden + output) * 4 * COPIES <= memory
+    key, fix = (
+        ("model.members", "use fewer members")
+        if one_member
+        else (
+            "model.layers",
+            "use layers of fewer units",
         )
+    )
+    members = f"{plan.members} members, " if plan.members > 1 else ""
+    raise SpecError(
+        f"{key}: {members}about {weights:.3g} weights, {needed / 2**30:.3g} GiB with their "
+        f"gradients and the optimizer's state, more than this machine's "
+        f"{memory / 2**30:.3g} GiB of memory; {fix}"
+    )
 
 
 def _memory_bytes() -> int | None:

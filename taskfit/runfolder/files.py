@@ -216,7 +216,7 @@ def count_epochs(run_dir: Path) -> int | None:
     history = RunFolder(run_dir).history
     if not history.is_file():
         return None
-    with history.open(encoding="utf-8") as f:
+    with history.open("rb") as f:  # counting lines needs no decoding (a damaged file counts too)
         return max(sum(1 for _ in f) - 1, 0)
 
 
@@ -258,8 +258,9 @@ def read_record(path: Path) -> dict[str, Any]:
     empty when it is not there or not an object (not JSON, or a damaged or foreign file), so
     what reads it goes on without it, as without the file."""
     try:
+        check_regular(path, str(path), DataError, RECORD_BYTES, "a run folder's JSON file")
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, DataError):  # a pipe in its place is not waited on
         return {}
     return doc if isinstance(doc, dict) else {}
 
@@ -286,13 +287,21 @@ def _cell(value: float | str) -> str:
 
 
 def read_history(path: Path) -> dict[str, list[float | str]]:
-    """history.csv back into columns (numbers as floats; the active-loss columns as text)."""
+    """history.csv back into columns (numbers as floats; the active-loss columns as text); a
+    DataError naming the file when it is not the CSV taskfit writes."""
     if not path.is_file():
         return {}
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+    fix = "it is damaged or not what taskfit wrote; train the run again"
+    try:
+        check_regular(path, str(path), DataError, RECORD_BYTES, "a run's history")
+        rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not a UTF-8 CSV file"
+        raise DataError(f"{path}: cannot be read ({reason}); {fix}") from None
     columns: dict[str, list[float | str]] = {}
-    for row in rows:
+    for number, row in enumerate(rows, start=2):
+        if None in row or None in row.values():  # DictReader's marks of a ragged row
+            raise DataError(f"{path}:{number}: has not one cell per column; {fix}")
         for name, cell in row.items():
             if name == "epoch":
                 continue

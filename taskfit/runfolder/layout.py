@@ -20,6 +20,7 @@ READS = (1, 2, 3, 4, 5)
 RESUMES_FROM = 5  # the first format whose checkpoint this taskfit's model can load
 CHECKPOINT = "training_metadata.json"  # Keras's name; here it also names the state file
 STATE_SUFFIX = ".npz"  # a checkpoint's state file: epoch-NNNN.npz
+STATUSES = ("running", "completed", "interrupted", "failed")  # what status.json says
 
 
 @dataclass(frozen=True)

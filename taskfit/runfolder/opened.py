@@ -17,9 +17,9 @@ from taskfit.data.view import label_specs
 from taskfit.errors import DataError, Problems
 from taskfit.plan.make import make_plan
 from taskfit.plan.plan import Plan
-from taskfit.runfolder.files import check_format
+from taskfit.runfolder.files import check_format, read_format
 from taskfit.runfolder.layout import RunFolder
-from taskfit.runfolder.planfile import read_plan
+from taskfit.runfolder.planfile import PLAN_SINCE, read_plan
 from taskfit.spec.keys import Spec
 from taskfit.spec.spec import LoadedSpec, load_spec
 
@@ -67,7 +67,7 @@ def stored_plan(folder: Path, spec: Spec) -> Plan:
     """The plan the run was trained with: plan.json, or for a folder written before it (format
     1 or 2) the plan the resolved spec gives with this taskfit's table."""
     files = RunFolder(folder)
-    if files.plan.is_file():
+    if read_format(folder) >= PLAN_SINCE or files.plan.exists():
         return read_plan(files.plan)
     return make_plan(spec, _labels(spec))
 

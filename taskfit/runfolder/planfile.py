@@ -11,9 +11,10 @@ from cattrs.preconf.json import make_converter
 
 from taskfit.errors import DataError
 from taskfit.plan.plan import Plan
-from taskfit.runfolder.files import write_text
+from taskfit.runfolder.files import read_object, write_text
 
 _converter = make_converter()
+PLAN_SINCE = 3  # the run folder format that first wrote plan.json (runfolder.layout)
 
 
 def write_plan(path: Path, plan: Plan) -> None:
@@ -21,11 +22,13 @@ def write_plan(path: Path, plan: Plan) -> None:
 
 
 def read_plan(path: Path) -> Plan:
-    """The plan a run was trained with; a damaged file is an error naming it."""
+    """The plan a run was trained with; a missing or damaged file is an error naming it."""
+    doc = read_object(path)
     try:
-        plan: Plan = _converter.structure(json.loads(path.read_text(encoding="utf-8")), Plan)
-    except (OSError, ValueError, TypeError, KeyError, BaseValidationError) as exc:
+        plan: Plan = _converter.structure(doc, Plan)
+    except (ValueError, TypeError, KeyError, BaseValidationError):
         raise DataError(
-            f"{path}: not a plan taskfit wrote ({type(exc).__name__}); train the run again"
+            f"{path}: holds no plan taskfit wrote (a field missing or of the wrong kind); it is "
+            "damaged or not what taskfit wrote; train the run again"
         ) from None
     return plan

@@ -16,7 +16,7 @@ from taskfit.runfolder.files import (
     read_status,
     training_process,
 )
-from taskfit.runfolder.layout import RESUMES_FROM, RunFolder
+from taskfit.runfolder.layout import RESUMES_FROM, STATUSES, RunFolder
 
 
 def resumable_spec(run_dir: Path, *, workers: bool = False) -> Path:
@@ -31,6 +31,11 @@ def resumable_spec(run_dir: Path, *, workers: bool = False) -> Path:
     check_format(run_dir)
     read_object(RunFolder(run_dir).status)  # damaged: say so, not "no epoch finished"
     status = read_status(run_dir)
+    if status not in STATUSES:
+        raise TaskfitError(
+            f"{RunFolder(run_dir).status}: says status {status!r}, none of "
+            f"{', '.join(STATUSES)}; it is damaged or not what taskfit wrote"
+        )
     if status == "completed":
         raise TaskfitError(f"--resume {run_dir}: this run completed; there is nothing to resume")
     process = training_process(run_dir) if status == "running" else None
