@@ -3,6 +3,7 @@ the file and what is wrong with it, exit 1, no traceback, from every command tha
 
 from __future__ import annotations
 
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -95,3 +96,21 @@ def test_a_zip_that_is_no_model(finished: tuple[Path, Path], tmp_path: Path) -> 
         archive.writestr("config.json", "[1, 2]")
     run = damaged(finished, tmp_path, "model.keras", (tmp_path / "z.keras").read_bytes())
     refused(["predict", str(run), str(finished[1])], "is not a Keras model taskfit can load")
+
+
+def test_plots_that_are_no_png_are_left_out_and_named(
+    finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A plot's place holding a folder, a pipe (a read would wait for ever) or foreign bytes:
+    the report is written with the other plots and says which it left out."""
+    run = damaged(finished, tmp_path, "plots/roc_pr.png", b"not a png")
+    (run / "plots" / "confusion.png").unlink()
+    (run / "plots" / "confusion.png").mkdir()
+    (run / "plots" / "learning_curves.png").unlink()
+    os.mkfifo(run / "plots" / "learning_curves.png")
+    result = runner.invoke(app, ["report", str(run)])
+    assert result.exit_code == 0, result.output
+    assert "plots left out" in result.stdout
+    page = (run / "report.html").read_text(encoding="utf-8")
+    left_out = "plots/learning_curves.png, plots/confusion.png, plots/roc_pr.png (not a PNG file"
+    assert left_out in page and "data:image/png" not in page and "No plot could be shown" in page

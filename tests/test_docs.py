@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,17 @@ def test_rewriting_the_pages_changes_nothing() -> None:
     for page in DOCS.glob("*.md"):
         text = page.read_text(encoding="utf-8")
         assert rewrite(text) == text, f"{page.name}: run python -m taskfit.cli.docs docs/"
+
+
+def test_each_reliability_promise_names_tests_that_exist() -> None:
+    """The README's reliability table: every promise names a test, and every test it names is
+    here (a renamed file would leave a promise checked by nothing)."""
+    table = README.split("## Reliability\n")[1].split("\n## ")[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    named = [re.findall(r"`(tests/[\w/]+\.py)`", row) for row in rows[1:]]
+    assert len(named) >= 10 and all(named), rows
+    missing = [path for paths in named for path in paths if not (ROOT / path).is_file()]
+    assert not missing
 
 
 def test_readme_commands_are_what_ci_runs() -> None:

@@ -1,17 +1,24 @@
-"""Random specs and random CSV files through `taskfit check`: refused or accepted, never a crash.
+"""Random specs and random CSV files through `taskfit check`, and damaged run folders through
+`report`, `compare`, `predict` and `train --resume`: refused or accepted, never a crash.
 
 Whatever the input, `check` exits 0 or 1, raises nothing but SystemExit, prints no traceback,
-and on exit 1 prints nothing on stdout and starts stderr with `error:`. Hypothesis runs each test
+and on exit 1 prints nothing on stdout and starts stderr with `error:`; a command on a damaged
+run folder prints one `error:` line and leaves the folder as it was. Hypothesis runs each test
 body many times, so every run writes its files into a fresh temporary folder.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+from helpers import tiny_csv, tiny_spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -307,3 +314,141 @@ def spec_and_csv(draw: st.DrawFn) -> tuple[str, bytes]:
 @given(spec_and_csv())
 def test_random_csv_files_are_refused_or_accepted_never_a_crash(case: tuple[str, bytes]) -> None:
     check(*case)
+
+
+# Damaged run folders: a finished run with some of its files removed, cut short, replaced by
+# random bytes, another JSON document, a folder, a pipe or a link, through every command that
+# reads a run. Each exits 0 or 1; on 1 with one `error:` line and the folder as it was.
+RUN_SETTINGS = settings(SETTINGS, max_examples=30)
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=6)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(), inner)),
+    max_leaves=8,
+)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path], Path]:
+    """Two runs trained once for the module (one member): one finished, one stopped by Ctrl-C
+    after its second epoch (its checkpoint kept for --resume), and rows to predict."""
+    from taskfit.training.guards import StopOnInterrupt
+    from taskfit.training.run import train
+
+    def ctrl_c_after_two(self: StopOnInterrupt, epoch: int, logs: object = None) -> None:
+        if epoch == 1:
+            self.signal, self.model.stop_training = "Ctrl-C", True
+
+    folder = tmp_path_factory.mktemp("runs")
+    spec = tiny_spec(folder, "binary", epochs=4)
+    quick = {"model.members": 1, "training.epochs": 1}
+    finished = train(spec, quick, folder / "finished", verbose=0).run_dir
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(StopOnInterrupt, "on_epoch_end", ctrl_c_after_two, raising=False)
+        stopped = {"model.members": 1, "training.bagging": False, "training.refit": False}
+        interrupted = train(spec, stopped, folder / "interrupted", verbose=0).run_dir
+    rows = folder / "rows.csv"
+    rows.write_text(tiny_csv(5, "binary"), encoding="utf-8")
+    return {"finished": finished, "interrupted": interrupted}, rows
+
+
+@st.composite
+def damage(draw: st.DrawFn, files: list[str]) -> tuple[str, str, bytes]:
+    """(a file of the run, what is done to it, the bytes that go with it)."""
+    name = draw(st.sampled_from(files))
+    how = draw(
+        st.sampled_from(["remove", "cut", "bytes", "json", "flip", "empty", "folder", "pipe"])
+    )
+    how = draw(st.sampled_from([how, "link"])) if draw(st.integers(0, 7)) == 0 else how
+    content = {
+        "bytes": st.binary(max_size=200),
+        "json": json_values.map(lambda value: json.dumps(value).encode()),
+        "link": st.sampled_from([b"/nonexistent", b".", b"/dev/zero", b"model.keras"]),
+    }.get(how, st.integers(0, 10**6).map(lambda at: str(at).encode()))
+    return name, how, draw(content)
+
+
+def apply(run: Path, name: str, how: str, content: bytes) -> None:
+    """Do `how` to the run's file `name` (a file removed before may make its folder gone too)."""
+    path = run / name
+    before = path.read_bytes() if path.is_file() and not path.is_symlink() else b""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+    if how == "remove" or not path.parent.is_dir():
+        return
+    at = int(content) % (len(before) + 1) if how in ("cut", "flip") else 0
+    if how == "cut":
+        path.write_bytes(before[:at])
+    elif how == "flip":
+        flipped = bytes([before[at] ^ 0xFF]) if at < len(before) else b"\xff"
+        path.write_bytes(before[:at] + flipped + before[at + 1 :])
+    elif how in ("bytes", "json"):
+        path.write_bytes(content)
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "folder":
+        path.mkdir()
+    elif how == "pipe":
+        os.mkfifo(path)
+    else:
+        path.symlink_to(content.decode())
+
+
+def snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every path under `folder`, with the bytes of each regular file (a pipe is not read)."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes() if p.is_file() and not p.is_symlink() else None
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+COMMANDS = {
+    "report": lambda run, rows, other: ["report", str(run)],
+    "compare": lambda run, rows, other: ["compare", str(other), str(run)],
+    "predict": lambda run, rows, other: ["predict", str(run), str(rows)],
+    "resume": lambda run, rows, other: ["train", "--resume", str(run)],
+}
+WRITTEN_ON_SUCCESS = {"report": {"report.html"}, "resume": None}  # None: the run carries on
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", COMMANDS)
+def test_damaged_run_folders_are_refused_or_read_never_a_crash(
+    command: str, runs: tuple[dict[str, Path], Path]
+) -> None:
+    folders, rows = runs
+    files = {
+        kind: sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file())
+        for kind, run in folders.items()
+    }
+    kinds = ["interrupted"] if command == "resume" else list(folders)
+
+    @RUN_SETTINGS
+    @given(st.sampled_from(kinds).flatmap(lambda kind: st.tuples(st.just(kind), damages(kind))))
+    def damaged_run(case: tuple[str, list[tuple[str, str, bytes]]]) -> None:
+        kind, done = case
+        with tempfile.TemporaryDirectory() as folder:
+            run = Path(folder) / "run"
+            shutil.copytree(folders[kind], run)
+            for name, how, content in done:
+                apply(run, name, how, content)
+            before = snapshot(run)
+            result = runner.invoke(app, COMMANDS[command](run, rows, folders["finished"]))
+            after = snapshot(run)
+        output = result.stdout + result.stderr
+        assert result.exception is None or isinstance(result.exception, SystemExit), output
+        assert result.exit_code in (0, 1), output
+        assert "Traceback" not in output
+        if result.exit_code == 1:
+            errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+            assert len(errors) == 1, result.stderr
+            assert after == before, f"{command} changed the run folder and failed"
+        elif (allowed := WRITTEN_ON_SUCCESS.get(command, set())) is not None:
+            changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+            assert changed <= allowed, changed
+
+    def damages(kind: str) -> st.SearchStrategy[list[tuple[str, str, bytes]]]:
+        return st.lists(damage(files[kind]), min_size=1, max_size=3)
+
+    damaged_run()

@@ -26,7 +26,7 @@ def check_regular(
         return  # each caller says what a folder is not
     if not stat.S_ISREG(mode):
         raise error(
-            f"{where}: is {_kind(mode)}, not a regular file; taskfit reads only files. Give "
+            f"{where}: is {file_kind(mode)}, not a regular file; taskfit reads only files. Give "
             "the path of a file (a pipe's contents can be saved to one first)"
         )
     size = path.stat().st_size
@@ -37,7 +37,9 @@ def check_regular(
         )
 
 
-def _kind(mode: int) -> str:
-    kinds = {stat.S_ISFIFO: "a named pipe (FIFO)", stat.S_ISCHR: "a character device",
+def file_kind(mode: int) -> str:
+    """What a path that is no regular file is, said plainly: "a named pipe (FIFO)"."""
+    kinds = {stat.S_ISDIR: "a folder", stat.S_ISLNK: "a symbolic link",
+             stat.S_ISFIFO: "a named pipe (FIFO)", stat.S_ISCHR: "a character device",
              stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket"}  # fmt: skip
     return next((name for test, name in kinds.items() if test(mode)), "a special file")

@@ -1,5 +1,5 @@
 """`taskfit compare RUN_DIR ...`: several runs side by side, their key settings and test metrics,
-the best value of each metric marked. Standard library only: no TensorFlow."""
+the best value of each metric marked. No TensorFlow."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from taskfit.errors import DataError
 from taskfit.plan.plan import additions_text
@@ -21,6 +19,7 @@ from taskfit.runfolder.files import (
     read_status,
 )
 from taskfit.runfolder.layout import RunFolder
+from taskfit.runfolder.opened import load_resolved
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,7 @@ def read_run(folder: Path) -> dict[str, Any]:
             "metrics.json); give folders that `taskfit train` wrote"
         )
     check_format(folder)
-    spec = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+    spec = load_resolved(spec_path).raw  # checked: a damaged one is named, not a crash
     return {
         "run_dir": str(folder),
         "status": read_status(folder) or "completed",

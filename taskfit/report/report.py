@@ -116,9 +116,29 @@ def read_report(folder: Path) -> Report:
     if plan.multi:
         choices["loss weighting"] = plan.weighting.name
         heads = [_head(h) for h in plan.heads]
-    plots = sorted((p.relative_to(folder) for p in files.plots.rglob("*.png")), key=_order)
+    found = sorted((p.relative_to(folder) for p in files.plots.rglob("*.png")), key=_order)
+    plots = [plot for plot in found if _drawn(folder / plot)]
+    if left_out := [str(plot) for plot in found if plot not in plots]:
+        summary[LEFT_OUT] = ", ".join(left_out) + " (not a PNG file; draw them again)"
     metrics_on = facts.get("metrics_on") or "test"
     return Report(run, summary, choices, heads, metrics, plots, metrics_on)
+
+
+LEFT_OUT = "plots left out"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PLOT_BYTES = 16 << 20  # taskfit's plots are about 50 KB at 110 dpi
+
+
+def _drawn(path: Path) -> bool:
+    """A plot is embedded only if it is a regular PNG file of a plot's size: a folder, a pipe (a
+    read would wait) or a foreign file in its place is left out, and the report says so."""
+    try:
+        if not path.is_file() or path.stat().st_size > PLOT_BYTES:
+            return False
+        with path.open("rb") as f:
+            return f.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE
+    except OSError:
+        return False
 
 
 def _order(plot: Path) -> tuple[int, str, bool, str]:
@@ -184,7 +204,9 @@ def write_html(report: Report) -> Path:
     parts = [f"<h1>{_e(report.title)}</h1>"]
     parts += [_html_table(*section) for section in report.sections()]
     parts.append("<h2>plots</h2>")
-    if not report.plots:
+    if not report.plots and LEFT_OUT in report.summary:
+        parts.append(f"<p>No plot could be shown: see {LEFT_OUT} above.</p>")
+    elif not report.plots:
         parts.append("<p>This run has no plots: a --smoke run, or one that did not finish.</p>")
     for plot in report.plots:
         data = base64.b64encode((report.run.folder / plot).read_bytes()).decode("ascii")

@@ -204,11 +204,28 @@ def write_weights(path: Path, weights: Sequence[Any]) -> None:
 
 
 def read_weights(path: Path) -> list[Any]:
-    """What write_weights wrote, in the same order."""
+    """What write_weights wrote, in the same order; a DataError naming the file when it is cut
+    short, missing or not such a file (a checkpoint killed mid-write, a foreign file)."""
+    import zipfile
+
     import numpy as np
 
-    with np.load(path) as saved:
-        return [saved[f"w{i}"] for i in range(len(saved.files))]
+    try:
+        check_regular(path, str(path), DataError)
+        with np.load(path, allow_pickle=False) as saved:
+            return [saved[f"w{i}"] for i in range(len(saved.files))]
+    except FileNotFoundError:
+        problem = "is missing"
+    except OSError as exc:
+        problem = f"cannot be read ({exc.strerror})"
+    except (ValueError, EOFError, KeyError, AttributeError, zipfile.BadZipFile) as exc:
+        # np.load: EOFError on an empty file, BadZipFile on a cut one, AttributeError on a
+        # .npy (no .files), KeyError on foreign array names, ValueError on a pickle
+        problem = f"is not the weights file taskfit writes ({type(exc).__name__})"
+    raise DataError(
+        f"{path}: {problem}; it is damaged or not what taskfit wrote. Train the run afresh "
+        "(without --resume)"
+    )
 
 
 def count_epochs(run_dir: Path) -> int | None:

@@ -14,7 +14,7 @@ from taskfit.data.csvtable import Table, read_csv
 from taskfit.data.dates import is_date
 from taskfit.data.labels import Labels, is_missing, not_finite
 from taskfit.data.view import label_specs
-from taskfit.errors import DataError, Problems
+from taskfit.errors import DataError, Problems, SpecError
 from taskfit.plan.make import make_plan
 from taskfit.plan.plan import Plan
 from taskfit.runfolder.files import check_format, read_format
@@ -58,9 +58,23 @@ def open_run(folder: str | Path, need_model: bool = True) -> Run:
             "wrote"
         )
     check_format(folder)
-    loaded: LoadedSpec = load_spec(resolved)
-    spec = loaded.spec
+    spec = load_resolved(resolved).spec
     return Run(folder, spec, stored_plan(folder, spec))
+
+
+def load_resolved(path: Path) -> LoadedSpec:
+    """A run's spec.resolved.yaml, checked as any spec is; what is wrong with a damaged one is
+    said on one line (taskfit wrote it whole, so one problem is enough to know)."""
+    try:
+        return load_spec(path)
+    except SpecError as exc:
+        if len(exc.problems) == 1:
+            raise
+        first = exc.problems[0]
+        raise SpecError(
+            f"{path}: is not the spec taskfit wrote ({len(exc.problems)} problems, the first: "
+            f"{first.where}: {first.message}); it is damaged: train the run again"
+        ) from None
 
 
 def stored_plan(folder: Path, spec: Spec) -> Plan:

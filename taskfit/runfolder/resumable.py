@@ -6,17 +6,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from taskfit.errors import TaskfitError
+from taskfit.config.readable import file_kind
+from taskfit.errors import DataError, TaskfitError
 from taskfit.runfolder.files import (
     check_format,
     read_format,
+    read_history,
     read_object,
     read_reason,
     read_record,
     read_status,
+    read_weights,
     training_process,
 )
-from taskfit.runfolder.layout import RESUMES_FROM, STATUSES, RunFolder
+from taskfit.runfolder.layout import RESUMES_FROM, STATE_SUFFIX, STATUSES, RunFolder
+from taskfit.runfolder.opened import load_resolved
 
 
 def resumable_spec(run_dir: Path, *, workers: bool = False) -> Path:
@@ -29,6 +33,8 @@ def resumable_spec(run_dir: Path, *, workers: bool = False) -> Path:
             "`taskfit train` wrote"
         )
     check_format(run_dir)
+    load_resolved(spec)
+    _check_writable(RunFolder(run_dir))
     read_object(RunFolder(run_dir).status)  # damaged: say so, not "no epoch finished"
     status = read_status(run_dir)
     if status not in STATUSES:
@@ -62,6 +68,7 @@ def resumable_spec(run_dir: Path, *, workers: bool = False) -> Path:
             f"still loads, but training cannot carry on. Train again with: "
             f"taskfit train {spec}"
         )
+    check_checkpoint(run_dir)
     on_workers = checkpoint_backend(run_dir) == "jax"
     if on_workers != workers:
         how = "with --workers N" if on_workers else "without --workers"
@@ -71,6 +78,48 @@ def resumable_spec(run_dir: Path, *, workers: bool = False) -> Path:
             f"that model; resume it {how}"
         )
     return spec
+
+
+def _check_writable(folder: RunFolder) -> None:
+    """Every file the resumed run writes is a file or not there yet: a folder or a pipe in its
+    place would fail the run at its end, after hours of training."""
+    for path in (folder.history, folder.status, folder.model, folder.metrics, folder.facts):
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise DataError(
+                f"{path}: is {file_kind(path.lstat().st_mode)}, not the file taskfit wrote "
+                "there; it is damaged or not what taskfit wrote. Move it away, or train the run "
+                "afresh (without --resume)"
+            )
+
+
+def check_checkpoint(run_dir: Path) -> None:
+    """The checkpoint reads whole before anything is written: its metadata names an epoch and a
+    state file beside it, and that file and early stopping's best weights load (a DataError
+    naming the file otherwise; a failure during fit would mark the run failed)."""
+    folder = RunFolder(run_dir)
+    metadata = read_object(folder.checkpoint)
+    epoch, weights = metadata.get("epoch"), metadata.get("weights")
+    plain = (
+        isinstance(weights, str)
+        and weights == Path(weights).name
+        and weights.endswith(STATE_SUFFIX)
+    )
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0 or not plain:
+        raise DataError(
+            f"{folder.checkpoint}: does not name a finished epoch and its state file "
+            f"(epoch {epoch!r}, weights {weights!r}); it is damaged or not what taskfit wrote. "
+            "Train the run afresh (without --resume)"
+        )
+    read_weights(folder.backup / str(weights))
+    if folder.best_weights.exists() or folder.best_weights.is_symlink():
+        read_weights(folder.best_weights)
+    logged = len(next(iter(read_history(folder.history).values()), []))
+    if logged < epoch:  # the resumed history starts from these rows
+        raise DataError(
+            f"{folder.history}: holds {logged} epoch(s), but the checkpoint says {epoch} "
+            "finished; it is damaged or not what taskfit wrote. Train the run afresh "
+            "(without --resume)"
+        )
 
 
 def checkpoint_backend(run_dir: Path) -> str:
