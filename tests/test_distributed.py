@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from taskfit.cli.app import app
 from taskfit.cli.overrides import parse_set
+from taskfit.runfolder.files import write_weights
 from taskfit.runfolder.layout import FORMAT
 
 pytest.importorskip("jax")
@@ -268,9 +269,15 @@ def test_a_killed_workers_run_resumes_on_two_workers_as_if_never_stopped(
 def test_a_one_process_run_is_not_resumed_on_workers(tmp_path: Path) -> None:
     folder = tmp_path / "run"
     (folder / "backup").mkdir(parents=True)
-    (folder / "spec.resolved.yaml").write_text("task: binary\ndata: {source: cancer}\n")
+    (folder / "spec.resolved.yaml").write_text(
+        "task: binary\ndata: {source: breast_cancer, label: diagnosis}\n"
+    )
     (folder / "status.json").write_text(json.dumps({"status": "running", "format": FORMAT}))
-    (folder / "backup" / "training_metadata.json").write_text('{"epoch": 1, "batch": 0}')
+    (folder / "history.csv").write_text("epoch,loss\n1,0.5\n")
+    write_weights(folder / "backup" / "epoch-0001.npz", [np.zeros(2)])
+    (folder / "backup" / "training_metadata.json").write_text(
+        '{"epoch": 1, "batch": 0, "weights": "epoch-0001.npz"}'
+    )
     result = runner.invoke(app, ["train", "--resume", str(folder), "--workers", "2"])
     assert result.exit_code == 1, result.output
     assert "its epochs were trained in one process" in result.stderr

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from taskfit.cli import run_commands, spec_commands, train_commands
+from taskfit.cli import run_commands, serve_command, spec_commands, train_commands
 
 app = typer.Typer(
     name="taskfit",
@@ -60,6 +60,7 @@ for command in (
     run_commands.report,
     train_commands.tune,
     run_commands.export,
+    serve_command.serve,
     spec_commands.schema,
 ):
     app.command()(command)

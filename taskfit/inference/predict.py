@@ -53,36 +53,65 @@ def _inputs(run: Run, rows: Chunk) -> dict[str, Any]:
     return named_inputs(rows.named(run.numeric))
 
 
-def _predicted(run: Run, model: Any, rows: Chunk) -> dict[str, Any]:
-    """Head name -> the saved model's output on the rows."""
+def _predicted(run: Run, model: Any, rows: Chunk, call: Any = None) -> dict[str, Any]:
+    """Head name -> the saved model's output on the rows (`call`: predict_named's)."""
     from taskfit.model.build import predict_named
 
-    return by_head(run.plan.heads, predict_named(model, rows.named(run.numeric)))
+    return by_head(run.plan.heads, predict_named(model, rows.named(run.numeric), call))
 
 
 def predict(run_dir: str | Path, csv_path: str | Path) -> Predictions:
     run = open_run(run_dir)
     table, notes = read_rows(run, Path(csv_path), need_label=False)
-    read, _ = _read(run, table, with_labels=False)
-    outputs = _predicted(run, _load(run), read)
-    columns: list[str] = []
-    values: list[np.ndarray] = []  # per head: a (rows, k) block of the output CSV
-    for head in run.plan.heads:
-        output = outputs[head.name]
-        columns.append(f"predicted_{_label_name(head)}")
-        if head.task == "regression":
-            values.append(output[:, :1].astype(object))
-            continue
-        probs = probabilities(output)
-        classes = np.array(head.labels.classes, dtype=object)
-        multi = run.plan.multi
-        columns += [logged(head.name, f"probability_{c}", multi=multi) for c in head.labels.classes]
-        values.append(np.concatenate([classes[probs.argmax(1)][:, None], probs], axis=1))
-    rows = [
-        [v if isinstance(v, str) else float(v) for v in row]
-        for row in np.concatenate(values, axis=1).tolist()
-    ]
-    return Predictions(columns, rows, notes)
+    predictions = Predictor(run, _load(run)).predict(table)
+    predictions.notes[:0] = notes
+    return predictions
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """A run's model, loaded once, predicting checked rows (`predict` on a CSV, `serve` on
+    each batch of requests)."""
+
+    run: Run
+    model: Any
+    call: Any = None  # how the model is called: eagerly (None), or build.traced_call's graph
+
+    @classmethod
+    def load(cls, run_dir: str | Path, traced: bool = False) -> Predictor:
+        """`traced`: for many calls (a server), the forward pass as one graph."""
+        from taskfit.model.build import traced_call
+
+        run = open_run(run_dir)
+        model = _load(run)
+        return cls(run, model, traced_call(model) if traced else None)
+
+    def predict(self, table: Table) -> Predictions:
+        """The rows' predictions in the columns of predict's CSV: per head the predicted class
+        and each class's probability, or the value in the label's units."""
+        run = self.run
+        read, _ = _read(run, table, with_labels=False)
+        outputs = _predicted(run, self.model, read, self.call)
+        columns: list[str] = []
+        values: list[np.ndarray] = []  # per head: a (rows, k) block of the output CSV
+        for head in run.plan.heads:
+            output = outputs[head.name]
+            columns.append(f"predicted_{_label_name(head)}")
+            if head.task == "regression":
+                values.append(output[:, :1].astype(object))
+                continue
+            probs = probabilities(output)
+            classes = np.array(head.labels.classes, dtype=object)
+            multi = run.plan.multi
+            columns += [
+                logged(head.name, f"probability_{c}", multi=multi) for c in head.labels.classes
+            ]
+            values.append(np.concatenate([classes[probs.argmax(1)][:, None], probs], axis=1))
+        rows = [
+            [v if isinstance(v, str) else float(v) for v in row]
+            for row in np.concatenate(values, axis=1).tolist()
+        ]
+        return Predictions(columns, rows)
 
 
 def _label_name(head: Head) -> str:

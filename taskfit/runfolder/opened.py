@@ -102,12 +102,19 @@ def _labels(spec: Spec) -> dict[str, Labels]:
 
 
 def read_rows(run: Run, path: Path, need_label: bool) -> tuple[Table, list[str]]:
-    """The CSV, checked against the run's columns; notes for the user (ignored extra columns).
+    """The CSV, checked against the run's columns (check_rows), and the notes for the user."""
+    table = read_csv(path)
+    return table, check_rows(run, table, need_label, path.name, "CSV line")
+
+
+def check_rows(run: Run, table: Table, need_label: bool, source: str, line: str) -> list[str]:
+    """Rows (a CSV's, or a request's) checked against the run's columns; notes for the user
+    (ignored extra columns, cells of a date column that are no date). `source` names where the
+    rows came from, `line` what locates a row there ("CSV line", "row").
 
     A missing feature column, a non-numeric or infinite cell in a numeric column, or (when
-    `need_label`) a missing label column is an error naming the column and the CSV line.
+    `need_label`) a missing label column is an error naming the column and the row.
     """
-    table = read_csv(path)
     problems = Problems()
     features = (*run.numeric, *run.categorical)
     wanted = features + (run.label_columns if need_label else ())
@@ -116,8 +123,9 @@ def read_rows(run: Run, path: Path, need_label: bool) -> tuple[Table, list[str]]
             kind = "label" if column in run.label_columns else "input"
             problems.add(
                 f"column {column}",
-                f"is missing from {path.name}; the model needs this "
-                f"{kind} column. Columns there: {', '.join(table.columns)}",
+                f"is missing from {source}; the model needs this "
+                f"{kind} column. Columns there: {', '.join(table.columns) or '(none)'}; the "
+                f"model's columns: {', '.join(wanted)}",
             )
     problems.raise_if_any(DataError)
     for column in run.numeric:
@@ -126,16 +134,16 @@ def read_rows(run: Run, path: Path, need_label: bool) -> tuple[Table, list[str]]
             cell = table.cells[column][bad[0]]
             problems.add(
                 f"column {column}",
-                f"is numeric in this model; CSV line {table.lines[bad[0]]} has {cell!r}",
+                f"is numeric in this model; {line} {table.lines[bad[0]]} has {cell!r}",
             )
     problems.raise_if_any(DataError)
     extra = [c for c in table.columns if c not in features and c not in run.label_columns]
     notes = [f"ignored columns the model does not use: {', '.join(extra)}"] if extra else []
-    notes += [_not_dates(table, column) for column in run.spec.data.dates]
-    return table, [n for n in notes if n]
+    notes += [_not_dates(table, column, line) for column in run.spec.data.dates]
+    return [n for n in notes if n]
 
 
-def _not_dates(table: Table, column: str) -> str:
+def _not_dates(table: Table, column: str, line: str) -> str:
     """A note on the cells of a date column that are no date (the model reads them as an
     unknown day, as it does an empty cell), or ""."""
     cells = table.cells[column]
@@ -144,6 +152,6 @@ def _not_dates(table: Table, column: str) -> str:
         return ""
     some = "1 cell is" if len(bad) == 1 else f"{len(bad)} cells are"
     return (
-        f"column {column}: {some} no date (CSV line {table.lines[bad[0]]}: "
+        f"column {column}: {some} no date ({line} {table.lines[bad[0]]}: "
         f"{cells[bad[0]]!r}); the model reads each as an unknown day, as it does an empty cell"
     )
