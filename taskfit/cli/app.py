@@ -55,6 +55,7 @@ for command in (
     train_commands.train,
     run_commands.predict,
     run_commands.evaluate,
+    run_commands.explain,
     spec_commands.datasets,
     run_commands.compare,
     run_commands.report,

@@ -14,6 +14,7 @@ import yaml
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from taskfit.inference.explain import Explained, RowContributions
     from taskfit.plan.checking import Checked
     from taskfit.plan.plan import Head, Plan
     from taskfit.report.compare import Compared
@@ -122,6 +123,39 @@ def tune_table(tuned: Tuned) -> Table:
     short = {"learning_rate": "rate"}
     header = ["trial", *(short.get(n, n) for n in names), tuned.objective, "epochs", "s"]
     return rows_table(title, header, rows)
+
+
+def importance_tables(explained: Explained) -> list[Table]:
+    """`taskfit explain`: per head, the columns by importance, the most important first."""
+    tables = []
+    for head in explained.heads:
+        title = f"{'' if head.head == 'output' else head.head + ': '}permutation importance"
+        rows = [[c, f"{m:+.4g}", f"{s:.2g}"] for c, m, s in head.ranked()]
+        table = rows_table(title, ["column", f"{head.score} increase", "std"], rows)
+        table.caption = (
+            f"on {explained.on}: {explained.rows} rows, each column shuffled "
+            f"{explained.repeats} times; {head.score} {head.baseline:.4g} unshuffled"
+        )
+        tables.append(table)
+    return tables
+
+
+def contributions_table(found: list[RowContributions]) -> list[Table]:
+    """`taskfit explain --row N`: each column's contribution, the largest first."""
+    tables = []
+    for f in found:
+        ranked = sorted(f.columns.items(), key=lambda kv: -abs(kv[1]))
+        table = rows_table(
+            f"row {f.row}: {f.explains} {f.prediction:.4g}",
+            ["column", "contribution"],
+            [[c, f"{v:+.4g}"] for c, v in ranked],
+        )
+        table.caption = (
+            f"{f.prediction:.4g} = {f.background:.4g} (the mean over background rows) + the "
+            "contributions (sampling Shapley values)"
+        )
+        tables.append(table)
+    return tables
 
 
 def print_table(table: Table) -> None:

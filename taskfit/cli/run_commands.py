@@ -48,6 +48,41 @@ def predict(
     typer.echo(f"wrote {len(result.rows)} predictions to {output}", err=True)
 
 
+def explain(
+    run: RunArg,
+    data: Annotated[
+        Path | None,
+        typer.Argument(help="labelled rows the model never trained on (default: its test split)"),
+    ] = None,
+    repeats: Annotated[int, typer.Option(min=1, max=100, help="shuffles per column")] = 5,
+    row: Annotated[
+        int | None, typer.Option(min=0, help="explain this row (0-based) of the rows instead")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """Which columns the model relies on: permutation importance per input column (and its
+    spread over repeats); --row N: each column's contribution to one row's prediction."""
+    from taskfit.cli.render import contributions_table, importance_tables, print_table
+    from taskfit.inference.explain import explain_row, explain_run
+
+    with handled(), progress.quiet(as_json):
+        if row is not None:
+            found = explain_row(run, data, row)
+            if as_json:
+                typer.echo(json.dumps({"row": row, "heads": [vars(f) for f in found]}, indent=2))
+            else:
+                for table in contributions_table(found):
+                    print_table(table)
+            return
+        explained, written = explain_run(run, data, repeats)
+    if as_json:
+        typer.echo(json.dumps(explained.document(), indent=2))
+        return
+    for table in importance_tables(explained):
+        print_table(table)
+    typer.echo(f"plots: {', '.join(str(p) for p in written)}", err=True)
+
+
 def evaluate(
     run: RunArg,
     data: CsvArg,

@@ -38,7 +38,7 @@ def _load(run: Run) -> Any:
         return load_saved_model(RunFolder(run.folder).model)
 
 
-def _read(run: Run, table: Table, with_labels: bool) -> tuple[Chunk, int]:
+def encoded_rows(run: Run, table: Table, with_labels: bool) -> tuple[Chunk, int]:
     """(the rows, encoded as in training; with the labels: only the rows that have every
     head's label) and how many rows were left out for want of a label."""
     heads = run.plan.heads if with_labels else ()
@@ -90,7 +90,7 @@ class Predictor:
         """The rows' predictions in the columns of predict's CSV: per head the predicted class
         and each class's probability, or the value in the label's units."""
         run = self.run
-        read, _ = _read(run, table, with_labels=False)
+        read, _ = encoded_rows(run, table, with_labels=False)
         outputs = _predicted(run, self.model, read, self.call)
         columns: list[str] = []
         values: list[np.ndarray] = []  # per head: a (rows, k) block of the output CSV
@@ -137,7 +137,7 @@ def evaluate(run_dir: str | Path, csv_path: str | Path) -> Evaluation:
     weights in metrics.json (for uncertainty weighting without its log-variance term)."""
     run = open_run(run_dir)
     table, notes = read_rows(run, Path(csv_path), need_label=True)
-    labelled, left_out = _read(run, table, with_labels=True)
+    labelled, left_out = encoded_rows(run, table, with_labels=True)
     y = labelled.y
     from taskfit.model.build import PREDICT_ROWS
 

@@ -249,3 +249,27 @@ def _save(figure: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes(path, buffer.getvalue())
     return path
+
+
+def importance_bars(ranked: Sequence[tuple[str, float, float]], score: str, rows: str) -> Any:
+    """Permutation importance (taskfit explain): each column's mean increase of the score, the
+    most important on top, its spread over the repeats as an error bar."""
+    shown = list(ranked)[:40]
+    figure = Figure(figsize=(6.4, 1.2 + 0.28 * len(shown)), layout="constrained")
+    ax = figure.subplots()
+    at = np.arange(len(shown))[::-1]
+    ax.barh(at, [m for _, m, _ in shown], xerr=[s for _, _, s in shown], color="C0", capsize=2)
+    ax.set_yticks(at, [c for c, _, _ in shown], fontsize=8)
+    ax.axvline(0, color="0.3", linewidth=1)
+    ax.set(xlabel=f"{score} increase when the column is shuffled")
+    ax.set_title(f"permutation importance on {rows}" + (" (top 40)" if len(ranked) > 40 else ""))
+    return figure
+
+
+def write_importance(
+    run_dir: Path, plan: Plan, head: str, ranked: Sequence[tuple[str, float, float]], score: str,
+    rows: str,
+) -> Path:  # fmt: skip
+    folder = RunFolder(run_dir).plots
+    where = folder / head if plan.multi else folder
+    return _save(importance_bars(ranked, score, rows), where / "importance.png")

@@ -9,6 +9,7 @@ import base64
 import html
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from taskfit.errors import TaskfitError
 from taskfit.plan.plan import Head
@@ -39,6 +40,7 @@ class Report:
     metrics: dict[str, float]  # metrics.json: on the test split, or out-of-fold
     plots: list[Path]  # relative to the run folder
     metrics_on: str = "test"  # run.json's metrics_on (older runs: always the test split)
+    explained: dict[str, Any] | None = None  # explain.json: `taskfit explain`'s importance
 
     @property
     def title(self) -> str:
@@ -56,7 +58,19 @@ class Report:
         if self.metrics:
             values = [[k, f"{v:.4g}"] for k, v in self.metrics.items()]
             found.append((f"{self.metrics_on} metrics", ["metric", "value"], values))
+        if self.explained:
+            found.append(self._importance(self.explained))
         return found
+
+    @staticmethod
+    def _importance(doc: dict[str, Any]) -> tuple[str, list[str], list[list[str]]]:
+        title = f"column importance (taskfit explain, on {doc.get('on')}, {doc.get('rows')} rows)"
+        rows = [
+            [head, item["column"], f"{item['mean']:+.4g} {said['score']}", f"{item['std']:.2g}"]
+            for head, said in doc.get("heads", {}).items()
+            for item in said.get("importance", [])
+        ]
+        return title, ["head", "column", "increase when shuffled", "std"], rows
 
 
 def read_report(folder: Path) -> Report:
@@ -121,7 +135,28 @@ def read_report(folder: Path) -> Report:
     if left_out := [str(plot) for plot in found if plot not in plots]:
         summary[LEFT_OUT] = ", ".join(left_out) + " (not a PNG file; draw them again)"
     metrics_on = facts.get("metrics_on") or "test"
-    return Report(run, summary, choices, heads, metrics, plots, metrics_on)
+    explained = _explained(files.explained)
+    return Report(run, summary, choices, heads, metrics, plots, metrics_on, explained)
+
+
+def _explained(path: Path) -> dict[str, Any] | None:
+    """explain.json as `taskfit explain` writes it; None when absent or not of that shape."""
+    doc = read_record(path)
+    heads = doc.get("heads")
+    if not isinstance(heads, dict):
+        return None
+    for said in heads.values():
+        items = said.get("importance") if isinstance(said, dict) else None
+        if not isinstance(items, list) or not all(
+            isinstance(i, dict)
+            and isinstance(i.get("column"), str)
+            and all(isinstance(i.get(k), int | float) for k in ("mean", "std"))
+            for i in items
+        ):
+            return None
+        if not isinstance(said.get("score"), str):
+            return None
+    return doc
 
 
 LEFT_OUT = "plots left out"

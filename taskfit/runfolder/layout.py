@@ -71,6 +71,11 @@ class RunFolder:
         return self.path / "plots"
 
     @property
+    def explained(self) -> Path:
+        """`taskfit explain`'s permutation importance, for report.html."""
+        return self.path / "explain.json"
+
+    @property
     def report(self) -> Path:
         return self.path / "report.html"
 
