@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -34,6 +36,38 @@ def test_recommend_prints_the_row_in_each_format() -> None:
     )
     assert as_json["loss"] == "categorical_crossentropy"
     assert as_json["output_layer"]["activation"] == "softmax"
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_recommend_never_cuts_a_name_on_an_80_column_terminal(
+    task: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every loss and optimizer name whole on its line, nothing ended with an ellipsis, and the
+    loss weightings named on one line unless --heads asks for each."""
+    from taskfit.recipe.table import recommendation
+
+    monkeypatch.setenv("COLUMNS", "80")
+    said = runner.invoke(app, ["recommend", "--task", task]).stdout
+    row = recommendation(task, None)
+    assert "…" not in said and max(len(line) for line in said.splitlines()) <= 80
+    body = [line for line in said.splitlines() if line.startswith("│")]
+    assert body and all(line.endswith("│") for line in body)  # the right edge is not cut
+    for name in [*row["losses"], *row["optimizers"]]:
+        assert re.search(rf"│ {re.escape(name)}\b", said), name
+    assert "--heads" in said and "uncertainty" in said
+    with_heads = runner.invoke(app, ["recommend", "--task", task, "--heads"]).stdout
+    assert all(re.search(rf"│ {name}\b", with_heads) for name in row["loss_weightings"])
+
+
+def test_recommend_on_data_says_what_it_found_on_stdout() -> None:
+    wine = ROOT / "taskfit" / "data" / "datasets" / "wine.csv"
+    said = runner.invoke(app, ["recommend", "--data", str(wine), "--label", "cultivar"])
+    assert said.stdout.startswith("cultivar: 3 distinct values (A, B, C) -> multiclass\n")
+    as_json = runner.invoke(
+        app, ["recommend", "--data", str(wine), "--label", "cultivar", "--format", "json"]
+    )
+    assert json.loads(as_json.stdout)["task"] == "multiclass"  # stdout: the one document
+    assert "cultivar: 3 distinct values" in as_json.stderr
 
 
 def test_usage_errors_exit_2() -> None:

@@ -28,14 +28,24 @@ def dump(doc: Any, fmt: str) -> str:
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
 
 
-def recommendation_table(row: dict[str, Any]) -> Table:
+def recommendation_table(
+    row: dict[str, Any], weightings: bool = False, width: int | None = None
+) -> Table:
+    """The table row as rich draws it; `weightings`: every loss weighting for several heads
+    (else one line naming them). No name is ever cut: the column is as wide as the longest, and
+    on a terminal `width` wide the last column takes what is left (rich, left to itself, kept
+    it a character too wide and cut the table's right edge)."""
     from rich.table import Table
 
     out = row["output_layer"]
     table = Table(title=f"{row['task']}: {row['summary']}", show_header=True, title_justify="left")
-    table.add_column("choice", style="bold")
-    table.add_column("recommended")
-    table.add_column("why / when")
+    names = [*row["losses"], *row["optimizers"], *row["loss_weightings"]]
+    choice, longest = 13, max(map(len, names))
+    table.add_column("choice", style="bold", max_width=choice)  # "  alternative"
+    table.add_column("recommended", min_width=longest, overflow="fold")
+    left = None if width is None else max(20, width - 4 - (choice + 2) - (longest + 2) - 2)
+    # a long metric name folds onto the next line, never cut
+    table.add_column("why / when", overflow="fold", max_width=left)
     table.add_row("labels", row["labels"]["format"], row["labels"]["looks_like"])
     table.add_row("output layer", f"Dense({out['units']}, {out['activation']})", out["why"])
     for name, loss in row["losses"].items():
@@ -60,6 +70,12 @@ def recommendation_table(row: dict[str, Any]) -> Table:
         label = "optimizer" if name == row["optimizer"] else "  alternative"
         table.add_row(label, name, when)
     table.add_row("advice", "", row["optimizer_advice"])
+    if not weightings:
+        others = ", ".join(n for n in row["loss_weightings"] if n != "fixed")
+        table.add_row(
+            "heads: weighting", "fixed", f"with several heads; also {others} (--heads says when)"
+        )
+        return table
     for name, when in row["loss_weightings"].items():
         table.add_row("heads: weighting" if name == "fixed" else "  alternative", name, when)
     return table
@@ -162,6 +178,13 @@ def print_table(table: Table) -> None:
     from rich.console import Console
 
     Console(soft_wrap=False).print(table)
+
+
+def terminal_width() -> int:
+    """The width rich draws tables to (the terminal's, or COLUMNS, or 80)."""
+    from rich.console import Console
+
+    return Console(soft_wrap=False).width
 
 
 def check_document(checked: Checked) -> dict[str, Any]:

@@ -23,8 +23,13 @@ def predict(
     force: Annotated[
         bool, typer.Option("--force", help="let --output replace a file that exists")
     ] = False,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option(help="pass this column of the CSV through to the output (repeatable)"),
+    ] = None,
 ) -> None:
-    """Predict each row of a CSV: the class and its probabilities, or the value."""
+    """Predict each row of a CSV: the class and its probabilities, or the value. Identifier
+    columns (left out of training) and --keep's columns come first, so rows join back."""
     from taskfit.data.csvtable import csv_text
     from taskfit.inference.predict import predict as run_predict
     from taskfit.runfolder.files import check_output
@@ -32,7 +37,7 @@ def predict(
     with handled(), progress.quiet(as_json):
         if output is not None:  # before anything is computed
             check_output(output, "--output", force, reads=(data,))
-        result = run_predict(run, data)
+        result = run_predict(run, data, keep or ())
     say("note", result.notes)
     if as_json:
         typer.echo(json.dumps({"predictions": result.records()}, indent=2))

@@ -29,9 +29,12 @@ def recommend(
         Path | None, typer.Option(help="with --data: write a starter spec that trains as is")
     ] = None,
     fmt: Annotated[Format, typer.Option("--format", help="how to print the row")] = Format.table,
+    heads: Annotated[
+        bool, typer.Option("--heads", help="also the loss weightings for several heads")
+    ] = False,
 ) -> None:
     """Print the table row for a task (or for a CSV's label): output layer, losses, metrics."""
-    from taskfit.cli.render import dump, print_table, recommendation_table
+    from taskfit.cli.render import dump, print_table, recommendation_table, terminal_width
     from taskfit.recipe.table import recommendation
 
     if (task is None) == (data is None) or (data is not None) != bool(label):
@@ -43,19 +46,23 @@ def recommend(
     chosen = {"": task.value} if task else {}
     if data is not None and label:
         with handled():
-            chosen = _infer_and_write(data, label, write)
+            chosen = _infer_and_write(data, label, write, to_stdout=fmt == Format.table)
     rows = {name: recommendation(t, labels.value if labels else None) for name, t in chosen.items()}
     if fmt == Format.table:
         for row in rows.values():
-            print_table(recommendation_table(row))
+            shown = recommendation_table(row, len(rows) > 1 or heads, terminal_width())
+            print_table(shown)
     elif len(rows) == 1:
         typer.echo(dump(next(iter(rows.values())), fmt.value), nl=False)
     else:  # several labels: one row per head, keyed by label column
         typer.echo(dump({"heads": rows}, fmt.value), nl=False)
 
 
-def _infer_and_write(data: Path, labels: list[str], write: Path | None) -> dict[str, str]:
-    """Label column -> its inferred task (the reasons on stderr); with `write`, a starter spec."""
+def _infer_and_write(
+    data: Path, labels: list[str], write: Path | None, to_stdout: bool
+) -> dict[str, str]:
+    """Label column -> its inferred task, with what was found said (on stdout before the table;
+    on stderr when stdout holds one JSON or YAML document); with `write`, a starter spec."""
     from taskfit.data.csvtable import read_csv
     from taskfit.data.infer import infer_task, starter_spec
     from taskfit.runfolder.files import save_text
@@ -64,7 +71,7 @@ def _infer_and_write(data: Path, labels: list[str], write: Path | None) -> dict[
     tasks = {}
     for label in labels:
         task, why = infer_task(table, label)
-        typer.echo(f"{label}: {why}", err=True)
+        typer.echo(f"{label}: {why}", err=not to_stdout)
         tasks[label] = task
     if write is not None:
         if write.exists():

@@ -99,6 +99,14 @@ def infer_columns(
     return tuple(columns)
 
 
+IDENTIFIER = "identifier"  # the note of a column left out as one
+
+
+def identifiers(columns: tuple[Column, ...]) -> list[str]:
+    """The columns left out as identifiers: `predict` passes them through to its output."""
+    return [c.name for c in columns if c.kind == IGNORED and c.note.startswith(IDENTIFIER)]
+
+
 def memorisable(columns: tuple[Column, ...]) -> dict[str, float]:
     """Category columns whose rare values let the model learn rows by heart -> that share."""
     return {c.name: c.rare for c in columns if c.kind == CATEGORICAL and c.rare >= MEMORISABLE}
@@ -128,7 +136,7 @@ def _infer(
                 f"{table.lines[bad]}; numbers must be finite. Fix or empty that cell.",
             )
         if not declared and _is_row_number(name, values, missing):
-            return Column(name, IGNORED, missing, distinct, "identifier: one integer per row")
+            return Column(name, IGNORED, missing, distinct, f"{IDENTIFIER}: one integer per row")
         note = "data.numeric" if declared else ""
         return Column(name, NUMERIC, missing, distinct, note)
     if declared:
@@ -157,7 +165,7 @@ def _infer(
     if words >= TEXT_WORDS:
         return Column(name, TEXT, missing, distinct, f"free text, {words:.1f} words a cell")
     if distinct == len(present) and missing == 0 and len(present) > 2:
-        return Column(name, IGNORED, missing, distinct, "identifier: unique per row")
+        return Column(name, IGNORED, missing, distinct, f"{IDENTIFIER}: unique per row")
     if near_unique:
         return Column(
             name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import numpy as np
 
 from taskfit import progress
 from taskfit.data.csvtable import Table
+from taskfit.errors import DataError
 from taskfit.feed.cells import Columns
 from taskfit.feed.chunk import Chunk
 from taskfit.feed.classes import class_ids, confusion_counts, probabilities
@@ -60,12 +62,33 @@ def _predicted(run: Run, model: Any, rows: Chunk, call: Any = None) -> dict[str,
     return by_head(run.plan.heads, predict_named(model, rows.named(run.numeric), call))
 
 
-def predict(run_dir: str | Path, csv_path: str | Path) -> Predictions:
+def predict(run_dir: str | Path, csv_path: str | Path, keep: Sequence[str] = ()) -> Predictions:
+    """Each row's predictions, after the columns `keep` names and the identifier columns
+    training left out (run.json), passed through from the CSV so results join back by key."""
     run = open_run(run_dir)
     table, notes = read_rows(run, Path(csv_path), need_label=False)
+    kept = passed_through(run, table, keep)
     predictions = Predictor(run, _load(run)).predict(table)
+    predictions.columns[:0] = kept
+    for i, row in enumerate(predictions.rows):
+        row[:0] = [table.cells[c][i] for c in kept]
     predictions.notes[:0] = notes
     return predictions
+
+
+def passed_through(run: Run, table: Table, keep: Sequence[str]) -> list[str]:
+    """--keep's columns (each must be in the CSV) and the run's identifier columns the CSV has,
+    in the CSV's order, none twice."""
+    missing = [c for c in keep if c not in table.columns]
+    if missing:
+        raise DataError(
+            f"--keep {', '.join(missing)}: not a column of {Path(table.path).name}; its columns: "
+            f"{', '.join(table.columns)}"
+        )
+    found = read_record(RunFolder(run.folder).facts).get("identifiers")
+    ids = [c for c in found if isinstance(c, str)] if isinstance(found, list) else []
+    wanted = set(keep) | {c for c in ids if c in table.columns}
+    return [c for c in table.columns if c in wanted]
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ def run_facts(
     splits: Splits,
     started: float,
     memorisable: dict[str, float] | None = None,
+    identifiers: list[str] | None = None,
 ) -> dict[str, Any]:
     """run.json: how long the run took, on how many rows, with which versions (for `report`).
     A resumed run adds its time to the earlier attempts'."""
@@ -53,6 +54,8 @@ def run_facts(
         **({"smearing": fitted.smearing} if fitted.smearing else {}),
         # category columns whose rare values let rows be learned by heart: report names them
         **({"memorisable": memorisable} if memorisable else {}),
+        # columns left out as identifiers: predict passes them through beside its predictions
+        **({"identifiers": identifiers} if identifiers else {}),
         "versions": {
             "taskfit": __version__,
             "keras": keras.__version__,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from taskfit import progress
-from taskfit.data.columns import memorisable
+from taskfit.data.columns import identifiers, memorisable
 from taskfit.errors import SpecError, TrainingError
 from taskfit.feed.splits import Splits
 from taskfit.model.keras_setup import check_backend, import_keras
@@ -286,7 +286,8 @@ def _save(
     write_json(files.metrics, metrics)
     saved.done = True
     suspects = memorisable(checked.data.columns)
-    write_json(files.facts, run_facts(keras, run_dir, fitted, splits, started, suspects))
+    ids = identifiers(checked.data.columns)
+    write_json(files.facts, run_facts(keras, run_dir, fitted, splits, started, suspects, ids))
     if baseline is not None:
         write_json(files.baseline, baseline)
     if smoke:
