@@ -22,7 +22,7 @@ from taskfit.cli.common import (
 from taskfit.cli.overrides import parse_set
 
 
-# Over 60 lines with its signature, which is typer's declaration of the command's eleven options
+# Over 60 lines with its signature, which is typer's declaration of the command's twelve options
 # (where the help text lives); the body is about 35.
 def train(
     spec: Annotated[
@@ -53,10 +53,18 @@ def train(
     ] = None,
     process_id: Annotated[int | None, typer.Option(min=0, help="this machine's process")] = None,
     num_processes: Annotated[int | None, typer.Option(min=1, help="processes in all")] = None,
+    mlflow: Annotated[
+        str | None,
+        typer.Option(help="log the run to this MLflow tracking URI (training.tracking.mlflow)"),
+    ] = None,
 ) -> None:
     """Train, score on the test split (a bagged small table: out-of-fold) and write a run folder."""
     from taskfit.training.run import train as run_training
 
+    if mlflow is not None:
+        if resume is not None:
+            usage("--mlflow goes with a spec; a resumed run keeps its own (training.tracking)")
+        overrides = [*(overrides or []), f"training.tracking.mlflow={mlflow}"]
     machines = (workers, coordinator, process_id, num_processes)
     cluster = _flags(
         spec, overrides, smoke=smoke, baseline=baseline_single, resume=resume, machines=machines
@@ -182,6 +190,9 @@ def _tell(result: Any, *, smoke: bool, as_json: bool) -> None:
             from taskfit.cli.render import baseline_text
 
             typer.echo(baseline_text(result.baseline_single), nl=False)
+        if result.tracked is not None:
+            tracking = result.checked.loaded.spec.training.tracking
+            typer.echo(f"logged to MLflow run {result.tracked} at {tracking.mlflow}", err=True)
         typer.echo(f"run folder: {result.run_dir}")
 
 

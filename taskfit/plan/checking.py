@@ -138,6 +138,12 @@ def check_spec(
             "training.tensorboard: needs the tensorboard package, which is not installed. "
             "Install it with: pip install 'taskfit[tensorboard]' (or set it to false)"
         )
+    tracking = loaded.spec.training.tracking
+    if tracking is not None and tracking.mlflow and importlib.util.find_spec("mlflow") is None:
+        raise SpecError(
+            "training.tracking.mlflow: needs the mlflow package, which is not installed. "
+            "Install it with: pip install 'taskfit[mlflow]' (or leave tracking out)"
+        )
     return planned(loaded, inspect_data(loaded), workers)
 
 

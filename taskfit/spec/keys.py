@@ -153,6 +153,16 @@ class EarlyStoppingSpec:
 
 
 @dataclass(frozen=True)
+class TrackingSpec:
+    mlflow: str | None = key(
+        None,
+        doc="an MLflow tracking URI (sqlite:///mlflow.db, a folder, http://host:5000): the "
+        "finished run is logged there (the mlflow extra)",
+    )
+    experiment: str | None = key(None, doc="the MLflow experiment (default: the run's name)")
+
+
+@dataclass(frozen=True)
 class TrainingSpec:
     epochs: int = key(
         200,
@@ -186,6 +196,9 @@ class TrainingSpec:
         "members on a small table)",
     )
     tensorboard: bool = key(False, doc="write TensorBoard logs to <run folder>/tensorboard")
+    tracking: TrackingSpec | None = key(
+        None, doc="log the run to an experiment tracker: {mlflow: URI} (train --mlflow URI)"
+    )
     class_weight: str | dict[Any, float] | None = key(
         None,
         doc="balanced (weights inverse to class frequency in training) or {class name: weight}",

@@ -33,6 +33,7 @@ class RunResult:
     # the rows `metrics` are on (feed.splits.Splits.estimate): test, or out-of-fold
     estimate: str | None = "test"
     stopped_by: str = ""  # an interrupted run's signal: "Ctrl-C" or "SIGTERM"
+    tracked: str | None = None  # training.tracking.mlflow: the MLflow run it was logged to
 
     @property
     def epochs(self) -> int:
@@ -72,6 +73,8 @@ class RunResult:
         }
         if self.smoke is not None:
             doc["smoke"] = self.smoke
+        if self.tracked is not None:
+            doc["mlflow_run"] = self.tracked
         if self.warnings:
             doc["warnings"] = self.warnings
         if self.notes:

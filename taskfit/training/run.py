@@ -17,7 +17,7 @@ from typing import Any
 
 from taskfit import progress
 from taskfit.data.columns import identifiers, memorisable
-from taskfit.errors import SpecError, TrainingError
+from taskfit.errors import SpecError, TaskfitError, TrainingError
 from taskfit.feed.splits import Splits
 from taskfit.model.keras_setup import check_backend, import_keras
 from taskfit.plan.checking import Checked, check_spec
@@ -122,7 +122,17 @@ def _train(spec_path: SpecSource | None, overrides: Overrides, options: RunOptio
             deterministic_ops()
         seed_everything(keras, checked.loaded.spec.training.seed)
         fitted = _fit(keras, checked, splits, run_dir, finished, options)
-        return _finish(keras, checked, splits, fitted, run_dir, options, started, saved)
+        result = _finish(keras, checked, splits, fitted, run_dir, options, started, saved)
+    tracking = checked.loaded.spec.training.tracking
+    if tracking is not None and tracking.mlflow and not options.smoke:
+        from taskfit.tracking.mlflow_log import log_run
+
+        with progress.step("logging the run to MLflow"):
+            try:
+                result.tracked = log_run(run_dir, tracking)
+            except TaskfitError as exc:  # the run folder is whole: a warning, not a failure
+                result.warnings += [str(p) for p in exc.problems]
+    return result
 
 
 def _workers(
