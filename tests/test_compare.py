@@ -68,3 +68,20 @@ def test_compare_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
 def test_which_metrics_are_better_higher() -> None:
     assert [higher_is_better(m) for m in ("accuracy", "val_auc", "head_recall")] == [True] * 3
     assert [higher_is_better(m) for m in ("loss", "mae", "head_mse", "head_weight")] == [False] * 4
+
+
+def test_every_setting_that_differs_is_shown_readably(tmp_path: Path) -> None:
+    """Two runs that differ only in data.ignore and the loss's delta: both rows appear, the loss
+    as it is written (huber(delta=2.0)), not as JSON."""
+    a = fake_run(tmp_path / "a", 0.001, {"loss": 0.3}, 5)
+    b = fake_run(tmp_path / "b", 0.001, {"loss": 0.2}, 5)
+    for run, ignore, delta in ((a, [], 1.0), (b, ["id", "name"], 2.0)):
+        spec = yaml.safe_load((run / "spec.resolved.yaml").read_text())
+        spec.update(task="regression", loss={"name": "huber", "delta": delta})
+        spec["data"]["ignore"] = ignore
+        (run / "spec.resolved.yaml").write_text(yaml.safe_dump(spec))
+    doc = json.loads(runner.invoke(app, ["compare", str(a), str(b), "--json"]).stdout)
+    assert doc["differs"] == {"data.ignore": ["(none)", "id, name"]}
+    assert [r["loss"] for r in doc["runs"]] == ["huber(delta=1.0)", "huber(delta=2.0)"]
+    table = runner.invoke(app, ["compare", str(a), str(b)]).stdout
+    assert "data.ignore" in table and "id, name" in table and '"name"' not in table

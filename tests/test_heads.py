@@ -455,5 +455,6 @@ def test_recommend_lists_the_loss_weightings_from_the_table() -> None:
         runner.invoke(app, ["recommend", "--task", "binary", "--format", "json"]).stdout
     )
     assert list(row["loss_weightings"]) == ["fixed", "uncertainty", "dwa"]
-    table = runner.invoke(app, ["recommend", "--task", "regression"]).stdout
-    assert "heads: weighting" in table and "schedule or blend" in table
+    table = runner.invoke(app, ["recommend", "--task", "regression", "--heads"]).stdout
+    assert all(f"│ {name} " in table for name in row["loss_weightings"])
+    assert "schedule or blend" in table

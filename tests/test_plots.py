@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import matplotlib.colors
 import matplotlib.image
 import numpy as np
 import pytest
@@ -58,6 +59,24 @@ def test_confusion_matrix_names_the_classes_and_counts_each_cell() -> None:
     # row = actual, column = predicted
     assert _texts(ax) == ["1", "1", "0", "0", "1", "0", "1", "0", "2"]
     assert ax.get_title() == "test split: 6 rows, accuracy 0.667"
+
+
+def test_every_count_in_the_confusion_matrix_is_readable_on_its_cell() -> None:
+    """Each count's colour against its cell's passes WCAG's 4.5:1 for text, at every shade of
+    the colour map (counts 0, 1, 7, 8 and 12: the old rule, white above half the largest,
+    put white on the light blues of 7 and 8, at 3.1:1 and 3.9:1)."""
+    truth = np.repeat(np.arange(3), [12, 8, 8])
+    predicted = np.concatenate([np.zeros(12), [1] * 7 + [0], [2] * 8])
+    figure = plots.confusion_matrix(truth, predicted.astype(int), ["a", "b", "c"])
+    ax = figure.axes[0]
+    (image,) = ax.get_images()
+    counts = image.get_array()
+    for text in ax.texts:
+        row, column = round(text.get_position()[1]), round(text.get_position()[0])
+        cell = plots.relative_luminance(image.cmap(image.norm(counts[row, column])))
+        ink = plots.relative_luminance(matplotlib.colors.to_rgba(text.get_color()))
+        light, dark = max(cell, ink), min(cell, ink)
+        assert (light + 0.05) / (dark + 0.05) >= 4.5, (text.get_text(), text.get_color())
 
 
 def test_learning_curves_mark_the_kept_epoch_and_the_loss_switch() -> None:

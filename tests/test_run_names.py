@@ -83,3 +83,16 @@ def test_two_trainings_in_the_same_second_each_keep_a_whole_folder(
     ]
     assert seeds == [1, 2]
     assert all((f / "model.keras").is_file() and (f / "metrics.json").is_file() for f in folders)
+
+
+def test_what_named_a_run_folder_is_read_back_from_its_name(tmp_path: Path) -> None:
+    """report and the MLflow experiment name a run whose spec has no name by its spec file:
+    the folder's name without the timestamp (and a same-second suffix) create_run_dir adds."""
+    from taskfit.runfolder.files import create_run_dir, run_name
+
+    first = create_run_dir(tmp_path, "house-prices")
+    second = create_run_dir(tmp_path, "house-prices")
+    assert run_name(first) == "house-prices"
+    assert run_name(second) == "house-prices"  # "-2" when it came in the same second
+    assert run_name(Path("a-b-20261204T101500Z-3")) == "a-b"
+    assert run_name(Path("no-stamp")) == "no-stamp"

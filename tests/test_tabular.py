@@ -56,7 +56,8 @@ def test_train_predict_round_trip(mixed: Path, tmp_path: Path) -> None:
     assert out.exit_code == 0, out.stderr
     predicted = rows_of(out.stdout)
     assert len(predicted) == 60  # every input row, in order, the unlabelled one too
-    assert list(predicted[0]) == ["predicted_bought", "probability_no", "probability_yes"]
+    # the identifier column training left out comes first, so the rows join back
+    assert list(predicted[0]) == ["id", "predicted_bought", "probability_no", "probability_yes"]
     data = result.checked.data
     x = table_inputs(data.table, data.of_kind("numeric"), data.of_kind("categorical"))
     expected = np.asarray(result.model.predict(named_inputs(x), verbose=0))[:, 0]

@@ -99,6 +99,7 @@ def compare_table(result: Compared) -> Table:
     settings += ["loss", "target", "optimizer", "schedule", "epochs", "metrics_on"]
     rows = [["run", *(Path(run["run_dir"]).name for run in result.runs)]]
     rows += [[key, *(str(run[key] or "none") for run in result.runs)] for key in settings]
+    rows += [[key, *values] for key, values in result.differs.items()]  # every other difference
     for metric in result.metrics:
         cells = [metric]
         for run in result.runs:

@@ -68,15 +68,18 @@ def _infer_and_write(
     from taskfit.runfolder.files import save_text
 
     table = read_csv(data)
-    tasks = {}
+    tasks, found = {}, []
     for label in labels:
         task, why = infer_task(table, label)
-        typer.echo(f"{label}: {why}", err=not to_stdout)
+        found.append(f"{label}: {why}")
         tasks[label] = task
     if write is not None:
         if write.exists():
             raise TaskfitError(f"--write {write}: exists already; choose another path")
         save_text(write, starter_spec(tasks, data, write), "--write")
+    for line in found:  # once nothing can fail: a refused command prints nothing on stdout
+        typer.echo(line, err=not to_stdout)
+    if write is not None:
         typer.echo(f"wrote {write}; train it with: taskfit train {write}", err=True)
     return tasks
 

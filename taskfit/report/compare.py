@@ -3,8 +3,7 @@ the best value of each metric marked. No TensorFlow."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,42 @@ class Compared:
     runs: list[dict[str, Any]]  # one per run: folder, settings, metrics
     metrics: list[str]  # every metric any run has, in first-seen order
     best: dict[str, str]  # metric -> the folder with the best value
+    # every other spec key whose value is not the same in all runs -> each run's, readable
+    differs: dict[str, list[str]] = field(default_factory=dict)
 
     def document(self) -> dict[str, Any]:
-        return {"runs": self.runs, "best": self.best}
+        return {"runs": self.runs, "best": self.best, "differs": self.differs}
+
+
+# spec keys the settings above already show, in their own words
+SHOWN: tuple[str, ...] = (
+    *("task", "heads", "data.source", "model.layers", "model.members", "loss", "optimizer"),
+    *("schedule", "training.batch_size", "training.seed", "model.numeric_embedding"),
+    *("model.ensemble", "model.numeric_clipping", "training.refit", "training.bagging"),
+    "data.target_transform",
+)
+
+
+def spec_items(doc: Any, prefix: str = "") -> dict[str, Any]:
+    """A resolved spec as dotted keys -> values (a list is one value)."""
+    if not isinstance(doc, dict):
+        return {prefix: doc}
+    found: dict[str, Any] = {}
+    for key, value in doc.items():
+        found |= spec_items(value, f"{prefix}.{key}" if prefix else str(key))
+    return found
+
+
+def readable(value: Any) -> str:
+    """A spec value as a person writes it: huber(delta=2.0), a, b, none."""
+    if value is None:
+        return "none"
+    if isinstance(value, list):
+        return ", ".join(readable(v) for v in value) or "(none)"
+    if isinstance(value, dict):
+        rest = ", ".join(f"{k}={readable(v)}" for k, v in value.items() if k != "name")
+        return f"{value['name']}({rest})" if "name" in value else rest
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def settings(spec: dict[str, Any]) -> dict[str, Any]:
@@ -62,7 +94,7 @@ def settings(spec: dict[str, Any]) -> dict[str, Any]:
         "data": Path(str(spec.get("data", {}).get("source", ""))).name,
         "layers": "-".join(str(layer.get("units")) for layer in layers) or "(none)",
         "additions": ", ".join(added) or "none",
-        "loss": "per head" if heads else json.dumps(spec.get("loss")).strip('"'),
+        "loss": "per head" if heads else readable(spec.get("loss")),
         "target": target,  # the scale regression labels were learned on
         "optimizer": f"{name} {rate}" if rate is not None else str(name),
         "schedule": schedule.get("name") if isinstance(schedule, dict) else schedule,
@@ -83,6 +115,7 @@ def read_run(folder: Path) -> dict[str, Any]:
     spec = load_resolved(spec_path).raw  # checked: a damaged one is named, not a crash
     return {
         "run_dir": str(folder),
+        "spec": spec,
         "status": read_status(folder) or "completed",
         "epochs": count_epochs(folder) or 0,
         **settings(spec),
@@ -108,4 +141,11 @@ def compare_runs(folders: list[Path]) -> Compared:
             continue  # a test split's figure and out-of-fold ones are on other rows
         pick = max if higher_is_better(metric) else min
         best[metric] = pick(having, key=lambda r: r["metrics"][metric])["run_dir"]
-    return Compared(runs, metrics, best)
+    items = [spec_items(run.pop("spec")) for run in runs]
+    keys = list(dict.fromkeys(k for found in items for k in found))
+    differs = {
+        key: [readable(found.get(key)) for found in items]
+        for key in keys
+        if not key.startswith(SHOWN) and len({readable(found.get(key)) for found in items}) > 1
+    }
+    return Compared(runs, metrics, best, differs)

@@ -167,11 +167,23 @@ def confusion_matrix(
     accuracy = np.trace(counts) / max(counts.sum(), 1)
     ax.set_title(f"{rows}: {counts.sum()} rows, accuracy {accuracy:.3f}")
     if k <= ANNOTATE_UP_TO:
-        dark = counts.max() / 2
         for (i, j), n in np.ndenumerate(counts):
-            color = "white" if n > dark else "black"
+            color = text_color(tuple(image.cmap(image.norm(n))))
             ax.text(j, i, str(n), ha="center", va="center", color=color, fontsize=9)
     return figure
+
+
+def relative_luminance(rgba: Sequence[float]) -> float:
+    """WCAG 2's relative luminance of an sRGB colour (0 black, 1 white)."""
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgba[:3]]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def text_color(background: Sequence[float]) -> str:
+    """Black or white, whichever contrasts more with the cell: a threshold on the count (half
+    the largest) put white on light blue; WCAG's contrast ratios cross at luminance 0.179, where
+    both are 4.58:1."""
+    return "black" if relative_luminance(background) > 0.179 else "white"
 
 
 def roc_curve(truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,7 @@ from taskfit.runfolder.files import (
     read_reason,
     read_record,
     read_status,
+    run_name,
     training_process,
     write_text,
 )
@@ -94,7 +95,7 @@ def read_report(folder: Path) -> Report:
         )
     summary = {
         "status": status + (f" ({reason})" if reason else ""),
-        "spec": spec.name or "(unnamed)",
+        "spec": spec.name or f"{run_name(folder)} (the spec file's name; the spec sets no name)",
         "data": str(spec.data.source),
         "task": plan.head.task if not plan.multi else f"{len(plan.heads)} heads",
         "label": ", ".join(run.label_columns),

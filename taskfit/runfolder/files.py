@@ -35,9 +35,18 @@ def make_output_folder(folder: Path) -> bool:
     return not existed
 
 
+STAMP = "%Y%m%dT%H%M%SZ"  # a run folder's UTC start, after its name
+_STAMPED = re.compile(r"-\d{8}T\d{6}Z(-\d+)?$")  # STAMP, and the same-second suffix
+
+
+def run_name(folder: Path) -> str:
+    """What named a run folder: its name without the timestamp create_run_dir added."""
+    return _STAMPED.sub("", folder.name)
+
+
 def create_run_dir(parent: Path, name: str) -> Path:
     """A new folder, never a shared one: a second run in the same second gets -2, -3 ..."""
-    stem = f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    stem = f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}-{datetime.now(UTC):{STAMP}}"
     make_output_folder(parent)
     for n in range(1, 1000):
         path = parent / (stem if n == 1 else f"{stem}-{n}")

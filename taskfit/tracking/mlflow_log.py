@@ -13,7 +13,13 @@ from typing import Any
 
 from taskfit.errors import TaskfitError
 from taskfit.report.report import read_report, write_html
-from taskfit.runfolder.files import read_history, read_metrics, read_record, read_status
+from taskfit.runfolder.files import (
+    read_history,
+    read_metrics,
+    read_record,
+    read_status,
+    run_name,
+)
 from taskfit.runfolder.layout import RunFolder
 from taskfit.spec.keys import TrackingSpec
 
@@ -47,7 +53,7 @@ def log_run(run_dir: Path, tracking: TrackingSpec) -> str:
     estimate = "oof" if facts.get("metrics_on") == "out-of-fold" else "test"
     try:
         client = mlflow.MlflowClient(tracking_uri=tracking.mlflow)
-        name = tracking.experiment or resolved.name or run_dir.name.rsplit("-", 1)[0]
+        name = tracking.experiment or resolved.name or run_name(run_dir)
         experiment = client.get_experiment_by_name(name)
         experiment_id = experiment.experiment_id if experiment else client.create_experiment(name)
         tags = {
