@@ -1,6 +1,7 @@
 """Progress on stderr for the long steps: reading a big CSV, loading TensorFlow, training,
 evaluating, drawing plots. Shown only when stderr is a terminal and the command prints no JSON,
-so CI logs and piped output stay clean. rich loads only when something is shown."""
+so CI logs and piped output stay clean; training alone also logs a line per epoch to a stderr
+that is a file (fit_verbose). rich loads only when something is shown."""
 
 from __future__ import annotations
 
@@ -33,8 +34,17 @@ def shown() -> bool:
 
 
 def keras_verbose() -> int:
-    """Keras's verbose for fit, evaluate and predict: a bar when shown, else silent."""
+    """Keras's verbose for evaluate and predict: a bar when shown, else silent."""
     return 1 if shown() else 0
+
+
+def fit_verbose() -> int:
+    """Keras's verbose for `train`'s fit: a bar on a terminal; when stderr is a file or a pipe
+    (a CI log, nohup), a line per epoch, so a run of minutes is not minutes of silence; none
+    in a quiet block (--json, --smoke, the API's verbose=0)."""
+    if _quiet.get():
+        return 0
+    return 1 if sys.stderr.isatty() else 2
 
 
 @contextlib.contextmanager
@@ -43,6 +53,13 @@ def keras_on_stderr() -> Iterator[int]:
     Yields keras_verbose()."""
     with contextlib.redirect_stdout(sys.stderr):
         yield keras_verbose()
+
+
+def announce(text: str) -> None:
+    """One plain line on stderr before a step that shows Keras's own bars (a spinner around
+    them would print their carriage returns raw); none in a quiet block."""
+    if not _quiet.get():
+        print(text, file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager

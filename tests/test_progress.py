@@ -1,5 +1,6 @@
-"""Progress on stderr: shown on a terminal, never under --json or when stderr is a file or pipe.
-The terminal is a real pseudo-terminal given to a real `taskfit` process."""
+"""Progress on stderr: shown on a terminal, never under --json; when stderr is a file or pipe,
+training logs a plain line per epoch. The terminal is a real pseudo-terminal given to a real
+`taskfit` process."""
 
 from __future__ import annotations
 
@@ -81,6 +82,25 @@ def test_training_shows_progress_on_a_terminal_and_keeps_stdout_clean(
     assert rows[0] == ["predicted_y", "probability_0", "probability_1"] and len(rows) == 61
 
 
+def test_the_refit_shows_keras_bars_under_one_plain_line_on_a_terminal(
+    spec: Path, tmp_path: Path
+) -> None:
+    """A spinner around Keras's bars redrew its line each frame and printed the bars' carriage
+    returns raw: the refit says what it does once, then Keras's bars run alone."""
+    refit = ["--set", "training.refit=true", "--set", "training.bagging=false"]
+    code, out, shown = run_on_terminal(
+        [*TASKFIT, "train", str(spec), "--output", str(tmp_path / "runs"), *NO_ADDITIONS, *refit]
+    )
+    assert code == 0, shown
+    assert "refitting" not in out  # what it does goes to the terminal, not to the results
+    said = "refitting on train + validation for"
+    assert shown.count(said) == 1, shown
+    # up to the next spinner (rich hides the cursor first), drawing the plots
+    refitting = shown.split(said, 1)[1].split("\x1b[?25l")[0]
+    assert "Epoch 1/" in refitting and "━" in refitting  # Keras's own bar
+    assert "drawing plots" in shown.split(said, 1)[1].split(refitting, 1)[1]
+
+
 def test_json_runs_show_no_progress_even_on_a_terminal(spec: Path, tmp_path: Path) -> None:
     code, out, shown = run_on_terminal(
         [*TASKFIT, "train", str(spec), "--output", str(tmp_path / "runs"), "--json", *NO_ADDITIONS]
@@ -90,11 +110,16 @@ def test_json_runs_show_no_progress_even_on_a_terminal(spec: Path, tmp_path: Pat
     assert json.loads(out)["epochs"] == 2
 
 
-def test_no_progress_when_stderr_is_not_a_terminal(spec: Path, tmp_path: Path) -> None:
+def test_a_line_per_epoch_when_stderr_is_a_file(spec: Path, tmp_path: Path) -> None:
+    """A CI log or nohup.out gets one plain line per epoch (no bars, no spinner, no escape
+    codes), so minutes of training are not minutes of silence; stdout holds the result alone."""
     result = CliRunner().invoke(app, ["train", str(spec), "--output", str(tmp_path / "runs")])
     assert result.exit_code == 0, result.output
-    assert "Epoch" not in result.stderr and "━" not in result.stderr
-    assert result.stdout.startswith("test accuracy")
+    lines = result.stderr.splitlines()
+    assert "Epoch 1/2" in lines and "Epoch 2/2" in lines
+    assert sum(" - loss: " in line and " - val_loss: " in line for line in lines) == 2
+    assert "━" not in result.stderr and "\x1b" not in result.stderr and "\r" not in result.stderr
+    assert result.stdout.startswith("test accuracy") and "Epoch" not in result.stdout
 
 
 def test_reading_a_big_csv_shows_how_far_it_got(spec: Path) -> None:

@@ -87,7 +87,7 @@ def train(
             parse_set(overrides),
             output,
             smoke=smoke,
-            verbose=progress.keras_verbose(),
+            verbose=progress.fit_verbose(),
             baseline_single=baseline_single,
             resume=resume,
             cluster=cluster,

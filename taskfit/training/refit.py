@@ -24,8 +24,8 @@ def refit(
     rates = [] if plan.schedule else first.history.get("learning_rate", [])[:epochs]
     whole = splits.joined()
     seed_everything(keras, checked.loaded.spec.training.seed)
-    with progress.step(f"refitting on train + validation for {epochs} epochs"):
-        again = fit_plan(keras, checked, plan, whole, verbose=verbose, replay=Replay(epochs, rates))
+    progress.announce(f"refitting on train + validation for {epochs} epochs")
+    again = fit_plan(keras, checked, plan, whole, verbose=verbose, replay=Replay(epochs, rates))
     kept = "kept the model fitted on the training split alone"
     if again.interrupted:
         return first, f"Ctrl-C during the refit on train + validation; {kept}"
