@@ -273,3 +273,14 @@ def test_a_target_in_the_thousands_trains_as_well_as_a_small_one(
         results[scale] = run.metrics["mae"] / scale
     assert results[25_000.0] == pytest.approx(results[1.0], rel=0.25)
     assert results[25_000.0] < 0.2  # the noise is 0.1: a clear fit, in the label's own units
+
+
+def test_train_json_notes_say_what_check_shows_in_its_tables(mixed: Path, tmp_path: Path) -> None:
+    """The identifier column left out and the positive class taskfit chose, in train --json's
+    notes as in check's tables (a script reading the JSON sees them)."""
+    args = ["train", str(mixed), "--set", "training.epochs=1", "--json", "--output", str(tmp_path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    notes = json.loads(result.stdout)["notes"]
+    assert "column id: left out (identifier: one integer per row)" in notes
+    assert "bought: the positive class is yes (default; set data.positive to change)" in notes

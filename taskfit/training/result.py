@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from taskfit.data.columns import IGNORED
 from taskfit.plan.checking import Checked
 
 
@@ -52,6 +53,17 @@ class RunResult:
         from taskfit.plan.checking import notes
 
         found = notes(self.checked)
+        # what `check` shows in its tables, said here too (train --json has no tables)
+        for column in self.checked.data.columns:
+            if column.kind == IGNORED and column.note:
+                found.append(f"column {column.name}: left out ({column.note})")
+        for head in self.checked.plan.heads:
+            labels = head.labels
+            if labels.format == "binary" and labels.positive_default:
+                found.append(
+                    f"{labels.columns[0]}: the positive class is {labels.classes[1]} (default; "
+                    f"set {labels.key}.positive to change)"
+                )
         if self.log_scaled:
             found.append(f"log1p before scaling (heavy-tailed): {', '.join(self.log_scaled)}")
         return found
