@@ -4,6 +4,7 @@ naming the problem, and SIGTERM answers the requests in flight before the proces
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import http.client
 import io
@@ -73,8 +74,8 @@ class Client:
             connection.close()
 
 
-@pytest.fixture(scope="module")
-def server(trained: tuple[Path, Path]) -> Iterator[Client]:
+@contextlib.contextmanager
+def serving(run: Path) -> Iterator[Client]:
     """The server in a thread of this process (uvicorn, the app taskfit serve runs), with a
     wait bound long enough that requests sent together are batched together."""
     import uvicorn
@@ -83,19 +84,26 @@ def server(trained: tuple[Path, Path]) -> Iterator[Client]:
     from taskfit.serve.app import make_app
     from taskfit.serve.server import bind
 
-    fastapi_app = make_app(Predictor.load(trained[0], traced=True), max_rows=1024, max_wait=0.05)
+    fastapi_app = make_app(Predictor.load(run, traced=True), max_rows=1024, max_wait=0.05)
     sock = bind("127.0.0.1", 0)
-    serving = uvicorn.Server(uvicorn.Config(fastapi_app, log_level="warning"))
-    thread = threading.Thread(target=serving.run, kwargs={"sockets": [sock]}, daemon=True)
+    server = uvicorn.Server(uvicorn.Config(fastapi_app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    client = Client(sock.getsockname()[1])
     deadline = time.monotonic() + 60
-    while not serving.started:
+    while not server.started:
         assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
         time.sleep(0.05)
-    yield client
-    serving.should_exit = True
-    thread.join(timeout=30)
+    try:
+        yield Client(sock.getsockname()[1])
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(trained: tuple[Path, Path]) -> Iterator[Client]:
+    with serving(trained[0]) as client:
+        yield client
 
 
 def test_predictions_over_http_are_what_predict_writes(
@@ -170,6 +178,35 @@ def json_rows_of(n: int) -> list[dict[str, Any]]:
         {"id": i, "age": 20 + i, "city": cities[i % 4], "plan": 1 + i % 3, "income": 1000 + 7 * i}
         for i in range(n)
     ]
+
+
+def test_a_model_with_two_heads_answers_for_each(tmp_path: Path) -> None:
+    """A class and its probabilities for one head, a value in the label's units for the other:
+    what predict --json writes for the same rows, head by head."""
+    from taskfit.training.run import train
+
+    (tmp_path / "data.csv").write_text(mixed_csv(60), encoding="utf-8")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "data: {source: data.csv, ignore: [id]}\nheads:\n"
+        "  buys: {task: binary, label: bought}\n  spend: {task: regression, label: income}\n"
+        "model: {layers: [{units: 8}]}\ntraining: {epochs: 2}\n",
+        encoding="utf-8",
+    )
+    run = train(spec, {"model.members": 1}, tmp_path / "runs", verbose=0).run_dir
+    rows = tmp_path / "rows.csv"
+    rows.write_text(mixed_csv(6), encoding="utf-8")
+    expected = json.loads(runner.invoke(app, ["predict", str(run), str(rows), "--json"]).stdout)
+    sent = [{k: v for k, v in row.items() if k != "income"} for row in json_rows(rows)]
+    with serving(run) as client:
+        status, body = client.call("POST", "/predict", sent)
+        _, info = client.call("GET", "/info")
+    assert status == 200, body
+    assert [h["head"] for h in info["heads"]] == ["buys", "spend"]
+    for got, want in zip(body["predictions"], expected["predictions"], strict=True):
+        assert set(got) == set(want) >= {"predicted_bought", "predicted_income"}
+        assert got["predicted_bought"] == want["predicted_bought"]
+        assert got["predicted_income"] == pytest.approx(want["predicted_income"], rel=1e-5)
 
 
 @pytest.mark.parametrize(
