@@ -24,6 +24,16 @@ NO_ADDITIONS = [
 ]
 
 
+# metrics.json's calibration figures per classifier (taskfit.training.calibration); `evaluate`
+# reports the saved model's metrics without them
+CALIBRATION = ("ece", "ece_uncalibrated", "log_loss", "log_loss_uncalibrated")
+
+
+def uncalibrated(metrics: Any) -> set[str]:
+    """The metric names, without calibration's (a head's too: `cultivar_ece`)."""
+    return {m for m in metrics if not m.endswith(CALIBRATION)}
+
+
 def tiny_csv(rows: int = 40, label: str = "binary") -> str:
     """A small, learnable CSV: two numeric features and a label of the asked kind."""
     lines = ["a,b,y"]

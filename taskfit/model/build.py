@@ -5,6 +5,7 @@ file is the whole thing."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass, field
@@ -231,6 +232,39 @@ class Models:
         Built when first asked for: its string lookups need TensorFlow, and a process training
         on JAX (train --workers) never asks."""
         return _named(self)
+
+
+def with_temperatures(models: Models, plan: Plan, temperatures: dict[str, float]) -> Models:
+    """The models with each named head's probabilities at its temperature (taskfit.training.
+    calibration): softmax(log p / T), or for one sigmoid unit sigmoid(logit(p) / T), from Keras
+    operations and a Rescaling whose scale is 1 / T, after the fitted model's output. Added
+    after training: a log inside the trained graph would have no gradient where a sigmoid
+    saturates. The saved model is built from the result."""
+    fit = models.fit
+    out = fit.output
+    by_name = out if isinstance(out, dict) else {plan.heads[0].name: out}
+    calibrated = {}
+    for head in plan.heads:
+        p, t = by_name[head.name], temperatures.get(head.name)
+        if t is None:
+            calibrated[head.name] = p
+            continue
+        scale = keras.layers.Rescaling(1 / t, name=f"{head.name}_temperature")
+        if p.shape[-1] == 1:
+            q = keras.ops.clip(p, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+            logit = keras.ops.log(q) - keras.ops.log(1 - q)
+            activation = keras.layers.Activation("sigmoid", name=f"{head.name}_calibrated")
+            calibrated[head.name] = activation(scale(logit))
+        else:
+            log_p = keras.ops.log(keras.ops.clip(p, PROBABILITY_FLOOR, 1.0))
+            calibrated[head.name] = keras.layers.Softmax(name=f"{head.name}_calibrated")(
+                scale(log_p)
+            )
+    new_fit = keras.Model(fit.input, keras_form(plan.heads, calibrated), name=fit.name)
+    return dataclasses.replace(models, fit=new_fit)
+
+
+PROBABILITY_FLOOR = 1e-7  # clipped to before a log (calibration.FLOOR)
 
 
 def category_ids(column: np.ndarray, vocabulary: list[str]) -> np.ndarray:

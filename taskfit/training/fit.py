@@ -39,6 +39,7 @@ class Fitted:
     warnings: list[str] = field(default_factory=list)  # for the run's (a refit that was cut)
     smearing: dict[str, float] = field(default_factory=dict)  # log-scale head -> its factor
     stopped_by: str = ""  # what interrupted it: "Ctrl-C" or "SIGTERM"
+    temperatures: dict[str, float] = field(default_factory=dict)  # calibrated head -> its T
 
     @property
     def epochs(self) -> int:
@@ -84,9 +85,9 @@ def test_metrics(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]
             )  # fmt: skip
         return {k: float(v) for k, v in metrics.items()}
     evaluated = fitted.trained
-    if fitted.models.members is not None:
+    if fitted.models.members is not None or fitted.temperatures:
         # the loss of the members' mean, as `taskfit evaluate` scores the saved model (training
-        # logs the mean of the members' losses)
+        # logs the mean of the members' losses), and at the heads' temperatures
         import keras
 
         from taskfit.model.optim import compiled_metrics

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from taskfit.feed.chunk import TRAIN, Chunk
+from taskfit.feed.chunk import TEST, TRAIN, VALIDATION, Chunk
 from taskfit.feed.folds import out_of_fold, training_folds
 from taskfit.feed.splits import Splits
 from taskfit.plan.outputs import by_head
@@ -15,8 +15,10 @@ from taskfit.plan.plan import Plan
 
 if TYPE_CHECKING:
     from taskfit.model.build import Models
+    from taskfit.training.fit import Fitted
 
 BLOCK = 8192  # rows per call of the model
+ROWS = 20_000  # held-out rows a correction (smearing, calibration) is estimated on, at most
 
 
 def outputs(model: Any, models: Models, plan: Plan, rows: Chunk) -> dict[str, np.ndarray]:
@@ -42,3 +44,26 @@ def out_of_fold_outputs(
     folds = training_folds(splits, plan.stratify_by)[: len(rows)]
     stacked = outputs(models.members, models, plan, rows)
     return rows, {name: out_of_fold(out, folds) for name, out in stacked.items()}
+
+
+def held_out_outputs(
+    fitted: Fitted, plan: Plan, splits: Splits
+) -> tuple[Chunk, dict[str, np.ndarray]]:
+    """(rows the weights never trained on, each head's predictions of them): the validation
+    rows; a bagged run's training rows, each by the member held out of it; else the training
+    rows (at most ROWS)."""
+    if splits.folds:
+        return out_of_fold_outputs(fitted.models, plan, splits)
+    rows = splits.part(VALIDATION if splits.sizes()["validation"] else TRAIN, ROWS)
+    return rows, outputs(fitted.models.fit, fitted.models, plan, rows)
+
+
+def estimate_outputs(
+    models: Models, plan: Plan, splits: Splits
+) -> tuple[Chunk, dict[str, np.ndarray]]:
+    """(the rows the run's metrics are on, each head's output of `models` for them): the test
+    split (at most ROWS rows), or a bagged run's rows each by the member held out of it."""
+    if splits.estimate == "out-of-fold":
+        return out_of_fold_outputs(models, plan, splits, ROWS)
+    rows = splits.part(TEST, ROWS)
+    return rows, outputs(models.fit, models, plan, rows)

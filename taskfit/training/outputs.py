@@ -52,6 +52,8 @@ def run_facts(
         **({"refit": fitted.refit} if fitted.refit else {}),
         # log-scale heads: the factor their predictions were multiplied by (smearing)
         **({"smearing": fitted.smearing} if fitted.smearing else {}),
+        # classification heads: the temperature their probabilities were calibrated at
+        **({"temperatures": fitted.temperatures} if fitted.temperatures else {}),
         # category columns whose rare values let rows be learned by heart: report names them
         **({"memorisable": memorisable} if memorisable else {}),
         # columns left out as identifiers: predict passes them through beside its predictions

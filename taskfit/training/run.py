@@ -230,10 +230,18 @@ def _finish(
 
         suspects = memorisable(checked.data.columns)
         warnings += curves_say(checked.loaded.spec, fitted.history, suspects)
+    from taskfit.training.calibration import calibrate, calibration_metrics
+    from taskfit.training.heldout import estimate_outputs
     from taskfit.training.smearing import smear
 
     fitted.smearing = smear(fitted, plan, splits)
+    uncalibrated = fitted.models
+    if not options.smoke:
+        fitted.temperatures = calibrate(fitted, plan, splits)
     metrics = test_metrics(fitted, plan, splits)
+    if fitted.temperatures and splits.estimate is not None:
+        rows, raw = estimate_outputs(uncalibrated, plan, splits)
+        metrics |= calibration_metrics(plan, fitted.temperatures, rows.y, raw)
     if splits.estimate is None:
         warnings.append(
             "the test split is empty, so there are no test metrics and no plots; raise "

@@ -11,17 +11,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from taskfit.feed.chunk import TRAIN, VALIDATION, Chunk
 from taskfit.feed.splits import Splits
 from taskfit.model.build import learned_scale_layer
 from taskfit.model.losses import FLOOR
 from taskfit.plan.plan import Plan
-from taskfit.training.heldout import out_of_fold_outputs, outputs
+from taskfit.training.heldout import held_out_outputs
 
 if TYPE_CHECKING:
     from taskfit.training.fit import Fitted
-
-ROWS = 20_000  # held-out rows the factor is estimated on, at most
 
 
 def smear(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]:
@@ -31,7 +28,7 @@ def smear(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]:
     if not heads or not sizes["train"]:
         return {}
     model = fitted.models.fit
-    rows, held_out = _held_out(fitted, plan, splits)
+    rows, held_out = held_out_outputs(fitted, plan, splits)
     factors = {}
     for head in heads:
         predicted = held_out[head.name]
@@ -50,13 +47,3 @@ def smear(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]:
         for compiled in (fitted.trained, model, *([named] if named is not None else [])):
             compiled.test_function = compiled.predict_function = None
     return factors
-
-
-def _held_out(fitted: Fitted, plan: Plan, splits: Splits) -> tuple[Chunk, dict[str, np.ndarray]]:
-    """(rows the weights never trained on, each head's predictions of them): the validation
-    rows; a bagged run's training rows, each by the member held out of it; else the training
-    rows (at most ROWS)."""
-    if splits.folds:
-        return out_of_fold_outputs(fitted.models, plan, splits)
-    rows = splits.part(VALIDATION if splits.sizes()["validation"] else TRAIN, ROWS)
-    return rows, outputs(fitted.models.fit, fitted.models, plan, rows)
