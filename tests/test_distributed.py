@@ -211,7 +211,10 @@ def test_a_streamed_run_on_two_workers_learns_like_one_process(
     one, two = runs["one"]["metrics"], runs["two"]["metrics"]
     assert json.loads((Path(runs["two"]["run_dir"]) / "run.json").read_text())["processes"] == 2
     assert abs(two["accuracy"] - one["accuracy"]) <= 0.02
-    assert two["loss"] == pytest.approx(one["loss"], rel=0.3)
+    # the loss of the model as fitted: each run's calibration then sharpens a near-separable
+    # table's probabilities by its own temperature, which near 0 loss moves the figure far
+    fitted = "log_loss_uncalibrated" if "log_loss_uncalibrated" in one else "loss"
+    assert two[fitted] == pytest.approx(one[fitted], rel=0.3)
 
 
 @pytest.mark.parametrize(
