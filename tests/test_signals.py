@@ -73,10 +73,10 @@ def test_sigterm_before_fit_leaves_an_interrupted_folder(tmp_path: Path) -> None
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=180)
     assert proc.returncode == 143, err
-    assert "Traceback" not in err
+    assert "Traceback" not in err, err
     (run_dir,) = (tmp_path / "runs").iterdir()
     said = status(run_dir)
-    assert said["status"] == "interrupted" and "SIGTERM" in said["reason"], said
+    assert said["status"] == "interrupted" and "SIGTERM" in said["reason"], (said, err)
 
 
 @pytest.mark.slow
