@@ -30,6 +30,7 @@ from taskfit.feed.classes import class_ids, probabilities
 from taskfit.inference.predict import Predictor, encoded_rows
 from taskfit.plan.plan import Head
 from taskfit.runfolder.opened import Run, read_rows
+from taskfit.training.calibration import log_loss
 
 Inputs = dict[str, np.ndarray]
 
@@ -127,8 +128,7 @@ def test_split(run: Run) -> Chunk:
 def score(head: Head, y: np.ndarray, output: np.ndarray) -> float:
     if head.task == "regression":
         return float(np.sqrt(np.mean((output[:, 0] - y.reshape(len(y), -1)[:, 0]) ** 2)))
-    p = probabilities(output)[np.arange(len(y)), class_ids(y)]
-    return float(-np.mean(np.log(np.clip(p, 1e-7, 1.0))))
+    return log_loss(probabilities(output), class_ids(y))
 
 
 def permutation_importance(
@@ -137,7 +137,7 @@ def permutation_importance(
     run = predictor.run
     heads = run.plan.heads
     x = rows.named(run.numeric)
-    base = _outputs(predictor, x)
+    base = predictor.outputs(x)
     baseline = {h.name: score(h, rows.y[h.name], base[h.name]) for h in heads}
     rng = np.random.default_rng(seed)
     increases: dict[str, dict[str, list[float]]] = {h.name: {} for h in heads}
@@ -145,7 +145,7 @@ def permutation_importance(
         for _ in range(repeats):
             shuffled = dict(x)
             shuffled[column] = x[column][rng.permutation(len(rows))]
-            outputs = _outputs(predictor, shuffled)
+            outputs = predictor.outputs(shuffled)
             for h in heads:
                 worse = score(h, rows.y[h.name], outputs[h.name]) - baseline[h.name]
                 increases[h.name].setdefault(column, []).append(worse)
@@ -163,13 +163,6 @@ def permutation_importance(
             for h in heads
         ],
     )
-
-
-def _outputs(predictor: Predictor, x: Inputs) -> dict[str, np.ndarray]:
-    from taskfit.model.build import predict_named
-    from taskfit.plan.outputs import by_head
-
-    return by_head(predictor.run.plan.heads, predict_named(predictor.model, x, predictor.call))
 
 
 @dataclass(frozen=True)
@@ -201,7 +194,7 @@ def row_contributions(
         for k in range(1, d + 1):
             for j in order[:k]:
                 built[names[j]][s * (d + 1) + k] = x[names[j]][index]
-    outputs = _outputs(predictor, built)
+    outputs = predictor.outputs(built)
     found = []
     for head in run.plan.heads:
         value, what = _explained_value(head, outputs[head.name], x, predictor, index)
@@ -229,6 +222,6 @@ def _explained_value(
     of the class the model predicts for the row explained."""
     if head.task == "regression":
         return output[:, 0], "the predicted value"
-    row = _outputs(predictor, {c: v[index : index + 1] for c, v in x.items()})[head.name]
+    row = predictor.outputs({c: v[index : index + 1] for c, v in x.items()})[head.name]
     chosen = int(probabilities(row)[0].argmax())
     return probabilities(output)[:, chosen], f"probability of {head.labels.classes[chosen]}"

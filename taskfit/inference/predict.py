@@ -13,7 +13,7 @@ from taskfit import progress
 from taskfit.data.csvtable import Table
 from taskfit.errors import DataError
 from taskfit.feed.cells import Columns
-from taskfit.feed.chunk import Chunk
+from taskfit.feed.chunk import Chunk, Inputs
 from taskfit.feed.classes import class_ids, confusion_counts, probabilities
 from taskfit.feed.memory import encode_table
 from taskfit.model.keras_setup import load_saved_model
@@ -53,13 +53,6 @@ def _inputs(run: Run, rows: Chunk) -> dict[str, Any]:
     from taskfit.model.build import named_inputs
 
     return named_inputs(rows.named(run.numeric))
-
-
-def _predicted(run: Run, model: Any, rows: Chunk, call: Any = None) -> dict[str, Any]:
-    """Head name -> the saved model's output on the rows (`call`: predict_named's)."""
-    from taskfit.model.build import predict_named
-
-    return by_head(run.plan.heads, predict_named(model, rows.named(run.numeric), call))
 
 
 def predict(run_dir: str | Path, csv_path: str | Path, keep: Sequence[str] = ()) -> Predictions:
@@ -109,12 +102,18 @@ class Predictor:
         model = _load(run)
         return cls(run, model, traced_call(model) if traced else None)
 
+    def outputs(self, x: Inputs) -> dict[str, Any]:
+        """Head name -> the model's output on raw columns by name (predict_named's)."""
+        from taskfit.model.build import predict_named
+
+        return by_head(self.run.plan.heads, predict_named(self.model, x, self.call))
+
     def predict(self, table: Table) -> Predictions:
         """The rows' predictions in the columns of predict's CSV: per head the predicted class
         and each class's probability, or the value in the label's units."""
         run = self.run
         read, _ = encoded_rows(run, table, with_labels=False)
-        outputs = _predicted(run, self.model, read, self.call)
+        outputs = self.outputs(read.named(run.numeric))
         columns: list[str] = []
         values: list[np.ndarray] = []  # per head: a (rows, k) block of the output CSV
         for head in run.plan.heads:
@@ -174,7 +173,7 @@ def evaluate(run_dir: str | Path, csv_path: str | Path) -> Evaluation:
         metrics = model.evaluate(
             x, target, batch_size=PREDICT_ROWS, verbose=verbose, return_dict=True
         )
-    outputs = _predicted(run, model, labelled)
+    outputs = Predictor(run, model).outputs(labelled.named(run.numeric))
     confusion = {
         head.name: confusion_matrix(head, y[head.name], outputs[head.name])
         for head in run.plan.heads

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from taskfit.errors import TaskfitError
+from taskfit.report.compare import spec_items
 from taskfit.report.report import read_report, write_html
 from taskfit.runfolder.files import (
     read_history,
@@ -21,6 +22,7 @@ from taskfit.runfolder.files import (
     run_name,
 )
 from taskfit.runfolder.layout import RunFolder
+from taskfit.runfolder.opened import load_resolved
 from taskfit.spec.keys import TrackingSpec
 
 PARAM_CHARS = 6000  # MLflow's limit on a parameter's value
@@ -28,15 +30,12 @@ BATCH = 100  # parameters per call, MLflow's limit for one batch
 METRICS_BATCH = 1000  # metric points per call, MLflow's limit
 
 
-def flat(doc: Any, prefix: str = "") -> dict[str, str]:
+def flat(doc: Any) -> dict[str, str]:
     """A nested spec as dotted keys -> text (a list as JSON), as MLflow takes parameters."""
-    if isinstance(doc, dict):
-        found: dict[str, str] = {}
-        for key, value in doc.items():
-            found |= flat(value, f"{prefix}{key}.")
-        return found
-    text = json.dumps(doc) if isinstance(doc, list | dict) else str(doc)
-    return {prefix.rstrip("."): text[:PARAM_CHARS]}
+    return {
+        key: (json.dumps(value) if isinstance(value, list) else str(value))[:PARAM_CHARS]
+        for key, value in spec_items(doc).items()
+    }
 
 
 def log_run(run_dir: Path, tracking: TrackingSpec) -> str:
@@ -64,7 +63,7 @@ def log_run(run_dir: Path, tracking: TrackingSpec) -> str:
         }
         run = client.create_run(experiment_id, run_name=run_dir.name, tags=tags)
         run_id = run.info.run_id
-        params = [Param(k, v) for k, v in flat(_as_doc(files)).items()]
+        params = [Param(k, v) for k, v in flat(load_resolved(files.spec).raw).items()]
         for at in range(0, len(params), BATCH):
             client.log_batch(run_id, params=params[at : at + BATCH])
         metrics = read_metrics(files.metrics) if files.metrics.exists() else {}
@@ -87,13 +86,6 @@ def log_run(run_dir: Path, tracking: TrackingSpec) -> str:
             f"({said}); the run folder {run_dir} is whole"
         ) from None
     return run_id
-
-
-def _as_doc(files: RunFolder) -> dict[str, Any]:
-    import yaml
-
-    doc = yaml.safe_load(files.spec.read_text(encoding="utf-8"))
-    return doc if isinstance(doc, dict) else {}
 
 
 def _history(files: RunFolder) -> list[Any]:
