@@ -25,8 +25,15 @@ NO_ADDITIONS = [
 
 
 # metrics.json's calibration figures per classifier (taskfit.training.calibration); `evaluate`
-# reports the saved model's metrics without them
+# reports ece and log_loss of the saved model, not how it was before calibration
 CALIBRATION = ("ece", "ece_uncalibrated", "log_loss", "log_loss_uncalibrated")
+BEFORE_CALIBRATION = "_uncalibrated"
+
+
+def evaluated_names(metrics: Any) -> set[str]:
+    """The names `evaluate` gives for a run's metrics.json: all but the figures from before
+    calibration and the heads' loss weights."""
+    return {m for m in metrics if not m.endswith((BEFORE_CALIBRATION, "_weight"))}
 
 
 def uncalibrated(metrics: Any) -> set[str]:

@@ -71,3 +71,19 @@ def test_mlp_variants_bench_feeds_numbers_first_and_one_loss_per_member(tmp_path
     model = variants.build(keras, variant, train.shape[1], len(numeric), classes=2)
     assert [tuple(o.shape) for o in model.outputs] == [(None, 2)] * 3
     assert variants.probabilities(model, train[:5]).shape == (5, 2)
+
+
+@pytest.mark.parametrize("name", ["breast_cancer", "digits", "HMDA"])
+def test_calibration_bench_keeps_a_test_split_neither_choice_sees(
+    name: str, tmp_path: Path
+) -> None:
+    """bench_calibration scores on a 20% test split; a binary table asks for threshold: auto."""
+    import bench_calibration
+
+    from taskfit.plan.checking import check_spec
+
+    spec, task = bench_calibration.write_spec(name, tmp_path)
+    checked = check_spec(spec)
+    assert checked.loaded.spec.data.test_fraction == 0.2
+    (head,) = checked.plan.heads
+    assert head.task == task and head.threshold == ("auto" if task == "binary" else None)

@@ -9,14 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import tiny_spec
+from helpers import tiny_csv, tiny_spec
 
-from taskfit.training.calibration import (
+from taskfit.feed.confidence import (
     expected_calibration_error,
-    fit_temperature,
     log_loss,
+    output_at_temperature,
+    reliability,
     temperature_probabilities,
 )
+from taskfit.training.calibration import fit_temperature
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -69,3 +71,83 @@ def test_a_run_saves_its_temperature_in_the_model_and_reports_both(tmp_path: Pat
     x = {"a": np.array([[0.1], [0.5], [0.9]], "float32"), "b": np.array([[0.2]] * 3, "float32")}
     p = predict_named(saved, x)
     assert p.shape == (3, 1) and ((p > 0) & (p < 1)).all()
+
+
+def test_the_reliability_bins_give_the_calibration_error() -> None:
+    """Two bins: confidence 0.95 right half the time, 0.65 right every time."""
+    p = np.array([[0.95, 0.05]] * 4 + [[0.35, 0.65]] * 2)
+    y = np.array([0, 0, 1, 1, 1, 1])
+    bins = reliability(p, y)
+    assert bins.confidence.tolist() == pytest.approx([0.65, 0.95])
+    assert bins.accuracy.tolist() == [1.0, 0.5] and bins.rows.tolist() == [2, 4]
+    assert bins.error == pytest.approx((2 * 0.35 + 4 * 0.45) / 6)
+    assert expected_calibration_error(p, y) == bins.error
+
+
+def test_a_temperature_and_its_inverse_give_the_probabilities_back() -> None:
+    """What the reliability diagram relies on to draw the model as fitted from the saved one."""
+    rng = np.random.default_rng(2)
+    p = softmax(rng.normal(0, 2, (50, 3)))
+    assert temperature_probabilities(temperature_probabilities(p, 1.7), 1 / 1.7) == pytest.approx(p)
+    sigmoid = p[:, :1]
+    back = output_at_temperature(output_at_temperature(sigmoid, 0.6), 1 / 0.6)
+    assert back.shape == (50, 1) and back == pytest.approx(sigmoid)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param({"training.refit": True}, id="refit"),
+        pytest.param({"loss_weighting": "uncertainty"}, id="learned-weights"),
+    ],
+)
+def test_refit_runs_and_learned_weights_are_calibrated_too(
+    case: dict[str, object], tmp_path: Path
+) -> None:
+    """A refit run's temperature comes from the first fit's validation rows; a run with learned
+    loss weights reports its calibrated metrics under the saved model's loss."""
+    from taskfit.training.run import train
+
+    settings: dict[str, object] = {"model.members": 1, "training.bagging": False, **case}
+    if "loss_weighting" in case:
+        spec = heads_spec(tmp_path)
+    else:
+        spec = tiny_spec(tmp_path, "binary", epochs=30)
+    result = train(spec, settings, tmp_path, verbose=0)
+    facts = json.loads((result.run_dir / "run.json").read_text())
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    assert facts["temperatures"], facts
+    assert ("refit" in facts) == ("training.refit" in case)
+    for head in facts["temperatures"]:
+        ece = f"{head}_ece" if "loss_weighting" in case else "ece"
+        assert {ece, ece.replace("ece", "ece_uncalibrated")} <= set(metrics)
+
+
+def heads_spec(folder: Path) -> Path:
+    """A binary and a regression head on 60 rows (y and a of tiny_csv)."""
+    (folder / "data.csv").write_text(tiny_csv(60, "binary"), encoding="utf-8")
+    spec = folder / "spec.yaml"
+    spec.write_text(
+        "name: two\ndata: {source: data.csv}\n"
+        "heads:\n  y: {task: binary, label: y}\n  a: {task: regression, label: a}\n"
+        "model: {layers: [{units: 8}]}\ntraining: {epochs: 30, batch_size: 16}\n",
+        encoding="utf-8",
+    )
+    return spec
+
+
+def test_the_reliability_diagram_draws_the_model_as_fitted_beside_the_saved_one() -> None:
+    from taskfit.report.plots import reliability_diagram
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(0, 1.5, (2000, 3))
+    y = np.array([rng.choice(3, p=p) for p in softmax(z)])
+    fitted = softmax(2 * z)  # over-confident
+    saved = temperature_probabilities(fitted, fit_temperature(fitted, y))
+    (curve, _) = reliability_diagram(y, saved, fitted).axes
+    said = [t.get_text() for t in curve.get_legend().get_texts()]
+    ece = {name: float(text.rsplit(" ", 1)[1]) for name, text in (s.split(":") for s in said[1:])}
+    assert list(ece) == ["as fitted", "saved model"] and ece["saved model"] < ece["as fitted"]
+    (only, _) = reliability_diagram(y, saved, None).axes
+    assert len(only.get_legend().get_texts()) == 2  # the diagonal and the saved model

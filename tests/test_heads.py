@@ -12,7 +12,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from helpers import uncalibrated
+from helpers import evaluated_names
 from typer.testing import CliRunner
 
 from taskfit.cli.app import app
@@ -260,6 +260,7 @@ def test_heads_train_predict_and_evaluate(write: Write, tmp_path: Path) -> None:
         "alcohol/residuals.png",
         "cultivar/confusion.png",
         "cultivar/learning_curves.png",
+        "cultivar/reliability.png",
         "learning_curves.png",
     ]
     metrics = json.loads((run / "metrics.json").read_text())
@@ -287,8 +288,7 @@ def test_heads_train_predict_and_evaluate(write: Write, tmp_path: Path) -> None:
     evaluated = runner.invoke(app, ["evaluate", str(run), str(wine), "--json"])
     assert evaluated.exit_code == 0, evaluated.output
     report = json.loads(evaluated.stdout)
-    # every metric but the loss weights and calibration's figures (run.json's temperature)
-    assert set(report["metrics"]) == {k for k in uncalibrated(metrics) if not k.endswith("_weight")}
+    assert set(report["metrics"]) == evaluated_names(metrics)
     confusion = report["confusion"]["cultivar"]
     assert sum(sum(row.values()) for row in confusion.values()) == 178
     correct = sum(confusion[c][c] for c in confusion) / 178

@@ -35,7 +35,7 @@ def test_the_command_line_trains_and_predicts_with_jax_in_the_shell(tmp_path: Pa
     assert "could not be drawn" not in trained.stderr
     (run,) = runs.iterdir()
     assert sorted(p.name for p in (run / "plots").iterdir()) == [
-        "confusion.png", "learning_curves.png", "roc_pr.png",
+        "confusion.png", "learning_curves.png", "reliability.png", "roc_pr.png",
     ]  # fmt: skip
     predicted = subprocess.run(
         [*TASKFIT, "predict", str(run), str(tmp_path / "data.csv")],

@@ -108,7 +108,7 @@ def binary_run(tmp_path: Path) -> RunResult:
 def test_a_binary_run_writes_its_plots_and_logs_the_schedule(binary_run: RunResult) -> None:
     run_dir = binary_run.run_dir
     names = sorted(p.name for p in (run_dir / "plots").iterdir())
-    assert names == ["confusion.png", "learning_curves.png", "roc_pr.png"]
+    assert names == ["confusion.png", "learning_curves.png", "reliability.png", "roc_pr.png"]
     for name in names:
         image = matplotlib.image.imread(run_dir / "plots" / name)
         assert image.shape[0] > 300 and image.shape[1] > 300
@@ -178,6 +178,7 @@ def test_one_hot_labels_without_a_validation_split(write: Write, tmp_path: Path)
     assert sorted(p.name for p in (run.run_dir / "plots").iterdir()) == [
         "confusion.png",
         "learning_curves.png",
+        "reliability.png",
     ]
 
 

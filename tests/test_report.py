@@ -53,7 +53,7 @@ def test_report_summarises_the_run_and_writes_one_html_file(binary_run: Path) ->
     # self-contained: every plot inside the page, byte for byte, and nothing fetched from outside
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     pngs = sorted((binary_run / "plots").rglob("*.png"))
-    assert len(images) == len(pngs) == 3
+    assert len(images) == len(pngs) == 4
     assert {base64.b64decode(i) for i in images} == {p.read_bytes() for p in pngs}
     assert not re.search(r'(src|href)="(?!data:)', page)
     assert "<td>binary_crossentropy</td>" in page and f"{metrics['accuracy']:.4g}" in page

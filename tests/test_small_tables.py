@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 import yaml
-from helpers import chunk_of, mixed_csv, tiny_spec
+from helpers import chunk_of, evaluated_names, mixed_csv, tiny_spec
 from typer.testing import CliRunner
 
 from taskfit.cli.app import app
@@ -382,7 +382,8 @@ def test_train_refits_on_train_and_validation_and_says_so(tmp_path: Path) -> Non
     out = runner.invoke(app, ["evaluate", str(run), str(tmp_path / "test.csv"), "--json"])
     assert out.exit_code == 0, out.output
     evaluated = json.loads(out.stdout)["metrics"]
-    assert evaluated == pytest.approx(doc["metrics"], rel=1e-4)
+    same = {k: v for k, v in doc["metrics"].items() if k in evaluated_names(doc["metrics"])}
+    assert evaluated == pytest.approx(same, rel=1e-4)
     predicted = runner.invoke(app, ["predict", str(run), str(tmp_path / "test.csv")])
     assert predicted.exit_code == 0, predicted.output
     assert predicted.stdout.splitlines()[0] == "predicted_y,probability_0,probability_1"

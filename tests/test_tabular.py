@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import mixed_csv, table_inputs, uncalibrated
+from helpers import evaluated_names, mixed_csv, table_inputs, uncalibrated
 from typer.testing import CliRunner
 
 from taskfit.cli.app import app
@@ -98,7 +98,7 @@ def test_evaluate_reports_metrics_and_confusion(mixed: Path, tmp_path: Path) -> 
     )
     assert out.exit_code == 0, out.stderr
     doc = json.loads(out.stdout)
-    assert set(doc["metrics"]) == uncalibrated(result.metrics)  # the names metrics.json uses
+    assert set(doc["metrics"]) == evaluated_names(result.metrics)  # metrics.json's names
     assert doc["rows"] == 59
     confusion = doc["confusion"]
     assert set(confusion) == {"no", "yes"}

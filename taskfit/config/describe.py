@@ -9,8 +9,16 @@ import typing
 from collections.abc import Callable
 from typing import Any, cast
 
-from taskfit.config.params import Param, show
-from taskfit.config.schema import Choice, as_data, is_section, type_hints, type_name
+from taskfit.config.params import show
+from taskfit.config.schema import (
+    Choice,
+    Params,
+    as_data,
+    is_section,
+    param_for,
+    type_hints,
+    type_name,
+)
 
 
 def reference(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
@@ -22,11 +30,13 @@ def reference(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
         name = prefix + f.name
         options = typing.get_args(tp) if isinstance(tp, types.UnionType) else (tp,)
         inner = [t for t in options if is_section(t)]
-        param = f.metadata.get("param")
+        given = f.metadata.get("param")
+        ranges = given if isinstance(given, tuple) else (given,) if given else ()
         kind = type_name(tp)
-        if param:  # the range replaces its own type's name; other kinds of the union stay
-            others = [t for t in typing.get_args(tp) if t.__name__ != param.type]
-            kind = " or ".join([param.expected(), *(type_name(t) for t in others)])
+        if ranges:  # each range replaces its own type's name; other kinds of the union stay
+            ranged = {p.type for p in ranges}
+            others = [t for t in typing.get_args(tp) if t.__name__ not in ranged]
+            kind = " or ".join([*(p.expected() for p in ranges), *(type_name(t) for t in others)])
         if f.default is not dataclasses.MISSING:
             default = show(f.default)
         elif f.default_factory is not dataclasses.MISSING:
@@ -76,10 +86,10 @@ def json_schema(cls: type, names: Callable[[str], list[str]]) -> dict[str, Any]:
 
 
 def _json_type(
-    tp: Any, param: Param | None, kind: str | None, names: Callable[[str], list[str]]
+    tp: Any, given: Params | None, kind: str | None, names: Callable[[str], list[str]]
 ) -> dict[str, Any]:
     if isinstance(tp, types.UnionType):
-        options = [_json_type(t, param, kind, names) for t in typing.get_args(tp)]
+        options = [_json_type(t, given, kind, names) for t in typing.get_args(tp)]
         return {"anyOf": options}
     if tp is type(None):
         return {"type": "null"}
@@ -108,6 +118,7 @@ def _json_type(
             tp.__name__, "string"
         )
     }
+    param = param_for(given, tp)
     if param is not None and param.type == tp.__name__:
         if param.choices:
             node["enum"] = list(param.choices)

@@ -21,11 +21,15 @@ from taskfit.errors import Problems
 T = TypeVar("T")
 
 
+Params = Param | tuple[Param, ...]  # a key's range; of a union (a number or a name), one per type
+
+
 def key(
-    default: Any = dataclasses.MISSING, *, doc: str, param: Param | None = None, names: str = ""
+    default: Any = dataclasses.MISSING, *, doc: str, param: Params | None = None, names: str = ""
 ) -> Any:
-    """A spec key: its default, one line of documentation, optionally its range, and the table
-    list its value must come from (`names="activations"`), checked by the Builder's `lookup`."""
+    """A spec key: its default, one line of documentation, optionally its range (for a key
+    of several types, one Param per type: `float | str`), and the table list its value must
+    come from (`names="activations"`), checked by the Builder's `lookup`."""
     metadata = {"doc": doc, "param": param, "names": names}
     if isinstance(default, tuple | list | dict) or dataclasses.is_dataclass(default):
         return dataclasses.field(default_factory=lambda: default, metadata=metadata)
@@ -85,7 +89,7 @@ class Builder:
             return None
         return cls(**values)
 
-    def convert(self, tp: Any, param: Param | None, value: Any, path: PathKey) -> Any:
+    def convert(self, tp: Any, param: Params | None, value: Any, path: PathKey) -> Any:
         options = typing.get_args(tp) if isinstance(tp, types.UnionType) else (tp,)
         if value is None and type(None) in options:
             return None
@@ -116,7 +120,7 @@ class Builder:
             return tp.parse(self, value, path)
         if dataclasses.is_dataclass(tp):
             return self.build(tp, value, path)  # type: ignore[arg-type]
-        check = param or Param(tp.__name__)
+        check = param_for(param, tp) or Param(tp.__name__)
         # Param.check lets null through (a Keras parameter may default to null); a spec key whose
         # type has no null must have a value.
         problem = (
@@ -136,6 +140,14 @@ class Builder:
             return Choice(value["name"], {k: v for k, v in value.items() if k != "name"})
         self.add(path, f"must be a name or a mapping with a `name` key. Got {show(value)} instead.")
         return None
+
+
+def param_for(param: Params | None, tp: Any) -> Param | None:
+    """The range a value of type `tp` is checked against: the key's Param, or of its several
+    the one of `tp`'s type."""
+    if not isinstance(param, tuple):
+        return param
+    return next((p for p in param if p.type == getattr(tp, "__name__", None)), None)
 
 
 def as_data(value: Any) -> Any:

@@ -27,10 +27,10 @@ import numpy as np
 from taskfit.errors import DataError
 from taskfit.feed.chunk import Chunk
 from taskfit.feed.classes import class_ids, probabilities
+from taskfit.feed.confidence import log_loss
 from taskfit.inference.predict import Predictor, encoded_rows
 from taskfit.plan.plan import Head
 from taskfit.runfolder.opened import Run, read_rows
-from taskfit.training.calibration import log_loss
 
 Inputs = dict[str, np.ndarray]
 

@@ -14,7 +14,7 @@ from taskfit.data.csvtable import Table
 from taskfit.errors import DataError
 from taskfit.feed.cells import Columns
 from taskfit.feed.chunk import Chunk, Inputs
-from taskfit.feed.classes import class_ids, confusion_counts, probabilities
+from taskfit.feed.classes import class_ids, confusion_counts, predicted_ids, probabilities
 from taskfit.feed.memory import encode_table
 from taskfit.model.keras_setup import load_saved_model
 from taskfit.plan.outputs import by_head, keras_form, logged
@@ -23,6 +23,7 @@ from taskfit.runfolder.files import read_record
 from taskfit.runfolder.layout import RunFolder
 from taskfit.runfolder.opened import Run, open_run, read_rows
 from taskfit.spec.keys import SINGLE_HEAD
+from taskfit.training.calibration import probability_scores
 
 
 @dataclass
@@ -128,7 +129,8 @@ class Predictor:
             columns += [
                 logged(head.name, f"probability_{c}", multi=multi) for c in head.labels.classes
             ]
-            values.append(np.concatenate([classes[probs.argmax(1)][:, None], probs], axis=1))
+            predicted = classes[predicted_ids(probs, run.thresholds.get(head.name))]
+            values.append(np.concatenate([predicted[:, None], probs], axis=1))
         rows = [
             [v if isinstance(v, str) else float(v) for v in row]
             for row in np.concatenate(values, axis=1).tolist()
@@ -174,11 +176,18 @@ def evaluate(run_dir: str | Path, csv_path: str | Path) -> Evaluation:
             x, target, batch_size=PREDICT_ROWS, verbose=verbose, return_dict=True
         )
     outputs = Predictor(run, model).outputs(labelled.named(run.numeric))
+    classifiers = [head for head in run.plan.heads if head.task != "regression"]
     confusion = {
-        head.name: confusion_matrix(head, y[head.name], outputs[head.name])
-        for head in run.plan.heads
-        if head.task != "regression"
+        head.name: confusion_matrix(head, y[head.name], outputs[head.name], run.thresholds)
+        for head in classifiers
     }
+    for head in classifiers:
+        said = probability_scores(
+            class_ids(y[head.name]),
+            probabilities(outputs[head.name]),
+            run.thresholds.get(head.name),
+        )
+        metrics |= {logged(head.name, k, multi=run.plan.multi): v for k, v in said.items()}
     return Evaluation(
         {k: float(v) for k, v in metrics.items()},
         len(labelled),
@@ -222,10 +231,13 @@ def _target_scales(run: Run, model: Any) -> dict[str, tuple[float, float]]:
     }
 
 
-def confusion_matrix(head: Head, y: np.ndarray, output: np.ndarray) -> dict[str, dict[str, int]]:
-    """Actual class -> predicted class -> count."""
+def confusion_matrix(
+    head: Head, y: np.ndarray, output: np.ndarray, thresholds: dict[str, float]
+) -> dict[str, dict[str, int]]:
+    """Actual class -> predicted class -> count (a binary head cut at its threshold)."""
     classes = head.labels.classes
-    counts = confusion_counts(class_ids(y), probabilities(output).argmax(1), len(classes))
+    predicted = predicted_ids(probabilities(output), thresholds.get(head.name))
+    counts = confusion_counts(class_ids(y), predicted, len(classes))
     return {
         a: {p: int(n) for p, n in zip(classes, row, strict=True)}
         for a, row in zip(classes, counts, strict=True)

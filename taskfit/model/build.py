@@ -18,6 +18,7 @@ from taskfit.data.targets import INVERSE_OFFSET
 from taskfit.feed.calendar import SLOTS, Calendar
 from taskfit.feed.cells import Columns
 from taskfit.feed.chunk import NUMERIC_BLOCK, Chunk, Inputs
+from taskfit.feed.confidence import FLOOR
 from taskfit.feed.scan import feature_stats
 from taskfit.feed.stats import FeatureStats, Scale, fill_missing, log_scale
 from taskfit.feed.text import encode_text
@@ -251,20 +252,17 @@ def with_temperatures(models: Models, plan: Plan, temperatures: dict[str, float]
             continue
         scale = keras.layers.Rescaling(1 / t, name=f"{head.name}_temperature")
         if p.shape[-1] == 1:
-            q = keras.ops.clip(p, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+            q = keras.ops.clip(p, FLOOR, 1 - FLOOR)
             logit = keras.ops.log(q) - keras.ops.log(1 - q)
             activation = keras.layers.Activation("sigmoid", name=f"{head.name}_calibrated")
             calibrated[head.name] = activation(scale(logit))
         else:
-            log_p = keras.ops.log(keras.ops.clip(p, PROBABILITY_FLOOR, 1.0))
+            log_p = keras.ops.log(keras.ops.clip(p, FLOOR, 1.0))
             calibrated[head.name] = keras.layers.Softmax(name=f"{head.name}_calibrated")(
                 scale(log_p)
             )
     new_fit = keras.Model(fit.input, keras_form(plan.heads, calibrated), name=fit.name)
     return dataclasses.replace(models, fit=new_fit)
-
-
-PROBABILITY_FLOOR = 1e-7  # clipped to before a log (calibration.FLOOR)
 
 
 def category_ids(column: np.ndarray, vocabulary: list[str]) -> np.ndarray:

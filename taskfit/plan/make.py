@@ -47,6 +47,7 @@ class HeadAsked:
     weight: float
     key: str  # "" for a single task, "heads.<name>." for a head: prefixes spec paths in messages
     target_transform: str = "auto"
+    threshold: float | str | None = None
 
 
 def heads_asked(spec: Spec) -> list[HeadAsked]:
@@ -63,6 +64,7 @@ def heads_asked(spec: Spec) -> list[HeadAsked]:
                 1.0,
                 "",
                 spec.data.target_transform,
+                spec.data.threshold,
             )
         ]
     return [
@@ -76,6 +78,7 @@ def heads_asked(spec: Spec) -> list[HeadAsked]:
             head.loss_weight,
             f"heads.{name}.",
             head.target_transform,
+            head.threshold,
         )
         for name, head in spec.heads.items()
     ]
@@ -260,6 +263,7 @@ def _head(asked: HeadAsked, labels: Labels, contradiction: Contradiction) -> Hea
         weight=asked.weight,
         target_transform=transform,
         target_reason=reason,
+        threshold=asked.threshold,
     )
 
 

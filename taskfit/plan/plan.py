@@ -31,6 +31,9 @@ class Head:
     # regression: the scale the label is learned on (log, log1p; taskfit.data.targets), and why
     target_transform: str = "none"
     target_reason: str = ""
+    # binary: the cut on the positive class's probability (a number), or how it is chosen on
+    # held-out rows (auto: for accuracy, f1); None: 0.5, Keras's
+    threshold: float | str | None = None
 
     @property
     def target_text(self) -> str:

@@ -3,8 +3,9 @@ objects, never through pyplot, so drawing them leaves the caller's matplotlib ba
 figures alone (PNG goes through Agg whatever the backend).
 
 Learning curves (training vs validation, the kept epoch marked, a learning-rate schedule and
-loss switches shown), and for each head on the test split: a confusion matrix with class names,
-ROC and precision-recall curves (binary), predicted vs actual and a residual histogram in the
+loss switches shown), and for each head on the test split: a confusion matrix with class names
+(a binary head cut at its threshold), a reliability diagram, ROC and precision-recall curves
+(binary), predicted vs actual and a residual histogram in the
 label's own units (regression). A run with several heads gets one folder of these per head.
 """
 
@@ -22,7 +23,14 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from taskfit.feed.classes import class_ids, confusion_counts, probabilities
+from taskfit.feed.classes import (
+    class_ids,
+    confusion_counts,
+    cumulative_counts,
+    predicted_ids,
+    probabilities,
+)
+from taskfit.feed.confidence import reliability, temperature_probabilities
 from taskfit.plan.outputs import head_logged, logged
 from taskfit.plan.plan import Head, Plan
 from taskfit.runfolder.files import write_bytes
@@ -41,6 +49,8 @@ class TestResult:
     y: np.ndarray
     output: np.ndarray
     rows: str = "test split"  # or "out-of-fold": a bagged run's rows by the member held out
+    temperature: float | None = None  # the output is calibrated at it (training.calibration)
+    threshold: float | None = None  # a binary head's cut (data.threshold); None: the argmax
 
 
 def write_plots(
@@ -89,9 +99,15 @@ def test_figures(test: TestResult) -> dict[str, Any]:
         }
     classes = list(head.labels.classes)
     truth, scores = class_ids(test.y), probabilities(test.output)
-    figures = {"confusion.png": confusion_matrix(truth, scores.argmax(axis=1), classes, test.rows)}
+    predicted = predicted_ids(scores, test.threshold)
+    figures = {"confusion.png": confusion_matrix(truth, predicted, classes, test.rows)}
+    if test.threshold is not None:
+        figures["confusion.png"].axes[0].set_xlabel(f"predicted (cut at {test.threshold:.3g})")
     if head.task == "binary":
         figures["roc_pr.png"] = roc_and_pr(truth, scores[:, 1], classes[1], test.rows)
+    # the output as fitted: the saved temperature undone (softmax(log q * T) gives p back)
+    fitted = temperature_probabilities(scores, 1 / test.temperature) if test.temperature else None
+    figures["reliability.png"] = reliability_diagram(truth, scores, fitted, test.rows)
     return figures
 
 
@@ -188,24 +204,14 @@ def text_color(background: Sequence[float]) -> str:
 
 def roc_curve(truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """False and true positive rates at every distinct threshold, from (0, 0) to (1, 1)."""
-    tp, fp = _cumulative_counts(truth, score)
+    tp, fp = cumulative_counts(truth, score)
     return np.r_[0, fp / max(fp[-1], 1)], np.r_[0, tp / max(tp[-1], 1)]
 
 
 def precision_recall_curve(truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Recall and precision at every distinct threshold, highest threshold first."""
-    tp, fp = _cumulative_counts(truth, score)
+    tp, fp = cumulative_counts(truth, score)
     return tp / max(tp[-1], 1), tp / (tp + fp)
-
-
-def _cumulative_counts(truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """True and false positives when everything scoring at least each distinct score (highest
-    first) is called positive; tied scores move together."""
-    order = np.argsort(-score, kind="stable")
-    score, positive = score[order], truth[order] == 1
-    last_of_tie = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]
-    tp = np.cumsum(positive)[last_of_tie]
-    return tp, last_of_tie + 1 - tp
 
 
 def roc_and_pr(
@@ -251,6 +257,31 @@ def residual_histogram(residuals: np.ndarray, label: str, rows: str = "test spli
     ax.axvline(0, color="0.3", linewidth=1)
     ax.set(xlabel=f"actual - predicted {label}", ylabel="rows")
     ax.set_title(f"{rows} residuals: mean {residuals.mean():.3g}, std {residuals.std():.3g}")
+    return figure
+
+
+def reliability_diagram(
+    truth: np.ndarray, saved: np.ndarray, fitted: np.ndarray | None, rows: str = "test split"
+) -> Any:
+    """How often the predicted class is right against how sure the model was of it (rows
+    binned by confidence, 15 bins; on the diagonal a probability means what it says), for the
+    saved model and, when calibration changed it, the model as fitted. Bars: rows per bin."""
+    figure = Figure(figsize=(5.4, 6), layout="constrained")
+    curve, counts = figure.subplots(2, 1, height_ratios=(3, 1), sharex=True)
+    curve.plot([0, 1], [0, 1], ":", color="0.5", label="calibrated perfectly")
+    shown = [("as fitted", fitted, "tab:orange"), ("saved model", saved, "tab:blue")]
+    for name, p, color in shown:
+        if p is None:
+            continue
+        bins = reliability(p, truth)
+        label = f"{name}: ECE {bins.error:.4f}" if fitted is not None else f"ECE {bins.error:.4f}"
+        curve.plot(bins.confidence, bins.accuracy, "o-", color=color, markersize=4, label=label)
+        if p is saved:
+            counts.bar(bins.confidence, bins.rows, width=1 / 20, color=color)
+    curve.set(ylabel="share predicted right", xlim=(0, 1.01), ylim=(0, 1.01))
+    curve.set_title(f"reliability ({rows}, {len(truth)} rows)")
+    curve.legend(fontsize=8, loc="upper left")
+    counts.set(xlabel="confidence in the predicted class", ylabel="rows")
     return figure
 
 

@@ -7,7 +7,7 @@ model.keras holds the weights and the preprocessing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from taskfit.data.csvtable import Table, read_csv
@@ -17,7 +17,7 @@ from taskfit.data.view import label_specs
 from taskfit.errors import DataError, Problems, SpecError
 from taskfit.plan.make import make_plan
 from taskfit.plan.plan import Plan
-from taskfit.runfolder.files import check_format, read_format
+from taskfit.runfolder.files import check_format, read_format, read_record
 from taskfit.runfolder.layout import RunFolder
 from taskfit.runfolder.planfile import PLAN_SINCE, read_plan
 from taskfit.spec.keys import Spec
@@ -29,6 +29,8 @@ class Run:
     folder: Path
     spec: Spec
     plan: Plan
+    # binary heads with data.threshold: the cut on the positive class's probability (run.json)
+    thresholds: dict[str, float] = field(default_factory=dict)
 
     @property
     def numeric(self) -> tuple[str, ...]:
@@ -59,7 +61,31 @@ def open_run(folder: str | Path, need_model: bool = True) -> Run:
         )
     check_format(folder)
     spec = load_resolved(resolved).spec
-    return Run(folder, spec, stored_plan(folder, spec))
+    plan = stored_plan(folder, spec)
+    return Run(folder, spec, plan, read_thresholds(files, plan) if need_model else {})
+
+
+def read_thresholds(files: RunFolder, plan: Plan) -> dict[str, float]:
+    """Each binary head's threshold as training settled it (run.json): a head whose plan has
+    one must find a number between 0 and 1 there, or its classes would silently be cut at 0.5."""
+    asked = [h.name for h in plan.heads if h.threshold is not None]
+    if not asked:
+        return {}
+    found = read_record(files.facts).get("thresholds")
+    found = found if isinstance(found, dict) else {}
+    bad = [
+        name
+        for name in asked
+        if not isinstance(found.get(name), int | float)
+        or isinstance(found.get(name), bool)
+        or not 0 < found[name] < 1
+    ]
+    if bad:
+        raise DataError(
+            f"{files.facts}: holds no threshold between 0 and 1 for {', '.join(bad)} (the spec "
+            "sets data.threshold); it is damaged or not what taskfit wrote; train the run again"
+        )
+    return {name: float(found[name]) for name in asked}
 
 
 def load_resolved(path: Path) -> LoadedSpec:

@@ -25,6 +25,21 @@ def target_transform_key() -> Any:
     )
 
 
+THRESHOLD_CHOICES = ("auto", "f1")  # chosen on held-out rows: for accuracy, or for F1
+
+
+def threshold_key() -> Any:
+    """`data.threshold` and `heads.<name>.threshold`: one key in two places."""
+    return key(
+        None,
+        doc="binary: the probability of the positive class above which a row is called "
+        "positive (default: 0.5, as Keras's accuracy); auto: the cut of best accuracy on "
+        "held-out rows, f1: of best F1 for the positive class (chosen after calibration). "
+        "predict, evaluate and serve use it; the probabilities stay as they are",
+        param=(Param("float", gt=0, lt=1), Param("str", choices=THRESHOLD_CHOICES)),
+    )
+
+
 @dataclass(frozen=True)
 class LayerSpec:
     units: int = key(doc="width of the Dense layer", param=Param("int", ge=1))
@@ -109,6 +124,7 @@ class DataSpec:
     classes: tuple[str | int, ...] | None = key(
         None, doc="class names in output order (default: the label values, sorted)"
     )
+    threshold: float | str | None = threshold_key()
     target_transform: str = target_transform_key()
     test_fraction: float | None = key(
         None,
@@ -227,6 +243,7 @@ class HeadSpec:
     metrics: str | tuple[str, ...] = key("auto", doc="auto: the table's metrics; or Keras names")
     positive: str | int | bool | None = key(None, doc="binary: the positive class's label value")
     classes: tuple[str | int, ...] | None = key(None, doc="class names in output order")
+    threshold: float | str | None = threshold_key()
     layers: tuple[LayerSpec, ...] | None = key(
         None, doc="this head's hidden layers; default: model.head_layers"
     )

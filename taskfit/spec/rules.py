@@ -11,7 +11,7 @@ from taskfit.config.params import Param, show, unknown
 from taskfit.config.schema import Builder, Choice
 from taskfit.config.yamlfile import PathKey
 from taskfit.recipe.table import Named, load_table
-from taskfit.spec.keys import HeadSpec, OutputSpec, Spec
+from taskfit.spec.keys import DataSpec, HeadSpec, OutputSpec, Spec
 
 
 def check_name(kind: str, value: Any, path: PathKey, b: Builder) -> None:
@@ -99,7 +99,7 @@ def _check_one_task(spec: Spec, b: Builder) -> None:
     if spec.task is None:
         return
     _check_metrics(spec.task, spec.metrics, ("metrics",), b)
-    _check_label_keys(spec.task, spec.data.positive, spec.data.classes, ("data",), b)
+    _check_label_keys(spec.task, spec.data, ("data",), b)
     for path, is_set in (
         (("loss_weighting",), spec.loss_weighting.name != "fixed"),
         (("model", "head_layers"), bool(spec.model.head_layers)),
@@ -121,6 +121,7 @@ def _check_heads(spec: Spec, heads: dict[str, HeadSpec], b: Builder) -> None:
         ("data", "label"): spec.data.label is not None,
         ("data", "positive"): spec.data.positive is not None,
         ("data", "classes"): spec.data.classes is not None,
+        ("data", "threshold"): spec.data.threshold is not None,
         ("loss",): not spec.loss.is_auto,
         ("metrics",): spec.metrics != "auto",
     }
@@ -149,7 +150,7 @@ def _check_heads(spec: Spec, heads: dict[str, HeadSpec], b: Builder) -> None:
                 "and _ only (it names the Keras output and its metrics)",
             )
         _check_metrics(head.task, head.metrics, ("heads", name, "metrics"), b)
-        _check_label_keys(head.task, head.positive, head.classes, ("heads", name), b)
+        _check_label_keys(head.task, head, ("heads", name), b)
         if learned and head.loss_weight != 1.0:
             b.add(
                 ("heads", name, "loss_weight"),
@@ -167,17 +168,26 @@ def _check_heads(spec: Spec, heads: dict[str, HeadSpec], b: Builder) -> None:
             labels[column] = str(name)
 
 
-def _check_label_keys(
-    task: str, positive: Any, classes: tuple[Any, ...] | None, path: PathKey, b: Builder
-) -> None:
-    """`positive` is for a binary label and `classes` for classes: a task without them would
-    ignore the key, so it is a mistake."""
-    if positive is not None and task != "binary":
+def _check_label_keys(task: str, keys: DataSpec | HeadSpec, path: PathKey, b: Builder) -> None:
+    """`positive` and `threshold` are for a binary label and `classes` for classes: a task
+    without them would ignore the key, so it is a mistake."""
+    if keys.positive is not None and task != "binary":
         b.add(
             (*path, "positive"),
             f"names the positive class of a binary label; a {task} task has none. Remove it.",
         )
-    if classes is not None and task == "regression":
+    if keys.threshold is not None and task != "binary":
+        b.add(
+            (*path, "threshold"),
+            "cuts a binary label's probability; "
+            + (
+                "a multiclass task picks its most probable class"
+                if task == "multiclass"
+                else "a regression label has no classes"
+            )
+            + ". Remove it.",
+        )
+    if keys.classes is not None and task == "regression":
         b.add((*path, "classes"), "orders classes; a regression label has none. Remove it.")
 
 

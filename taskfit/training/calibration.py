@@ -1,55 +1,56 @@
-"""Probabilities a user can trust: temperature scaling (Guo et al., ICML 2017, "On Calibration
-of Modern Neural Networks"). One number per classification head, T, divides the log of the
-model's probabilities before they are normalised again: T > 1 softens an overconfident model,
-T < 1 sharpens a timid one, and the predicted class never changes (accuracy is untouched). T
-is chosen on held-out rows (the validation split, or a bagged run's rows each by the member that
-never saw it) to minimise their log loss, and goes into the model (build.with_temperatures), so
-predict, evaluate, serve and every export give the calibrated probabilities.
+"""Probabilities a user can trust, and the cut that turns them into a class.
 
-The expected calibration error (ECE) is the top-label one of Guo et al.: rows binned by the
-confidence of their predicted class (15 equal bins), the mean gap between confidence and
-accuracy weighted by the bins' rows."""
+Temperature scaling (Guo et al., ICML 2017, "On Calibration of Modern Neural Networks"): one
+number per classification head, T, divides the log of the model's probabilities before they are
+normalised again: T > 1 softens an overconfident model, T < 1 sharpens a timid one, and the
+predicted class never changes (accuracy is untouched). T is chosen on held-out rows (the
+validation split, or a bagged run's rows each by the member that never saw it) to minimise
+their log loss, and goes into the model (build.with_temperatures), so predict, evaluate, serve
+and every export give the calibrated probabilities. A refit run chooses T with the first fit's
+model on its validation rows, before the refit trains on them, and gives the refitted model it.
+
+A binary head's `threshold: auto` (or `f1`) is then the cut on the calibrated probability of
+the positive class with the best accuracy (or F1) on the same rows (the cut nearest 0.5 among
+equals); run.json keeps it and predict, evaluate and serve call classes by it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from taskfit.feed.classes import class_ids, probabilities
+from taskfit.feed.classes import (
+    binary_scores,
+    class_ids,
+    cumulative_counts,
+    predicted_ids,
+    probabilities,
+)
+from taskfit.feed.confidence import (
+    expected_calibration_error,
+    log_loss,
+    temperature_probabilities,
+)
 from taskfit.feed.splits import Splits
-from taskfit.model.build import PROBABILITY_FLOOR as FLOOR  # as the model clips them
-from taskfit.plan.plan import Plan
+from taskfit.plan.plan import Head, Plan
 
 if TYPE_CHECKING:
     from taskfit.training.fit import Fitted
 
-BINS = 15
 T_RANGE = (0.05, 20.0)  # temperatures searched (log-spaced golden section)
 KEEP_UNDER = 0.05  # |log T| below this (T within 5% of 1): the model is left as it is
+CHOSEN = {"auto": "accuracy", "f1": "f1"}  # threshold: the score each choice maximises
 
 
-def temperature_probabilities(p: np.ndarray, t: float) -> np.ndarray:
-    """(rows, k) class probabilities at temperature t: softmax(log p / t)."""
-    z = np.log(np.clip(p, FLOOR, 1.0)) / t
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+@dataclass
+class Calibration:
+    """What the held-out rows chose: each classification head's temperature (none where T is
+    about 1), each binary head's threshold (as given, or chosen), and what could not be."""
 
-
-def log_loss(p: np.ndarray, y: np.ndarray) -> float:
-    return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], FLOOR, 1.0))))
-
-
-def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = BINS) -> float:
-    confidence, predicted = p.max(axis=1), p.argmax(axis=1)
-    at = np.minimum((confidence * bins).astype(int), bins - 1)
-    gap = 0.0
-    for b in range(bins):
-        rows = at == b
-        if rows.any():
-            gap += rows.sum() * abs((predicted[rows] == y[rows]).mean() - confidence[rows].mean())
-    return float(gap / max(len(y), 1))
+    temperatures: dict[str, float] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def fit_temperature(p: np.ndarray, y: np.ndarray) -> float:
@@ -75,46 +76,101 @@ def fit_temperature(p: np.ndarray, y: np.ndarray) -> float:
     return 1.0 if abs(best) < KEEP_UNDER else float(np.exp(best))
 
 
-def calibrate(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]:
-    """Each classification head's temperature, fitted on held-out rows and put into the model
-    (head -> T; none for a run without held-out rows, or one refit on them)."""
-    from taskfit.model.build import with_temperatures
+def best_threshold(truth: np.ndarray, score: np.ndarray, metric: str) -> float:
+    """The cut on `score` (the positive class's probability) whose `score > cut` gives the best
+    `metric` (accuracy or f1) on these rows: halfway between neighbouring distinct scores, the
+    one nearest 0.5 among equally good cuts."""
+    tp, fp = cumulative_counts(truth, score)
+    positives, n = int(np.sum(truth == 1)), len(truth)
+    distinct = np.sort(np.unique(score))[::-1]
+    # cut i calls the i + 1 highest distinct scores positive; cut -1 (above them all) none
+    tp, fp = np.r_[0, tp], np.r_[0, fp]
+    below = np.r_[distinct, 0.0]
+    cuts = (np.r_[1.0, distinct] + below) / 2
+    fn, tn = positives - tp, n - positives - fp
+    if metric == "accuracy":
+        value = (tp + tn) / max(n, 1)
+    else:
+        value = np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+    best = np.flatnonzero(np.isclose(value, value.max()))
+    return float(cuts[best[np.argmin(np.abs(cuts[best] - 0.5))]])
+
+
+DEFAULT_CUT = 0.5  # Keras's binary accuracy's; a threshold to choose is this until it is
+
+
+def given_thresholds(plan: Plan) -> dict[str, float]:
+    """Each binary head's threshold the spec gives: its number, or for one to choose (auto,
+    f1) DEFAULT_CUT, until held-out rows choose it."""
+    return {
+        h.name: DEFAULT_CUT if isinstance(h.threshold, str) else float(h.threshold)
+        for h in plan.heads
+        if h.threshold is not None
+    }
+
+
+def choose(fitted: Fitted, plan: Plan, splits: Splits) -> Calibration:
+    """The temperatures and thresholds of `fitted`'s model, on rows its weights never saw."""
     from taskfit.training.heldout import held_out_outputs
 
+    found = Calibration(thresholds=given_thresholds(plan))
     heads = [h for h in plan.heads if h.task != "regression"]
-    if not heads or fitted.refit or not splits.sizes()["train"]:
-        return {}
-    if fitted.trained.loss is None:  # learned loss weights: the trained model is its own loss,
-        return {}  # which the calibrated model's test metrics would need; not calibrated yet
-    if not splits.folds and not splits.sizes()["validation"]:
-        return {}  # no rows the weights never saw
+    asked = [h for h in heads if isinstance(h.threshold, str)]
+    unseen = bool(splits.folds) or bool(splits.sizes()["validation"])
+    if not heads or fitted.refit or not unseen or not splits.sizes()["train"]:
+        found.warnings += [_no_rows(h, "no held-out rows to choose it on") for h in asked]
+        return found
     rows, outputs = held_out_outputs(fitted, plan, splits)
-    found = {}
     for head in heads:
-        t = fit_temperature(probabilities(outputs[head.name]), class_ids(rows.y[head.name]))
+        p, y = probabilities(outputs[head.name]), class_ids(rows.y[head.name])
+        t = fit_temperature(p, y)
         if t != 1.0:
-            found[head.name] = t
-    if found:
-        fitted.models = with_temperatures(fitted.models, plan, found)
+            found.temperatures[head.name] = t
+        if isinstance(head.threshold, str):
+            score = temperature_probabilities(p, t)[:, 1]
+            found.thresholds[head.name] = best_threshold(y, score, CHOSEN[head.threshold])
     return found
+
+
+def _no_rows(head: Head, why: str) -> str:
+    where = "data" if head.name == "output" else f"heads.{head.name}"
+    return f"{where}.threshold: {head.threshold} found {why}; classes are cut at {DEFAULT_CUT}"
 
 
 def calibration_metrics(
-    plan: Plan, temperatures: dict[str, float], y: dict[str, np.ndarray], raw: dict[str, np.ndarray]
+    plan: Plan, found: Calibration, y: dict[str, np.ndarray], raw: dict[str, np.ndarray]
 ) -> dict[str, float]:
-    """Per classification head, on the rows the metrics are on: ECE and log loss with the
-    model's probabilities as fitted (`_uncalibrated`) and at its temperature."""
+    """Per classification head, on the rows the metrics are on (`raw`: the model's outputs
+    before calibration): ECE and log loss, also as fitted (`_uncalibrated`) where a temperature
+    changed them; for a head with a threshold, it and the accuracy and F1 at it."""
     from taskfit.plan.outputs import logged
 
-    found = {}
+    metrics: dict[str, float] = {}
     for head in plan.heads:
         if head.task == "regression" or head.name not in raw:
             continue
-        labels = class_ids(y[head.name])
         before = probabilities(raw[head.name])
-        after = temperature_probabilities(before, temperatures.get(head.name, 1.0))
-        for name, p in (("ece_uncalibrated", before), ("ece", after)):
-            found[logged(head.name, name, multi=plan.multi)] = expected_calibration_error(p, labels)
-        for name, p in (("log_loss_uncalibrated", before), ("log_loss", after)):
-            found[logged(head.name, name, multi=plan.multi)] = log_loss(p, labels)
-    return found
+        t = found.temperatures.get(head.name)
+        said = probability_scores(
+            class_ids(y[head.name]),
+            temperature_probabilities(before, t) if t else before,
+            found.thresholds.get(head.name),
+        )
+        if t:
+            labels = class_ids(y[head.name])
+            said["ece_uncalibrated"] = expected_calibration_error(before, labels)
+            said["log_loss_uncalibrated"] = log_loss(before, labels)
+        metrics |= {logged(head.name, k, multi=plan.multi): v for k, v in said.items()}
+    return metrics
+
+
+def probability_scores(
+    labels: np.ndarray, p: np.ndarray, threshold: float | None
+) -> dict[str, float]:
+    """ECE and log loss of (rows, k) probabilities; with a threshold, it and the accuracy and
+    F1 of the classes it cuts (what metrics.json and `taskfit evaluate` report)."""
+    said = {"ece": expected_calibration_error(p, labels), "log_loss": log_loss(p, labels)}
+    if threshold is not None:
+        scores = binary_scores(labels, predicted_ids(p, threshold))
+        said |= {"threshold": threshold} | {f"{k}_at_threshold": v for k, v in scores.items()}
+    return said

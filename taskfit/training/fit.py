@@ -40,6 +40,7 @@ class Fitted:
     smearing: dict[str, float] = field(default_factory=dict)  # log-scale head -> its factor
     stopped_by: str = ""  # what interrupted it: "Ctrl-C" or "SIGTERM"
     temperatures: dict[str, float] = field(default_factory=dict)  # calibrated head -> its T
+    thresholds: dict[str, float] = field(default_factory=dict)  # binary head -> its cut
 
     @property
     def epochs(self) -> int:
@@ -86,23 +87,35 @@ def test_metrics(fitted: Fitted, plan: Plan, splits: Splits) -> dict[str, float]
         return {k: float(v) for k, v in metrics.items()}
     evaluated = fitted.trained
     if fitted.models.members is not None or fitted.temperatures:
-        # the loss of the members' mean, as `taskfit evaluate` scores the saved model (training
-        # logs the mean of the members' losses), and at the heads' temperatures
-        import keras
-
-        from taskfit.model.optim import compiled_metrics
-
-        evaluated = keras.Model(fitted.models.fit.input, fitted.models.fit.output)
-        evaluated.compile(
-            loss=fitted.trained.loss,
-            metrics=compiled_metrics(plan.heads),
-            run_eagerly=fitted.trained.run_eagerly,
-        )
+        evaluated = _as_saved(fitted, plan)
     with progress.keras_on_stderr() as verbose:
         metrics = evaluated.evaluate(
             **feeding.test_data(fitted.models, plan, splits), verbose=verbose, return_dict=True
         )
     return {k: float(v) for k, v in metrics.items()}
+
+
+def _as_saved(fitted: Fitted, plan: Plan) -> Any:
+    """The saved model's view, compiled as `taskfit evaluate` scores it: the loss of the
+    members' mean (training logs the mean of the members' losses), at the heads' temperatures,
+    each head's loss weighed by its final weight (learned weights without the uncertainty
+    method's log-variance term)."""
+    import keras
+
+    from taskfit.model.optim import compiled_metrics
+    from taskfit.plan.outputs import keras_form
+
+    trained = fitted.trained
+    losses = getattr(trained, "head_losses", None)  # the uncertainty wrapper's, by head
+    weights = {h.name: fitted.final_weights.get(h.name, h.weight) for h in plan.heads}
+    evaluated = keras.Model(fitted.models.fit.input, fitted.models.fit.output)
+    evaluated.compile(
+        loss=trained.loss if losses is None else keras_form(plan.heads, losses),
+        loss_weights=keras_form(plan.heads, weights) if plan.multi else None,
+        metrics=compiled_metrics(plan.heads),
+        run_eagerly=trained.run_eagerly,
+    )
+    return evaluated
 
 
 def deterministic_ops() -> None:

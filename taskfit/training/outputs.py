@@ -11,6 +11,7 @@ import numpy as np
 
 from taskfit import progress
 from taskfit.feed.chunk import Inputs
+from taskfit.feed.confidence import output_at_temperature
 from taskfit.feed.splits import PLOT_ROWS, Splits
 from taskfit.plan.outputs import by_head
 from taskfit.plan.plan import Plan
@@ -54,6 +55,8 @@ def run_facts(
         **({"smearing": fitted.smearing} if fitted.smearing else {}),
         # classification heads: the temperature their probabilities were calibrated at
         **({"temperatures": fitted.temperatures} if fitted.temperatures else {}),
+        # binary heads with data.threshold: the cut on the positive class's probability
+        **({"thresholds": fitted.thresholds} if fitted.thresholds else {}),
         # category columns whose rare values let rows be learned by heart: report names them
         **({"memorisable": memorisable} if memorisable else {}),
         # columns left out as identifiers: predict passes them through beside its predictions
@@ -85,12 +88,24 @@ def _draw(run_dir: Path, plan: Plan, fitted: Fitted, splits: Splits) -> None:
 
     if splits.estimate == "out-of-fold":
         rows, outputs = out_of_fold_outputs(fitted.models, plan, splits, PLOT_ROWS)
-        title = "out-of-fold"
+        title = "out-of-fold"  # by the members, which calibration leaves as fitted
+        for name, t in fitted.temperatures.items():
+            outputs[name] = output_at_temperature(outputs[name], t)
     else:
         rows, title = splits.held_out_sample(), "test split"
         named = predict_named(fitted.models.named, rows.named(fitted.models.numeric))
         outputs = by_head(plan.heads, named)
-    tests = [TestResult(h, rows.y[h.name], np.asarray(outputs[h.name]), title) for h in plan.heads]
+    tests = [
+        TestResult(
+            h,
+            rows.y[h.name],
+            np.asarray(outputs[h.name]),
+            title,
+            fitted.temperatures.get(h.name),
+            fitted.thresholds.get(h.name),
+        )
+        for h in plan.heads
+    ]
     with progress.step("drawing plots"):
         write_plots(run_dir, plan, fitted.history, fitted.active_losses, fitted.best_epoch, tests)
 

@@ -221,8 +221,18 @@ def _finish(
 ) -> RunResult:
     """Refit, test metrics, the baselines, the saved model and every file after it, status."""
     plan, warnings = checked.plan, [*checked.plan.warnings, *fitted.warnings]
-    if plan.refit and fitted.processes == 1 and not options.smoke and not fitted.interrupted:
+    from taskfit.training.calibration import (
+        Calibration,
+        calibration_metrics,
+        choose,
+        given_thresholds,
+    )
+
+    found = None  # calibration: chosen on rows the model never saw; a refit trains on them
+    refitting = plan.refit and fitted.processes == 1 and not fitted.interrupted
+    if refitting and not options.smoke:
         # several processes refit in the workers, as they fitted
+        found = choose(fitted, plan, splits)
         fitted, kept_first = refit(keras, checked, splits, fitted, options.verbose)
         warnings += [kept_first] if kept_first else []
     if not fitted.interrupted:
@@ -230,18 +240,23 @@ def _finish(
 
         suspects = memorisable(checked.data.columns)
         warnings += curves_say(checked.loaded.spec, fitted.history, suspects)
-    from taskfit.training.calibration import calibrate, calibration_metrics
+    from taskfit.model.build import with_temperatures
     from taskfit.training.heldout import estimate_outputs
     from taskfit.training.smearing import smear
 
     fitted.smearing = smear(fitted, plan, splits)
+    if found is None:
+        given = Calibration(thresholds=given_thresholds(plan))
+        found = given if options.smoke else choose(fitted, plan, splits)
     uncalibrated = fitted.models
-    if not options.smoke:
-        fitted.temperatures = calibrate(fitted, plan, splits)
+    if found.temperatures:
+        fitted.models = with_temperatures(fitted.models, plan, found.temperatures)
+    fitted.temperatures, fitted.thresholds = found.temperatures, found.thresholds
+    warnings += found.warnings
     metrics = test_metrics(fitted, plan, splits)
-    if fitted.temperatures and splits.estimate is not None:
+    if splits.estimate is not None and not options.smoke:
         rows, raw = estimate_outputs(uncalibrated, plan, splits)
-        metrics |= calibration_metrics(plan, fitted.temperatures, rows.y, raw)
+        metrics |= calibration_metrics(plan, found, rows.y, raw)
     if splits.estimate is None:
         warnings.append(
             "the test split is empty, so there are no test metrics and no plots; raise "
