@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import tiny_csv, tiny_spec
 
 from taskfit.feed.confidence import (
     expected_calibration_error,
@@ -18,7 +17,7 @@ from taskfit.feed.confidence import (
     reliability,
     temperature_probabilities,
 )
-from taskfit.training.calibration import fit_temperature
+from taskfit.training.calibration import fit_temperature, helps_unseen
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -57,7 +56,7 @@ def test_a_run_saves_its_temperature_in_the_model_and_reports_both(tmp_path: Pat
     from taskfit.model.build import predict_named
     from taskfit.training.run import train
 
-    spec = tiny_spec(tmp_path, "binary", epochs=30)
+    spec = overfit_spec(tmp_path)
     result = train(spec, {"model.members": 1, "training.bagging": False}, tmp_path, verbose=0)
     facts = json.loads((result.run_dir / "run.json").read_text())
     metrics = json.loads((result.run_dir / "metrics.json").read_text())
@@ -68,7 +67,7 @@ def test_a_run_saves_its_temperature_in_the_model_and_reports_both(tmp_path: Pat
     saved = keras.saving.load_model(result.run_dir / "model.keras")
     inner = saved.get_layer("preprocess_and_body")  # the fitted model, inside the saved one
     assert inner.get_layer("output_temperature").scale == pytest.approx(1 / t)
-    x = {"a": np.array([[0.1], [0.5], [0.9]], "float32"), "b": np.array([[0.2]] * 3, "float32")}
+    x = {c: np.array([[0.1], [0.5], [0.9]], "float32") for c in ("a", "b", "c")}
     p = predict_named(saved, x)
     assert p.shape == (3, 1) and ((p > 0) & (p < 1)).all()
 
@@ -110,10 +109,7 @@ def test_refit_runs_and_learned_weights_are_calibrated_too(
     from taskfit.training.run import train
 
     settings: dict[str, object] = {"model.members": 1, "training.bagging": False, **case}
-    if "loss_weighting" in case:
-        spec = heads_spec(tmp_path)
-    else:
-        spec = tiny_spec(tmp_path, "binary", epochs=30)
+    spec = overfit_spec(tmp_path, heads="loss_weighting" in case)
     result = train(spec, settings, tmp_path, verbose=0)
     facts = json.loads((result.run_dir / "run.json").read_text())
     metrics = json.loads((result.run_dir / "metrics.json").read_text())
@@ -124,17 +120,41 @@ def test_refit_runs_and_learned_weights_are_calibrated_too(
         assert {ece, ece.replace("ece", "ece_uncalibrated")} <= set(metrics)
 
 
-def heads_spec(folder: Path) -> Path:
-    """A binary and a regression head on 60 rows (y and a of tiny_csv)."""
-    (folder / "data.csv").write_text(tiny_csv(60, "binary"), encoding="utf-8")
+ROWS = 1000  # validation: 160 rows, enough for the fifths that check a temperature
+
+
+def overfit_spec(folder: Path, heads: bool = False) -> Path:
+    """1000 rows whose label is a noisy side of a line (a quarter flipped), and a wide network
+    trained 100 epochs without early stopping: it grows sure of the noise (over-confident), so
+    a temperature above 1 helps rows it never saw. `heads`: a regression head on `b` too."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=ROWS), rng.normal(size=ROWS)
+    y = ((a + 0.3 * b > 0) ^ (rng.random(ROWS) < 0.25)).astype(int)
+    lines = ["a,b,c,y"] + [
+        f"{u:.4f},{v:.4f},{u * v:.4f},{w}" for u, v, w in zip(a, b, y, strict=True)
+    ]
+    (folder / "data.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    task = (
+        "heads:\n  y: {task: binary, label: y}\n  b: {task: regression, label: b}\n"
+        if heads
+        else "task: binary\n"
+    )
     spec = folder / "spec.yaml"
     spec.write_text(
-        "name: two\ndata: {source: data.csv}\n"
-        "heads:\n  y: {task: binary, label: y}\n  a: {task: regression, label: a}\n"
-        "model: {layers: [{units: 8}]}\ntraining: {epochs: 30, batch_size: 16}\n",
+        f"name: overfit\n{task}data: {{source: data.csv{'' if heads else ', label: y'}}}\n"
+        "model: {layers: [{units: 128}, {units: 128}]}\n"
+        "training: {epochs: 100, batch_size: 32, early_stopping: null}\n",
         encoding="utf-8",
     )
     return spec
+
+
+def test_a_temperature_is_kept_only_where_it_helps_rows_it_was_not_fitted_on() -> None:
+    rng = np.random.default_rng(4)
+    z = rng.normal(0, 1.5, (3000, 3))
+    y = np.array([rng.choice(3, p=p) for p in softmax(z)])
+    assert helps_unseen(softmax(2.5 * z), y)  # over-confident: T > 1 helps every fifth
+    assert not helps_unseen(softmax(z), y)  # calibrated already: a fitted T only adds noise
 
 
 def test_the_reliability_diagram_draws_the_model_as_fitted_beside_the_saved_one() -> None:

@@ -256,7 +256,10 @@ def check_text(checked: Checked) -> str:
             "output": head.output_text,
             "loss": head.loss.summary,
             "metrics": ", ".join(head.metrics),
+            **({"threshold": head.threshold_text} if head.threshold is not None else {}),
         }
+    elif cuts := [f"{h.name} {h.threshold_text}" for h in plan.heads if h.threshold is not None]:
+        summary["threshold"] = "; ".join(cuts)
     summary["layers" if not plan.multi else "shared"] = layers or "(none)"
     summary["optimizer"] = plan.optimizer.name + schedule
     if plan.multi:

@@ -47,6 +47,16 @@ class Head:
         return f"{said}: the loss is on that scale, metrics and predictions in the label's units"
 
     @property
+    def threshold_text(self) -> str:
+        """How a binary head's classes are cut ("" for the default 0.5)."""
+        if self.threshold is None:
+            return ""
+        if isinstance(self.threshold, str):
+            score = "accuracy" if self.threshold == "auto" else "F1"
+            return f"{self.threshold}: the cut of best {score} on held-out rows, after training"
+        return f"{self.threshold:g} on the probability of {self.labels.classes[1]}"
+
+    @property
     def output_text(self) -> str:
         """`Dense(3, softmax)`: the output layer in words."""
         act = "" if self.output_activation == "linear" else f", {self.output_activation}"

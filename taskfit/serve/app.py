@@ -124,6 +124,8 @@ def describe(predictor: Predictor) -> dict[str, Any]:
             "task": head.task,
             "label": list(head.labels.columns),
             **({"classes": list(head.labels.classes)} if head.task != "regression" else {}),
+            # the cut its classes are called by (data.threshold), as predict's
+            **({"threshold": run.thresholds[head.name]} if head.name in run.thresholds else {}),
         }
         for head in run.plan.heads
     ]

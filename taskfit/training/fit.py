@@ -41,6 +41,7 @@ class Fitted:
     stopped_by: str = ""  # what interrupted it: "Ctrl-C" or "SIGTERM"
     temperatures: dict[str, float] = field(default_factory=dict)  # calibrated head -> its T
     thresholds: dict[str, float] = field(default_factory=dict)  # binary head -> its cut
+    calibrated_on: str = ""  # the rows that chose the temperatures, or why there were none
 
     @property
     def epochs(self) -> int:

@@ -55,6 +55,8 @@ def run_facts(
         **({"smearing": fitted.smearing} if fitted.smearing else {}),
         # classification heads: the temperature their probabilities were calibrated at
         **({"temperatures": fitted.temperatures} if fitted.temperatures else {}),
+        # the rows that chose them (validation, ...), or why no temperature was chosen
+        **({"calibrated_on": fitted.calibrated_on} if fitted.calibrated_on else {}),
         # binary heads with data.threshold: the cut on the positive class's probability
         **({"thresholds": fitted.thresholds} if fitted.thresholds else {}),
         # category columns whose rare values let rows be learned by heart: report names them

@@ -233,6 +233,7 @@ def _finish(
     if refitting and not options.smoke:
         # several processes refit in the workers, as they fitted
         found = choose(fitted, plan, splits)
+        found.rows = found.rows and f"{found.rows}, by the first fit (before the refit)"
         fitted, kept_first = refit(keras, checked, splits, fitted, options.verbose)
         warnings += [kept_first] if kept_first else []
     if not fitted.interrupted:
@@ -252,6 +253,7 @@ def _finish(
     if found.temperatures:
         fitted.models = with_temperatures(fitted.models, plan, found.temperatures)
     fitted.temperatures, fitted.thresholds = found.temperatures, found.thresholds
+    fitted.calibrated_on = found.rows
     warnings += found.warnings
     metrics = test_metrics(fitted, plan, splits)
     if splits.estimate is not None and not options.smoke:
