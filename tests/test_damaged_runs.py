@@ -3,6 +3,7 @@ the file and what is wrong with it, exit 1, no traceback, from every command tha
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import zipfile
@@ -115,3 +116,16 @@ def test_plots_that_are_no_png_are_left_out_and_named(
     page = (run / "report.html").read_text(encoding="utf-8")
     left_out = "plots/learning_curves.png, plots/confusion.png, plots/roc_pr.png (not a PNG file"
     assert left_out in page and "data:image/png" not in page and "No plot could be shown" in page
+
+
+@pytest.mark.parametrize("status", ["failed", "interrupted"])
+def test_predict_on_a_run_that_did_not_complete_says_so(
+    status: str, finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Its model still predicts (it is what the run saved), with a note naming how it ended."""
+    doc = {"status": status, "reason": "MemoryError: out of memory", "format": 5}
+    run = damaged(finished, tmp_path, "status.json", json.dumps(doc).encode())
+    result = runner.invoke(app, ["predict", str(run), str(finished[1])])
+    assert result.exit_code == 0, result.output
+    assert f"note: run: training {status} (MemoryError: out of memory)" in result.stderr
+    assert len(result.stdout.splitlines()) == 6  # the header and the 5 rows

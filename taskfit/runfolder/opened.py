@@ -17,7 +17,13 @@ from taskfit.data.view import label_specs
 from taskfit.errors import DataError, Problems, SpecError
 from taskfit.plan.make import make_plan
 from taskfit.plan.plan import Plan
-from taskfit.runfolder.files import check_format, read_format, read_record
+from taskfit.runfolder.files import (
+    check_format,
+    read_format,
+    read_reason,
+    read_record,
+    read_status,
+)
 from taskfit.runfolder.layout import RunFolder
 from taskfit.runfolder.planfile import PLAN_SINCE, read_plan
 from taskfit.spec.keys import Spec
@@ -128,9 +134,23 @@ def _labels(spec: Spec) -> dict[str, Labels]:
 
 
 def read_rows(run: Run, path: Path, need_label: bool) -> tuple[Table, list[str]]:
-    """The CSV, checked against the run's columns (check_rows), and the notes for the user."""
+    """The CSV, checked against the run's columns (check_rows), and the notes for the user
+    (first: a run that did not complete, whose model is what it saved before it ended)."""
     table = read_csv(path)
-    return table, check_rows(run, table, need_label, path.name, "CSV line")
+    return table, [*ended_early(run), *check_rows(run, table, need_label, path.name, "CSV line")]
+
+
+def ended_early(run: Run) -> list[str]:
+    """A note when the run's training did not complete (failed, interrupted), or none."""
+    status = read_status(run.folder)
+    if status not in ("failed", "interrupted"):
+        return []
+    reason = read_reason(run.folder)
+    said = f" ({reason})" if reason else ""
+    return [
+        f"{run.folder.name}: training {status}{said}; its model is the one saved before it "
+        "ended (taskfit train --resume, or a new run, gives a finished one)"
+    ]
 
 
 def check_rows(run: Run, table: Table, need_label: bool, source: str, line: str) -> list[str]:
