@@ -109,12 +109,13 @@ def test_a_chosen_threshold_decides_predict_and_evaluate(tmp_path: Path) -> None
     assert doc["metrics"]["accuracy_at_threshold"] == pytest.approx(right / len(labels))
     assert doc["metrics"]["threshold"] == cut
 
-    # run.json without the threshold the plan asks for: refused, not cut at 0.5 in silence
-    del facts["thresholds"]
-    (run / "run.json").write_text(json.dumps(facts))
-    lost = runner.invoke(app, ["predict", str(run), str(data)])
-    assert lost.exit_code == 1
-    assert "run.json: holds no threshold" in lost.stderr and "Traceback" not in lost.output
+    # run.json without the threshold the plan asks for, or with one out of range: refused,
+    # not cut at 0.5 in silence
+    for kept in ({}, {"output": None}, {"output": 1.5}, {"output": True}, {"other": 0.3}):
+        (run / "run.json").write_text(json.dumps({**facts, "thresholds": kept}))
+        lost = runner.invoke(app, ["predict", str(run), str(data)])
+        assert lost.exit_code == 1, kept
+        assert "run.json: holds no threshold" in lost.stderr and "Traceback" not in lost.output
 
 
 @pytest.mark.slow

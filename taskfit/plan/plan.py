@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from taskfit.data.labels import Labels
 from taskfit.plan.choices import Built, LossPlan
 from taskfit.plan.outputs import several
-from taskfit.spec.keys import LayerSpec
+from taskfit.spec.keys import THRESHOLD_CHOICES, LayerSpec
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class Head:
         if self.threshold is None:
             return ""
         if isinstance(self.threshold, str):
-            score = "accuracy" if self.threshold == "auto" else "F1"
+            score = THRESHOLD_CHOICES[self.threshold].replace("f1", "F1")
             return f"{self.threshold}: the cut of best {score} on held-out rows, after training"
         return f"{self.threshold:g} on the probability of {self.labels.classes[1]}"
 

@@ -26,7 +26,7 @@ from taskfit.runfolder.files import (
 )
 from taskfit.runfolder.layout import RunFolder
 from taskfit.runfolder.planfile import PLAN_SINCE, read_plan
-from taskfit.spec.keys import Spec
+from taskfit.spec.keys import THRESHOLD_RANGE, Spec
 from taskfit.spec.spec import LoadedSpec, load_spec
 
 
@@ -79,13 +79,8 @@ def read_thresholds(files: RunFolder, plan: Plan) -> dict[str, float]:
         return {}
     found = read_record(files.facts).get("thresholds")
     found = found if isinstance(found, dict) else {}
-    bad = [
-        name
-        for name in asked
-        if not isinstance(found.get(name), int | float)
-        or isinstance(found.get(name), bool)
-        or not 0 < found[name] < 1
-    ]
+    # Param.check lets null through (a key may be unset); a kept threshold may not be
+    bad = [n for n in asked if found.get(n) is None or THRESHOLD_RANGE.check(found[n])]
     if bad:
         raise DataError(
             f"{files.facts}: holds no threshold between 0 and 1 for {', '.join(bad)} (the spec "

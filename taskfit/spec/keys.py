@@ -25,7 +25,9 @@ def target_transform_key() -> Any:
     )
 
 
-THRESHOLD_CHOICES = ("auto", "f1")  # chosen on held-out rows: for accuracy, or for F1
+# threshold: the choices made on held-out rows, and the score each maximises
+THRESHOLD_CHOICES = {"auto": "accuracy", "f1": "f1"}
+THRESHOLD_RANGE = Param("float", gt=0, lt=1)  # a threshold as given, and as run.json keeps it
 
 
 def threshold_key() -> Any:
@@ -36,7 +38,7 @@ def threshold_key() -> Any:
         "positive (default: 0.5, as Keras's accuracy); auto: the cut of best accuracy on "
         "held-out rows, f1: of best F1 for the positive class (chosen after calibration). "
         "predict, evaluate and serve use it; the probabilities stay as they are",
-        param=(Param("float", gt=0, lt=1), Param("str", choices=THRESHOLD_CHOICES)),
+        param=(THRESHOLD_RANGE, Param("str", choices=tuple(THRESHOLD_CHOICES))),
     )
 
 

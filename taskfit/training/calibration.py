@@ -34,6 +34,7 @@ from taskfit.feed.confidence import (
 )
 from taskfit.feed.splits import Splits
 from taskfit.plan.plan import Head, Plan
+from taskfit.spec.keys import SINGLE_HEAD, THRESHOLD_CHOICES
 
 if TYPE_CHECKING:
     from taskfit.training.fit import Fitted
@@ -44,7 +45,6 @@ FOLDS = 5  # T is kept only if, fitted on 4 fifths of the held-out rows, it help
 # fewer held-out rows choose no T: on wine's 28 validation rows T fell to 0.07-0.24 and the
 # test log loss rose threefold, the fifths' check passing on 5 or 6 rows each
 MIN_ROWS = 100
-CHOSEN = {"auto": "accuracy", "f1": "f1"}  # threshold: the score each choice maximises
 SIGN_TEST_Z = 2.0  # a cut of better accuracy than 0.5 must win by this many standard errors
 DEFAULT_CUT = 0.5  # Keras's binary accuracy's; a threshold to choose is this until it is
 
@@ -122,60 +122,68 @@ def best_threshold(truth: np.ndarray, score: np.ndarray, metric: str) -> float:
     best = np.flatnonzero(np.isclose(value, value.max()))
     cut = float(cuts[best[np.argmin(np.abs(cuts[best] - 0.5))]])
     if metric == "accuracy":
-        moved = (score > cut) != (score > DEFAULT_CUT)
-        gain = np.sum(((score > cut) == truth) & moved) - np.sum(((score > cut) != truth) & moved)
+        called = score > cut
+        moved = called != (score > DEFAULT_CUT)
+        gain = np.sum((called == truth) & moved) - np.sum((called != truth) & moved)
         if gain <= SIGN_TEST_Z * np.sqrt(max(moved.sum(), 1)):
             return DEFAULT_CUT
     return cut
 
 
-def given_thresholds(plan: Plan) -> dict[str, float]:
-    """Each binary head's threshold the spec gives: its number, or for one to choose (auto,
-    f1) DEFAULT_CUT, until held-out rows choose it."""
-    return {
-        h.name: DEFAULT_CUT if isinstance(h.threshold, str) else float(h.threshold)
-        for h in plan.heads
-        if h.threshold is not None
-    }
+def as_given(plan: Plan) -> Calibration:
+    """No temperature, and each binary head's threshold as the spec gives it: its number, or
+    for one to choose (auto, f1) DEFAULT_CUT, until held-out rows choose it."""
+    return Calibration(
+        thresholds={
+            h.name: DEFAULT_CUT if isinstance(h.threshold, str) else float(h.threshold)
+            for h in plan.heads
+            if h.threshold is not None
+        }
+    )
 
 
 def choose(fitted: Fitted, plan: Plan, splits: Splits) -> Calibration:
     """The temperatures and thresholds of `fitted`'s model, on rows its weights never saw."""
     from taskfit.training.heldout import held_out_outputs
 
-    found = Calibration(thresholds=given_thresholds(plan))
+    found = as_given(plan)
     heads = [h for h in plan.heads if h.task != "regression"]
     asked = [h for h in heads if isinstance(h.threshold, str)]
     unseen = bool(splits.folds) or bool(splits.sizes()["validation"])
     if not heads or fitted.refit or not unseen or not splits.sizes()["train"]:
-        found.warnings += [_no_rows(h, "no held-out rows to choose it on") for h in asked]
+        found.warnings += [_no_rows(h) for h in asked]
         found.rows = "none: no held-out rows" if heads else ""
         return found
     rows, outputs = held_out_outputs(fitted, plan, splits)
     # a bagged run's held-out rows are each predicted by one member, the saved model predicts
     # the members' mean, which is less sure: a T fitted on the one over-softens the other
     # (measured: hpc_data T 1.33 out-of-fold, 1.06 best on the test split), so it keeps none
+    fits = not splits.folds and len(rows) >= MIN_ROWS
     found.rows = BAGGED if splits.folds else "validation"
-    if not splits.folds and len(rows) < MIN_ROWS:
+    if not splits.folds and not fits:
         found.rows = f"none: {len(rows)} validation rows, fewer than {MIN_ROWS}"
     for head in heads:
         p, y = probabilities(outputs[head.name]), class_ids(rows.y[head.name])
-        t = 1.0 if splits.folds or len(y) < MIN_ROWS else fit_temperature(p, y)
+        t = fit_temperature(p, y) if fits else 1.0
         if t != 1.0 and helps_unseen(p, y):
             found.temperatures[head.name] = t
         t = found.temperatures.get(head.name, 1.0)
         if isinstance(head.threshold, str):
             score = temperature_probabilities(p, t)[:, 1]
-            found.thresholds[head.name] = best_threshold(y, score, CHOSEN[head.threshold])
+            metric = THRESHOLD_CHOICES[head.threshold]
+            found.thresholds[head.name] = best_threshold(y, score, metric)
     return found
 
 
 BAGGED = "none: a bagged run's held-out rows are each predicted by one member, not the mean"
 
 
-def _no_rows(head: Head, why: str) -> str:
-    where = "data" if head.name == "output" else f"heads.{head.name}"
-    return f"{where}.threshold: {head.threshold} found {why}; classes are cut at {DEFAULT_CUT}"
+def _no_rows(head: Head) -> str:
+    where = "data" if head.name == SINGLE_HEAD else f"heads.{head.name}"
+    return (
+        f"{where}.threshold: {head.threshold} found no held-out rows to choose it on; classes "
+        f"are cut at {DEFAULT_CUT}"
+    )
 
 
 def calibration_metrics(
@@ -191,14 +199,13 @@ def calibration_metrics(
         if head.task == "regression" or head.name not in raw:
             continue
         before = probabilities(raw[head.name])
-        t = found.temperatures.get(head.name)
+        t, labels = found.temperatures.get(head.name), class_ids(y[head.name])
         said = probability_scores(
-            class_ids(y[head.name]),
+            labels,
             temperature_probabilities(before, t) if t else before,
             found.thresholds.get(head.name),
         )
         if t:
-            labels = class_ids(y[head.name])
             said["ece_uncalibrated"] = expected_calibration_error(before, labels)
             said["log_loss_uncalibrated"] = log_loss(before, labels)
         metrics |= {logged(head.name, k, multi=plan.multi): v for k, v in said.items()}

@@ -221,12 +221,7 @@ def _finish(
 ) -> RunResult:
     """Refit, test metrics, the baselines, the saved model and every file after it, status."""
     plan, warnings = checked.plan, [*checked.plan.warnings, *fitted.warnings]
-    from taskfit.training.calibration import (
-        Calibration,
-        calibration_metrics,
-        choose,
-        given_thresholds,
-    )
+    from taskfit.training.calibration import as_given, calibration_metrics, choose
 
     found = None  # calibration: chosen on rows the model never saw; a refit trains on them
     refitting = plan.refit and fitted.processes == 1 and not fitted.interrupted
@@ -247,8 +242,7 @@ def _finish(
 
     fitted.smearing = smear(fitted, plan, splits)
     if found is None:
-        given = Calibration(thresholds=given_thresholds(plan))
-        found = given if options.smoke else choose(fitted, plan, splits)
+        found = as_given(plan) if options.smoke else choose(fitted, plan, splits)
     uncalibrated = fitted.models
     if found.temperatures:
         fitted.models = with_temperatures(fitted.models, plan, found.temperatures)
