@@ -456,7 +456,8 @@ def test_recommend_lists_the_loss_weightings_from_the_table() -> None:
     row = json.loads(
         runner.invoke(app, ["recommend", "--task", "binary", "--format", "json"]).stdout
     )
-    assert list(row["loss_weightings"]) == ["fixed", "uncertainty", "dwa"]
+    assert list(row["loss_weightings"]) == ["fixed", "uncertainty", "dwa", "pcgrad", "gradnorm"]
+    assert list(row["sharings"]) == ["hard", "soft", "mmoe"]
     table = runner.invoke(app, ["recommend", "--task", "regression", "--heads"]).stdout
-    assert all(f"│ {name} " in table for name in row["loss_weightings"])
+    assert all(f"│ {name} " in table for name in [*row["loss_weightings"], *row["sharings"]])
     assert "schedule or blend" in table

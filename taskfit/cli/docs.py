@@ -42,7 +42,8 @@ def table_reference() -> str:
     lines.append(
         f"Optimizers: {optimizers} (default {table.default_optimizer}). "
         f"Schedules: {', '.join(table.schedules)}. Advice: {table.optimizer_advice}. "
-        f"Loss weightings for heads: {', '.join(table.weightings)}."
+        f"Loss weightings for heads: {', '.join(table.weightings)}; how they share the hidden "
+        f"layers (`model.sharing`): {', '.join(table.sharings)}."
     )
     small = table.small_tables
     refit = (

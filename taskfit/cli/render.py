@@ -31,15 +31,15 @@ def dump(doc: Any, fmt: str) -> str:
 def recommendation_table(
     row: dict[str, Any], weightings: bool = False, width: int | None = None
 ) -> Table:
-    """The table row as rich draws it; `weightings`: every loss weighting for several heads
-    (else one line naming them). No name is ever cut: the column is as wide as the longest, and
-    on a terminal `width` wide the last column takes what is left (rich, left to itself, kept
-    it a character too wide and cut the table's right edge)."""
+    """The table row as rich draws it; `weightings`: every loss weighting and sharing for
+    several heads (else one line naming each). No name is ever cut: the column is as wide as
+    the longest, and on a terminal `width` wide the last column takes what is left (rich, left
+    to itself, kept it a character too wide and cut the table's right edge)."""
     from rich.table import Table
 
     out = row["output_layer"]
     table = Table(title=f"{row['task']}: {row['summary']}", show_header=True, title_justify="left")
-    names = [*row["losses"], *row["optimizers"], *row["loss_weightings"]]
+    names = [*row["losses"], *row["optimizers"], *row["loss_weightings"], *row["sharings"]]
     choice, longest = 13, max(map(len, names))
     table.add_column("choice", style="bold", max_width=choice)  # "  alternative"
     table.add_column("recommended", min_width=longest, overflow="fold")
@@ -70,14 +70,15 @@ def recommendation_table(
         label = "optimizer" if name == row["optimizer"] else "  alternative"
         table.add_row(label, name, when)
     table.add_row("advice", "", row["optimizer_advice"])
-    if not weightings:
-        others = ", ".join(n for n in row["loss_weightings"] if n != "fixed")
-        table.add_row(
-            "heads: weighting", "fixed", f"with several heads; also {others} (--heads says when)"
-        )
-        return table
-    for name, when in row["loss_weightings"].items():
-        table.add_row("heads: weighting" if name == "fixed" else "  alternative", name, when)
+    for kind, label in (("loss_weightings", "heads: weighting"), ("sharings", "heads: sharing")):
+        default = next(iter(row[kind]))  # the table lists each default first
+        if not weightings:
+            others = ", ".join(n for n in row[kind] if n != default)
+            said = f"with several heads; also {others} (--heads says when)"
+            table.add_row(label, default, said)
+            continue
+        for name, when in row[kind].items():
+            table.add_row(label if name == default else "  alternative", name, when)
     return table
 
 
@@ -233,7 +234,7 @@ def head_row(plan: Plan, head: Head) -> dict[str, Any]:
         "classes": list(head.labels.classes),
         "output": head.output_text,
         "loss": head.loss.summary,
-        "weight": plan.weighting.name if plan.weighting.name != "fixed" else head.weight,
+        "weight": plan.weighting.name if plan.learned_weights else head.weight,
         "layers": [layer.units for layer in head.layers],
         "target": head.target_transform if head.task == "regression" else "",
     }
@@ -241,6 +242,8 @@ def head_row(plan: Plan, head: Head) -> dict[str, Any]:
 
 def check_text(checked: Checked) -> str:
     """The table's choices (a head table for several heads), then every column with its type."""
+    from taskfit.plan.plan import described
+
     plan, data = checked.plan, checked.data
     layers = " -> ".join(f"{layer.units} {layer.activation}" for layer in plan.layers)
     schedule = f" with {plan.schedule.name}" if plan.schedule else ""
@@ -263,7 +266,8 @@ def check_text(checked: Checked) -> str:
     summary["layers" if not plan.multi else "shared"] = layers or "(none)"
     summary["optimizer"] = plan.optimizer.name + schedule
     if plan.multi:
-        summary["weighting"] = plan.weighting.name
+        summary["sharing"] = described(plan.sharing)
+        summary["weighting"] = described(plan.weighting)
     if plan.additions:  # the small-table defaults, or what the spec asked for
         summary["additions"] = ", ".join(plan.additions)
     lines = [f"  {name:<10}{text}" for name, text in summary.items()]

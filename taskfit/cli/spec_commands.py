@@ -30,7 +30,7 @@ def recommend(
     ] = None,
     fmt: Annotated[Format, typer.Option("--format", help="how to print the row")] = Format.table,
     heads: Annotated[
-        bool, typer.Option("--heads", help="also the loss weightings for several heads")
+        bool, typer.Option("--heads", help="also the weightings and sharings for several heads")
     ] = False,
 ) -> None:
     """Print the table row for a task (or for a CSV's label): output layer, losses, metrics."""

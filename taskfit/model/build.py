@@ -14,7 +14,6 @@ from typing import Any
 import keras
 import numpy as np
 
-from taskfit.data.targets import INVERSE_OFFSET
 from taskfit.feed.calendar import SLOTS, Calendar
 from taskfit.feed.cells import Columns
 from taskfit.feed.chunk import NUMERIC_BLOCK, Chunk, Inputs
@@ -22,76 +21,14 @@ from taskfit.feed.confidence import FLOOR
 from taskfit.feed.scan import feature_stats
 from taskfit.feed.stats import FeatureStats, Scale, fill_missing, log_scale
 from taskfit.feed.text import encode_text
-from taskfit.model.ensemble import member_dense, member_scaling, periodic_embedding
+from taskfit.model.ensemble import member_scaling, periodic_embedding
+from taskfit.model.sharing import build_heads
+from taskfit.model.stacks import BODY_SCALE, dense_stack, learned_scale_name, output_stack
 from taskfit.plan.outputs import keras_form
 from taskfit.plan.plan import Head, Plan
-from taskfit.spec.keys import LayerSpec
 
-BODY_SCALE = "target_scale"  # one task's Rescaling to the label's units, inside the body
 ONE_HOT_UP_TO = 32  # categories; above this a column gets an embedding instead of one-hot
 SLOT_WIDTH = 4  # a date's learned vector for each recurring slot
-
-
-def dense_stack(
-    layers: tuple[LayerSpec, ...],
-    prefix: str = "",
-    members: int = 1,
-    shared_input: bool = True,
-    width: int = 0,
-) -> list[keras.layers.Layer]:
-    """Hidden Dense layers (each with its dropout), named dense_1, dense_2, ... after `prefix`.
-    With several `members`, every layer holds all members' weights (ensemble.member_dense) on
-    `width` features; the first reads one input for all of them if `shared_input`."""
-    stack: list[keras.layers.Layer] = []
-    for i, layer in enumerate(layers, start=1):
-        name = f"{prefix}dense_{i}"
-        if members == 1:
-            stack.append(keras.layers.Dense(layer.units, activation=layer.activation, name=name))
-        else:
-            first = shared_input and i == 1
-            inputs = width if i == 1 else layers[i - 2].units
-            stack += member_dense(layer.units, layer.activation, name, members, inputs, first)
-        if layer.dropout:
-            stack.append(keras.layers.Dropout(layer.dropout, name=f"{prefix}dropout_{i}"))
-    return stack
-
-
-def output_stack(
-    head: Head,
-    target: Scale | None,
-    dense_name: str,
-    scale_name: str,
-    members: int = 1,
-    shared_input: bool = False,
-    width: int = 0,
-) -> list[keras.layers.Layer]:
-    """The table's output layer; for regression with `target` (the training labels' mean and
-    std), a fixed Rescaling after the linear output maps it to the label's units: the network
-    learns a standardised target (fast, at any scale), while loss, metrics and the saved model's
-    predictions stay in the label's own units. A head learned on a log scale (its
-    target_transform; `target` is then on that scale) ends in the inverse, exp and an offset,
-    and the last layer is named `scale_name`. `members`, `shared_input`, `width` (its inputs):
-    as dense_stack's."""
-    activation = None if head.output_activation == "linear" else head.output_activation
-    if members == 1:
-        stack = [keras.layers.Dense(head.output_units, activation=activation, name=dense_name)]
-    else:
-        units = head.output_units
-        stack = member_dense(units, activation, dense_name, members, width, shared_input)
-    if head.task == "regression" and target is not None:
-        mean, std = target
-        transform = head.target_transform
-        scaled = scale_name if transform == "none" else learned_scale_name(scale_name, transform)
-        stack.append(keras.layers.Rescaling(scale=std, offset=mean, name=scaled))
-        if transform != "none":
-            stack += label_units(transform, scale_name)
-    return stack
-
-
-def learned_scale_name(output: str, transform: str) -> str:
-    """The Rescaling of a log-scale head (before its exp): `target_scale_log` for one task,
-    `<head>_log` among several."""
-    return f"{output}_{transform}"
 
 
 def learned_scale_layer(fit: keras.Model, plan: Plan, head: Head) -> keras.layers.Layer:
@@ -101,18 +38,6 @@ def learned_scale_layer(fit: keras.Model, plan: Plan, head: Head) -> keras.layer
         return fit.get_layer(learned_scale_name(head.name, head.target_transform))
     body = fit.get_layer("body")
     return body.get_layer(learned_scale_name(BODY_SCALE, head.target_transform))
-
-
-def label_units(transform: str, name: str) -> list[keras.layers.Layer]:
-    """The inverse of a target transform, as Keras layers (the saved model then loads without
-    taskfit, and every export format has exp): exp, then the transform's offset."""
-    offset = INVERSE_OFFSET[transform]
-    if not offset:
-        return [keras.layers.Activation("exponential", name=name)]
-    return [
-        keras.layers.Activation("exponential", name=f"{name}_exp"),
-        keras.layers.Rescaling(scale=1.0, offset=offset, name=name),
-    ]
 
 
 def build_body(
@@ -144,28 +69,15 @@ def build_body(
 
 
 def build_network(plan: Plan, features: Any, targets: dict[str, Scale]) -> dict[str, Any]:
-    """Head name -> its output, on the features: the shared hidden layers (a keras.Sequential
-    trunk), then each head's own layers and output layer, which carries the head's name (Keras
-    keys losses and metrics by it). A single task (one head, no layers of its own) is the
-    table's keras.Sequential body with its output inside."""
+    """Head name -> its output, on the features. A single task (one head, no layers of its
+    own) is the table's keras.Sequential body with its output inside; several heads share
+    `plan.layers` as model.sharing says (taskfit.model.sharing)."""
     if len(plan.heads) == 1 and not plan.heads[0].layers:
         head = plan.heads[0]
         return {
             head.name: build_body(plan, int(features.shape[-1]), targets.get(head.name))(features)
         }
-    shared = features
-    if plan.layers:
-        shared = keras.Sequential(dense_stack(plan.layers), name="trunk")(features)
-    outputs = {}
-    for head in plan.heads:
-        x = shared
-        stack = dense_stack(head.layers, f"{head.name}_")
-        dense = f"{head.name}_output" if head.task == "regression" else head.name
-        stack += output_stack(head, targets.get(head.name), dense, head.name)
-        for layer in stack:
-            x = layer(x)
-        outputs[head.name] = x
-    return outputs
+    return build_heads(plan, features, targets)
 
 
 def build_members(

@@ -11,6 +11,9 @@ uncertainty  total = sum_i c_i * exp(-s_i) * L_i + r_i * s_i, with one learned l
              heads (a Gaussian likelihood), c = 1, r = 1/2 for classification heads; s_i is
              trained with the model by the same optimizer, so a noisy head is weighed down.
 
+pcgrad and     each head's gradient changed before the sum, in the compiled step
+gradnorm       (taskfit.model.gradients).
+
 Every run with heads logs each head's effective weight per epoch as `<head>_weight`.
 """
 
@@ -22,51 +25,10 @@ from typing import Any
 import keras
 import numpy as np
 
+from taskfit.model.gradients import HeadGradients
+from taskfit.model.weighted import UncertaintyWeighted, WeightedHeads
 from taskfit.plan.outputs import keras_form, logged, several
 from taskfit.plan.plan import Head, Plan
-
-
-class UncertaintyWeighted(keras.Model):
-    """Trains `net` (the model with named head outputs) under learned uncertainty weights. Only
-    training sees this wrapper: the saved model is `net` alone, with no trace of s."""
-
-    def __init__(self, net: keras.Model, heads: list[Head], losses: dict[str, Any]):
-        super().__init__(name="uncertainty_weighted")
-        self.net = net
-        self.head_names = [head.name for head in heads]
-        regression = np.array([head.task == "regression" for head in heads])
-        self.scale = np.where(regression, 0.5, 1.0).astype("float32")  # c_i
-        self.head_losses = losses
-        self.log_variance = self.add_weight(
-            shape=(len(heads),), initializer="zeros", name="log_variance"
-        )
-        # `<head>_loss` is each head's own loss, unweighted, as Keras logs it for fixed weights
-        self.trackers = [
-            keras.metrics.Mean(name=logged(name, "loss", multi=True)) for name in self.head_names
-        ]
-
-    def call(self, inputs: Any, training: bool | None = None) -> Any:
-        return self.net(inputs, training=training)
-
-    def compute_loss(
-        self,
-        x: Any = None,
-        y: Any = None,
-        y_pred: Any = None,
-        sample_weight: Any = None,
-        training: bool = True,
-    ) -> Any:
-        total = keras.ops.sum(0.5 * self.log_variance)  # r_i * s_i, r = 1/2 for every head
-        precision = keras.ops.exp(-self.log_variance)
-        for i, name in enumerate(self.head_names):
-            value = self.head_losses[name](y[name], y_pred[name], sample_weight)
-            self.trackers[i].update_state(value)
-            total = total + self.scale[i] * precision[i] * value
-        return total + sum(self.losses) if self.losses else total
-
-    def weights_now(self) -> dict[str, float]:
-        values = self.scale * np.exp(-keras.ops.convert_to_numpy(self.log_variance))
-        return dict(zip(self.head_names, (float(v) for v in values), strict=True))
 
 
 def dwa_weights(previous: list[dict[str, float]], temperature: float) -> dict[str, float] | None:
@@ -157,8 +119,12 @@ def compile_heads(
 
     metrics = compiled_metrics(plan.heads)
     method = plan.weighting.name
-    if method == "uncertainty":
-        model = UncertaintyWeighted(net, list(plan.heads), losses)
+    if method in ("uncertainty", "pcgrad", "gradnorm"):
+        if method == "uncertainty":
+            model: WeightedHeads = UncertaintyWeighted(net, list(plan.heads), losses)
+        else:
+            alpha = float(plan.weighting.params.get("alpha", 0.0))
+            model = HeadGradients(net, list(plan.heads), losses, method, alpha)
         model.compile(optimizer=optimizer, metrics=metrics, steps_per_execution=steps_per_execution)
         return model, HeadWeights(model.weights_now)
     loss = keras_form(plan.heads, losses)

@@ -123,13 +123,28 @@ def make_plan(
         if spec.schedule
         else None,
         weighting=built(table.weightings[spec.loss_weighting.name], spec.loss_weighting),
+        sharing=built(table.sharings[spec.model.sharing.name], spec.model.sharing),
         warnings=warnings,
     )
+    _check_sharing(plan)
     plan = _with_additions(plan, spec, rows if one_process else None)
     given = spec.data.test_fraction
     test_fraction = given if given is not None else 0.0 if plan.bagging else TEST_FRACTION
     plan = dataclasses.replace(plan, test_fraction=test_fraction)
     return _with_batch_size(plan, spec, rows)
+
+
+def _check_sharing(plan: Plan) -> None:
+    """Towers and experts are made of `model.layers`: with none there is nothing to share
+    softly or to mix."""
+    problems = Problems()
+    if plan.sharing.name != "hard" and not plan.layers:
+        problems.add(
+            "model.sharing",
+            f"{plan.sharing.name} builds each tower or expert of model.layers, which is empty. "
+            "Give model.layers, or use sharing: hard.",
+        )
+    problems.raise_if_any(SpecError)
 
 
 def _with_batch_size(plan: Plan, spec: Spec, rows: int | None) -> Plan:

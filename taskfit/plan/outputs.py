@@ -57,3 +57,11 @@ def logged_names(heads: Sequence[Head]) -> list[str]:
     for head in heads:
         names += head_logged(head, multi)
     return names
+
+
+SHARING_PENALTY = "sharing_penalty"  # soft sharing: the towers' penalty in the loss, per epoch
+
+
+def gate_logged(head: str, expert: int) -> str:
+    """mmoe: the column of head's mean gate weight on expert number `expert` (from 1)."""
+    return f"{head}_gate_{expert}"

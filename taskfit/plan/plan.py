@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from taskfit.data.labels import Labels
 from taskfit.plan.choices import Built, LossPlan
 from taskfit.plan.outputs import several
+from taskfit.recipe.table import load_table
 from taskfit.spec.keys import THRESHOLD_CHOICES, LayerSpec
 
 
@@ -63,13 +64,16 @@ class Head:
         return f"Dense({self.output_units}{act})"
 
 
+HARD_SHARING = Built("hard", "hard", {})  # one trunk: model.sharing's default
+
+
 @dataclass(frozen=True)
 class Plan:
     heads: tuple[Head, ...]
     layers: tuple[LayerSpec, ...]  # hidden layers: the body (one task) or the shared trunk
     optimizer: Built
     schedule: Built | None
-    weighting: Built  # fixed, uncertainty or dwa
+    weighting: Built  # fixed, uncertainty, dwa, pcgrad or gradnorm
     warnings: tuple[str, ...] = field(default=())
     batch_size: int = 32  # training.batch_size, or the table's rule for the table's size
     # the small-table additions (recipes/small_tables.yaml), resolved from the spec and the data
@@ -81,6 +85,8 @@ class Plan:
     # the members each held out of their own fold of train + validation (taskfit.feed.folds)
     bagging: bool = False
     test_fraction: float = 0.2  # data.test_fraction, resolved: 0 for a bagged run
+    # heads: how they share `layers` (model.sharing): hard, soft or mmoe, with its parameters
+    sharing: Built = field(default=HARD_SHARING)
 
     @property
     def additions(self) -> list[str]:
@@ -98,6 +104,12 @@ class Plan:
     def multi(self) -> bool:
         """Several heads (the spec gives `heads`): a model with named outputs."""
         return several(self.heads)
+
+    @property
+    def learned_weights(self) -> bool:
+        """The heads' loss weights change in training (uncertainty, dwa, gradnorm), rather than
+        being each head's loss_weight."""
+        return not load_table().weightings[self.weighting.name].fixed_weights
 
     @property
     def head(self) -> Head:
@@ -147,4 +159,12 @@ def plan_summary(plan: Plan) -> str:
         f"{h.output_text}; loss: {h.loss.summary}; metrics: {', '.join(h.metrics)}"
         for h in plan.heads
     ]
-    return "\n".join([*lines, f"loss weighting: {plan.weighting.name}; {optimizer}"])
+    weighting = f"loss weighting: {described(plan.weighting)}"
+    sharing = f"sharing: {described(plan.sharing)}"
+    return "\n".join([*lines, f"{sharing}; {weighting}; {optimizer}"])
+
+
+def described(choice: Built) -> str:
+    """`soft (strength 0.001)`: a choice and its parameters, in words."""
+    params = ", ".join(f"{k} {v:g}" for k, v in choice.params.items())
+    return f"{choice.name} ({params})" if params else choice.name

@@ -40,6 +40,7 @@ class Named:
     example: dict[str, Any] | None = None  # schedules only: settings an error message suggests
     # regression losses only: the power of label units the loss is in (mse 2, mae 1)
     error_power: int = 0
+    fixed_weights: bool = False  # loss weightings only: each head keeps its loss_weight
 
     def defaults(self) -> dict[str, Any]:
         return {k: p.default for k, p in self.params.items() if not p.required}
@@ -168,6 +169,7 @@ class Table:
     schedules: dict[str, Named]
     activations: tuple[str, ...]
     weightings: dict[str, Named]  # how several heads' losses make one total
+    sharings: dict[str, Named]  # how several heads share the hidden layers (model.sharing)
     tuning: Tuning
     small_tables: SmallTables
     fitting: Fitting
@@ -209,6 +211,7 @@ def _named(name: str, row: dict[str, Any]) -> Named:
         encodes_integer_labels=bool(row.get("encodes_integer_labels", False)),
         example=row.get("example"),
         error_power=int(row.get("error_power", 0)),
+        fixed_weights=bool(row.get("fixed_weights", False)),
     )
 
 
@@ -246,6 +249,7 @@ def load_table() -> Table:
         schedules={n: _named(n, v) for n, v in _read("schedules.yaml")["schedules"].items()},
         activations=tuple(_read("layers.yaml")["activations"]),
         weightings={n: _named(n, v) for n, v in _read("weighting.yaml")["weightings"].items()},
+        sharings={n: _named(n, v) for n, v in _read("sharing.yaml")["sharings"].items()},
         tuning=_tuning(_read("tuning.yaml")),
         small_tables=_small_tables(_read("small_tables.yaml")),
         fitting=_fitting(_read("training.yaml")),
@@ -336,4 +340,5 @@ def recommendation(task: str, label_format: str | None = None) -> dict[str, Any]
         "optimizers": {name: item.when for name, item in table.optimizers.items()},
         "optimizer_advice": table.optimizer_advice,
         "loss_weightings": {name: item.when for name, item in table.weightings.items()},
+        "sharings": {name: item.when for name, item in table.sharings.items()},
     }

@@ -6,7 +6,8 @@ Learning curves (training vs validation, the kept epoch marked, a learning-rate 
 loss switches shown), and for each head on the test split: a confusion matrix with class names
 (a binary head cut at its threshold), a reliability diagram, ROC and precision-recall curves
 (binary), predicted vs actual and a residual histogram in the
-label's own units (regression). A run with several heads gets one folder of these per head.
+label's own units (regression). A run with several heads gets one folder of these per head,
+and with mixture-of-experts sharing the heads' gate weights per expert (gates.png).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from taskfit.feed.classes import (
     probabilities,
 )
 from taskfit.feed.confidence import reliability, temperature_probabilities
-from taskfit.plan.outputs import head_logged, logged
+from taskfit.plan.outputs import SHARING_PENALTY, gate_logged, head_logged, logged
 from taskfit.plan.plan import Head, Plan
 from taskfit.runfolder.files import write_bytes
 from taskfit.runfolder.layout import RunFolder
@@ -67,7 +68,7 @@ def write_plots(
     kept = best_epoch or len(next(iter(history.values()), []))
     written = []
     shared = ["loss", LEARNING_RATE]
-    if plan.weighting.name != "fixed":  # learned weights change; fixed ones are flat lines
+    if plan.learned_weights:  # learned weights change; fixed ones are flat lines
         shared += [logged(head.name, "weight", multi=True) for head in plan.heads]
     for test in tests:
         head = test.head
@@ -81,10 +82,45 @@ def write_plots(
         )
         written += [_save(figure, where / name) for name, figure in test_figures(test).items()]
     if plan.multi:
+        shared.append(SHARING_PENALTY)  # soft sharing's penalty (absent elsewhere: skipped)
         written.append(
             _save(learning_curves(history, shared, kept, None), folder / "learning_curves.png")
         )
+    if plan.sharing.name == "mmoe" and gate_logged(plan.heads[0].name, 1) in history:
+        written.append(_save(gate_weights(history, plan, kept), folder / "gates.png"))
     return written
+
+
+def gate_weights(history: dict[str, list[float]], plan: Plan, kept: int) -> Any:
+    """mmoe: each head's mean gate weight per expert at the kept epoch (a table of heads by
+    experts, which head uses which expert), and each head's weights over the epochs."""
+    heads = [head.name for head in plan.heads]
+    experts = int(plan.sharing.params["experts"])
+    table = np.array(
+        [[history[gate_logged(h, k)][kept - 1] for k in range(1, experts + 1)] for h in heads]
+    )
+    figure = Figure(figsize=(4.6 * (1 + len(heads)), 3.6), layout="constrained")
+    axes = figure.subplots(1, 1 + len(heads), squeeze=False)[0]
+    image = axes[0].imshow(table, cmap="Blues", vmin=0, vmax=1)
+    figure.colorbar(image, ax=axes[0], shrink=0.8)
+    axes[0].set_xticks(range(experts), [str(k) for k in range(1, experts + 1)])
+    axes[0].set_yticks(range(len(heads)), heads)
+    axes[0].set_xlabel("expert")
+    axes[0].set_title(f"mean gate weight, epoch {kept}")
+    for (i, j), weight in np.ndenumerate(table):
+        color = text_color(tuple(image.cmap(image.norm(weight))))
+        axes[0].text(j, i, f"{weight:.2f}", ha="center", va="center", color=color, fontsize=9)
+    for ax, head in zip(axes[1:], heads, strict=True):
+        for k in range(1, experts + 1):
+            column = history[gate_logged(head, k)]
+            ax.plot(np.arange(1, len(column) + 1), column, label=f"expert {k}")
+        ax.axvline(kept, color="0.4", linewidth=1)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{head}: gate weights")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=8)
+    return figure
 
 
 def test_figures(test: TestResult) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from taskfit.errors import TaskfitError
-from taskfit.plan.plan import Head
+from taskfit.plan.plan import Head, described
 from taskfit.report.diagnosis import curves_say
 from taskfit.runfolder.files import (
     count_epochs,
@@ -129,7 +129,8 @@ def read_report(folder: Path) -> Report:
         summary["diagnosis"] = " / ".join(said)
     heads = []
     if plan.multi:
-        choices["loss weighting"] = plan.weighting.name
+        choices["sharing"] = described(plan.sharing)
+        choices["loss weighting"] = described(plan.weighting)
         heads = [_head(h) for h in plan.heads]
     found = sorted((p.relative_to(folder) for p in files.plots.rglob("*.png")), key=_order)
     plots = [plot for plot in found if _drawn(folder / plot)]

@@ -66,6 +66,13 @@ class ModelSpec:
     head_layers: tuple[LayerSpec, ...] = key(
         (), doc="heads only: hidden layers of each head, after the shared layers"
     )
+    sharing: Choice = key(
+        Choice("hard"),
+        doc="heads only: hard (one trunk of `layers` for every head), soft (a tower of `layers` "
+        "per head, drawn together by an L2 penalty of `strength`) or mmoe (`experts` networks "
+        "of `layers`, mixed by a softmax gate per head)",
+        names="sharings",
+    )
     members: int | None = key(
         None,
         doc="copies of the body trained side by side, each with its own loss; the model "
@@ -263,7 +270,8 @@ class Spec:
     )
     loss_weighting: Choice = key(
         Choice("fixed"),
-        doc="heads: fixed (loss_weight), uncertainty (learned), or dwa (from loss ratios)",
+        doc="heads: fixed (loss_weight), uncertainty (learned), dwa (from loss ratios), pcgrad "
+        "(conflicting gradients projected apart) or gradnorm (learned from gradient norms)",
         names="weightings",
     )
     name: str | None = key(None, doc="names the run folder; default: the spec file's name")

@@ -40,6 +40,7 @@ def _check_choice(kind: str, value: Choice, path: PathKey, b: Builder) -> None:
         "optimizers": table.optimizers,
         "schedules": table.schedules,
         "weightings": table.weightings,
+        "sharings": table.sharings,
     }[kind]
     if kind == "losses" and value.name == "auto":
         if value.params:
@@ -51,6 +52,7 @@ def _check_choice(kind: str, value: Choice, path: PathKey, b: Builder) -> None:
             "optimizers": "optimizer",
             "schedules": "schedule",
             "weightings": "loss_weighting",
+            "sharings": "model.sharing",
         }[kind]
         b.add(path, unknown(singular, value.name, catalog))
         return
@@ -103,6 +105,7 @@ def _check_one_task(spec: Spec, b: Builder) -> None:
     for path, is_set in (
         (("loss_weighting",), spec.loss_weighting.name != "fixed"),
         (("model", "head_layers"), bool(spec.model.head_layers)),
+        (("model", "sharing"), spec.model.sharing.name != "hard"),
     ):
         if is_set:
             b.add(path, "weighs or shapes several heads; this spec has one task. Remove it.")
@@ -140,7 +143,8 @@ def _check_heads(spec: Spec, heads: dict[str, HeadSpec], b: Builder) -> None:
             "works with one task only (Keras weighs classes of a single output); "
             "with heads use a focal loss on the skewed head",
         )
-    learned = spec.loss_weighting.name != "fixed"
+    weighting = load_table().weightings.get(spec.loss_weighting.name)
+    learned = weighting is not None and not weighting.fixed_weights
     labels: dict[str, str] = {}
     for name, head in heads.items():
         if not HEAD_NAME.match(str(name)):

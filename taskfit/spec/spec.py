@@ -116,6 +116,7 @@ def spec_schema() -> dict[str, Any]:
         "optimizers": list(table.optimizers),
         "schedules": list(table.schedules),
         "weightings": list(table.weightings),
+        "sharings": list(table.sharings),
         "activations": ["auto", *table.activations],  # auto: the output layer's, from the table
     }
     schema = json_schema(Spec, lambda kind: catalogs[kind])

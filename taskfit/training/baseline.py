@@ -20,7 +20,7 @@ from taskfit.feed.classes import class_ids, probabilities
 from taskfit.feed.splits import Splits
 from taskfit.plan.checking import Checked
 from taskfit.plan.outputs import by_head, logged
-from taskfit.plan.plan import Head
+from taskfit.plan.plan import HARD_SHARING, Head
 from taskfit.recipe.table import higher_is_better
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def single_head_baselines(
     found = {}
     for head in plan.heads:
         one = dataclasses.replace(plan, heads=(dataclasses.replace(head, weight=1.0),))
-        one = dataclasses.replace(one, weighting=fixed)
+        one = dataclasses.replace(one, weighting=fixed, sharing=HARD_SHARING)
         own = splits.alone(head.name)
         keras.utils.set_random_seed(seed)
         fitted = fit_plan(keras, checked, one, own, verbose=verbose)

@@ -38,12 +38,14 @@ def make_callbacks(
     losses: dict[str, Any],
     weights: Any,
     feed: list[Any],
+    sharing: Any = None,
     run_dir: Path | None,
     smoke: bool,
     rates: list[float] | None,
     writer: bool = True,
 ) -> FitCallbacks:
-    """`weights`: the heads' weighting callback (or None); `feed`: the data's own callbacks;
+    """`weights`: the heads' weighting callback (or None); `sharing`: the log of what the heads'
+    sharing does (taskfit.model.sharing.SharingLog, or None); `feed`: the data's own callbacks;
     `rates`: a refit's learning rate per epoch (a refit neither stops early nor checkpoints);
     `writer`: this process writes the run folder's epochs (one process of several only reads
     them, to resume)."""
@@ -58,7 +60,7 @@ def make_callbacks(
         h.name: (h, losses[h.name]) for h in plan.heads if isinstance(losses[h.name], MixedLoss)
     }
     schedule = LossSchedule(mixed) if mixed else None
-    callbacks += [c for c in (weights, schedule, plateau, stopper) if c is not None]
+    callbacks += [c for c in (weights, sharing, schedule, plateau, stopper) if c is not None]
     if rates:
         callbacks.append(keras.callbacks.LearningRateScheduler(lambda epoch, _: rates[epoch]))
     made = FitCallbacks(callbacks, StopOnInterrupt(), StopOnNonFinite(), stopper)

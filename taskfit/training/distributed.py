@@ -84,6 +84,13 @@ def check_distributable(checked: Checked, cluster: Cluster) -> None:
     batch_size = checked.plan.batch_size
     given = checked.loaded.spec.training.batch_size is not None
     problems = []
+    weighting = checked.plan.weighting.name
+    if weighting in ("pcgrad", "gradnorm"):
+        problems.append(
+            f"loss_weighting: {weighting} takes each head's gradient apart with TensorFlow's "
+            "GradientTape, and the workers train on JAX; train in one process, or use fixed, "
+            "uncertainty or dwa"
+        )
     if batch_size % cluster.count:
         what = "training.batch_size" if given else "the default batch size (training.batch_size)"
         problems.append(

@@ -141,6 +141,7 @@ def compile_plan(keras: Any, plan: Plan, splits: Splits) -> tuple[Any, ...]:
     from taskfit.model.build import build_from_stats
     from taskfit.model.losses import hold_loss_state
     from taskfit.model.optim import make_losses, make_optimizer
+    from taskfit.model.sharing import training_view
     from taskfit.model.weighting import compile_heads
 
     stats = splits.stats
@@ -154,6 +155,7 @@ def compile_plan(keras: Any, plan: Plan, splits: Splits) -> tuple[Any, ...]:
         from taskfit.model.ensemble import PackedEnsemble
 
         training = PackedEnsemble(models.members, name="training")
+    training = training_view(training, models.fit, plan)
     trained, weights = compile_heads(
         training, plan, make_optimizer(plan), losses, steps_per_execution(plan, splits)
     )
@@ -185,10 +187,12 @@ def fit_plan(
     `run_dir`, every finished epoch is kept there (history.csv and a checkpoint; by the
     `writer`, one process of several), and a checkpoint already there is where training
     resumes. `replay`: a refit (see `refit`)."""
+    from taskfit.model.sharing import GATE_ROWS, sharing_log
     from taskfit.training.callbacks import make_callbacks
 
     spec = checked.loaded.spec
     models, trained, weights, losses = compile_plan(keras, plan, splits)
+    sharing = sharing_log(models.fit, plan, lambda: models.pack(splits.first().head(GATE_ROWS)))
     # A smoke run's few steps cost less eagerly: tracing the train and test steps took 4-6 s
     # on breast cancer (2 cores), one eager step 0.2 s (see _batch_size).
     trained.run_eagerly = smoke
@@ -198,6 +202,7 @@ def fit_plan(
         spec=spec,
         losses=losses,
         weights=weights,
+        sharing=sharing,
         feed=feeding.fit_callbacks(splits),
         run_dir=run_dir,
         smoke=smoke,
