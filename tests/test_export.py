@@ -191,6 +191,23 @@ def test_heads_export_with_one_output_per_head(heads_run: Path, fmt: str, tmp_pa
     assert sorted(p.name for p in destination.parent.iterdir()) == [name]  # no scratch left
 
 
+@pytest.fixture(scope="module", params=["soft", "mmoe"])
+def shared_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Heads under soft sharing (a tower per head) or a mixture of experts (packed experts,
+    a softmax gate per head, a weighted sum over the expert axis)."""
+    folder = tmp_path_factory.mktemp(request.param)
+    (folder / "spec.yaml").write_text(HEADS_SPEC)
+    sharing = parse_set([f"model.sharing={request.param}", "training.epochs=1"])
+    return train(folder / "spec.yaml", sharing, folder / "runs", verbose=0).run_dir
+
+
+@pytest.mark.parametrize("fmt", ["savedmodel", "tflite", "onnx"])
+def test_soft_sharing_and_experts_export(shared_run: Path, fmt: str, tmp_path: Path) -> None:
+    skip_without_converter(fmt)
+    name = "exported" if fmt == "savedmodel" else f"exported.{fmt}"
+    assert_same_predictions(shared_run, fmt, export(shared_run, fmt, tmp_path / name))
+
+
 def test_exporting_again_replaces_the_savedmodel_when_asked(
     heads_run: Path, tmp_path: Path
 ) -> None:

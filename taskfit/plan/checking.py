@@ -39,7 +39,9 @@ class Checked:
         )
         doc["model"]["layers"] = as_data(plan.layers)
         doc["model"]["members"] = plan.members
-        doc["model"]["ensemble"] = plan.ensemble
+        # how several members hold their weights; with one there is nothing to say (and a spec
+        # with heads that names an ensemble is refused, so --resume of one was)
+        doc["model"]["ensemble"] = plan.ensemble if plan.members > 1 else None
         doc["model"]["numeric_embedding"] = "periodic" if plan.periodic else "none"
         doc["model"]["numeric_clipping"] = "smooth" if plan.clipping else "none"
         doc["training"]["refit"] = plan.refit
