@@ -157,6 +157,21 @@ def test_a_temperature_is_kept_only_where_it_helps_rows_it_was_not_fitted_on() -
     assert not helps_unseen(softmax(z), y)  # calibrated already: a fitted T only adds noise
 
 
+def test_the_fifths_check_scores_each_fifth_at_the_temperature_fitted_not_rounded() -> None:
+    """Every fifth holds the same rows, whose best T is near 1.03: within the 5% that `choose`
+    rounds to 1, but the check itself compares the T as fitted (a rounded T scored each fifth
+    at 1 and so never helped, a second 5% rule)."""
+    rng = np.random.default_rng(5)
+    z = rng.normal(0, 1.5, (20_000, 3))
+    y = np.array([rng.choice(3, p=p) for p in softmax(z)])
+    said = softmax(1.02 * z)
+    t = fit_temperature(said, y, keep_under=0.0)
+    assert 1.0 < t < 1.05 and fit_temperature(said, y) == 1.0
+    # each row five times in a row: the check deals rows to fifths by position, so each fifth
+    # is the whole block
+    assert helps_unseen(np.repeat(said, 5, axis=0), np.repeat(y, 5))
+
+
 def test_the_reliability_diagram_draws_the_model_as_fitted_beside_the_saved_one() -> None:
     from taskfit.report.plots import reliability_diagram
 

@@ -5,6 +5,7 @@ end through the real CLI."""
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import signal
 import subprocess
@@ -71,9 +72,9 @@ def test_the_soft_penalty_falls_as_the_towers_align(write: Write, tmp_path: Path
     together, so the logged penalty falls epoch by epoch, and the saved model holds two
     towers of plain Dense layers."""
     spec = write("spec.yaml", WINE_HEADS + "training: {epochs: 8, early_stopping: null}\n")
-    doc, run_dir = trained(spec, tmp_path, "--set", "model.sharing={name: soft, strength: 1.0}")
+    _doc, run_dir = trained(spec, tmp_path, "--set", "model.sharing={name: soft, strength: 1.0}")
     penalty = [float(row["sharing_penalty"]) for row in history(run_dir)]
-    assert all(b < a for a, b in zip(penalty, penalty[1:], strict=False)), penalty
+    assert all(b < a for a, b in itertools.pairwise(penalty)), penalty
     assert penalty[-1] < 0.85 * penalty[0], penalty  # Adam moves each weight about 0.001 a step
     model = keras.saving.load_model(run_dir / "model.keras")  # safe mode: Keras layers only
     body = model.get_layer("preprocess_and_body")
@@ -90,7 +91,9 @@ def test_soft_and_mmoe_need_hidden_layers_and_heads(write: Write) -> None:
     one = write("one.yaml", "task: binary\ndata: {source: breast_cancer, label: diagnosis}\n")
     single = runner.invoke(app, ["check", str(one), "--set", "model.sharing=soft"])
     assert single.exit_code == 1 and "shapes several heads; this spec has one task" in single.stderr
-    wrong = runner.invoke(app, ["check", str(spec), "--set", "model.sharing={name: mmoe, experts: 1}"])
+    wrong = runner.invoke(
+        app, ["check", str(spec), "--set", "model.sharing={name: mmoe, experts: 1}"]
+    )
     assert wrong.exit_code == 1 and "must be an integer >= 2. Got 1 instead" in wrong.stderr
 
 
@@ -100,7 +103,7 @@ def test_soft_and_mmoe_need_hidden_layers_and_heads(write: Write) -> None:
 @pytest.mark.plots
 def test_mmoe_logs_and_draws_each_heads_gate_weights(write: Write, tmp_path: Path) -> None:
     spec = write("spec.yaml", WINE_HEADS + "training: {epochs: 3}\n")
-    doc, run_dir = trained(spec, tmp_path, "--set", "model.sharing={name: mmoe, experts: 3}")
+    _doc, run_dir = trained(spec, tmp_path, "--set", "model.sharing={name: mmoe, experts: 3}")
     rows = history(run_dir)
     for head in ("cultivar", "alcohol"):
         for row in rows:  # a softmax: each head's mean weights over the experts sum to 1
@@ -203,7 +206,7 @@ def test_the_gradient_methods_train_through_the_cli(
     choice: str, write: Write, tmp_path: Path
 ) -> None:
     spec = write("spec.yaml", WINE_HEADS + "training: {epochs: 4}\n")
-    doc, run_dir = trained(spec, tmp_path, "--set", choice)
+    _doc, run_dir = trained(spec, tmp_path, "--set", choice)
     rows = history(run_dir)
     assert len(rows) == 4 and {"cultivar_weight", "alcohol_weight", "val_loss"} <= set(rows[0])
     losses = [float(row["loss"]) for row in rows]
