@@ -87,3 +87,26 @@ def test_calibration_bench_keeps_a_test_split_neither_choice_sees(
     assert checked.loaded.spec.data.test_fraction == 0.2
     (head,) = checked.plan.heads
     assert head.task == task and head.threshold == ("auto" if task == "binary" else None)
+
+
+@pytest.mark.parametrize("table", ["Wage", "HealthInsurance"])
+def test_heads_bench_tables_check_under_every_choice(table: str, tmp_path: Path) -> None:
+    """bench_heads' tables give three heads, none of whose labels is an input, under every
+    sharing and weighting it runs."""
+    import bench_heads
+
+    from taskfit.plan.checking import check_spec
+
+    spec = bench_heads.write_table(table, tmp_path)
+    for choice, overrides in bench_heads.CHOICES.items():
+        checked = check_spec(spec, overrides)
+        heads = checked.plan.heads
+        assert len(heads) == 3, choice
+        labels = {column for head in heads for column in head.labels.columns}
+        assert not labels & set(checked.data.features), choice
+        assert checked.plan.sharing.name == overrides.get("model.sharing", "hard")
+        assert checked.plan.weighting.name == overrides.get("loss_weighting", "fixed")
+    assert bench_heads.parse_choice("s=model.sharing={name: soft, strength: 0.01}") == (
+        "s",
+        {"model.sharing": {"name": "soft", "strength": 0.01}},
+    )

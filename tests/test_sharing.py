@@ -80,7 +80,7 @@ def test_the_soft_penalty_falls_as_the_towers_align(write: Write, tmp_path: Path
     body = model.get_layer("preprocess_and_body")
     assert {"cultivar_tower", "alcohol_tower"} <= {layer.name for layer in body.layers}
     report = runner.invoke(app, ["report", str(run_dir)])
-    assert "soft (strength 0.05)" in report.stdout
+    assert "soft (strength 1)" in report.stdout
 
 
 def test_soft_and_mmoe_need_hidden_layers_and_heads(write: Write) -> None:

@@ -133,7 +133,7 @@ def test_the_model_learns_the_log_and_outputs_label_units(tmp_path: Path) -> Non
 
 
 def test_a_log1p_model_predicts_zero_where_it_learned_zero() -> None:
-    from taskfit.model.build import label_units
+    from taskfit.model.stacks import label_units
 
     x = keras.Input(shape=(1,))
     stack = label_units("log1p", "target")
