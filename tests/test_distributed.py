@@ -364,6 +364,31 @@ def test_loss_schedules_and_learned_weights_on_two_workers_match_one_process(
 
 @pytest.mark.slow
 @pytest.mark.workers
+@pytest.mark.parametrize("sharing", ["soft", "mmoe"])
+def test_soft_sharing_and_experts_on_two_workers_match_one_process(
+    sharing: str, heads_spec: Path, tmp_path: Path
+) -> None:
+    """The soft penalty (an add_loss the JAX step must collect) and the experts' gates train
+    on the workers as in one process, and log the same penalty and gate weights."""
+    setting = ("--set", f"model.sharing={sharing}")
+    one = train(heads_spec, tmp_path / "one", "--workers", "1", *setting)
+    two = train(heads_spec, tmp_path / "two", "--workers", "2", *setting)
+    assert_same_run(two, one)
+    column = "sharing_penalty" if sharing == "soft" else "bought_gate_1"
+    logged = [float(v) for v in history(two)[column]]
+    assert logged == pytest.approx([float(v) for v in history(one)[column]], rel=1e-4)
+    if sharing == "soft":
+        # the total the workers minimised holds the penalty (the total is the epoch's mean,
+        # the penalty its value at the end: a little lower, as the towers drew together)
+        seen = history(two)
+        weighted = [
+            float(seen[f"{h}_loss"][0]) * float(seen[f"{h}_weight"][0]) for h in ("bought", "age")
+        ]
+        assert float(seen["loss"][0]) - sum(weighted) == pytest.approx(logged[0], rel=0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.workers
 def test_the_small_table_additions_and_a_smoke_run_on_two_workers(
     spec: Path, tmp_path: Path
 ) -> None:
