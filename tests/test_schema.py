@@ -40,6 +40,8 @@ def test_every_config_validates_against_the_schema(
         ({"training": {"epochs": 0}}, "0 is less than the minimum of 1"),
         ({"model": {"layers": [{"units": 8, "dropout": 1.5}]}}, "1.5 is greater than or equal"),
         ({"optimizer": "adamm"}, "'adamm' is not one of"),
+        ({"model": {"sharing": "mmeo"}}, "'mmeo' is not one of"),
+        ({"loss_weighting": "pcgard"}, "'pcgard' is not one of"),
         ({"task": "binery"}, "'binery' is not one of"),
         ({"loss": {"blend": "mse"}}, "is not valid under any of the given schemas"),
     ],
