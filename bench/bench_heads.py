@@ -127,18 +127,21 @@ def shown(metric: str, value: float) -> str:
 
 
 def summary(runs: list[dict[str, Any]]) -> str:
-    """Per table, choice and head: the mean metric both ways, the mean difference, the verdict
-    counts, the mean seconds of the multi-task fit."""
+    """Per table, choice and head: the mean metric both ways, the mean difference (+: the
+    multi-task model is better), the verdict counts, the mean seconds and epochs of the
+    multi-task fit."""
     lines = [
         "| table | choice | head | metric | multi-task | alone | difference | helps / none / "
-        "hurts | fit s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "hurts | fit s | epochs | s / epoch |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in runs:
         groups.setdefault((r["table"], r["choice"]), []).append(r)
     for (table, choice), group in groups.items():
         seconds = statistics.mean(r["seconds_multi_fit"] for r in group)
+        epochs = statistics.mean(r["epochs"] for r in group)
+        per_epoch = statistics.mean(r["seconds_multi_fit"] / r["epochs"] for r in group)
         for head in group[0]["baseline_single"]:
             rows = [r["baseline_single"][head] for r in group]
             metric, unit = rows[0]["metric"], rows[0]["unit"]
@@ -148,7 +151,8 @@ def summary(runs: list[dict[str, Any]]) -> str:
                 f"{shown(metric, statistics.mean(row['multi_task'] for row in rows))} | "
                 f"{shown(metric, statistics.mean(row['single_task'] for row in rows))} | "
                 f"{statistics.mean(row['difference'] for row in rows):+.2f} {unit} | "
-                f"{' / '.join(str(counts[v]) for v in VERDICTS)} | {seconds:.1f} |"
+                f"{' / '.join(str(counts[v]) for v in VERDICTS)} | {seconds:.1f} | "
+                f"{epochs:.0f} | {per_epoch:.2f} |"
             )
     return "\n".join(lines)
 

@@ -393,7 +393,9 @@ def trivial_score(head: str, task: str, y_train: np.ndarray, y_test: np.ndarray)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config", ["aux-output", "multitask", "uncertainty", "loss-schedule"])
+@pytest.mark.parametrize(
+    "config", ["aux-output", "multitask", "uncertainty", "loss-schedule", "experts"]
+)
 def test_head_configs_beat_trivial_baselines(config: str, tmp_path: Path) -> None:
     from taskfit.feed.chunk import TEST, TRAIN
     from taskfit.training.fit import make_splits
