@@ -290,7 +290,8 @@ def smoke_and_predict(
     commands = {
         "import_keras": [sys.executable, "-c", "import keras"],
         "smoke": [exe, "train", str(files.spec), "--smoke", "--output", str(folder / "smoke")],
-        "predict": [exe, "predict", str(run_dir), str(files.rows), "--output", str(out)],
+        # --force: the same file again each repeat (predict never replaces a file unasked)
+        "predict": [exe, "predict", str(run_dir), str(files.rows), "--output", str(out), "--force"],
     }
     walls: dict[str, list[float]] = {kind: [] for kind in commands}
     for _ in range(repeats):
