@@ -14,6 +14,7 @@ from helpers import tiny_csv, tiny_spec
 from typer.testing import CliRunner
 
 from taskfit.cli.app import app
+from taskfit.runfolder.layout import FORMAT
 from taskfit.training.run import train
 
 runner = CliRunner()
@@ -123,7 +124,7 @@ def test_predict_on_a_run_that_did_not_complete_says_so(
     status: str, finished: tuple[Path, Path], tmp_path: Path
 ) -> None:
     """Its model still predicts (it is what the run saved), with a note naming how it ended."""
-    doc = {"status": status, "reason": "MemoryError: out of memory", "format": 5}
+    doc = {"status": status, "reason": "MemoryError: out of memory", "format": FORMAT}
     run = damaged(finished, tmp_path, "status.json", json.dumps(doc).encode())
     result = runner.invoke(app, ["predict", str(run), str(finished[1])])
     assert result.exit_code == 0, result.output

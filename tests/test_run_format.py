@@ -77,11 +77,12 @@ def test_a_folder_from_a_newer_taskfit_is_refused_by_name(old_run: Path, command
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("written", [1, 2, 3, 4])
+@pytest.mark.parametrize("written", [1, 2, 3, 4, 5])
 def test_a_checkpoint_of_an_older_format_is_not_resumed(old_run: Path, written: int) -> None:
     """Format 4 packed the ensemble's members into shared layers, format 5 keeps a checkpoint
-    as one .npz: an older checkpoint does not load into this taskfit's run, so --resume says so
-    instead of failing to load."""
+    as one .npz, format 6 takes the few-valued categories as one one-hot matrix: an older
+    checkpoint does not load into this taskfit's run, so --resume says so instead of failing
+    to load."""
     folder = RunFolder(old_run)
     status = {"status": "interrupted", "reason": "Ctrl-C after 3 epoch(s)"}
     folder.status.write_text(json.dumps({**status, **({"format": written} if written > 1 else {})}))

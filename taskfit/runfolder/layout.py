@@ -15,9 +15,12 @@ from pathlib import Path
 # (Keras's own layers); a checkpoint of format 1-3 does not fit this model, so it is not resumed.
 # 5: a checkpoint holds the training model's and optimizer's variables as one .npz, not
 # Keras's .weights.h5 (which took ten times as long to write each epoch).
-FORMAT = 5
-READS = (1, 2, 3, 4, 5)
-RESUMES_FROM = 5  # the first format whose checkpoint this taskfit's model can load
+# 6: the category columns of few values reach the fitted part as one matrix of one-hot vectors
+# (model.build.one_hot_columns), which moves their inputs in the first layer's weights, so a
+# checkpoint of format 5 is not resumed.
+FORMAT = 6
+READS = (1, 2, 3, 4, 5, 6)
+RESUMES_FROM = 6  # the first format whose checkpoint this taskfit's model can load
 CHECKPOINT = "training_metadata.json"  # Keras's name; here it also names the state file
 STATE_SUFFIX = ".npz"  # a checkpoint's state file: epoch-NNNN.npz
 STATUSES = ("running", "completed", "interrupted", "failed")  # what status.json says
