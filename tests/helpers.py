@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 import time
@@ -63,6 +64,12 @@ def mixed_csv(rows: int = 60) -> str:
         bought = "yes" if (age > 40) != (city == "oslo") else "no"
         lines.append(f"{1000 + i},{age},{city},{plan},{income},{'' if i == 5 else bought}")
     return "\n".join(lines) + "\n"
+
+
+def history_rows(run_dir: Path) -> list[dict[str, str]]:
+    """A run's history.csv, a dict of its cells per epoch, as written."""
+    with (run_dir / "history.csv").open() as f:
+        return list(csv.DictReader(f))
 
 
 def wait_for_epochs(runs: Path, n: int, proc: subprocess.Popen[str], timeout: float = 300) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from helpers import evaluated_names
+from helpers import evaluated_names, history_rows
 from typer.testing import CliRunner
 
 from taskfit.cli.app import app
@@ -228,11 +228,6 @@ def test_a_loss_switch_takes_effect_inside_the_compiled_step() -> None:
     assert schedule.active["output"] == ["mse", "mae"]
 
 
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open() as f:
-        return list(csv.DictReader(f))
-
-
 @pytest.mark.plots
 def test_heads_train_predict_and_evaluate(write: Write, tmp_path: Path) -> None:
     """Every head's loss and metrics under Keras's names in history.csv and metrics.json; predict
@@ -249,7 +244,7 @@ def test_heads_train_predict_and_evaluate(write: Write, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     run = Path(doc["run_dir"])
-    history = read_csv(run / "history.csv")
+    history = history_rows(run)
     assert [row["alcohol_active_loss"] for row in history] == ["mse", "mse", "mae", "mae"]
     for name in ("cultivar_loss", "cultivar_accuracy", "alcohol_loss", "alcohol_mae", "loss"):
         assert name in history[0] and f"val_{name}" in history[0]
@@ -374,7 +369,7 @@ def test_uncertainty_weighting_weighs_the_noisy_head_down(write: Write, tmp_path
     result = runner.invoke(app, ["train", str(spec), "--output", str(tmp_path / "runs"), "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    history = read_csv(Path(doc["run_dir"]) / "history.csv")
+    history = history_rows(Path(doc["run_dir"]))
     first, last = history[0], history[-1]
     # both start near 1/2 (s = 0 for regression heads); the learned weights part ways, the
     # noisy head's ending clearly lower (its standardised loss cannot fall below the noise)

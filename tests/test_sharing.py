@@ -4,7 +4,6 @@ end through the real CLI."""
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import signal
@@ -16,7 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from helpers import wait_for_epochs
+from helpers import history_rows, wait_for_epochs
 from typer.testing import CliRunner
 
 from taskfit.cli.app import app
@@ -38,11 +37,6 @@ WINE_HEADS = (
     "  alcohol: {task: regression, label: alcohol}\n"
     "model: {layers: [{units: 16}, {units: 8}]}\n"
 )
-
-
-def history(run_dir: Path) -> list[dict[str, str]]:
-    with (run_dir / "history.csv").open() as f:
-        return list(csv.DictReader(f))
 
 
 def trained(spec: Path, tmp_path: Path, *extra: str) -> tuple[dict[str, object], Path]:
@@ -73,7 +67,7 @@ def test_the_soft_penalty_falls_as_the_towers_align(write: Write, tmp_path: Path
     towers of plain Dense layers."""
     spec = write("spec.yaml", WINE_HEADS + "training: {epochs: 8, early_stopping: null}\n")
     _doc, run_dir = trained(spec, tmp_path, "--set", "model.sharing={name: soft, strength: 1.0}")
-    penalty = [float(row["sharing_penalty"]) for row in history(run_dir)]
+    penalty = [float(row["sharing_penalty"]) for row in history_rows(run_dir)]
     assert all(b < a for a, b in itertools.pairwise(penalty)), penalty
     assert penalty[-1] < 0.85 * penalty[0], penalty  # Adam moves each weight about 0.001 a step
     model = keras.saving.load_model(run_dir / "model.keras")  # safe mode: Keras layers only
@@ -104,7 +98,7 @@ def test_soft_and_mmoe_need_hidden_layers_and_heads(write: Write) -> None:
 def test_mmoe_logs_and_draws_each_heads_gate_weights(write: Write, tmp_path: Path) -> None:
     spec = write("spec.yaml", WINE_HEADS + "training: {epochs: 3}\n")
     _doc, run_dir = trained(spec, tmp_path, "--set", "model.sharing={name: mmoe, experts: 3}")
-    rows = history(run_dir)
+    rows = history_rows(run_dir)
     for head in ("cultivar", "alcohol"):
         for row in rows:  # a softmax: each head's mean weights over the experts sum to 1
             weights = [float(row[f"{head}_gate_{k}"]) for k in (1, 2, 3)]
@@ -207,7 +201,7 @@ def test_the_gradient_methods_train_through_the_cli(
 ) -> None:
     spec = write("spec.yaml", WINE_HEADS + "training: {epochs: 4}\n")
     _doc, run_dir = trained(spec, tmp_path, "--set", choice)
-    rows = history(run_dir)
+    rows = history_rows(run_dir)
     assert len(rows) == 4 and {"cultivar_weight", "alcohol_weight", "val_loss"} <= set(rows[0])
     losses = [float(row["loss"]) for row in rows]
     assert losses[-1] < losses[0] and np.isfinite(losses).all()
@@ -254,7 +248,7 @@ def test_a_killed_run_resumes_as_if_never_stopped(
     proc.wait(timeout=30)
     resumed = runner.invoke(app, ["train", "--resume", str(run_dir), "--json"])
     assert resumed.exit_code == 0, resumed.output
-    expected, got = history(whole), history(run_dir)
+    expected, got = history_rows(whole), history_rows(run_dir)
     assert [row["epoch"] for row in got] == [str(i) for i in range(1, 7)]
     columns = [c for c in expected[0] if c not in ("epoch", "alcohol_active_loss")]
     assert any(c.startswith(("sharing_penalty", "cultivar_gate_")) for c in columns)

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 
 from taskfit.model.weighted import WeightedHeads
 from taskfit.plan.plan import Head
@@ -142,12 +143,14 @@ class HeadGradients(WeightedHeads):
     def _combined(self, per_head: list[list[Any]], weights: Any, shared: list[int]) -> list[Any]:
         """The gradient each model weight takes: sum_i w_i g_i; for pcgrad on the shared
         weights, the sum of the projected w_i g_i."""
-        count = len(per_head[0])
+        projected = shared if self.method == "pcgrad" else []
         grads = [
-            _sum([weights[i] * g[j] for i, g in enumerate(per_head) if g[j] is not None])
-            for j in range(count)
+            None
+            if j in projected
+            else _sum([weights[i] * g[j] for i, g in enumerate(per_head) if g[j] is not None])
+            for j in range(len(per_head[0]))
         ]
-        if self.method != "pcgrad" or not shared:
+        if not projected:
             return grads
         matrix = keras.ops.stack(
             [_flat([weights[i] * g[j] for j in shared]) for i, g in enumerate(per_head)]
@@ -215,9 +218,7 @@ def _flat(parts: list[Any]) -> Any:
 def _unflat(vector: Any, like: list[Any]) -> list[Any]:
     out, start = [], 0
     for part in like:
-        size = 1
-        for d in part.shape:
-            size *= int(d)
+        size = int(np.prod(part.shape))
         out.append(keras.ops.reshape(vector[start : start + size], part.shape))
         start += size
     return out

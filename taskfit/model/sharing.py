@@ -106,32 +106,39 @@ def tower_distance(groups: list[list[Any]]) -> Any:
     return total
 
 
-class TiedTowers(keras.Model):
-    """The training view under soft sharing: `net`, with strength * tower_distance added to
-    the loss at every step (Keras adds what `add_loss` gives to the compiled loss, and to the
-    validation loss, as it does a kernel regulariser's)."""
+class SoftPenalty:
+    """What soft sharing adds to the loss: strength * tower_distance of the towers' weights
+    as they are (training adds it each step, SharingLog logs it each epoch)."""
 
-    def __init__(self, net: keras.Model, groups: list[list[Any]], strength: float, **kw: Any):
+    def __init__(self, fit: keras.Model, plan: Plan):
+        self.groups = tower_weights(fit, plan)
+        self.strength = float(plan.sharing.params["strength"])
+
+    def __call__(self) -> Any:
+        return self.strength * tower_distance(self.groups)
+
+
+class TiedTowers(keras.Model):
+    """The training view under soft sharing: `net`, with the penalty added to the loss at
+    every step (Keras adds what `add_loss` gives to the compiled loss, and to the validation
+    loss, as it does a kernel regulariser's)."""
+
+    def __init__(self, net: keras.Model, penalty: SoftPenalty, **kw: Any):
         super().__init__(**kw)
         self.net = net
-        self.groups = groups
-        self.strength = float(strength)
+        self.penalty = penalty
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         outputs = self.net(inputs, training=training)
         self.add_loss(self.penalty())
         return outputs
 
-    def penalty(self) -> Any:
-        return self.strength * tower_distance(self.groups)
-
 
 def training_view(net: keras.Model, fit: keras.Model, plan: Plan) -> keras.Model:
     """The model to compile and fit: `net`, or under soft sharing net with the penalty."""
     if plan.sharing.name != "soft":
         return net
-    groups = tower_weights(fit, plan)
-    return TiedTowers(net, groups, float(plan.sharing.params["strength"]), name=net.name)
+    return TiedTowers(net, SoftPenalty(fit, plan), name=net.name)
 
 
 class SharingLog(keras.callbacks.Callback):
@@ -141,8 +148,7 @@ class SharingLog(keras.callbacks.Callback):
 
     def __init__(self, fit: keras.Model, plan: Plan, rows: Callable[[], Any]):
         super().__init__()
-        self.plan = plan
-        self.groups = tower_weights(fit, plan) if plan.sharing.name == "soft" else []
+        self.penalty = SoftPenalty(fit, plan) if plan.sharing.name == "soft" else None
         self.gates, self.rows = None, None
         if plan.sharing.name == "mmoe":
             gates = {h.name: fit.get_layer(gate_name(h.name)).output for h in plan.heads}
@@ -155,10 +161,8 @@ class SharingLog(keras.callbacks.Callback):
 
     def now(self) -> dict[str, float]:
         """The logged values for the weights as they are."""
-        if self.groups:
-            strength = float(self.plan.sharing.params["strength"])
-            value = strength * keras.ops.convert_to_numpy(tower_distance(self.groups))
-            return {SHARING_PENALTY: float(value)}
+        if self.penalty is not None:
+            return {SHARING_PENALTY: float(keras.ops.convert_to_numpy(self.penalty()))}
         if self.gates is None:
             return {}
         weights = self.gates(self.rows, training=False)
