@@ -88,7 +88,7 @@ def time_variant(keras: Any, spec: Path, variant: dict[str, Any], epochs: int) -
     data = feeding.fit_data(models, plan, splits, plan.batch_size)
     fit = {
         **data,
-        "validation_data": feeding.validation_data(models, plan, splits),
+        "validation_data": feeding.validation_feed(models, plan, splits),
         "validation_batch_size": feeding.evaluation_batch(),
         "verbose": 0,
     }

@@ -167,8 +167,7 @@ def test_bagging_is_refused_for_a_streamed_table(tmp_path: Path) -> None:
 
 
 def test_class_weights_ride_on_the_members_weights(tmp_path: Path) -> None:
-    """Keras takes a sample weight or a class weight, not both: a bagged fit multiplies each
-    row's class weight into its members' weights."""
+    """A bagged fit multiplies each row's class weight into its members' weights."""
     spec = tiny_spec(tmp_path, "binary", epochs=1)
     spec.write_text(spec.read_text().replace("model: {layers: [{units: 8}]}\n", BAGGED))
     checked = check_spec(spec, {"training.bagging": True, "training.class_weight": "balanced"})
@@ -176,8 +175,7 @@ def test_class_weights_ride_on_the_members_weights(tmp_path: Path) -> None:
     keras.utils.set_random_seed(0)
     fitted = fit_plan(keras, checked, checked.plan, splits)
     assert fitted.epochs == 1
-    data = feeding.fit_data(fitted.models, checked.plan, splits, 16, {0: 0.5, 1: 2.0})
-    assert "class_weight" not in data
+    _, _, weights = feeding.training_arrays(fitted.models, checked.plan, splits, {0: 0.5, 1: 2.0})
     y = splits.part(TRAIN).y["output"].reshape(-1)
     own = member_weights(training_folds(splits, checked.plan.stratify_by), 3, held_out=False)
-    assert data["sample_weight"] == pytest.approx(own * np.where(y == 1, 2.0, 0.5)[:, None])
+    assert weights == pytest.approx(own * np.where(y == 1, 2.0, 0.5)[:, None])

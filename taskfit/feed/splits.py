@@ -20,6 +20,14 @@ from taskfit.plan.plan import Plan
 from taskfit.spec.keys import Spec
 
 SHUFFLE_ROWS = 65_536  # training rows the shuffle buffer holds at most (a streamed source)
+
+
+def epoch_order(seed: int, epoch: int, rows: int) -> np.ndarray:
+    """The order of `rows` training rows in epoch `epoch`: a permutation drawn from the seed and
+    the epoch's number, so a resumed run draws what the unbroken one drew."""
+    return np.random.default_rng([seed, epoch]).permutation(rows)
+
+
 PLOT_ROWS = 10_000  # test rows the plots read at most
 
 

@@ -156,19 +156,23 @@ def compile_plan(keras: Any, plan: Plan, splits: Splits) -> tuple[Any, ...]:
 
         training = PackedEnsemble(models.members, name="training")
     training = training_view(training, models.fit, plan)
+    steps = feeding.steps_of(splits.sizes()["train"], plan.batch_size)
     trained, weights = compile_heads(
-        training, plan, make_optimizer(plan), losses, steps_per_execution(plan, splits)
+        training, plan, make_optimizer(plan), losses, steps_per_execution(steps)
     )
     hold_loss_state(trained, losses, weights.variables if weights else ())
     return models, trained, weights, losses
 
 
-def steps_per_execution(plan: Plan, splits: Splits) -> int:
-    """The table's steps a compiled call, for an epoch of more steps than that; else 1."""
+def steps_per_execution(steps: int) -> int:
+    """Steps a compiled call for an epoch of `steps`: the largest divisor of `steps` up to the
+    table's steps_per_execution, so that every epoch ends where a call ends (an in-memory
+    table's rows come as one stream for the whole fit, which a call would otherwise read on
+    into the next epoch)."""
     from taskfit.recipe.table import load_table
 
-    steps = load_table().fitting.steps_per_execution
-    return steps if -(-splits.sizes()["train"] // plan.batch_size) > steps else 1
+    most = load_table().fitting.steps_per_execution
+    return max(d for d in range(1, min(most, steps) + 1) if steps % d == 0)
 
 
 def fit_plan(
@@ -196,6 +200,10 @@ def fit_plan(
     # A smoke run's few steps cost less eagerly: tracing the train and test steps took 4-6 s
     # on breast cancer (2 cores), one eager step 0.2 s (see _batch_size).
     trained.run_eagerly = smoke
+    batch_size = _batch_size(plan, splits, smoke)
+    trained.steps_per_execution = steps_per_execution(
+        feeding.steps_of(splits.sizes()["train"], batch_size)
+    )
     made = make_callbacks(
         keras,
         plan=plan,
@@ -215,10 +223,8 @@ def fit_plan(
     fit_started = time.perf_counter()
     with progress.keras_on_stderr():  # results alone on stdout; progress on stderr
         fitted = trained.fit(
-            **feeding.fit_data(
-                models, plan, splits, _batch_size(plan, splits, smoke), _class_weight(plan, splits)
-            ),
-            validation_data=feeding.validation_data(models, plan, splits),
+            **feeding.fit_data(models, plan, splits, batch_size, _class_weight(plan, splits)),
+            validation_data=feeding.validation_feed(models, plan, splits),
             validation_batch_size=feeding.evaluation_batch(),
             epochs=1 if smoke else replay.epochs if replay else spec.training.epochs,
             callbacks=made.callbacks,
