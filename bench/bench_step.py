@@ -12,7 +12,8 @@ tracing). Variants, each a change from taskfit's default:
 - `tabm_mini`: the members share the hidden layers and the embedding (TabM-mini), with 5 or 32
   members;
 - `batch=N`: another batch size (the default follows the table: recipes/training.yaml);
-- `spe=N`: another steps_per_execution (several steps a compiled call);
+- `spe=N`: another steps_per_execution (several steps a compiled call; one that does not divide
+  an epoch's steps reads on into the next epoch's rows, as the stream has no end);
 - `jit`: XLA compilation of the step.
 
     .venv/bin/python bench/bench_step.py [--table credit_data] [--epochs 5] [--repeats 2]
