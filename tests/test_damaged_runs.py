@@ -130,3 +130,94 @@ def test_predict_on_a_run_that_did_not_complete_says_so(
     assert result.exit_code == 0, result.output
     assert f"note: run: training {status} (MemoryError: out of memory)" in result.stderr
     assert len(result.stdout.splitlines()) == 6  # the header and the 5 rows
+
+
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run stopped by Ctrl-C after its second epoch of four, its checkpoint kept."""
+    from taskfit.training.guards import StopOnInterrupt
+
+    def ctrl_c_after_two(self: StopOnInterrupt, epoch: int, logs: object = None) -> None:
+        if epoch == 1:
+            self.signal, self.model.stop_training = "Ctrl-C", True
+
+    folder = tmp_path_factory.mktemp("stopped")
+    spec = tiny_spec(folder, "binary", epochs=4)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(StopOnInterrupt, "on_epoch_end", ctrl_c_after_two, raising=False)
+        asked = {"model.members": 1, "training.bagging": False}
+        return train(spec, asked, folder / "runs", verbose=0).run_dir
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_spec_edited_below_the_epochs_done_is_named_and_nothing_is_lost(
+    stopped: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(stopped, run)
+    resolved = run / "spec.resolved.yaml"
+    resolved.write_text(resolved.read_text().replace("epochs: 4", "epochs: 1"))
+    before = snapshot(run)
+    refused(["train", "--resume", str(run)], f"{resolved}: says training.epochs 1, but the")
+    assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("replaced", ["missing", "a pipe"])
+def test_a_lost_checkpoint_record_is_named_not_taken_for_no_epoch(
+    replaced: str, stopped: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(stopped, run)
+    record = run / "backup" / "training_metadata.json"
+    record.unlink()
+    if replaced == "a pipe":
+        os.mkfifo(record)
+    said = f"{record}: is missing, though history.csv logs 2 epoch(s)"
+    refused(["train", "--resume", str(run)], said if replaced == "missing" else "named pipe")
+
+
+@pytest.mark.parametrize("pid", [99999999999999999999, True, "12"])
+def test_a_process_id_that_is_none_is_named(
+    pid: object, finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    doc = {"status": "running", "format": FORMAT, "process": {"pid": pid, "host": os.uname()[1]}}
+    run = damaged(finished, tmp_path, "status.json", json.dumps(doc).encode())
+    refused(["report", str(run)], f"{run / 'status.json'}: names process {pid!r}")
+
+
+@pytest.mark.parametrize("found", [0, -3, "6", True])
+def test_a_format_that_is_none_is_named_not_called_newer(
+    found: object, finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    doc = {"status": "completed", "format": found}
+    run = damaged(finished, tmp_path, "status.json", json.dumps(doc).encode())
+    refused(["report", str(run)], f"{run / 'status.json'}: says format {found!r}, which is no")
+
+
+def test_run_facts_of_the_wrong_kind_are_named(finished: tuple[Path, Path], tmp_path: Path) -> None:
+    facts = json.loads((finished[0] / "run.json").read_text())
+    for name, wrong in [("epochs", "one"), ("rows", [1, 2, 3]), ("versions", "x")]:
+        run = damaged(
+            finished, tmp_path / name, "run.json", json.dumps({**facts, name: wrong}).encode()
+        )
+        refused(["report", str(run)], f"{run / 'run.json'}: its {name} is {wrong!r}, not")
+
+
+@pytest.mark.parametrize("name", ["run.json", "history.csv"])
+@pytest.mark.parametrize("damage", ["removed", "emptied", "a pipe"])
+def test_a_completed_run_missing_its_record_is_not_called_unfinished(
+    name: str, damage: str, finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    run = damaged(finished, tmp_path, name, b"")
+    path = run / name
+    if damage != "emptied":
+        path.unlink()
+    if damage == "a pipe":
+        os.mkfifo(path)
+    said = {"removed": "is missing", "a pipe": "named pipe"}.get(damage, "")
+    if damage == "emptied":
+        said = "cannot be read (not JSON)" if name == "run.json" else "holds no epoch"
+    refused(["report", str(run)], f"{path}: {said}" if damage != "a pipe" else said)

@@ -212,16 +212,22 @@ def test_soft_sharing_and_experts_export(shared_run: Path, fmt: str, tmp_path: P
 def test_exporting_again_replaces_the_savedmodel_when_asked(
     heads_run: Path, tmp_path: Path
 ) -> None:
+    """Only with --force, and only a folder that holds a SavedModel and nothing else: a file
+    the user put into it is theirs, and replacing the folder would delete it."""
     destination = tmp_path / "model"
     export(heads_run, "savedmodel", destination)
-    (destination / "stale").write_text("from the first export")
+    first = (destination / "saved_model.pb").stat().st_ino
     with pytest.raises(TaskfitError, match="exists; give --force to replace it"):
         export(heads_run, "savedmodel", destination)
-    assert (destination / "stale").exists()
     assert export(heads_run, "savedmodel", destination, force=True) == destination
-    assert not (destination / "stale").exists()
-    assert (destination / "saved_model.pb").is_file()
+    assert (destination / "saved_model.pb").stat().st_ino != first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    for added in (destination / "NOTES.md", destination / "assets" / "mine.txt"):
+        added.write_text("the user's")
+        with pytest.raises(TaskfitError, match="holds other files, which exporting would"):
+            export(heads_run, "savedmodel", destination, force=True)
+        assert added.read_text() == "the user's"
+        added.unlink()
 
 
 def test_an_op_onnx_cannot_take_is_refused_and_nothing_is_written(
@@ -273,6 +279,11 @@ def test_usage_errors_say_what_to_do(
     assert "give a path ending in .tflite" in refused(heads_run, "tflite", tmp_path / "m.bin")
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "mine.txt").write_text("keep me")
+    assert "holds other files, which exporting would delete" in refused(
+        heads_run, "savedmodel", tmp_path / "notes", True
+    )
+    assert (tmp_path / "notes" / "mine.txt").read_text() == "keep me"
+    (tmp_path / "notes" / "saved_model.pb").write_text("not a SavedModel")  # no longer one
     assert "holds other files, which exporting would delete" in refused(
         heads_run, "savedmodel", tmp_path / "notes", True
     )

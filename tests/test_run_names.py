@@ -96,3 +96,11 @@ def test_what_named_a_run_folder_is_read_back_from_its_name(tmp_path: Path) -> N
     assert run_name(second) == "house-prices"  # "-2" when it came in the same second
     assert run_name(Path("a-b-20261204T101500Z-3")) == "a-b"
     assert run_name(Path("no-stamp")) == "no-stamp"
+
+
+@pytest.mark.parametrize("name", [".hidden", "..", "-x", "n" * 300, "été"])
+def test_a_name_from_a_spec_file_makes_a_plain_folder(name: str, tmp_path: Path) -> None:
+    """A spec without `name` names its run after the file, whatever that file is called."""
+    folder = runfolder.create_run_dir(tmp_path, name)
+    assert folder.parent == tmp_path and folder.is_dir()
+    assert folder.name[0] not in ".-" and len(folder.name.encode()) <= 255

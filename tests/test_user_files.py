@@ -3,6 +3,10 @@ run folder's own files always, and any other file that exists without --force.""
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,3 +70,70 @@ def test_an_existing_file_is_replaced_only_with_force(
     assert mine.read_text().startswith("predicted_y,")
     code, _ = predict(run, rows, tmp_path / "new.csv")  # a new file needs nothing
     assert code == 0 and (tmp_path / "new.csv").is_file()
+
+
+def test_a_pipe_or_a_device_is_never_replaced_even_with_force(
+    run_and_rows: tuple[Path, Path], tmp_path: Path
+) -> None:
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    code, stderr = predict(*run_and_rows, pipe, "--force")
+    assert code == 1 and "is a named pipe (FIFO), not a regular file" in stderr
+    assert stat.S_ISFIFO(pipe.lstat().st_mode)
+    code, stderr = predict(*run_and_rows, Path(os.devnull), "--force")
+    assert code == 1 and "is a character device, not a regular file" in stderr
+    assert stat.S_ISCHR(Path(os.devnull).stat().st_mode)
+
+
+def test_a_link_to_nothing_is_not_replaced_by_a_starter_spec(
+    run_and_rows: tuple[Path, Path], tmp_path: Path
+) -> None:
+    link = tmp_path / "link.yaml"
+    link.symlink_to(tmp_path / "elsewhere.yaml")
+    data = tmp_path / "data.csv"
+    data.write_text(tiny_csv(20, "binary"))
+    result = runner.invoke(
+        app, ["recommend", "--data", str(data), "--label", "y", "--write", str(link)]
+    )
+    assert result.exit_code == 1 and "exists already" in result.stderr
+    assert link.is_symlink() and not link.exists()
+
+
+@pytest.mark.parametrize("stdout", ["/dev/full", "closed"])
+def test_results_that_cannot_reach_stdout_are_an_error(stdout: str, tmp_path: Path) -> None:
+    """Not a traceback (a full disk), not a silent exit 0 (stdout closed, the results lost)."""
+    spec = tiny_spec(tmp_path, "binary", epochs=1)
+    target = subprocess.DEVNULL if stdout == "closed" else open(stdout, "w")  # noqa: SIM115
+    command = [sys.executable, "-m", "taskfit", "check", str(spec)]
+    if stdout == "closed":
+        command = ["sh", "-c", 'exec "$@" >&-', "sh", *command]
+    done = subprocess.run(command, stdout=target, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.startswith("error: standard output")
+
+
+def test_an_error_naming_a_file_with_a_line_break_stays_one_line(tmp_path: Path) -> None:
+    spec = tmp_path / "two\nlines.yaml"
+    spec.write_text("bogus: 1\n")
+    result = runner.invoke(app, ["check", str(spec)])
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors and all("two\\nlines.yaml" in line for line in errors)
+    assert len(result.stderr.splitlines()) == len(errors)
+
+
+def test_a_command_that_loads_tensorflow_does_not_load_jax(
+    run_and_rows: tuple[Path, Path],
+) -> None:
+    """TensorFlow imports JAX for TFLite's JAX converter when it is installed; the CLI does
+    not let it (taskfit.cli.app.main says why)."""
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('jax:', sys.modules.get('jax') is not None, file=sys.stderr))\n"
+        "from taskfit.cli.app import main\n"
+        f"sys.argv = ['taskfit', 'predict', {str(run_and_rows[0])!r}, {str(run_and_rows[1])!r}]\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "jax: False" in done.stderr

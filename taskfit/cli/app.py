@@ -8,11 +8,13 @@ datasets answer at once.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Annotated
 
 import typer
 
 from taskfit.cli import run_commands, serve_command, spec_commands, train_commands
+from taskfit.cli.common import run_app
 
 app = typer.Typer(
     name="taskfit",
@@ -71,4 +73,9 @@ def main() -> None:
     # before any command imports Keras: the backend a KERAS_BACKEND in the shell would pick
     # breaks predict and evaluate (model/keras_setup.py); the workers set their own
     os.environ["KERAS_BACKEND"] = "tensorflow"
-    app()
+    # TensorFlow imports JAX, when it is installed, for TFLite's JAX converter, which taskfit
+    # never calls: 0.4-0.7 s of each command that loads TensorFlow (python -X importtime), and
+    # a Ctrl-C landing in JAX's garbage-collection callback was swallowed there (predict went
+    # on and exited 0). The workers of --workers run JAX in processes of their own.
+    sys.modules.setdefault("jax", None)  # type: ignore[arg-type]
+    run_app(app)

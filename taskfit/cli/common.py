@@ -6,6 +6,9 @@ SIGTERM)."""
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
+import sys
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -44,8 +47,8 @@ def handled() -> Iterator[None]:
     try:
         yield
     except TaskfitError as exc:
-        for problem in exc.problems:
-            typer.echo(f"error: {problem}", err=True)
+        for problem in exc.problems:  # one line each, whatever a name it quotes holds
+            typer.echo(f"error: {one_line(str(problem))}", err=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt as exc:
         stopped = isinstance(exc, Terminated)
@@ -58,10 +61,52 @@ def handled() -> Iterator[None]:
         raise typer.Exit(EXIT_TERMINATED) from None
 
 
+# a write that failed for the place it went, not for taskfit: a full disk, a closed pipe
+OUTPUT_FAILED = {errno.ENOSPC, errno.EDQUOT, errno.EPIPE, errno.EIO, errno.EBADF}
+
+
+def run_app(app: typer.Typer) -> None:
+    """The app, whose results must reach stdout: with stdout closed, or a write to it (or to
+    any file) failing for want of space or a reader, one `error:` line and exit 1, never a
+    traceback or a silent 0 with the results gone."""
+    if sys.stdout is None:  # started with its descriptor closed (>&-)
+        typer.echo(
+            "error: standard output is closed; taskfit writes its results there. Send it to a "
+            "file (> out.txt) or to /dev/null",
+            err=True,
+        )
+        sys.exit(1)
+    try:
+        try:
+            app()
+        finally:  # flushed here, where a failure is caught, not at Python's exit
+            sys.stdout.flush()
+    except OSError as exc:
+        if exc.errno not in OUTPUT_FAILED:
+            raise
+        where = exc.filename or "standard output"
+        if exc.filename is None:
+            _stdout_to_devnull()
+        typer.echo(f"error: {where}: cannot be written ({exc.strerror})", err=True)
+        sys.exit(1)
+
+
+def _stdout_to_devnull() -> None:
+    """What Python's docs advise after a failed write to stdout (signal module, "Note on
+    SIGPIPE"): point it at /dev/null, so the flush at exit does not fail once more."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def one_line(text: str) -> str:
+    """`text` with its line breaks written as \\n: a file or column name may hold one."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def say(kind: str, lines: list[str] | tuple[str, ...]) -> None:
     """Warnings and notes go to stderr, one line each: stdout stays the result."""
     for line in lines:
-        typer.echo(f"{kind}: {line}", err=True)
+        typer.echo(f"{kind}: {one_line(line)}", err=True)
 
 
 SpecArg = Annotated[Path, typer.Argument(help="the task spec (YAML)", show_default=False)]

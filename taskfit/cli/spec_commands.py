@@ -74,7 +74,7 @@ def _infer_and_write(
         found.append(f"{label}: {why}")
         tasks[label] = task
     if write is not None:
-        if write.exists():
+        if write.exists() or write.is_symlink():  # a link to nothing is still the user's
             raise TaskfitError(f"--write {write}: exists already; choose another path")
         save_text(write, starter_spec(tasks, data, write), "--write")
     for line in found:  # once nothing can fail: a refused command prints nothing on stdout

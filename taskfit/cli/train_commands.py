@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -216,7 +217,20 @@ def _cluster(
     assert coordinator is not None and process_id is not None and count is not None
     if process_id >= count:
         usage(f"--process-id {process_id}: processes are numbered 0 to {count - 1}")
+    _check_address(coordinator)
     return Cluster(coordinator, count, process_id)
+
+
+def _check_address(coordinator: str) -> None:
+    """--coordinator is HOST:PORT, checked here: JAX took `nohost` for an IndexError, port -1 for
+    a crash and port 99999 for a wait with no end, each after the run folder was made."""
+    host, colon, port = coordinator.rpartition(":")  # [::1]:1234, an IPv6 host, keeps its colons
+    if colon and host.strip() and re.fullmatch(r"[0-9]{1,5}", port) and 1 <= int(port) <= 65535:
+        return
+    usage(
+        f"--coordinator {coordinator!r}: expected HOST:PORT, process 0's host name or address "
+        "and a port from 1 to 65535, e.g. 10.0.0.1:1234"
+    )
 
 
 def tune(

@@ -130,4 +130,8 @@ def _json_type(
         ):
             if getattr(param, bound) is not None:
                 node[key] = getattr(param, bound)
+        if param.max_length is not None:
+            node["maxLength"] = param.max_length
+        if param.pattern is not None:  # JSON Schema's pattern searches; Param's matches whole
+            node["pattern"] = "^" + param.pattern[0].removeprefix("(?s)")
     return node

@@ -145,6 +145,15 @@ def _pairs(node: yaml.MappingNode, path: PathKey, walk: _Walk) -> dict[Any, Pair
                     for key, pair in _pairs(source, path, walk).items():
                         merged.setdefault(key, pair)
             continue
+        if isinstance(key_node, yaml.CollectionNode):  # `? [a, b]`: no data key can be a list
+            kind = "a list" if isinstance(key_node, yaml.SequenceNode) else "a mapping"
+            walk.problems.add(
+                dotted(path) or "YAML",
+                f"a key must be a string (or number); got {kind}; write the key as a plain word",
+                key_node.start_mark.line + 1,
+                walk.doc.source,
+            )
+            continue
         key = _key(key_node)
         if key in own:
             line = key_node.start_mark.line + 1
@@ -172,6 +181,7 @@ def parse_yaml(text: str, source: str) -> YamlDoc:
         if node is not None:
             # before the constructor, which folds merge keys into the node in place
             _walk(node, (), _Walk(doc, problems))
+            problems.raise_if_any()  # a key the constructor cannot hash is said once, here
             doc.data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark

@@ -18,7 +18,13 @@ from taskfit.data.dates import (
     first_not_a_date,
     is_datetime,
 )
-from taskfit.data.labels import is_missing, not_finite, number
+from taskfit.data.labels import (
+    FEATURE_LIMIT,
+    beyond_feature_limit,
+    is_missing,
+    not_finite,
+    number,
+)
 from taskfit.errors import Problems
 from taskfit.spec.keys import DataSpec
 
@@ -99,6 +105,15 @@ def infer_columns(
     return tuple(columns)
 
 
+def too_large(cell: str, at: str) -> str:
+    """What is wrong with a feature cell (`at`: where it is) beyond FEATURE_LIMIT, and the fix."""
+    return (
+        f"has {cell!r} at {at}, beyond {FEATURE_LIMIT:.2g} in size: the model "
+        "standardises each column by its variance, which float32 could not hold. Rescale the "
+        "column (divide it by a power of ten), or empty that cell"
+    )
+
+
 IDENTIFIER = "identifier"  # the note of a column left out as one
 
 
@@ -135,6 +150,10 @@ def _infer(
                 f"has {table.cells[name][bad]!r} at CSV line "
                 f"{table.lines[bad]}; numbers must be finite. Fix or empty that cell.",
             )
+        huge = next(iter(beyond_feature_limit(table.cells[name])), None)
+        if bad is None and huge is not None:
+            at = f"CSV line {table.lines[huge]}"
+            problems.add(f"column {name}", too_large(table.cells[name][huge], at))
         if not declared and _is_row_number(name, values, missing):
             return Column(name, IGNORED, missing, distinct, f"{IDENTIFIER}: one integer per row")
         note = "data.numeric" if declared else ""

@@ -75,6 +75,22 @@ def is_missing(text: str) -> bool:
     return text.strip().lower() in MISSING
 
 
+# A numeric feature's largest size: the model standardises each column by its variance, kept
+# in float32 (3.4e38), so the values' squares must fit there; a column of 3e38 had an infinite
+# variance and reached the model as zeros.
+FEATURE_LIMIT = math.sqrt(3.4028234663852886e38)  # 1.8e19
+
+
+def beyond_feature_limit(cells: list[str]) -> list[int]:
+    """Rows whose cell is a number too large for a feature (FEATURE_LIMIT)."""
+    return [
+        i
+        for i, c in enumerate(cells)
+        if not is_missing(c) and (n := number(c)) is not None and math.isfinite(n)
+        and abs(n) > FEATURE_LIMIT
+    ]  # fmt: skip
+
+
 def not_finite(cells: list[str]) -> list[int]:
     """Rows whose cell is present but not a finite number (text, inf, -inf)."""
     return [

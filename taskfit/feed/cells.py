@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from taskfit.data.columns import too_large
 from taskfit.data.dates import DateFormat
-from taskfit.data.labels import MISSING, number
+from taskfit.data.labels import FEATURE_LIMIT, MISSING, number
 from taskfit.errors import DataError
 from taskfit.feed.chunk import TRAIN, Block, Chunk, Span
 from taskfit.plan.plan import Head
@@ -145,12 +146,16 @@ def _numeric_matrix(columns: Mapping[str, Any], names: Sequence[str], where: Whe
                 f"column {name}: {row} has {cell!r}, not a number; fix the cell, or list "
                 f"{name} in data.categorical"
             )
-        too_big = np.flatnonzero(np.abs(np.nan_to_num(values)) > FLOAT32_MAX)
-        if len(too_big):
+        infinite = np.flatnonzero(np.abs(np.nan_to_num(values)) > FLOAT32_MAX)
+        if len(infinite):
             raise DataError(
-                f"column {name}: {where.at(int(too_big[0]))} is infinite or beyond a 32-bit "
+                f"column {name}: {where.at(int(infinite[0]))} is infinite or beyond a 32-bit "
                 "float (3.4e38); use an empty cell for a missing value"
             )
+        too_big = np.flatnonzero(np.abs(np.nan_to_num(values)) > FEATURE_LIMIT)
+        if len(too_big):
+            cell = cells(columns[name])[int(too_big[0])].as_py()
+            raise DataError(f"column {name}: {too_large(cell, where.at(int(too_big[0])))}")
         matrix[:, j] = values
     return matrix
 

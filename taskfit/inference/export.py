@@ -129,13 +129,47 @@ def _destination(run: Run, fmt: str, output: str | Path | None, force: bool) -> 
     if path.exists() and not path.is_dir():
         raise TaskfitError(f"--output {path}: is a file; give a new or empty folder")
     if path.is_dir() and any(path.iterdir()):
-        if not (path / "saved_model.pb").is_file():
+        if not is_saved_model(path):
             raise TaskfitError(
                 f"--output {path}: holds other files, which exporting would delete; give a "
                 "new or empty folder"
             )
         check_output(path / "saved_model.pb", "--output", force, own=own)
     return path
+
+
+# What TensorFlow writes in a SavedModel folder (tf.saved_model.save): a folder holding anything
+# else is the user's, and an export replacing it would delete what they put there.
+SAVED_MODEL_FILES = {"saved_model.pb", "fingerprint.pb"}
+VARIABLES_FILE = re.compile(r"variables\.(index|data-\d{5}-of-\d{5})")
+
+
+def is_saved_model(folder: Path) -> bool:
+    """Whether `folder` holds a SavedModel and nothing else: only the files, links excluded,
+    that tf.saved_model.save writes (an empty assets/: taskfit's models keep no asset files)."""
+
+    def entries(where: Path) -> list[Path]:
+        return list(where.iterdir()) if where.is_dir() and not where.is_symlink() else []
+
+    top = {p.name: p for p in entries(folder)}
+    if "saved_model.pb" not in top or any(p.is_symlink() for p in top.values()):
+        return False
+    for name, entry in top.items():
+        if name == "variables":
+            ok = entry.is_dir() and all(
+                _plain(p, VARIABLES_FILE.fullmatch(p.name)) for p in entries(entry)
+            )
+        elif name == "assets":
+            ok = entry.is_dir() and not entries(entry)
+        else:
+            ok = _plain(entry, name in SAVED_MODEL_FILES)
+        if not ok:
+            return False
+    return True
+
+
+def _plain(path: Path, named_so: Any) -> bool:
+    return bool(named_so) and path.is_file() and not path.is_symlink()
 
 
 # ---- writing atomically ----

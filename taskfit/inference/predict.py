@@ -19,7 +19,7 @@ from taskfit.feed.memory import encode_table
 from taskfit.model.keras_setup import load_saved_model
 from taskfit.plan.outputs import by_head, keras_form, logged
 from taskfit.plan.plan import Head
-from taskfit.runfolder.files import read_record
+from taskfit.runfolder.files import read_facts, read_record
 from taskfit.runfolder.layout import RunFolder
 from taskfit.runfolder.opened import Run, open_run, read_rows
 from taskfit.spec.keys import SINGLE_HEAD
@@ -79,7 +79,7 @@ def passed_through(run: Run, table: Table, keep: Sequence[str]) -> list[str]:
             f"--keep {', '.join(missing)}: not a column of {Path(table.path).name}; its columns: "
             f"{', '.join(table.columns)}"
         )
-    found = read_record(RunFolder(run.folder).facts).get("identifiers")
+    found = read_facts(run.folder).get("identifiers")
     ids = [c for c in found if isinstance(c, str)] if isinstance(found, list) else []
     wanted = set(keep) | {c for c in ids if c in table.columns}
     return [c for c in table.columns if c in wanted]
@@ -218,7 +218,7 @@ def _target_scales(run: Run, model: Any) -> dict[str, tuple[float, float]]:
     """Each regression head's training target (mean, std), from run.json. A folder written
     before run.json held them (format 1 or 2) has them only in the model: the Rescaling after
     each regression head of several, named as the head."""
-    facts = read_record(RunFolder(run.folder).facts)
+    facts = read_facts(run.folder)
     if "targets" in facts:
         return {name: (float(m), float(s)) for name, (m, s) in facts["targets"].items()}
     if not run.plan.multi:

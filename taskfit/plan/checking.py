@@ -82,10 +82,31 @@ def _resolve_head(labels: dict[str, Any], choices: dict[str, Any], head: Head) -
 SKEWED = 0.4
 
 
+# Keras's default learning rates are 0.001 (adam, rmsprop, adamw) and 0.01 (sgd). Above 1 a step
+# can move a weight further than its initial scale, which seldom trains; but Keras takes any
+# rate > 0 and a schedule or clipping may tame it, so a note says so rather than a refusal.
+HIGH_RATE = 1.0
+
+
+def _rate_note(plan: Plan) -> list[str]:
+    """A note on a learning rate far above Keras's defaults (1e3 for 1e-3 is a slip)."""
+    key, rate = (
+        ("schedule.initial_learning_rate", plan.schedule.params.get("initial_learning_rate"))
+        if plan.schedule
+        else ("optimizer.learning_rate", plan.optimizer.params.get("learning_rate"))
+    )
+    if not isinstance(rate, int | float) or rate <= HIGH_RATE:
+        return []
+    return [
+        f"{key}: {rate:g} is far above Keras's defaults (0.001 for adam, 0.01 for sgd); above "
+        f"{HIGH_RATE:g} training seldom converges and the loss may turn NaN: lower it"
+    ]
+
+
 def notes(checked: Checked) -> list[str]:
-    """What the user should know about the data before trusting the result."""
+    """What the user should know about the data and settings before trusting the result."""
     data = checked.data
-    out = []
+    out = _rate_note(checked.plan)
     if data.streamed:
         out.append(
             f"streaming {data.streamed.name}: column types and labels from its first "

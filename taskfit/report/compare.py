@@ -13,8 +13,8 @@ from taskfit.recipe.table import higher_is_better
 from taskfit.runfolder.files import (
     check_format,
     count_epochs,
+    read_facts,
     read_metrics,
-    read_record,
     read_status,
 )
 from taskfit.runfolder.layout import RunFolder
@@ -120,7 +120,7 @@ def read_run(folder: Path) -> dict[str, Any]:
         "epochs": count_epochs(folder) or 0,
         **settings(spec),
         # run.json's; runs from before bagging were all on their test split
-        "metrics_on": read_record(files.facts).get("metrics_on") or "test",
+        "metrics_on": read_facts(folder).get("metrics_on") or "test",
         "metrics": read_metrics(metrics_path),
     }
 

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from taskfit.errors import TaskfitError
+from taskfit.config.readable import check_regular
+from taskfit.errors import DataError, TaskfitError
 from taskfit.plan.plan import Head, described
 from taskfit.report.diagnosis import curves_say
 from taskfit.runfolder.files import (
     count_epochs,
+    read_facts,
     read_history,
     read_metrics,
     read_object,
@@ -77,12 +79,14 @@ class Report:
 def read_report(folder: Path) -> Report:
     run = open_run(folder, need_model=False)
     files = RunFolder(folder)
-    facts = read_record(files.facts)
+    facts = read_facts(folder)
     metrics = read_metrics(files.metrics) if files.metrics.exists() else {}
     plan, spec = run.plan, run.spec
     if files.status.exists():  # damaged: say so, not "unknown"
         read_object(files.status)
     status = read_status(folder) or "unknown"
+    if status == "completed":  # a finished run wrote both: one gone or damaged is said
+        _check_finished(files, facts)
     reason = read_reason(folder)
     process = training_process(folder) if status == "running" else None
     if process is not None:
@@ -139,6 +143,21 @@ def read_report(folder: Path) -> Report:
     metrics_on = facts.get("metrics_on") or "test"
     explained = _explained(files.explained)
     return Report(run, summary, choices, heads, metrics, plots, metrics_on, explained)
+
+
+def _check_finished(files: RunFolder, facts: dict[str, Any]) -> None:
+    """run.json and history.csv as a completed run leaves them (a DataError naming the file
+    otherwise; "not recorded (the run did not finish)" would misstate a completed run)."""
+    if not facts:
+        read_object(files.facts)  # says what is wrong: missing, a list, a pipe
+    history = files.history
+    if not read_history(history):
+        if history.exists():  # a pipe or a device in its place: says which
+            check_regular(history, str(history), DataError)
+        what = "holds no epoch" if history.exists() else "is missing"
+        raise DataError(
+            f"{history}: {what}, though the run completed; it is damaged or not what taskfit wrote"
+        )
 
 
 def _explained(path: Path) -> dict[str, Any] | None:

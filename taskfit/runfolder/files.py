@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from taskfit.config.readable import check_regular
+from taskfit.config.readable import check_regular, file_kind
 from taskfit.errors import DataError, TaskfitError
 from taskfit.runfolder.layout import FORMAT, READS, RunFolder
 
@@ -45,8 +45,11 @@ def run_name(folder: Path) -> str:
 
 
 def create_run_dir(parent: Path, name: str) -> Path:
-    """A new folder, never a shared one: a second run in the same second gets -2, -3 ..."""
-    stem = f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}-{datetime.now(UTC):{STAMP}}"
+    """A new folder, never a shared one: a second run in the same second gets -2, -3 ... Named
+    after a spec file, it loses a leading . or - (a hidden folder, an option to a shell) and
+    what would pass a file system's 255 bytes (spec.keys.NAME bounds a spec's own name)."""
+    plain = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).lstrip(".-")[:210] or "run"
+    stem = f"{plain}-{datetime.now(UTC):{STAMP}}"
     make_output_folder(parent)
     for n in range(1, 1000):
         path = parent / (stem if n == 1 else f"{stem}-{n}")
@@ -72,6 +75,11 @@ def check_output(
     output inside a run folder (its export/), where a file may go."""
     if path.is_dir():
         raise TaskfitError(f"{option} {path}: is a folder; give a path to a file")
+    if path.exists() and not path.is_file():  # a pipe or a device is written through, not replaced
+        raise TaskfitError(
+            f"{option} {path}: is {file_kind(path.stat().st_mode)}, not a regular file; taskfit "
+            "writes its output to a file it can replace whole. Give the path of a file"
+        )
     if path.exists():
         for given in reads:
             if given.exists() and os.path.samefile(path, given):
@@ -158,8 +166,13 @@ def training_process(run_dir: Path) -> tuple[int, bool] | None:
     if not isinstance(process, dict) or process.get("host") != socket.gethostname():
         return None
     pid = process.get("pid")
-    if not isinstance(pid, int) or pid <= 0:
+    if pid is None:
         return None
+    if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid < 2**31:  # pid_t
+        raise DataError(
+            f"{RunFolder(run_dir).status}: names process {pid!r}, which is no process id; it "
+            "is damaged or not what taskfit wrote"
+        )
     try:
         os.kill(pid, 0)  # signal 0: only whether it exists
     except ProcessLookupError:
@@ -185,7 +198,12 @@ def _status_field(run_dir: Path, name: str) -> str:
 def read_format(run_dir: Path) -> int:
     """The format status.json records; 1 for a folder written before formats were."""
     found = read_record(RunFolder(run_dir).status).get("format", 1)
-    return found if isinstance(found, int) else 1
+    if isinstance(found, bool) or not isinstance(found, int) or found < 1:
+        raise DataError(
+            f"{RunFolder(run_dir).status}: says format {found!r}, which is no run folder format "
+            "(a whole number from 1); it is damaged or not what taskfit wrote"
+        )
+    return found
 
 
 def check_format(run_dir: Path) -> None:
@@ -289,6 +307,54 @@ def read_record(path: Path) -> dict[str, Any]:
     except (OSError, ValueError, DataError):  # a pipe in its place is not waited on
         return {}
     return doc if isinstance(doc, dict) else {}
+
+
+def _count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _names(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+# run.json's fields that commands read, and what each must be (training/outputs.run_facts)
+FACT_CHECKS: dict[str, tuple[str, Any]] = {
+    "epochs": ("a count", _count),
+    "best_epoch": ("a count or null", lambda v: v is None or _count(v)),
+    "seconds": ("a number", _number),
+    "fit_seconds": ("a number", _number),
+    "rows": ("counts by part", lambda v: isinstance(v, dict) and all(map(_count, v.values()))),
+    "folds": ("a count", _count),
+    "processes": ("a count", _count),
+    "metrics_on": ("text", lambda v: isinstance(v, str)),
+    "memorisable": (
+        "column -> share of rows",
+        lambda v: isinstance(v, dict) and all(map(_number, v.values())),
+    ),
+    "identifiers": ("a list of column names", _names),
+    "versions": (
+        "package -> version",
+        lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+    ),
+}
+
+
+def read_facts(run_dir: Path) -> dict[str, Any]:
+    """run.json as read_record reads it, its fields checked: one of the wrong kind (a text where
+    a count goes) is a DataError naming the file and the field, not a traceback later."""
+    path = RunFolder(run_dir).facts
+    facts = read_record(path)
+    for name, (kind, fits) in FACT_CHECKS.items():
+        if name in facts and not fits(facts[name]):
+            raise DataError(
+                f"{path}: its {name} is {facts[name]!r}, not {kind}; it is damaged or not what "
+                "taskfit wrote"
+            )
+    return facts
 
 
 def write_yaml(path: Path, doc: Any, header: str = "") -> None:

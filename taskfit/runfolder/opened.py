@@ -19,9 +19,9 @@ from taskfit.plan.make import make_plan
 from taskfit.plan.plan import Plan
 from taskfit.runfolder.files import (
     check_format,
+    read_facts,
     read_format,
     read_reason,
-    read_record,
     read_status,
 )
 from taskfit.runfolder.layout import RunFolder
@@ -77,7 +77,7 @@ def read_thresholds(files: RunFolder, plan: Plan) -> dict[str, float]:
     asked = [h.name for h in plan.heads if h.threshold is not None]
     if not asked:
         return {}
-    found = read_record(files.facts).get("thresholds")
+    found = read_facts(files.path).get("thresholds")
     found = found if isinstance(found, dict) else {}
     # Param.check lets null through (a key may be unset); a kept threshold may not be
     bad = [n for n in asked if found.get(n) is None or THRESHOLD_RANGE.check(found[n])]

@@ -33,7 +33,7 @@ def resumable_spec(run_dir: Path, *, workers: bool = False) -> Path:
             "`taskfit train` wrote"
         )
     check_format(run_dir)
-    load_resolved(spec)
+    epochs = load_resolved(spec).spec.training.epochs
     _check_writable(RunFolder(run_dir))
     read_object(RunFolder(run_dir).status)  # damaged: say so, not "no epoch finished"
     status = read_status(run_dir)
@@ -56,6 +56,7 @@ def resumable_spec(run_dir: Path, *, workers: bool = False) -> Path:
             "diverge again. Fix the spec (a lower learning rate, say) and train it afresh"
         )
     if not has_checkpoint(run_dir):
+        _check_no_epoch_finished(RunFolder(run_dir))
         raise TaskfitError(
             f"--resume {run_dir}: no epoch finished before it stopped, so there is nothing to "
             f"carry on from; train again with: taskfit train {spec}"
@@ -68,7 +69,7 @@ def resumable_spec(run_dir: Path, *, workers: bool = False) -> Path:
             f"still loads, but training cannot carry on. Train again with: "
             f"taskfit train {spec}"
         )
-    check_checkpoint(run_dir)
+    check_checkpoint(run_dir, epochs)
     on_workers = checkpoint_backend(run_dir) == "jax"
     if on_workers != workers:
         how = "with --workers N" if on_workers else "without --workers"
@@ -78,6 +79,25 @@ def resumable_spec(run_dir: Path, *, workers: bool = False) -> Path:
             f"that model; resume it {how}"
         )
     return spec
+
+
+def _check_no_epoch_finished(folder: RunFolder) -> None:
+    """A run without the checkpoint's metadata finished no epoch, unless its history logs some
+    or an epoch's state file is there: then that file is damaged or gone (a DataError naming
+    it), which "no epoch finished" would misstate."""
+    checkpoint = folder.checkpoint
+    if checkpoint.exists() or checkpoint.is_symlink():
+        read_object(checkpoint)  # no regular file: says what it is
+    logged = len(next(iter(read_history(folder.history).values()), []))
+    states = sorted(p.name for p in folder.backup.glob(f"epoch-*{STATE_SUFFIX}"))
+    if logged or states:
+        found = (
+            f"{folder.history.name} logs {logged} epoch(s)" if logged else f"{states[-1]} is there"
+        )
+        raise DataError(
+            f"{checkpoint}: is missing, though {found}; the checkpoint is damaged, so the run "
+            "cannot carry on. Train the run afresh (without --resume)"
+        )
 
 
 def _check_writable(folder: RunFolder) -> None:
@@ -92,10 +112,11 @@ def _check_writable(folder: RunFolder) -> None:
             )
 
 
-def check_checkpoint(run_dir: Path) -> None:
-    """The checkpoint reads whole before anything is written: its metadata names an epoch and a
-    state file beside it, and that file and early stopping's best weights load (a DataError
-    naming the file otherwise; a failure during fit would mark the run failed)."""
+def check_checkpoint(run_dir: Path, epochs: int) -> None:
+    """The checkpoint reads whole before anything is written: its metadata names an epoch
+    before the resolved spec's last (`epochs`) and a state file beside it, and that file and
+    early stopping's best weights load (a DataError naming the file otherwise; a failure
+    during fit would mark the run failed)."""
     folder = RunFolder(run_dir)
     metadata = read_object(folder.checkpoint)
     epoch, weights = metadata.get("epoch"), metadata.get("weights")
@@ -118,6 +139,13 @@ def check_checkpoint(run_dir: Path) -> None:
         raise DataError(
             f"{folder.history}: holds {logged} epoch(s), but the checkpoint says {epoch} "
             "finished; it is damaged or not what taskfit wrote. Train the run afresh "
+            "(without --resume)"
+        )
+    if epoch >= epochs:  # a fit from there would run no epoch and log none
+        raise DataError(
+            f"{folder.spec}: says training.epochs {epochs}, but the checkpoint holds {epoch} "
+            "finished epochs, so nothing is left to train; the file is damaged or was edited. "
+            "Put back the number of epochs it was trained with, or train the run afresh "
             "(without --resume)"
         )
 

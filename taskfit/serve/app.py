@@ -15,8 +15,7 @@ from fastapi.responses import JSONResponse
 from taskfit import __version__
 from taskfit.errors import TaskfitError
 from taskfit.inference.predict import Predictor
-from taskfit.runfolder.files import read_record
-from taskfit.runfolder.layout import RunFolder
+from taskfit.runfolder.files import read_facts
 from taskfit.runfolder.opened import check_rows
 from taskfit.serve.batching import MicroBatcher, Rows
 from taskfit.serve.rows import as_table, request_rows
@@ -129,7 +128,7 @@ def describe(predictor: Predictor) -> dict[str, Any]:
         }
         for head in run.plan.heads
     ]
-    facts = read_record(RunFolder(run.folder).facts)
+    facts = read_facts(run.folder)
     return {
         "run": run.folder.name,
         "columns": {column: kind for kind, names in kinds.items() for column in names},

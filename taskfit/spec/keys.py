@@ -231,6 +231,15 @@ class TrainingSpec:
     )
 
 
+# `name` starts a folder name: up to 255 bytes on every common file system, of which the UTC
+# time, -2 to -999 for runs in the same second and -smoke or -tune take 27. A first . would
+# hide the folder (`..` made `..-<time>`) and a first - reads as an option in a shell.
+NAME = Param(
+    "str",
+    max_length=200,
+    pattern=(r"(?s)[A-Za-z0-9_].*", "starting with A-Z, a-z, 0-9 or _ (not . or -)"),
+)
+
 SINGLE_HEAD = "output"  # a spec with one task has one head, named as its Keras output layer
 AUTO_LOSS = LossSpec.named("auto")
 LOSS_DOC = (
@@ -274,7 +283,12 @@ class Spec:
         "(conflicting gradients projected apart) or gradnorm (learned from gradient norms)",
         names="weightings",
     )
-    name: str | None = key(None, doc="names the run folder; default: the spec file's name")
+    name: str | None = key(
+        None,
+        doc="names the run folder: the name, then the UTC time; any character but A-Z, a-z, "
+        "0-9, _, . and - becomes - there (default: the spec file's name)",
+        param=NAME,
+    )
     model: ModelSpec = key(ModelSpec(), doc="the network between input and output")
     loss: LossSpec = key(AUTO_LOSS, doc=LOSS_DOC, names="losses")
     optimizer: Choice = key(

@@ -15,9 +15,9 @@ from taskfit.errors import TaskfitError
 from taskfit.report.compare import spec_items
 from taskfit.report.report import read_report, write_html
 from taskfit.runfolder.files import (
+    read_facts,
     read_history,
     read_metrics,
-    read_record,
     read_status,
     run_name,
 )
@@ -48,7 +48,7 @@ def log_run(run_dir: Path, tracking: TrackingSpec) -> str:
     files = RunFolder(run_dir)
     report = read_report(run_dir)
     resolved = report.run.spec
-    facts = read_record(files.facts)
+    facts = read_facts(run_dir)
     estimate = "oof" if facts.get("metrics_on") == "out-of-fold" else "test"
     try:
         client = mlflow.MlflowClient(tracking_uri=tracking.mlflow)

@@ -43,17 +43,22 @@ def make_callbacks(
     smoke: bool,
     rates: list[float] | None,
     writer: bool = True,
+    validated: bool = True,
 ) -> FitCallbacks:
     """`weights`: the heads' weighting callback (or None); `sharing`: the log of what the heads'
     sharing does (taskfit.model.sharing.SharingLog, or None); `feed`: the data's own callbacks;
     `rates`: a refit's learning rate per epoch (a refit neither stops early nor checkpoints);
     `writer`: this process writes the run folder's epochs (one process of several only reads
-    them, to resume)."""
+    them, to resume); `validated`: the fit has validation rows (without, nothing watches a
+    val_ quantity: train's note says so, and Keras would warn each epoch)."""
     from taskfit.model.losses import LossSchedule, MixedLoss
     from taskfit.model.optim import LearningRateLog
     from taskfit.training.guards import StopOnInterrupt, StopOnNonFinite
 
-    plateau, stopper = _stopping(plan, spec, run_dir, off=smoke or rates is not None, writer=writer)
+    watching = spec.training.early_stopping
+    unwatched = watching is not None and watching.monitor.startswith("val_") and not validated
+    off = smoke or rates is not None or unwatched
+    plateau, stopper = _stopping(plan, spec, run_dir, off=off, writer=writer)
     # the rate in force each epoch, when a schedule or a plateau cut moves it; before EpochLog
     callbacks: list[Any] = [LearningRateLog()] if plan.schedule or plateau else []
     mixed = {

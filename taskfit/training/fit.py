@@ -216,6 +216,7 @@ def fit_plan(
         smoke=smoke,
         rates=replay.rates if replay else None,
         writer=writer,
+        validated=bool(splits.folds or splits.sizes()["validation"]),
     )
     if not trained.built:  # the uncertainty wrapper is built by a first call (checkpoints need it)
         trained(feeding.first_rows(models, splits))

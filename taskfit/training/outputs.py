@@ -15,7 +15,7 @@ from taskfit.feed.confidence import output_at_temperature
 from taskfit.feed.splits import PLOT_ROWS, Splits
 from taskfit.plan.outputs import by_head
 from taskfit.plan.plan import Plan
-from taskfit.runfolder.files import read_record
+from taskfit.runfolder.files import read_facts
 from taskfit.runfolder.layout import RunFolder
 from taskfit.training.fit import Fitted
 from taskfit.training.heldout import out_of_fold_outputs
@@ -36,7 +36,7 @@ def run_facts(
 
     from taskfit import __version__
 
-    before = read_record(RunFolder(run_dir).facts)
+    before = read_facts(run_dir)
     return {
         "epochs": fitted.epochs,
         "best_epoch": fitted.best_epoch,

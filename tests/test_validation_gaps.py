@@ -1,0 +1,134 @@
+"""What `check` let through and `train` could not run, found by a reliability probe: a YAML key
+that is a list, numbers beyond what Keras computes with, run names that make no folder or a
+hidden one, and a --coordinator that is no HOST:PORT. The CLI cases are in tests/corpus/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import typer
+
+from taskfit.cli.train_commands import _check_address
+from taskfit.config.params import LIMITS, Param
+from taskfit.errors import SpecError
+from taskfit.plan.checking import check_spec, notes
+from taskfit.spec.keys import NAME
+from taskfit.spec.spec import parse_spec
+
+MINIMAL = "task: binary\ndata: {source: breast_cancer, label: diagnosis}\n"
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(text, Path("."))
+    return [str(p) for p in caught.value.problems]
+
+
+@pytest.mark.parametrize(
+    ("key", "kind"), [("[a, b]", "a list"), ("{a: 1}", "a mapping"), ("[[a]]", "a list")]
+)
+def test_a_key_that_is_a_list_or_a_mapping_is_one_problem_at_its_line(key: str, kind: str) -> None:
+    assert problems(MINIMAL + f"? {key}\n: 3\n") == [
+        f"<spec>:3: YAML: a key must be a string (or number); got {kind}; write the key as a "
+        "plain word"
+    ]
+
+
+def test_every_complex_key_is_named_with_its_section_and_the_other_problems_too() -> None:
+    text = MINIMAL + "model:\n  ? [units]\n  : 3\ntraining: {epochs: 1, epochs: 2}\n"
+    assert sorted(problems(text)) == [
+        "<spec>:4: model: a key must be a string (or number); got a list; write the key as a "
+        "plain word",
+        "<spec>:6: training.epochs: is given twice; keep one",
+    ]
+
+
+@pytest.mark.parametrize("kind", ["int", "float"])
+def test_a_number_up_to_what_keras_holds_is_taken_and_beyond_it_refused(kind: str) -> None:
+    limit = LIMITS[kind][0]
+    largest = int(limit) if kind == "int" else limit
+    beyond = int(limit) + 1 if kind == "int" else 1e39
+    assert Param(kind, gt=0).check(largest) is None
+    assert f"and at most {Param(kind)._shown(limit)} in size" in str(
+        Param(kind, gt=0).check(beyond)
+    )
+
+
+def test_a_key_with_an_upper_bound_of_its_own_keeps_it() -> None:
+    """training.seed stops at 2**32 - 1, far below int64: NumPy's and TensorFlow's seeds are
+    32-bit, and the key says so itself."""
+    seed = Param("int", ge=0, le=2**32 - 1)
+    assert seed.check(2**32 - 1) is None
+    assert seed.check(2**32) == "must be an integer >= 0 and <= 4294967295. Got 4294967296 instead."
+
+
+def test_an_integer_of_four_hundred_digits_for_a_number_is_refused_not_a_crash() -> None:
+    """math.isfinite cannot convert an int that large to a float: an OverflowError before."""
+    assert "at most 3.40282e+38 in size" in str(Param("float", gt=0).check(10**400))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "training: {batch_size: 100000000000000000000}\n",
+            "training.batch_size: must be an integer >= 1, and at most 9223372036854775807",
+        ),
+        (
+            f"model: {{layers: [{{units: {2**63}}}]}}\n",
+            "model.layers[0].units: must be an integer >= 1, and at most 9223372036854775807",
+        ),
+        (
+            f"training: {{early_stopping: {{patience: {2**64}}}}}\n",
+            "patience: must be an integer >= 0, and at most 9223372036854775807",
+        ),
+        ("optimizer: {name: adam, learning_rate: 1e39}\n", "optimizer.learning_rate: must be"),
+        ("training: {class_weight: {'0': 1e300, '1': 1}}\n", "training.class_weight.0: must be"),
+        ("loss: {name: huber, delta: 1e39}\n", "loss.delta: must be a number > 0, and at most"),
+    ],
+)
+def test_a_number_keras_cannot_hold_is_refused_naming_its_key(text: str, message: str) -> None:
+    found = problems(MINIMAL + text)
+    assert len(found) == 1 and message in found[0], found
+
+
+@pytest.mark.parametrize("name", ["churn", "my run", "run_2", "_x", "Größe", "a" * 200, "v1.2"])
+def test_a_run_name_that_makes_a_plain_folder_is_taken(name: str) -> None:
+    assert NAME.check(name) is None
+
+
+@pytest.mark.parametrize("name", ["..", ".", "../../x", ".hidden", "-x", "", "été", "a" * 201])
+def test_a_run_name_that_makes_a_hidden_odd_or_too_long_folder_is_refused(name: str) -> None:
+    problem = str(NAME.check(name))
+    assert problem.startswith("must be a string of at most 200 characters, starting with")
+
+
+def test_a_high_learning_rate_is_a_note_not_a_refusal() -> None:
+    spec = {
+        "task": "binary",
+        "data": {"source": "breast_cancer", "label": "diagnosis"},
+        "optimizer": {"name": "sgd", "learning_rate": 50},
+    }
+    said = notes(check_spec(spec))
+    assert any(n.startswith("optimizer.learning_rate: 50 is far above") for n in said), said
+    spec["optimizer"] = {"name": "sgd", "learning_rate": 0.5}
+    assert not any("learning_rate" in n for n in notes(check_spec(spec)))
+
+
+@pytest.mark.parametrize("address", ["10.0.0.1:1234", "h:1", "host.example:65535", "[::1]:8476"])
+def test_a_coordinator_host_and_port_is_taken(address: str) -> None:
+    _check_address(address)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["nohost", "localhost:-1", "localhost:abc", "localhost:99999", "h:0", ":1", "h:", " :1"],
+)
+def test_a_coordinator_that_is_no_host_and_port_is_a_usage_error(
+    address: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(typer.Exit) as stopped:
+        _check_address(address)
+    assert stopped.value.exit_code == 2
+    assert f"--coordinator {address!r}: expected HOST:PORT" in capsys.readouterr().err
