@@ -187,8 +187,8 @@ def _in_order(parts: Any, rows: int, batch_size: int) -> Any:
     import tensorflow as tf
 
     starts = tf.data.Dataset.range(0, rows, batch_size)
-    ends = starts.map(lambda start: tf.range(start, tf.minimum(start + batch_size, rows)))
-    return _gathered(parts, ends)
+    spans = starts.map(lambda start: tf.range(start, tf.minimum(start + batch_size, rows)))
+    return _gathered(parts, spans)
 
 
 def _gathered(parts: Any, indices: Any) -> Any:
