@@ -153,15 +153,25 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
-def test_a_spec_edited_below_the_epochs_done_is_named_and_nothing_is_lost(
-    stopped: Path, tmp_path: Path
+@pytest.mark.parametrize("recorded", [1, 2])
+def test_a_spec_at_or_below_the_epochs_done_is_said_and_nothing_is_lost(
+    recorded: int, stopped: Path, tmp_path: Path
 ) -> None:
+    """The run's checkpoint holds 1 finished epoch (the Ctrl-C cut its second short): with a
+    resolved spec of 1 epoch nothing is left to train; a checkpoint of 2 against it means an
+    edited file (a resume from there ran no epoch and wiped history.csv)."""
     run = tmp_path / "run"
     shutil.copytree(stopped, run)
     resolved = run / "spec.resolved.yaml"
     resolved.write_text(resolved.read_text().replace("epochs: 4", "epochs: 1"))
+    record = run / "backup" / "training_metadata.json"
+    record.write_text(json.dumps({**json.loads(record.read_text()), "epoch": recorded}))
     before = snapshot(run)
-    refused(["train", "--resume", str(run)], f"{resolved}: says training.epochs 1, but the")
+    said = {
+        1: "1 of 1 epoch(s) (training.epochs) finished before it stopped",
+        2: f"{resolved}: says training.epochs 1, but the checkpoint holds 2",
+    }
+    refused(["train", "--resume", str(run)], said[recorded])
     assert snapshot(run) == before
 
 

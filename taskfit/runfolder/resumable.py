@@ -141,12 +141,18 @@ def check_checkpoint(run_dir: Path, epochs: int) -> None:
             "finished; it is damaged or not what taskfit wrote. Train the run afresh "
             "(without --resume)"
         )
-    if epoch >= epochs:  # a fit from there would run no epoch and log none
+    if epoch > epochs:  # a fit from there would run no epoch and log none
         raise DataError(
             f"{folder.spec}: says training.epochs {epochs}, but the checkpoint holds {epoch} "
             "finished epochs, so nothing is left to train; the file is damaged or was edited. "
             "Put back the number of epochs it was trained with, or train the run afresh "
             "(without --resume)"
+        )
+    if epoch == epochs:
+        raise TaskfitError(
+            f"--resume {run_dir}: {epochs} of {epochs} epoch(s) (training.epochs) finished "
+            f"before it stopped, so nothing is left to train; {folder.model.name} holds what "
+            "it saved when it stopped. To train longer, train afresh with more training.epochs"
         )
 
 
