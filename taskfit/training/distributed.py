@@ -30,7 +30,7 @@ validation.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
+import importlib.metadata
 import json
 import os
 import re
@@ -74,9 +74,19 @@ def local_cluster(workers: int) -> Cluster:
     return Cluster(f"127.0.0.1:{port}", workers)
 
 
+def _installed(package: str) -> bool:
+    """Whether `package` is installed, asked of its distribution's metadata: the CLI's process
+    keeps JAX out of its imports (taskfit.cli.app.main), so the import system says no."""
+    try:
+        importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 def check_distributable(checked: Checked, cluster: Cluster) -> None:
     """Everything --workers cannot do yet, before any process starts."""
-    if importlib.util.find_spec("jax") is None:
+    if not _installed("jax"):
         raise TaskfitError(
             "--workers/--num-processes: needs JAX, which is not installed; pip install "
             '"taskfit[distributed]"'
