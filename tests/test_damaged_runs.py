@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import zipfile
 from pathlib import Path
 
@@ -209,7 +210,8 @@ def test_a_format_that_is_none_is_named_not_called_newer(
 
 def test_run_facts_of_the_wrong_kind_are_named(finished: tuple[Path, Path], tmp_path: Path) -> None:
     facts = json.loads((finished[0] / "run.json").read_text())
-    for name, wrong in [("epochs", "one"), ("rows", [1, 2, 3]), ("versions", "x")]:
+    wrongs = [("epochs", "one"), ("rows", [1, 2, 3]), ("versions", "x"), ("targets", {"y": "x"})]
+    for name, wrong in wrongs:
         run = damaged(
             finished, tmp_path / name, "run.json", json.dumps({**facts, name: wrong}).encode()
         )
@@ -231,3 +233,13 @@ def test_a_completed_run_missing_its_record_is_not_called_unfinished(
     if damage == "emptied":
         said = "cannot be read (not JSON)" if name == "run.json" else "holds no epoch"
     refused(["report", str(run)], f"{path}: {said}" if damage != "a pipe" else said)
+
+
+def test_a_pipe_where_report_writes_is_named_not_replaced(
+    finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(finished[0], run)
+    os.mkfifo(run / "report.html")
+    refused(["report", str(run)], f"{run / 'report.html'}: is a named pipe (FIFO), not the file")
+    assert stat.S_ISFIFO((run / "report.html").lstat().st_mode)

@@ -422,12 +422,16 @@ def test_the_small_table_additions_and_a_smoke_run_on_two_workers(
 
 
 def test_without_jax_the_message_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib.util
+    import importlib.metadata
 
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "jax" else real(name, *a)
-    )
+    real = importlib.metadata.version
+
+    def version(name: str) -> str:
+        if name == "jax":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
     result = runner.invoke(app, ["train", str(ROOT / "configs" / "binary.yaml"), "--workers", "2"])
     assert result.exit_code == 1
     assert 'needs JAX, which is not installed; pip install "taskfit[distributed]"' in result.stderr

@@ -288,6 +288,10 @@ def test_usage_errors_say_what_to_do(
         heads_run, "savedmodel", tmp_path / "notes", True
     )
     assert (tmp_path / "notes" / "mine.txt").read_text() == "keep me"
+    (tmp_path / "link").symlink_to(tmp_path / "nowhere")
+    assert "is a link; give a new or empty folder" in refused(
+        heads_run, "savedmodel", tmp_path / "link", True
+    )
     (tmp_path / "old.tflite").write_text("the user's")
     assert "exists; give --force" in refused(heads_run, "tflite", tmp_path / "old.tflite")
     assert "is in the run folder" in refused(heads_run, "tflite", heads_run / "model.tflite")

@@ -256,6 +256,23 @@ def test_a_loss_that_is_not_a_number_stops_training_and_says_why(
         assert len(list(csv.DictReader(f))) == 1  # stopped in the first epoch
 
 
+def test_weights_that_turn_nan_on_the_last_step_fail_the_run(tmp_path: Path) -> None:
+    """Every batch's loss was a number (the rate jumps for the last of 3 steps, after its loss
+    is taken), the weights after it were not: the run used to end "completed" with a NaN
+    model and NaN metrics."""
+    jump = "schedule: {name: piecewise_constant, boundaries: [1], values: [0.01, 1.0e+30]}\n"
+    spec = helpers.tiny_spec(tmp_path, "binary", epochs=1, extra=jump)
+    result = runner.invoke(
+        app, ["train", str(spec), "--output", str(tmp_path / "runs"), "--set", "model.members=1"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "the loss became nan in epoch 1 (at its end)" in result.stderr
+    assert "the schedule piecewise_constant" in result.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "failed"
+    assert not (run_dir / "model.keras").exists()
+
+
 def test_same_spec_and_seed_give_the_same_metrics_and_weights(
     tiny_spec: Path, tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ import contextlib
 import errno
 import os
 import sys
+import traceback
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -77,18 +78,30 @@ def run_app(app: typer.Typer) -> None:
         )
         sys.exit(1)
     try:
-        try:
-            app()
-        finally:  # flushed here, where a failure is caught, not at Python's exit
-            sys.stdout.flush()
+        app()
     except OSError as exc:
-        if exc.errno not in OUTPUT_FAILED:
-            raise
-        where = exc.filename or "standard output"
-        if exc.filename is None:
-            _stdout_to_devnull()
-        typer.echo(f"error: {where}: cannot be written ({exc.strerror})", err=True)
-        sys.exit(1)
+        _output_failed(exc, to_stdout=_echoing(exc))
+    finally:  # flushed here, where a failure is caught, not at Python's exit
+        try:
+            sys.stdout.flush()
+        except OSError as exc:
+            _output_failed(exc, to_stdout=True)
+
+
+def _output_failed(exc: OSError, to_stdout: bool) -> None:
+    if exc.errno not in OUTPUT_FAILED:
+        raise exc
+    if to_stdout:
+        _stdout_to_devnull()
+    where = "standard output" if to_stdout else exc.filename or "a file it was writing"
+    typer.echo(f"error: {where}: cannot be written ({exc.strerror})", err=True)
+    sys.exit(1)
+
+
+def _echoing(exc: BaseException) -> bool:
+    """Whether `exc` came from writing a result to stdout (click's echo, which typer's is)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return any(f.name == "echo" and "click" in f.filename for f in frames)
 
 
 def _stdout_to_devnull() -> None:

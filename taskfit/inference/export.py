@@ -66,9 +66,22 @@ def export(
     run = open_run(run_dir)
     destination = _destination(run, fmt, output, force)
     model = load_saved_model(RunFolder(run.folder).model)
-    with _atomically(destination) as (staged, scratch):
-        write(model, run.plan.heads, staged, scratch)
+    try:
+        with _atomically(destination) as (staged, scratch):
+            write(model, run.plan.heads, staged, scratch)
+    except OSError as exc:
+        raise TaskfitError(f"--output {destination}: cannot be written ({exc.strerror})") from None
+    except Exception as exc:  # TensorFlow's own for a full disk (ResourceExhaustedError)
+        if type(exc).__name__ not in TF_WRITE_ERRORS:
+            raise
+        raise TaskfitError(
+            f"--output {destination}: cannot be written ({_first_line(exc)}); nothing was replaced"
+        ) from None
     return destination
+
+
+# what TensorFlow raises when a file of a SavedModel cannot be written (tf.errors)
+TF_WRITE_ERRORS = {"ResourceExhaustedError", "PermissionDeniedError", "UnavailableError"}
 
 
 def input_names(columns: list[str]) -> dict[str, str]:
@@ -126,6 +139,8 @@ def _destination(run: Run, fmt: str, output: str | Path | None, force: bool) -> 
             )
         check_output(path, "--output", force, own=own)
         return path
+    if path.is_symlink():  # a link is the user's, wherever it leads
+        raise TaskfitError(f"--output {path}: is a link; give a new or empty folder")
     if path.exists() and not path.is_dir():
         raise TaskfitError(f"--output {path}: is a file; give a new or empty folder")
     if path.is_dir() and any(path.iterdir()):

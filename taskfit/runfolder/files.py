@@ -126,7 +126,14 @@ def save_model(model: Any, path: Path) -> None:
 def _staged(path: Path, suffix: str) -> Iterator[Path]:
     """A new file of a unique name beside `path` to write, renamed over `path` when the block
     ends, removed if it fails. Created exclusively (O_EXCL), so a file or a link already there
-    is never written through; mode 0666 less the umask, as open() makes a file."""
+    is never written through; mode 0666 less the umask, as open() makes a file. A pipe, a
+    device or a folder in `path`'s place is not replaced (a DataError naming it): taskfit did
+    not put it there."""
+    if path.exists() and not path.is_file():
+        raise DataError(
+            f"{path}: is {file_kind(path.stat().st_mode)}, not the file taskfit writes there; "
+            "move it away and run the command again"
+        )
     for _ in range(100):
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{suffix}")
         try:
@@ -336,6 +343,15 @@ FACT_CHECKS: dict[str, tuple[str, Any]] = {
         lambda v: isinstance(v, dict) and all(map(_number, v.values())),
     ),
     "identifiers": ("a list of column names", _names),
+    "targets": (
+        "head -> [mean, scale]",
+        lambda v: (
+            isinstance(v, dict)
+            and all(
+                isinstance(x, list) and len(x) == 2 and all(map(_number, x)) for x in v.values()
+            )
+        ),
+    ),
     "versions": (
         "package -> version",
         lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),

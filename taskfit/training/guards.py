@@ -17,7 +17,10 @@ from taskfit.errors import Terminated
 
 
 class StopOnNonFinite(keras.callbacks.Callback):
-    """Stops at the first batch whose loss is NaN or infinite, remembering where (1-based)."""
+    """Stops at the first batch whose loss is NaN or infinite, remembering where (1-based), or
+    at an epoch's end whose training or validation loss is (batch 0): a last step can leave
+    the weights NaN after every batch's loss was a number (a schedule raising the rate to
+    1e30 ended "completed" with a NaN model)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -31,9 +34,17 @@ class StopOnNonFinite(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is None:
             return
+        self._check(loss, batch + 1)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        for name in ("loss", "val_loss"):
+            if self.found is None and (logs or {}).get(name) is not None:
+                self._check((logs or {})[name], 0)
+
+    def _check(self, loss: Any, batch: int) -> None:
         value = float(keras.ops.convert_to_numpy(loss))
         if not math.isfinite(value):
-            self.found = (self.epoch, batch + 1, value)
+            self.found = (self.epoch, batch, value)
             self.model.stop_training = True
 
 

@@ -338,11 +338,12 @@ def _end_status(run_dir: Path, fitted: Fitted, *, baseline_lost: bool) -> str:
 
 def diverged_message(where: tuple[int, int, float], plan: Plan) -> str:
     epoch, batch, loss = where
-    rate = plan.schedule.params.get("initial_learning_rate") if plan.schedule else None
-    rate = rate if rate is not None else plan.optimizer.params.get("learning_rate")
+    at = f"batch {batch}" if batch else "at its end"
+    rate = f"{plan.optimizer.name} at {plan.optimizer.params.get('learning_rate')}"
+    if plan.schedule:  # the schedule sets the rate, whatever the optimizer's says
+        rate = f"the schedule {plan.schedule.name} with {plan.schedule.params}"
     return (
-        f"training diverged: the loss became {loss} in epoch {epoch} (batch {batch}); stopped "
-        f"there. Likely causes: a learning rate too high ({plan.optimizer.name} at {rate}; try "
-        "10x lower, or the default), a regression target or input on a huge scale, or "
-        "extreme values in the data."
+        f"training diverged: the loss became {loss} in epoch {epoch} ({at}); stopped there. "
+        f"Likely causes: a learning rate too high ({rate}; try 10x lower, or the default), "
+        "a regression target or input on a huge scale, or extreme values in the data."
     )
