@@ -243,3 +243,14 @@ def test_a_pipe_where_report_writes_is_named_not_replaced(
     os.mkfifo(run / "report.html")
     refused(["report", str(run)], f"{run / 'report.html'}: is a named pipe (FIFO), not the file")
     assert stat.S_ISFIFO((run / "report.html").lstat().st_mode)
+
+
+@pytest.mark.parametrize("content", [b"garbage", b'{"status": "bogus"}', b'{"status": 5}'])
+def test_a_status_that_is_none_is_named_by_compare_and_report(
+    content: bytes, finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """compare showed such a run as "completed" (or the value as it was)."""
+    run = damaged(finished, tmp_path, "status.json", content)
+    said = f"{run / 'status.json'}: " + ("cannot be read" if content == b"garbage" else "says")
+    refused(["compare", str(run), str(finished[0])], said)
+    refused(["report", str(run)], said)

@@ -137,3 +137,15 @@ def test_a_command_that_loads_tensorflow_does_not_load_jax(
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "jax: False" in done.stderr
+
+
+def test_a_starter_spec_never_goes_into_a_run_folder(
+    run_and_rows: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text(tiny_csv(20, "binary"))
+    inside = run_and_rows[0] / "new.yaml"
+    argv = ["recommend", "--data", str(data), "--label", "y", "--write", str(inside)]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 1 and "is in the run folder" in result.stderr
+    assert not inside.exists()

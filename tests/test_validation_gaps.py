@@ -123,7 +123,19 @@ def test_a_coordinator_host_and_port_is_taken(address: str) -> None:
 
 @pytest.mark.parametrize(
     "address",
-    ["nohost", "localhost:-1", "localhost:abc", "localhost:99999", "h:0", ":1", "h:", " :1"],
+    [
+        "nohost",
+        "localhost:-1",
+        "localhost:abc",
+        "localhost:99999",
+        "h:0",
+        ":1",
+        "h:",
+        " :1",
+        "localhost:80:90",
+        "local host:80",
+        "[::1:80",
+    ],
 )
 def test_a_coordinator_that_is_no_host_and_port_is_a_usage_error(
     address: str, capsys: pytest.CaptureFixture[str]

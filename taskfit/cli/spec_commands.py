@@ -65,7 +65,7 @@ def _infer_and_write(
     on stderr when stdout holds one JSON or YAML document); with `write`, a starter spec."""
     from taskfit.data.csvtable import read_csv
     from taskfit.data.infer import infer_task, starter_spec
-    from taskfit.runfolder.files import save_text
+    from taskfit.runfolder.files import check_output, save_text
 
     table = read_csv(data)
     tasks, found = {}, []
@@ -76,6 +76,7 @@ def _infer_and_write(
     if write is not None:
         if write.exists() or write.is_symlink():  # a link to nothing is still the user's
             raise TaskfitError(f"--write {write}: exists already; choose another path")
+        check_output(write, "--write", force=False)  # not into a run folder
         save_text(write, starter_spec(tasks, data, write), "--write")
     for line in found:  # once nothing can fail: a refused command prints nothing on stdout
         typer.echo(line, err=not to_stdout)

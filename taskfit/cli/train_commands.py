@@ -225,7 +225,8 @@ def _check_address(coordinator: str) -> None:
     """--coordinator is HOST:PORT, checked here: JAX took `nohost` for an IndexError, port -1 for
     a crash and port 99999 for a wait with no end, each after the run folder was made."""
     host, colon, port = coordinator.rpartition(":")  # [::1]:1234, an IPv6 host, keeps its colons
-    if colon and host.strip() and re.fullmatch(r"[0-9]{1,5}", port) and 1 <= int(port) <= 65535:
+    plain = re.fullmatch(r"\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+", host)  # one name, or [IPv6]
+    if colon and plain and re.fullmatch(r"[0-9]{1,5}", port) and 1 <= int(port) <= 65535:
         return
     usage(
         f"--coordinator {coordinator!r}: expected HOST:PORT, process 0's host name or address "

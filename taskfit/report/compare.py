@@ -12,10 +12,10 @@ from taskfit.plan.plan import additions_text
 from taskfit.recipe.table import higher_is_better
 from taskfit.runfolder.files import (
     check_format,
+    checked_status,
     count_epochs,
     read_facts,
     read_metrics,
-    read_status,
 )
 from taskfit.runfolder.layout import RunFolder
 from taskfit.runfolder.opened import load_resolved
@@ -116,7 +116,7 @@ def read_run(folder: Path) -> dict[str, Any]:
     return {
         "run_dir": str(folder),
         "spec": spec,
-        "status": read_status(folder) or "completed",
+        "status": checked_status(folder) or "unknown",
         "epochs": count_epochs(folder) or 0,
         **settings(spec),
         # run.json's; runs from before bagging were all on their test split

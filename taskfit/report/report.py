@@ -16,6 +16,7 @@ from taskfit.errors import DataError, TaskfitError
 from taskfit.plan.plan import Head, described
 from taskfit.report.diagnosis import curves_say
 from taskfit.runfolder.files import (
+    checked_status,
     count_epochs,
     read_facts,
     read_history,
@@ -23,7 +24,6 @@ from taskfit.runfolder.files import (
     read_object,
     read_reason,
     read_record,
-    read_status,
     run_name,
     training_process,
     write_text,
@@ -82,9 +82,7 @@ def read_report(folder: Path) -> Report:
     facts = read_facts(folder)
     metrics = read_metrics(files.metrics) if files.metrics.exists() else {}
     plan, spec = run.plan, run.spec
-    if files.status.exists():  # damaged: say so, not "unknown"
-        read_object(files.status)
-    status = read_status(folder) or "unknown"
+    status = checked_status(folder) or "unknown"  # damaged: said, not shown as a status
     if status == "completed":  # a finished run wrote both: one gone or damaged is said
         _check_finished(files, facts)
     reason = read_reason(folder)

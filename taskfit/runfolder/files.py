@@ -19,7 +19,7 @@ import yaml
 
 from taskfit.config.readable import check_regular, file_kind
 from taskfit.errors import DataError, TaskfitError
-from taskfit.runfolder.layout import FORMAT, READS, RunFolder
+from taskfit.runfolder.layout import FORMAT, READS, STATUSES, RunFolder
 
 
 def make_output_folder(folder: Path) -> bool:
@@ -192,6 +192,21 @@ def training_process(run_dir: Path) -> tuple[int, bool] | None:
 def read_status(run_dir: Path) -> str:
     """The status a run folder records ("" when it has none, or an unreadable one)."""
     return _status_field(run_dir, "status")
+
+
+def checked_status(run_dir: Path) -> str:
+    """status.json's status, "" when the folder has none; a DataError naming the file when it
+    is damaged or names no status taskfit writes (a report or comparison would misstate it)."""
+    path = RunFolder(run_dir).status
+    if not (path.exists() or path.is_symlink()):
+        return ""
+    status = read_object(path).get("status")
+    if status not in STATUSES:
+        raise DataError(
+            f"{path}: says status {status!r}, none of {', '.join(STATUSES)}; it is damaged or "
+            "not what taskfit wrote"
+        )
+    return str(status)
 
 
 def read_reason(run_dir: Path) -> str:

@@ -10,16 +10,16 @@ from taskfit.config.readable import file_kind
 from taskfit.errors import DataError, TaskfitError
 from taskfit.runfolder.files import (
     check_format,
+    checked_status,
     read_format,
     read_history,
     read_object,
     read_reason,
     read_record,
-    read_status,
     read_weights,
     training_process,
 )
-from taskfit.runfolder.layout import RESUMES_FROM, STATE_SUFFIX, STATUSES, RunFolder
+from taskfit.runfolder.layout import RESUMES_FROM, STATE_SUFFIX, RunFolder
 from taskfit.runfolder.opened import load_resolved
 
 
@@ -35,13 +35,8 @@ def resumable_spec(run_dir: Path, *, workers: bool = False) -> Path:
     check_format(run_dir)
     epochs = load_resolved(spec).spec.training.epochs
     _check_writable(RunFolder(run_dir))
-    read_object(RunFolder(run_dir).status)  # damaged: say so, not "no epoch finished"
-    status = read_status(run_dir)
-    if status not in STATUSES:
-        raise TaskfitError(
-            f"{RunFolder(run_dir).status}: says status {status!r}, none of "
-            f"{', '.join(STATUSES)}; it is damaged or not what taskfit wrote"
-        )
+    read_object(RunFolder(run_dir).status)  # missing or damaged: said, not "no epoch finished"
+    status = checked_status(run_dir)
     if status == "completed":
         raise TaskfitError(f"--resume {run_dir}: this run completed; there is nothing to resume")
     process = training_process(run_dir) if status == "running" else None
