@@ -147,8 +147,9 @@ def _tell(result: Any, *, smoke: bool, as_json: bool) -> None:
     elif not smoke:
         budget = result.checked.loaded.spec.training.epochs
         if result.best_epoch and result.epochs < budget:
+            why = f"stopped by {result.stopped_by}" if result.stopped_by else "early stopping"
             typer.echo(
-                f"early stopping: {result.epochs} of {budget} epochs run; kept the weights of "
+                f"{why}: {result.epochs} of {budget} epochs run; kept the weights of "
                 f"epoch {result.best_epoch}",
                 err=True,
             )
