@@ -224,9 +224,16 @@ def _check_splits(plan: Plan, loaded: LoadedSpec, data: DataView) -> None:
                 "checked on. Merge the rare classes, or give more rows (is it an identifier?)"
             )
     if split_sizes(plan, loaded, data)[0] == 0:
+        validation = loaded.spec.data.validation_fraction
+        key, share = (  # the key that holds out more names the problem
+            ("data.validation_fraction", validation)
+            if not plan.bagging and validation > plan.test_fraction
+            else ("data.test_fraction", plan.test_fraction)
+        )
         raise SpecError(
-            f"data.test_fraction: {plan.test_fraction:g} of {rows} labelled rows held out for "
-            "testing (and the validation split) leave none to train on; lower "
+            f"{key}: {share:g} held out leaves none of the {rows} labelled rows to train on "
+            f"(data.test_fraction {plan.test_fraction:g} for testing, then "
+            f"data.validation_fraction {validation:g} of the rest); lower "
             "data.test_fraction or data.validation_fraction"
         )
 
