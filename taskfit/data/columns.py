@@ -150,8 +150,8 @@ def _infer(
                 f"has {table.cells[name][bad]!r} at CSV line "
                 f"{table.lines[bad]}; numbers must be finite. Fix or empty that cell.",
             )
-        huge = next(iter(beyond_feature_limit(table.cells[name])), None)
-        if bad is None and huge is not None:
+        if bad is None and any(v is not None and abs(v) > FEATURE_LIMIT for v in values):
+            huge = beyond_feature_limit(table.cells[name])[0]
             at = f"CSV line {table.lines[huge]}"
             problems.add(f"column {name}", too_large(table.cells[name][huge], at))
         if not declared and _is_row_number(name, values, missing):

@@ -146,13 +146,14 @@ def _numeric_matrix(columns: Mapping[str, Any], names: Sequence[str], where: Whe
                 f"column {name}: {row} has {cell!r}, not a number; fix the cell, or list "
                 f"{name} in data.categorical"
             )
-        infinite = np.flatnonzero(np.abs(np.nan_to_num(values)) > FLOAT32_MAX)
+        size = np.abs(np.nan_to_num(values))
+        infinite = np.flatnonzero(size > FLOAT32_MAX)
         if len(infinite):
             raise DataError(
                 f"column {name}: {where.at(int(infinite[0]))} is infinite or beyond a 32-bit "
                 "float (3.4e38); use an empty cell for a missing value"
             )
-        too_big = np.flatnonzero(np.abs(np.nan_to_num(values)) > FEATURE_LIMIT)
+        too_big = np.flatnonzero(size > FEATURE_LIMIT)
         if len(too_big):
             cell = cells(columns[name])[int(too_big[0])].as_py()
             raise DataError(f"column {name}: {too_large(cell, where.at(int(too_big[0])))}")

@@ -172,19 +172,20 @@ def is_saved_model(folder: Path) -> bool:
     for name, entry in top.items():
         if name == "variables":
             ok = entry.is_dir() and all(
-                _plain(p, VARIABLES_FILE.fullmatch(p.name)) for p in entries(entry)
+                VARIABLES_FILE.fullmatch(p.name) and _plain(p) for p in entries(entry)
             )
         elif name == "assets":
             ok = entry.is_dir() and not entries(entry)
         else:
-            ok = _plain(entry, name in SAVED_MODEL_FILES)
+            ok = name in SAVED_MODEL_FILES and _plain(entry)
         if not ok:
             return False
     return True
 
 
-def _plain(path: Path, named_so: Any) -> bool:
-    return bool(named_so) and path.is_file() and not path.is_symlink()
+def _plain(path: Path) -> bool:
+    """A regular file itself, not a link to one."""
+    return path.is_file() and not path.is_symlink()
 
 
 # ---- writing atomically ----

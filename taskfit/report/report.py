@@ -83,8 +83,9 @@ def read_report(folder: Path) -> Report:
     metrics = read_metrics(files.metrics) if files.metrics.exists() else {}
     plan, spec = run.plan, run.spec
     status = checked_status(folder) or "unknown"  # damaged: said, not shown as a status
+    history = read_history(files.history)
     if status == "completed":  # a finished run wrote both: one gone or damaged is said
-        _check_finished(files, facts)
+        _check_finished(files, facts, history)
     reason = read_reason(folder)
     process = training_process(folder) if status == "running" else None
     if process is not None:
@@ -125,7 +126,6 @@ def read_report(folder: Path) -> Report:
     if plan.additions:
         choices["additions"] = ", ".join(plan.additions)
     suspects = facts.get("memorisable")
-    history = read_history(files.history)
     said = curves_say(spec, history, suspects) if status == "completed" else []
     if said:
         summary["diagnosis"] = " / ".join(said)
@@ -143,18 +143,18 @@ def read_report(folder: Path) -> Report:
     return Report(run, summary, choices, heads, metrics, plots, metrics_on, explained)
 
 
-def _check_finished(files: RunFolder, facts: dict[str, Any]) -> None:
+def _check_finished(files: RunFolder, facts: dict[str, Any], history: dict[str, Any]) -> None:
     """run.json and history.csv as a completed run leaves them (a DataError naming the file
     otherwise; "not recorded (the run did not finish)" would misstate a completed run)."""
     if not facts:
         read_object(files.facts)  # says what is wrong: missing, a list, a pipe
-    history = files.history
-    if not read_history(history):
-        if history.exists():  # a pipe or a device in its place: says which
-            check_regular(history, str(history), DataError)
-        what = "holds no epoch" if history.exists() else "is missing"
+    path = files.history
+    if not history:
+        if path.exists():  # a pipe or a device in its place: says which
+            check_regular(path, str(path), DataError)
+        what = "holds no epoch" if path.exists() else "is missing"
         raise DataError(
-            f"{history}: {what}, though the run completed; it is damaged or not what taskfit wrote"
+            f"{path}: {what}, though the run completed; it is damaged or not what taskfit wrote"
         )
 
 

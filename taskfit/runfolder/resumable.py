@@ -35,8 +35,9 @@ def resumable_spec(run_dir: Path, *, workers: bool = False) -> Path:
     check_format(run_dir)
     epochs = load_resolved(spec).spec.training.epochs
     _check_writable(RunFolder(run_dir))
-    read_object(RunFolder(run_dir).status)  # missing or damaged: said, not "no epoch finished"
-    status = checked_status(run_dir)
+    status = checked_status(run_dir)  # damaged: said, not "no epoch finished"
+    if not status:
+        read_object(RunFolder(run_dir).status)  # says it is missing
     if status == "completed":
         raise TaskfitError(f"--resume {run_dir}: this run completed; there is nothing to resume")
     process = training_process(run_dir) if status == "running" else None

@@ -222,7 +222,7 @@ def _dataset(
     )
     # the scan counted the rows: Keras then knows each epoch's steps
     rows = splits.sizes()[PART_NAMES[part]]
-    steps = -(-rows // batch_size)
+    steps = steps_of(rows, batch_size)
     return dataset.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(2)
 
 
@@ -254,7 +254,7 @@ def _shard_validation(models: Models, plan: Plan, splits: Splits, shard: Shard) 
     share, rows = _share(splits, shard, VALIDATION)
     if not rows:
         return None
-    steps = -(-rows // evaluation_batch())
+    steps = steps_of(rows, evaluation_batch())
     equal_share = share.head(rows)
     feed = _packed(models, plan, equal_share, VALIDATION, evaluation_batch())
     return sequential_batches(feed, steps)
@@ -343,7 +343,7 @@ def global_batches(
 
         def __getitem__(self, k: int) -> XY:
             if self.drawn is None or self.drawn[0] != epoch[0]:
-                self.drawn = epoch[0], np.random.default_rng([seed, epoch[0]]).permutation(rows)
+                self.drawn = epoch[0], epoch_order(seed, epoch[0], rows)
             order = self.drawn[1]
             mine = order[k * batch : (k + 1) * batch][process * local : (process + 1) * local]
             return take(x, mine), take(y, mine)
