@@ -149,3 +149,20 @@ def test_a_starter_spec_never_goes_into_a_run_folder(
     result = runner.invoke(app, argv)
     assert result.exit_code == 1 and "is in the run folder" in result.stderr
     assert not inside.exists()
+
+
+def test_plots_are_never_written_through_a_link_in_the_run_folder(
+    run_and_rows: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_and_rows[0], run)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.rmtree(run / "plots")
+    (run / "plots").symlink_to(elsewhere)
+    result = runner.invoke(app, ["explain", str(run), "--repeats", "1"])
+    assert result.exit_code == 1, result.output
+    assert f"{run / 'plots'}: is a symbolic link, not the folder taskfit writes" in result.stderr
+    assert list(elsewhere.iterdir()) == []

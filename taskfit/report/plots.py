@@ -34,7 +34,7 @@ from taskfit.feed.classes import (
 from taskfit.feed.confidence import reliability, temperature_probabilities
 from taskfit.plan.outputs import SHARING_PENALTY, gate_logged, head_logged, logged
 from taskfit.plan.plan import Head, Plan
-from taskfit.runfolder.files import write_bytes
+from taskfit.runfolder.files import own_folder, write_bytes
 from taskfit.runfolder.layout import RunFolder
 
 LEARNING_RATE = "learning_rate"  # history.csv column when a schedule or a plateau cut sets the rate
@@ -78,16 +78,26 @@ def write_plots(
             names += [LEARNING_RATE]
         switches = active_losses.get(logged(head.name, "active_loss", multi=plan.multi))
         written.append(
-            _save(learning_curves(history, names, kept, switches), where / "learning_curves.png")
+            _save(
+                learning_curves(history, names, kept, switches),
+                where / "learning_curves.png",
+                run_dir,
+            )
         )
-        written += [_save(figure, where / name) for name, figure in test_figures(test).items()]
+        written += [
+            _save(figure, where / name, run_dir) for name, figure in test_figures(test).items()
+        ]
     if plan.multi:
         shared.append(SHARING_PENALTY)  # soft sharing's penalty (absent elsewhere: skipped)
         written.append(
-            _save(learning_curves(history, shared, kept, None), folder / "learning_curves.png")
+            _save(
+                learning_curves(history, shared, kept, None),
+                folder / "learning_curves.png",
+                run_dir,
+            )
         )
     if plan.sharing.name == "mmoe" and gate_logged(plan.heads[0].name, 1) in history:
-        written.append(_save(gate_weights(history, plan, kept), folder / "gates.png"))
+        written.append(_save(gate_weights(history, plan, kept), folder / "gates.png", run_dir))
     return written
 
 
@@ -321,11 +331,11 @@ def reliability_diagram(
     return figure
 
 
-def _save(figure: Any, path: Path) -> Path:
-    """The PNG written whole (temp file, then rename)."""
+def _save(figure: Any, path: Path, run_dir: Path) -> Path:
+    """The PNG written whole (temp file, then rename), in a folder of the run's own."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    own_folder(path.parent, run_dir)
     write_bytes(path, buffer.getvalue())
     return path
 
@@ -351,4 +361,4 @@ def write_importance(
 ) -> Path:  # fmt: skip
     folder = RunFolder(run_dir).plots
     where = folder / head if plan.multi else folder
-    return _save(importance_bars(ranked, score, rows), where / "importance.png")
+    return _save(importance_bars(ranked, score, rows), where / "importance.png", run_dir)

@@ -98,6 +98,23 @@ def check_output(
         raise TaskfitError(f"{option} {path}: exists; give --force to replace it, or another path")
 
 
+def own_folder(folder: Path, run_dir: Path) -> Path:
+    """A folder of taskfit's inside the run folder `run_dir` (plots/, backup/), made if missing.
+    A link or a file on the way is refused (a DataError naming it): files written through a
+    link would land wherever it points, outside the run folder."""
+    parts = folder.relative_to(run_dir).parts
+    for depth in range(1, len(parts) + 1):
+        part = run_dir.joinpath(*parts[:depth])
+        if not (part.is_symlink() or part.exists()):
+            part.mkdir()
+        elif part.is_symlink() or not part.is_dir():
+            raise DataError(
+                f"{part}: is {file_kind(part.lstat().st_mode)}, not the folder taskfit writes "
+                "there; move it away and run the command again"
+            )
+    return folder
+
+
 def write_text(path: Path, text: str) -> None:
     """Temporary file + rename: a crash never leaves a truncated file behind."""
     write_bytes(path, text.encode("utf-8"))

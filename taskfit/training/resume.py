@@ -18,6 +18,7 @@ import keras
 
 from taskfit.errors import TaskfitError
 from taskfit.runfolder.files import (
+    own_folder,
     read_record,
     read_weights,
     write_history,
@@ -111,7 +112,7 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         super().on_epoch_end(epoch, logs)
         improved = self.best_epoch == epoch and self.best_weights is not None
         if improved and self.kept is not None and self.restore_best_weights and self.writes:
-            self.kept.parent.mkdir(exist_ok=True)
+            own_folder(self.kept.parent, self.kept.parent.parent)
             write_weights(self.kept, self.best_weights)
 
 
@@ -175,7 +176,7 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
     def _save_model(self) -> None:
         if not self.writes:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
+        own_folder(self.folder, self.folder.parent)
         state = self.folder / f"epoch-{self._current_epoch:04d}{STATE_SUFFIX}"
         write_weights(state, [variable.numpy() for variable in self._state()])
         metadata = {
