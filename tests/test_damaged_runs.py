@@ -254,3 +254,39 @@ def test_a_status_that_is_none_is_named_by_compare_and_report(
     said = f"{run / 'status.json'}: " + ("cannot be read" if content == b"garbage" else "says")
     refused(["compare", str(run), str(finished[0])], said)
     refused(["report", str(run)], said)
+
+
+def edited(finished: tuple[Path, Path], tmp_path: Path, name: str, old: str, new: str) -> Path:
+    """A copy of the run whose file `name` has `old` replaced by `new` (once, and it was there)."""
+    text = (finished[0] / name).read_text()
+    assert old in text
+    return damaged(finished, tmp_path, name, text.replace(old, new, 1).encode())
+
+
+def test_a_plan_that_contradicts_itself_is_named(
+    finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    run = edited(finished, tmp_path, "plan.json", '"1"\n        ]', '"1", "2"]')
+    said = f"{run / 'plan.json'}: gives the binary head output the classes ['0', '1', '2']"
+    refused(["predict", str(run), str(finished[1])], said)
+    refused(["report", str(run)], said)
+
+
+def test_a_plan_whose_output_the_model_lacks_is_named(
+    finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    run = edited(finished, tmp_path, "plan.json", '"output_units": 1', '"output_units": 2')
+    said = f"{run / 'model.keras'}: has 1 output units for output, but plan.json gives it 2"
+    refused(["predict", str(run), str(finished[1])], said)
+    refused(["export", str(run), "--format", "savedmodel"], said)
+
+
+def test_features_edited_in_the_resolved_spec_are_named(
+    finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    text = (finished[0] / "spec.resolved.yaml").read_text()
+    text = text.replace("  - a\n  - b\n", "  - a\n", 2)
+    run = damaged(finished, tmp_path, "spec.resolved.yaml", text.encode())
+    said = f"{run / 'model.keras'}: takes the columns a, b, but spec.resolved.yaml names a;"
+    refused(["predict", str(run), str(finished[1])], said)
+    refused(["evaluate", str(run), str(finished[1])], said)

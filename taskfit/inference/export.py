@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from taskfit.errors import TaskfitError
-from taskfit.model.keras_setup import import_keras, load_saved_model
+from taskfit.inference.predict import load_run_model
+from taskfit.model.keras_setup import import_keras
 from taskfit.plan.outputs import by_head
 from taskfit.plan.plan import Head
 from taskfit.runfolder.files import check_output, make_output_folder
@@ -65,7 +66,7 @@ def export(
     write = _writer(fmt)
     run = open_run(run_dir)
     destination = _destination(run, fmt, output, force)
-    model = load_saved_model(RunFolder(run.folder).model)
+    model = load_run_model(run)
     try:
         with _atomically(destination) as (staged, scratch):
             write(model, run.plan.heads, staged, scratch)

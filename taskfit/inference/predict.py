@@ -36,9 +36,33 @@ class Predictions:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
 
-def _load(run: Run) -> Any:
+def load_run_model(run: Run) -> Any:
+    """The run's model.keras, checked against the run's other files: the columns
+    spec.resolved.yaml names are its inputs, and each head of plan.json has an output of its
+    size. A folder whose files disagree (one edited or swapped) is a DataError, not a Keras
+    traceback or predictions under the wrong classes."""
+    files = RunFolder(run.folder)
     with progress.step("loading TensorFlow and the model"):
-        return load_saved_model(RunFolder(run.folder).model)
+        model = load_saved_model(files.model)
+    takes = [i.name for i in model.inputs]
+    named = [*run.numeric, *run.categorical]
+    if sorted(takes) != sorted(named):
+        raise DataError(
+            f"{files.model}: takes the columns {', '.join(takes)}, but {files.spec.name} names "
+            f"{', '.join(named) or 'none'}; the run folder's files do not belong together (one "
+            "was edited or replaced). Train the run again"
+        )
+    outputs = by_head(run.plan.heads, model.output)
+    for head in run.plan.heads:
+        units = outputs[head.name].shape[-1] if head.name in outputs else None
+        if units != head.output_units:
+            raise DataError(
+                f"{files.model}: has {f'{units} output units' if units else 'no output'} for "
+                f"{head.name}, but {files.plan.name} gives it {head.output_units}; the run "
+                "folder's files do not belong together (one was edited or replaced). Train the "
+                "run again"
+            )
+    return model
 
 
 def encoded_rows(run: Run, table: Table, with_labels: bool) -> tuple[Chunk, int]:
@@ -62,7 +86,7 @@ def predict(run_dir: str | Path, csv_path: str | Path, keep: Sequence[str] = ())
     run = open_run(run_dir)
     table, notes = read_rows(run, Path(csv_path), need_label=False)
     kept = passed_through(run, table, keep)
-    predictions = Predictor(run, _load(run)).predict(table)
+    predictions = Predictor(run, load_run_model(run)).predict(table)
     predictions.columns[:0] = kept
     for i, row in enumerate(predictions.rows):
         row[:0] = [table.cells[c][i] for c in kept]
@@ -100,7 +124,7 @@ class Predictor:
         from taskfit.model.build import traced_call
 
         run = open_run(run_dir)
-        model = _load(run)
+        model = load_run_model(run)
         return cls(run, model, traced_call(model) if traced else None)
 
     def outputs(self, x: Inputs) -> dict[str, Any]:
@@ -165,7 +189,7 @@ def evaluate(run_dir: str | Path, csv_path: str | Path) -> Evaluation:
     y = labelled.y
     from taskfit.model.build import PREDICT_ROWS
 
-    model = _load(run)
+    model = load_run_model(run)
     # One block of rows costs less eagerly than tracing Keras's test step first (on 50 rows
     # evaluate took 3.4 s beyond import keras with the tracing)
     _compile_for_evaluation(run, model, eager=len(labelled) <= PREDICT_ROWS)
