@@ -211,14 +211,25 @@ def test_a_format_that_is_none_is_named_not_called_newer(
 def test_run_facts_of_the_wrong_kind_are_named(finished: tuple[Path, Path], tmp_path: Path) -> None:
     facts = json.loads((finished[0] / "run.json").read_text())
     wrongs = [("epochs", "one"), ("rows", [1, 2, 3]), ("versions", "x"), ("targets", {"y": "x"})]
-    for name, wrong in wrongs:
+    wrongs += [("rows", {}), ("rows", {"train": 5})]
+    for i, (name, wrong) in enumerate(wrongs):
         run = damaged(
-            finished, tmp_path / name, "run.json", json.dumps({**facts, name: wrong}).encode()
+            finished, tmp_path / str(i), "run.json", json.dumps({**facts, name: wrong}).encode()
         )
         refused(["report", str(run)], f"{run / 'run.json'}: its {name} is {wrong!r}, not")
 
 
-@pytest.mark.parametrize("name", ["run.json", "history.csv"])
+@pytest.mark.parametrize("lacking", ["epochs", "rows"])
+def test_a_completed_run_whose_facts_lack_a_field_is_not_called_unfinished(
+    lacking: str, finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    facts = json.loads((finished[0] / "run.json").read_text())
+    del facts[lacking]
+    run = damaged(finished, tmp_path, "run.json", json.dumps(facts).encode())
+    refused(["report", str(run)], f"{run / 'run.json'}: has no {lacking}, though the run completed")
+
+
+@pytest.mark.parametrize("name", ["run.json", "history.csv", "metrics.json"])
 @pytest.mark.parametrize("damage", ["removed", "emptied", "a pipe"])
 def test_a_completed_run_missing_its_record_is_not_called_unfinished(
     name: str, damage: str, finished: tuple[Path, Path], tmp_path: Path
@@ -231,7 +242,7 @@ def test_a_completed_run_missing_its_record_is_not_called_unfinished(
         os.mkfifo(path)
     said = {"removed": "is missing", "a pipe": "named pipe"}.get(damage, "")
     if damage == "emptied":
-        said = "cannot be read (not JSON)" if name == "run.json" else "holds no epoch"
+        said = "holds no epoch" if name == "history.csv" else "cannot be read (not JSON)"
     refused(["report", str(run)], f"{path}: {said}" if damage != "a pipe" else said)
 
 

@@ -144,10 +144,19 @@ def read_report(folder: Path) -> Report:
 
 
 def _check_finished(files: RunFolder, facts: dict[str, Any], history: dict[str, Any]) -> None:
-    """run.json and history.csv as a completed run leaves them (a DataError naming the file
-    otherwise; "not recorded (the run did not finish)" would misstate a completed run)."""
+    """run.json, metrics.json and history.csv as a completed run leaves them (a DataError
+    naming the file otherwise; "not recorded (the run did not finish)" would misstate a
+    completed run)."""
     if not facts:
         read_object(files.facts)  # says what is wrong: missing, a list, a pipe
+    lacking = [name for name in ("epochs", "rows", "seconds") if name not in facts]
+    if lacking:
+        raise DataError(
+            f"{files.facts}: has no {', '.join(lacking)}, though the run completed; it is "
+            "damaged or not what taskfit wrote"
+        )
+    if not files.metrics.exists():
+        read_object(files.metrics)  # a completed run wrote it, empty or not
     path = files.history
     if not history:
         if path.exists():  # a pipe or a device in its place: says which

@@ -366,7 +366,14 @@ FACT_CHECKS: dict[str, tuple[str, Any]] = {
     "best_epoch": ("a count or null", lambda v: v is None or _count(v)),
     "seconds": ("a number", _number),
     "fit_seconds": ("a number", _number),
-    "rows": ("counts by part", lambda v: isinstance(v, dict) and all(map(_count, v.values()))),
+    "rows": (  # the parts of feed.chunk.PARTS
+        "counts of train, validation and test rows",
+        lambda v: (
+            isinstance(v, dict)
+            and {"train", "validation", "test"} <= v.keys()
+            and all(map(_count, v.values()))
+        ),
+    ),
     "folds": ("a count", _count),
     "processes": ("a count", _count),
     "metrics_on": ("text", lambda v: isinstance(v, str)),
