@@ -301,3 +301,16 @@ def test_features_edited_in_the_resolved_spec_are_named(
     said = f"{run / 'model.keras'}: takes the columns a, b, but spec.resolved.yaml names a;"
     refused(["predict", str(run), str(finished[1])], said)
     refused(["evaluate", str(run), str(finished[1])], said)
+
+
+@pytest.mark.parametrize("content", [b"[]", b'{"heads": {"output": {"importance": 3}}}'])
+def test_a_damaged_importance_file_is_left_out_and_named(
+    content: bytes, finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    run = damaged(finished, tmp_path, "explain.json", content)
+    result = runner.invoke(app, ["report", str(run)])
+    assert result.exit_code == 0, result.output
+    assert "importance left out" in result.stdout
+    assert "explain.json is not what taskfit explain writes" in result.stdout
+    page = (run / "report.html").read_text(encoding="utf-8")
+    assert "explain.json is not what taskfit explain writes" in page

@@ -140,6 +140,11 @@ def read_report(folder: Path) -> Report:
         summary[LEFT_OUT] = ", ".join(left_out) + " (not a PNG file; draw them again)"
     metrics_on = facts.get("metrics_on") or "test"
     explained = _explained(files.explained)
+    if explained is None and (files.explained.exists() or files.explained.is_symlink()):
+        summary["importance left out"] = (
+            f"{files.explained.name} is not what taskfit explain writes (damaged or another "
+            f"file); taskfit explain {folder} writes it again"
+        )
     return Report(run, summary, choices, heads, metrics, plots, metrics_on, explained)
 
 
