@@ -144,3 +144,30 @@ def test_a_coordinator_that_is_no_host_and_port_is_a_usage_error(
         _check_address(address)
     assert stopped.value.exit_code == 2
     assert f"--coordinator {address!r}: expected HOST:PORT" in capsys.readouterr().err
+
+
+def rare_positives(folder: Path, positives: int, rows: int = 60) -> dict[str, object]:
+    lines = ["a,y"] + [f"{i / rows:.3f},{int(i < positives)}" for i in range(rows)]
+    (folder / "rare.csv").write_text("\n".join(lines) + "\n")
+    return {"task": "binary", "data": {"source": str(folder / "rare.csv"), "label": "y"}}
+
+
+def test_one_row_of_a_binary_class_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as caught:
+        check_spec(rare_positives(tmp_path, 1))
+    assert str(caught.value).startswith(
+        "column y: the class 1 has a single row among 60 labelled rows; a class needs rows to "
+        "learn from and rows to be checked on"
+    )
+
+
+def test_a_class_the_test_split_will_not_hold_is_said(tmp_path: Path) -> None:
+    spec = rare_positives(tmp_path, 2)
+    said = [n for n in notes(check_spec(spec)) if "the test split holds no row" in n]
+    assert said == [
+        "column y: the test split holds no row of 1 (data.test_fraction 0.2 of too few rows); "
+        "the test metrics say nothing about it. Give more rows of it, or raise "
+        "data.test_fraction"
+    ]
+    spec["data"]["test_fraction"] = 0.3  # type: ignore[index]
+    assert not any("the test split holds no row" in n for n in notes(check_spec(spec)))

@@ -125,6 +125,7 @@ def notes(checked: Checked) -> list[str]:
             f"the validation split is empty ({validation_fraction:g} of each class rounds "
             "to no row): early stopping has nothing to watch, so every epoch runs"
         )
+    out += _untested_classes(checked.plan, data)
     for head in checked.plan.heads:
         labels = head.labels
         column = labels.columns[0]
@@ -148,6 +149,22 @@ def notes(checked: Checked) -> list[str]:
             )
             out.append(f"skewed classes in {column} ({shares} of the labels): consider {fix}")
     return out
+
+
+def _untested_classes(plan: Plan, data: DataView) -> list[str]:
+    """A note when the test split will hold no row of a class (each class is cut by
+    round(count * test_fraction)): its test metrics say nothing of that class, and a binary
+    head's AUC has no positive or no negative to rank."""
+    counts = _class_counts(plan, data) if plan.test_fraction > 0 and not data.streamed else None
+    absent = [str(c) for c, n in (counts or {}).items() if round(n * plan.test_fraction) == 0]
+    if not absent:
+        return []
+    head = next(h for h in plan.heads if h.name == plan.stratify_by)
+    return [
+        f"column {head.labels.columns[0]}: the test split holds no row of {', '.join(absent)} "
+        f"(data.test_fraction {plan.test_fraction:g} of too few rows); the test metrics say "
+        "nothing about it. Give more rows of it, or raise data.test_fraction"
+    ]
 
 
 def check_spec(
@@ -215,11 +232,17 @@ def _check_splits(plan: Plan, loaded: LoadedSpec, data: DataView) -> None:
     rows = len(data.rows)
     counts = _class_counts(plan, data)
     if counts is not None:
-        single = sum(1 for count in counts.values() if count == 1)
-        if single * 2 > len(counts):
-            column = next(h for h in plan.heads if h.name == plan.stratify_by).labels.columns[0]
+        single = [c for c, count in counts.items() if count == 1]
+        column = next(h for h in plan.heads if h.name == plan.stratify_by).labels.columns[0]
+        if len(counts) == 2 and single:  # one of two classes: nothing to learn it from
             raise SpecError(
-                f"column {column}: {single} of its {len(counts)} classes have a single row "
+                f"column {column}: the class {single[0]} has a single row among {rows} "
+                "labelled rows; a class needs rows to learn from and rows to be checked on. "
+                "Give more rows of it, or check the label column"
+            )
+        if len(single) * 2 > len(counts):
+            raise SpecError(
+                f"column {column}: {len(single)} of its {len(counts)} classes have a single row "
                 f"among {rows} labelled rows; a class needs rows to learn from and rows to be "
                 "checked on. Merge the rare classes, or give more rows (is it an identifier?)"
             )
