@@ -231,6 +231,12 @@ def test_a_model_with_two_heads_answers_for_each(tmp_path: Path) -> None:
             "column age: is numeric in this model; row 0 has 'forty'",
         ),
         (
+            {"age": 41, "city": "oslo", "plan": 1, "income": 1e39},
+            None,
+            422,
+            "column income: row 0 is infinite or beyond a 32-bit",
+        ),
+        (
             {"age": 41, "city": ["oslo"], "plan": 1, "income": 9},
             None,
             422,

@@ -24,6 +24,7 @@ class Table:
     columns: tuple[str, ...]
     cells: dict[str, list[str]]  # column -> one string per row, as written
     lines: list[int]  # the file line of each data row (the header is line 1)
+    line_name: str = "CSV line"  # what `lines` count, for messages ("row" of a JSON request)
 
     @property
     def n_rows(self) -> int:

@@ -35,9 +35,10 @@ class Where:
     line: Callable[[int], int]
     file: str | None = None
     checked: int | None = None
+    line_name: str = "CSV line"  # csvtable.Table's
 
     def at(self, row: int) -> str:
-        return f"CSV line {self.line(row)}" + (f" of {self.file}" if self.file else "")
+        return f"{self.line_name} {self.line(row)}" + (f" of {self.file}" if self.file else "")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ def table_columns(table: Table, names: Sequence[str]) -> dict[str, Any]:
 
 def encode_table(table: Table, wanted: Columns, file: str | None = None) -> Block:
     """Every row of the table (unsplit: all in TRAIN), errors naming its CSV lines."""
-    where = Where(lambda row: table.lines[row], file)
+    where = Where(lambda row: table.lines[row], file, line_name=table.line_name)
     return encode(table_columns(table, wanted.read), wanted, where)
 
 

@@ -132,7 +132,7 @@ def read_rows(run: Run, path: Path, need_label: bool) -> tuple[Table, list[str]]
     """The CSV, checked against the run's columns (check_rows), and the notes for the user
     (first: a run that did not complete, whose model is what it saved before it ended)."""
     table = read_csv(path)
-    return table, [*ended_early(run), *check_rows(run, table, need_label, path.name, "CSV line")]
+    return table, [*ended_early(run), *check_rows(run, table, need_label, path.name)]
 
 
 def ended_early(run: Run) -> list[str]:
@@ -148,10 +148,10 @@ def ended_early(run: Run) -> list[str]:
     ]
 
 
-def check_rows(run: Run, table: Table, need_label: bool, source: str, line: str) -> list[str]:
+def check_rows(run: Run, table: Table, need_label: bool, source: str) -> list[str]:
     """Rows (a CSV's, or a request's) checked against the run's columns; notes for the user
     (ignored extra columns, cells of a date column that are no date). `source` names where the
-    rows came from, `line` what locates a row there ("CSV line", "row").
+    rows came from; table.line_name says what locates a row there ("CSV line", "row").
 
     A missing feature column, a non-numeric or infinite cell in a numeric column, or (when
     `need_label`) a missing label column is an error naming the column and the row.
@@ -175,16 +175,16 @@ def check_rows(run: Run, table: Table, need_label: bool, source: str, line: str)
             cell = table.cells[column][bad[0]]
             problems.add(
                 f"column {column}",
-                f"is numeric in this model; {line} {table.lines[bad[0]]} has {cell!r}",
+                f"is numeric in this model; {table.line_name} {table.lines[bad[0]]} has {cell!r}",
             )
     problems.raise_if_any(DataError)
     extra = [c for c in table.columns if c not in features and c not in run.label_columns]
     notes = [f"ignored columns the model does not use: {', '.join(extra)}"] if extra else []
-    notes += [_not_dates(table, column, line) for column in run.spec.data.dates]
+    notes += [_not_dates(table, column) for column in run.spec.data.dates]
     return [n for n in notes if n]
 
 
-def _not_dates(table: Table, column: str, line: str) -> str:
+def _not_dates(table: Table, column: str) -> str:
     """A note on the cells of a date column that are no date (the model reads them as an
     unknown day, as it does an empty cell), or ""."""
     cells = table.cells[column]
@@ -193,6 +193,6 @@ def _not_dates(table: Table, column: str, line: str) -> str:
         return ""
     some = "1 cell is" if len(bad) == 1 else f"{len(bad)} cells are"
     return (
-        f"column {column}: {some} no date ({line} {table.lines[bad[0]]}: "
+        f"column {column}: {some} no date ({table.line_name} {table.lines[bad[0]]}: "
         f"{cells[bad[0]]!r}); the model reads each as an unknown day, as it does an empty cell"
     )

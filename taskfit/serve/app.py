@@ -61,7 +61,7 @@ def make_app(predictor: Predictor, max_rows: int = 1024, max_wait: float = 0.002
         returns what `taskfit predict --json` writes for them."""
         rows = request_rows(_json(await _body(request)))
         try:
-            notes = check_rows(run, as_table(rows, inputs), False, "the request", "row")
+            notes = check_rows(run, as_table(rows, inputs), False, "the request")
         except TaskfitError as exc:
             raise BadRequest(422, [str(p) for p in exc.problems]) from None
         records = await batcher.submit(rows)

@@ -56,7 +56,7 @@ def as_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> Table:
                 )
     problems.raise_if_any(DataError)
     cells = {c: [_cell(row.get(c)) for row in rows] for c in named}
-    return Table("the request", tuple(named), cells, list(range(len(rows))))
+    return Table("the request", tuple(named), cells, list(range(len(rows))), line_name="row")
 
 
 def _cell(value: Any) -> str:
