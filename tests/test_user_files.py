@@ -166,3 +166,32 @@ def test_plots_are_never_written_through_a_link_in_the_run_folder(
     assert result.exit_code == 1, result.output
     assert f"{run / 'plots'}: is a symbolic link, not the folder taskfit writes" in result.stderr
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_full_disk_is_named_by_the_file_meant_and_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills as the model is moved into place: status.json and the error name
+    model.keras and the system's reason, not a temporary name or a Python repr."""
+    import errno
+    import json
+
+    import taskfit.runfolder.files as files
+
+    replace = os.replace
+
+    def full(source: str | Path, destination: str | Path) -> None:
+        if Path(destination).name == "model.keras":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(source))
+        replace(source, destination)
+
+    monkeypatch.setattr(files.os, "replace", full)
+    spec = tiny_spec(tmp_path, "binary", epochs=1)
+    with pytest.raises(OSError) as caught:
+        train(spec, {"model.members": 1}, tmp_path / "runs", verbose=0)
+    (run,) = (tmp_path / "runs").iterdir()
+    assert caught.value.filename == str(run / "model.keras")
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "failed"
+    assert status["reason"] == f"{run / 'model.keras'}: {os.strerror(errno.ENOSPC)}"
+    assert not [p for p in run.rglob(".*") if p.is_file()]

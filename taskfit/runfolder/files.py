@@ -163,9 +163,11 @@ def _staged(path: Path, suffix: str) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.strerror:  # the file meant, not its temporary name
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 

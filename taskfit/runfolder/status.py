@@ -39,5 +39,14 @@ def status_follows(run_dir: Path) -> Iterator[Saved]:
             if by_signal and not isinstance(exc, Terminated):
                 raise Terminated() from None
             raise
-        write_status(run_dir, "failed", f"{type(exc).__name__}: {exc}")
+        with contextlib.suppress(OSError):  # the disk that failed may refuse this too
+            write_status(run_dir, "failed", failure(exc))
         raise
+
+
+def failure(exc: BaseException) -> str:
+    """What status.json says of an error: a file the system refused, by its name and the
+    system's reason ("No space left on device"); any other by its type and message."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:
+        return f"{exc.filename}: {exc.strerror}"
+    return f"{type(exc).__name__}: {exc}"
