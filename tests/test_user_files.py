@@ -122,11 +122,12 @@ def test_an_error_naming_a_file_with_a_line_break_stays_one_line(tmp_path: Path)
     assert len(result.stderr.splitlines()) == len(errors)
 
 
-def test_a_command_that_loads_tensorflow_does_not_load_jax(
+def test_a_command_that_loads_tensorflow_loads_no_jax_and_shows_no_native_logs(
     run_and_rows: tuple[Path, Path],
 ) -> None:
     """TensorFlow imports JAX for TFLite's JAX converter when it is installed; the CLI does
-    not let it (taskfit.cli.app.main says why)."""
+    not let it (taskfit.cli.app.main says why). TensorFlow 2.21's native libraries log to
+    stderr as they load; the CLI keeps those lines off it."""
     code = (
         "import atexit, sys\n"
         "atexit.register(lambda: print('jax:', sys.modules.get('jax') is not None, file=sys.stderr))\n"
@@ -134,9 +135,38 @@ def test_a_command_that_loads_tensorflow_does_not_load_jax(
         f"sys.argv = ['taskfit', 'predict', {str(run_and_rows[0])!r}, {str(run_and_rows[1])!r}]\n"
         "main()\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
+    )
     assert done.returncode == 0, done.stderr
     assert "jax: False" in done.stderr
+    assert "absl::InitializeLog" not in done.stderr and "oneDNN" not in done.stderr
+
+
+@pytest.mark.parametrize(("log_level", "shown"), [(None, False), ("3", False), ("0", True)])
+def test_what_tensorflow_writes_to_stderr_as_it_loads_is_shown_only_when_asked(
+    log_level: str | None, shown: bool, tmp_path: Path
+) -> None:
+    """The import hook, on a stand-in `tensorflow` whose import writes to descriptor 2 as a
+    native library does: the line is kept off stderr unless TF_CPP_MIN_LOG_LEVEL is below 3;
+    what the process writes to stderr afterwards still shows."""
+    (tmp_path / "tensorflow").mkdir()
+    (tmp_path / "tensorflow" / "__init__.py").write_text("import os\nos.write(2, b'native\\n')\n")
+    code = (
+        "import sys\n"
+        "import taskfit\n"
+        "from taskfit.model.keras_setup import quiet_tensorflow_import\n"
+        "quiet_tensorflow_import()\n"
+        "import tensorflow\n"
+        "print('after', file=sys.stderr)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env |= {"TF_CPP_MIN_LOG_LEVEL": log_level} if log_level else {}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ("native\n" if shown else "") + "after\n"
 
 
 def test_a_starter_spec_never_goes_into_a_run_folder(

@@ -9,6 +9,8 @@ processes of `train --workers`, which never build the saved model, ask for JAX."
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import os
 import sys
 import zipfile
@@ -40,6 +42,44 @@ def import_keras(backend: str = "tensorflow") -> ModuleType:
     import keras
 
     return keras
+
+
+def quiet_tensorflow_import() -> None:
+    """TensorFlow 2.21's native libraries log to file descriptor 2 as they load, before they
+    read TF_CPP_MIN_LOG_LEVEL: "All log messages before absl::InitializeLog() ..." and the
+    oneDNN notice, twice, on the stderr of every command that loads a model. Whichever module
+    first imports TensorFlow, it is executed with descriptor 2 on /dev/null (an import hook,
+    importlib's documented extension point), unless the user asked TensorFlow for its logs
+    (TF_CPP_MIN_LOG_LEVEL below 3). A failed import still raises, and is shown after."""
+    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "3":
+        return
+    sys.meta_path.insert(0, _QuietFirstImport())
+
+
+class _QuietFirstImport(importlib.abc.MetaPathFinder):
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once: the rest of TensorFlow imports as usual
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        loader = spec.loader if spec is not None else None
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        execute = loader.exec_module
+
+        def quietly(module: ModuleType) -> None:
+            sys.stderr.flush()
+            kept = os.dup(2)
+            try:
+                with open(os.devnull, "wb") as null:
+                    os.dup2(null.fileno(), 2)
+                execute(module)
+            finally:
+                os.dup2(kept, 2)
+                os.close(kept)
+
+        loader.exec_module = quietly  # type: ignore[method-assign]
+        return spec
 
 
 def load_saved_model(path: Path) -> Any:
