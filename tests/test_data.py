@@ -182,10 +182,10 @@ def test_infinity_is_an_error_naming_column_and_line(write: Write) -> None:
 
 
 def test_rows_without_a_label_are_left_out_and_counted(write: Write) -> None:
-    write("data.csv", "a,y\n1.5,0\n2.5,\n3.5,1\n4.5,NA\n5.5,1\n")
+    write("data.csv", "a,y\n1.5,0\n2.5,\n3.5,1\n4.5,NA\n5.5,1\n6.5,0\n")
     data = check_spec(spec(write, "binary")).data
     assert data.labels["output"].missing_rows == (1, 3)
-    assert data.rows == [0, 2, 4]
+    assert data.rows == [0, 2, 4, 5]
 
 
 @pytest.mark.parametrize(
