@@ -125,12 +125,16 @@ def test_an_error_naming_a_file_with_a_line_break_stays_one_line(tmp_path: Path)
 def test_a_command_that_loads_tensorflow_loads_no_jax_and_shows_no_native_logs(
     run_and_rows: tuple[Path, Path],
 ) -> None:
-    """TensorFlow imports JAX for TFLite's JAX converter when it is installed; the CLI does
-    not let it (taskfit.cli.app.main says why). TensorFlow 2.21's native libraries log to
+    """TensorFlow imports JAX for TFLite's JAX converter when it is installed, and Keras
+    imports scikit-learn for its wrappers; the CLI lets neither (taskfit.cli.app.main and
+    model.keras_setup.lean_first_imports say why). TensorFlow 2.21's native libraries log to
     stderr as they load; the CLI keeps those lines off it."""
     code = (
         "import atexit, sys\n"
-        "atexit.register(lambda: print('jax:', sys.modules.get('jax') is not None, file=sys.stderr))\n"
+        "def loaded():\n"
+        "    for name in ('jax', 'sklearn'):\n"
+        "        print(f'{name}:', sys.modules.get(name) is not None, file=sys.stderr)\n"
+        "atexit.register(loaded)\n"
         "from taskfit.cli.app import main\n"
         f"sys.argv = ['taskfit', 'predict', {str(run_and_rows[0])!r}, {str(run_and_rows[1])!r}]\n"
         "main()\n"
@@ -140,7 +144,7 @@ def test_a_command_that_loads_tensorflow_loads_no_jax_and_shows_no_native_logs(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
     )
     assert done.returncode == 0, done.stderr
-    assert "jax: False" in done.stderr
+    assert "jax: False" in done.stderr and "sklearn: False" in done.stderr
     assert "absl::InitializeLog" not in done.stderr and "oneDNN" not in done.stderr
 
 
@@ -156,8 +160,8 @@ def test_what_tensorflow_writes_to_stderr_as_it_loads_is_shown_only_when_asked(
     code = (
         "import sys\n"
         "import taskfit\n"
-        "from taskfit.model.keras_setup import quiet_tensorflow_import\n"
-        "quiet_tensorflow_import()\n"
+        "from taskfit.model.keras_setup import lean_first_imports\n"
+        "lean_first_imports()\n"
         "import tensorflow\n"
         "print('after', file=sys.stderr)\n"
     )
@@ -225,3 +229,30 @@ def test_a_full_disk_is_named_by_the_file_meant_and_leaves_no_temporary_file(
     assert status["status"] == "failed"
     assert status["reason"] == f"{run / 'model.keras'}: {os.strerror(errno.ENOSPC)}"
     assert not [p for p in run.rglob(".*") if p.is_file()]
+
+
+def test_what_keras_would_import_for_nothing_is_kept_out_of_its_import_only(
+    tmp_path: Path,
+) -> None:
+    """On a stand-in `keras` that imports scikit-learn if it can, as Keras does: under the
+    hook it cannot, and scikit-learn imports as usual once Keras has."""
+    (tmp_path / "keras").mkdir()
+    (tmp_path / "keras" / "__init__.py").write_text(
+        "try:\n    import sklearn\nexcept ImportError:\n    sklearn = None\n"
+    )
+    code = (
+        "import sys\n"
+        "from taskfit.model.keras_setup import lean_first_imports\n"
+        "lean_first_imports()\n"
+        "import keras\n"
+        "print(keras.sklearn is None, 'sklearn' in sys.modules)\n"
+        "import sklearn\n"
+        "print(sklearn.__name__)\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "True False\nsklearn\n"

@@ -15,7 +15,7 @@ import typer
 
 from taskfit.cli import run_commands, serve_command, spec_commands, train_commands
 from taskfit.cli.common import run_app
-from taskfit.model.keras_setup import quiet_tensorflow_import
+from taskfit.model.keras_setup import lean_first_imports
 
 app = typer.Typer(
     name="taskfit",
@@ -79,5 +79,5 @@ def main() -> None:
     # a Ctrl-C landing in JAX's garbage-collection callback was swallowed there (predict went
     # on and exited 0). The workers of --workers run JAX in processes of their own.
     sys.modules.setdefault("jax", None)  # type: ignore[arg-type]
-    quiet_tensorflow_import()
+    lean_first_imports()
     run_app(app)
