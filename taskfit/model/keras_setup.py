@@ -10,11 +10,9 @@ processes of `train --workers`, which never build the saved model, ask for JAX."
 from __future__ import annotations
 
 import contextlib
-import importlib.abc
 import importlib.machinery
 import os
 import sys
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -69,8 +67,9 @@ def lean_first_imports() -> None:
         sys.meta_path.insert(0, _FirstImports(pending))
 
 
-class _FirstImports(importlib.abc.MetaPathFinder):
-    """Runs the first import of each package of `pending` inside its context."""
+class _FirstImports:
+    """Runs the first import of each package of `pending` inside its context (a meta path
+    finder is any object with find_spec; importlib.abc would cost --help 4 ms)."""
 
     def __init__(self, pending: dict[str, Callable[[], contextlib.AbstractContextManager[None]]]):
         self.pending = pending
@@ -135,6 +134,8 @@ def load_saved_model(path: Path) -> Any:
             "saving one); train it again, or --resume it"
         )
     check_regular(path, str(path), DataError, None, "a model")
+    import zipfile
+
     if not zipfile.is_zipfile(path):  # what Keras says of one is "File not found"
         raise DataError(
             f"{path}: is not a Keras model taskfit can load (not the zip archive a .keras file "
