@@ -46,6 +46,11 @@ def refused(argv: list[str], message: str) -> None:
     assert "Traceback" not in result.stderr
 
 
+def refused_by_predict_and_export(run: Path, rows: Path, message: str) -> None:
+    refused(["predict", str(run), str(rows)], message)
+    refused(["export", str(run), "--format", "savedmodel"], message)
+
+
 def test_metrics_that_are_a_json_list(finished: tuple[Path, Path], tmp_path: Path) -> None:
     run = damaged(finished, tmp_path, "metrics.json", b"[1, 2]")
     said = f"{run / 'metrics.json'}: holds a JSON list, not an object"
@@ -73,8 +78,7 @@ def test_a_model_that_is_no_keras_file(
 ) -> None:
     run = damaged(finished, tmp_path, "model.keras", content)
     said = f"{run / 'model.keras'}: is not a Keras model taskfit can load"
-    refused(["predict", str(run), str(finished[1])], said)
-    refused(["export", str(run), "--format", "savedmodel"], said)
+    refused_by_predict_and_export(run, finished[1], said)
 
 
 def test_a_model_holding_a_lambda_layer_is_refused_unrun(
@@ -288,8 +292,7 @@ def test_a_plan_whose_output_the_model_lacks_is_named(
 ) -> None:
     run = edited(finished, tmp_path, "plan.json", '"output_units": 1', '"output_units": 2')
     said = f"{run / 'model.keras'}: has 1 output units for output, but plan.json gives it 2"
-    refused(["predict", str(run), str(finished[1])], said)
-    refused(["export", str(run), "--format", "savedmodel"], said)
+    refused_by_predict_and_export(run, finished[1], said)
 
 
 def test_features_edited_in_the_resolved_spec_are_named(
