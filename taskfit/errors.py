@@ -25,6 +25,13 @@ class Problem:
         return f"{place}: {self.message}" if place else self.message
 
 
+def shown(value: object) -> str:
+    """A value as an error message quotes it: its repr, cut to 40 characters (a damaged file
+    may hold a number of a thousand digits, or a long string)."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
 class TaskfitError(Exception):
     """A mistake in the user's input: reported, never a traceback. Exit code 1."""
 

@@ -9,6 +9,7 @@ import shutil
 import stat
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import tiny_csv, tiny_spec
@@ -282,7 +283,7 @@ def test_a_plan_that_contradicts_itself_is_named(
     finished: tuple[Path, Path], tmp_path: Path
 ) -> None:
     run = edited(finished, tmp_path, "plan.json", '"1"\n        ]', '"1", "2"]')
-    said = f"{run / 'plan.json'}: gives the binary head output the classes ['0', '1', '2']"
+    said = f"{run / 'plan.json'}: gives the binary head output the classes ['0', '1', '2']; "
     refused(["predict", str(run), str(finished[1])], said)
     refused(["report", str(run)], said)
 
@@ -317,3 +318,126 @@ def test_a_damaged_importance_file_is_left_out_and_named(
     assert "explain.json is not what taskfit explain writes" in result.stdout
     page = (run / "report.html").read_text(encoding="utf-8")
     assert "explain.json is not what taskfit explain writes" in page
+
+
+def edited_json(finished: tuple[Path, Path], tmp_path: Path, name: str, edit: Any) -> Path:
+    """A copy of the run whose JSON file `name` went through `edit` (a function of the doc)."""
+    doc = json.loads((finished[0] / name).read_text())
+    edit(doc)
+    return damaged(finished, tmp_path, name, json.dumps(doc).encode())
+
+
+def _set(path: list[Any], value: Any) -> Any:
+    def edit(doc: Any) -> None:
+        for key in path[:-1]:
+            doc = doc[key]
+        doc[path[-1]] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "said"),
+    [
+        (["heads", 0, "metrics"], ["bogus"], "gives the binary head output the metrics ['bogus']"),
+        (["heads", 0, "loss", "terms"], [], "gives the binary head output a loss of 0 terms"),
+        (["heads", 0, "loss", "stages"], [], "a loss of 1 terms in 0 stages"),
+        (
+            ["heads", 0, "loss", "terms", 0, "keras_class"],
+            "Bogus",
+            "gives the loss binary_crossentropy the class 'Bogus', not BinaryCrossentropy",
+        ),
+        (["heads", 0, "labels", "format"], "onehot", "labels of the format 'onehot'"),
+        (["heads", 0, "task"], "regression", "gives the regression head output labels of"),
+        (["heads", 0, "output_activation"], "nope", "the output activation 'nope'"),
+        (["layers", 0, "activation"], "nope", "gives the hidden layers the layer"),
+        (["ensemble"], "bogus", "gives the ensemble 'bogus'"),
+        (["optimizer", "params", "learning_rate"], "fast", "gives the optimizer adam learning"),
+        (["batch_size"], 10**60, "batch size 1000000000000000000000000000000000000..."),
+    ],
+)
+def test_a_plan_edited_into_what_taskfit_cannot_run_is_named(
+    path: list[Any], value: Any, said: str, finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    run = edited_json(finished, tmp_path, "plan.json", _set(path, value))
+    refused(["report", str(run)], said)
+    refused(["report", str(run)], f"{run / 'plan.json'}: ")
+
+
+def test_a_plan_whose_label_is_not_the_specs_is_named(
+    finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    run = edited_json(
+        finished, tmp_path, "plan.json", _set(["heads", 0, "labels", "columns"], ["a"])
+    )
+    said = f"{run / 'plan.json'}: its head output has the label a and the classes ['0', '1'], "
+    refused(["evaluate", str(run), str(finished[1])], said + "which is not what spec.resolved")
+
+
+def test_a_column_whose_type_was_edited_is_named(
+    finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    text = (finished[0] / "spec.resolved.yaml").read_text()
+    text = text.replace(
+        "  numeric:\n  - a\n  - b\n  categorical: []", "  numeric:\n  - b\n  categorical:\n  - a"
+    )
+    run = damaged(finished, tmp_path, "spec.resolved.yaml", text.encode())
+    refused(["predict", str(run), str(finished[1])], f"{run / 'model.keras'}: takes a as a number")
+
+
+@pytest.mark.parametrize("name", ["plan.json", "status.json", "metrics.json"])
+def test_json_nested_too_deeply_is_named(
+    name: str, finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    run = damaged(finished, tmp_path, name, b"[" * 100_000 + b"]" * 100_000)
+    refused(["report", str(run)], f"{run / name}: cannot be read (nested too deeply)")
+
+
+def test_a_metric_beyond_any_float_is_named_shortly(
+    finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    run = edited_json(finished, tmp_path, "metrics.json", _set(["accuracy"], 10**400))
+    refused(
+        ["compare", str(run), str(finished[0])],
+        "'accuracy' is 1000000000000000000000000000000000000..., not a number",
+    )
+
+
+def test_evaluate_on_rows_without_a_label_says_so(
+    finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    rows = tmp_path / "unlabelled.csv"
+    rows.write_text("a,b,y\n0.1,0.2,\n0.3,0.4,\n")
+    refused(
+        ["evaluate", str(finished[0]), str(rows)],
+        "unlabelled.csv: none of its 2 rows has every label (y)",
+    )
+
+
+def test_a_history_with_text_where_a_number_goes_is_named(stopped: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(stopped, run)
+    history = run / "history.csv"
+    lines = history.read_text().splitlines()
+    header = lines[0].split(",")
+    cells = lines[1].split(",")
+    cells[header.index("val_loss")] = "abc"
+    history.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
+    refused(["train", "--resume", str(run)], f"{history}:2: val_loss is 'abc', not a number")
+
+
+@pytest.mark.parametrize("kind", ["text", "a wrong shape"])
+def test_a_checkpoint_of_the_wrong_arrays_is_named(
+    kind: str, stopped: Path, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    run = tmp_path / "run"
+    shutil.copytree(stopped, run)
+    (state,) = (run / "backup").glob("epoch-*.npz")
+    with np.load(state) as saved:
+        arrays = {k: saved[k] for k in saved.files}
+    first = next(iter(arrays))
+    arrays[first] = np.full(arrays[first].shape, "a") if kind == "text" else np.zeros(1)
+    np.savez(state, **arrays)
+    refused(["train", "--resume", str(run)], f"{state}: array 0 is ")

@@ -215,6 +215,13 @@ def test_a_model_with_two_heads_answers_for_each(tmp_path: Path) -> None:
         (None, b'{"age": 41,', 400, "the body is not JSON"),
         (None, b"\xff\xfe", 400, "the body is not UTF-8 text"),
         ([], None, 422, "the body is an empty list"),
+        (None, b"[" * 100_000 + b"]" * 100_000, 400, "the body is JSON nested too deeply"),
+        (
+            None,
+            b'{"age": 41, "city": "\\ud800", "plan": 1, "income": 9}',
+            422,
+            "row 0: column city holds a lone surrogate escape",
+        ),
         ("age=41", None, 422, "the body is a JSON string; give one row as an object"),
         ([1, 2], None, 422, "row 0: is a JSON number, not an object by column name"),
         (

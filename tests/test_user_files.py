@@ -256,3 +256,22 @@ def test_what_keras_would_import_for_nothing_is_kept_out_of_its_import_only(
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "True False\nsklearn\n"
+
+
+def test_a_folder_that_refuses_new_files_is_named_by_the_file_meant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run folder made read-only or immutable (chattr +i) under a command: the error names
+    status.json, not the temporary file taskfit tried to create beside it."""
+    import errno
+
+    import taskfit.runfolder.files as files
+
+    def refused(path: str | Path, flags: int, mode: int = 0o777) -> int:
+        raise PermissionError(errno.EPERM, os.strerror(errno.EPERM), str(path))
+
+    monkeypatch.setattr(files.os, "open", refused)
+    with pytest.raises(OSError) as caught:
+        files.write_status(tmp_path, "running")
+    assert caught.value.filename == str(tmp_path / "status.json")
+    assert not list(tmp_path.iterdir())

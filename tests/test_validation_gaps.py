@@ -171,3 +171,50 @@ def test_a_class_the_test_split_will_not_hold_is_said(tmp_path: Path) -> None:
     ]
     spec["data"]["test_fraction"] = 0.3  # type: ignore[index]
     assert not any("the test split holds no row" in n for n in notes(check_spec(spec)))
+
+
+@pytest.mark.parametrize(
+    ("task", "more", "said"),
+    [
+        ("binary", {"model": {"output": {"units": 2}}}, "model.output.units: binary_crossentropy"),
+        ("multiclass", {"loss": "binary_crossentropy"}, "loss: binary_crossentropy on these"),
+        ("multiclass", {"model": {"output": {"units": 2}}}, "computes against 3 output units"),
+        ("regression", {"model": {"output": {"units": 3}}}, "model.output.units: mse on these"),
+    ],
+)
+def test_strict_false_keeps_no_output_keras_cannot_compute(
+    task: str, more: dict[str, object], said: str, tmp_path: Path
+) -> None:
+    label = {"binary": "y", "multiclass": "plan", "regression": "x"}[task]
+    lines = ["x,plan,y"] + [f"{i / 40:.3f},{'abc'[i % 3]},{'ny'[i % 2]}" for i in range(40)]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    data = {"source": str(tmp_path / "t.csv"), "label": label}
+    spec = {"task": task, "data": data, "strict": False, **more}
+    with pytest.raises(SpecError) as caught:
+        check_spec(spec)
+    assert said in str(caught.value) and "Keras cannot train that, strict or not" in str(
+        caught.value
+    )
+
+
+def test_experts_beyond_memory_are_refused_by_name(tmp_path: Path) -> None:
+    lines = ["x,y,z"] + [f"{i / 40:.3f},{'ny'[i % 2]},{i}" for i in range(40)]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    spec = {
+        "heads": {"a": {"task": "binary", "label": "y"}, "b": {"task": "regression", "label": "z"}},
+        "data": {"source": str(tmp_path / "t.csv")},
+        "model": {"sharing": {"name": "mmoe", "experts": 100_000_000}},
+    }
+    with pytest.raises(SpecError) as caught:
+        check_spec(spec)
+    assert str(caught.value).startswith("model.sharing.experts: about ")
+
+
+@pytest.mark.parametrize("value", ["&x [*x]", "&x {a: *x}"])
+def test_a_set_value_that_holds_itself_is_refused(value: str) -> None:
+    from taskfit.cli.overrides import parse_set
+
+    with pytest.raises(SpecError) as caught:
+        parse_set([f"model={value}"])
+    assert "holds itself through a YAML alias" in str(caught.value)
+    assert parse_set(["name=a: b: c"]) == {"name": "a: b: c"}  # not YAML: taken as text

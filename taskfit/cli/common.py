@@ -62,8 +62,10 @@ def handled() -> Iterator[None]:
         raise typer.Exit(EXIT_TERMINATED) from None
 
 
-# a write that failed for the place it went, not for taskfit: a full disk, a closed pipe
-OUTPUT_FAILED = {errno.ENOSPC, errno.EDQUOT, errno.EPIPE, errno.EIO, errno.EBADF}
+# a write that failed for the place it went, not for taskfit: a full disk, a closed pipe, a
+# folder made read-only or immutable under a running command
+OUTPUT_FAILED = {errno.ENOSPC, errno.EDQUOT, errno.EPIPE, errno.EIO, errno.EBADF, errno.EACCES,
+                 errno.EPERM, errno.EROFS}  # fmt: skip
 
 
 def run_app(app: typer.Typer) -> None:

@@ -16,9 +16,7 @@ from taskfit.errors import SpecError
 def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
     """The items in order (taskfit.spec.spec.then: `--set a.b=1 --set a={c: 2} --set a.b=3`
     leaves a = {c: 2, b: 3})."""
-    import yaml
-
-    from taskfit.config.yamlfile import load_data
+    from taskfit.config.yamlfile import NOT_YAML, parse_yaml
     from taskfit.spec.spec import then
 
     overrides: dict[str, Any] = {}
@@ -26,9 +24,11 @@ def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
         key, sep, text = item.partition("=")
         if not sep:
             raise SpecError(f"--set {item}: expected key.path=value, e.g. --set training.epochs=3")
-        try:
-            value = load_data(text) if text.strip() else None
-        except yaml.YAMLError:
-            value = text
+        try:  # a spec file's checks: an alias that holds itself, aliases multiplying
+            value = parse_yaml(text, f"--set {key.strip()}").data if text.strip() else None
+        except SpecError as exc:
+            if not exc.problems[0].message.startswith(NOT_YAML):
+                raise
+            value = text  # not YAML: the text as given
         overrides = then(overrides, {key.strip(): value})
     return overrides

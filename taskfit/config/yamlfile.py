@@ -171,6 +171,9 @@ def _key(node: yaml.Node) -> Any:
     return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
 
 
+NOT_YAML = "is not valid YAML"  # what a syntax error's message starts with
+
+
 def parse_yaml(text: str, source: str) -> YamlDoc:
     """Parse one YAML document; a syntax error becomes a SpecError with its line."""
     loader = SafeLoader(text)
@@ -189,15 +192,15 @@ def parse_yaml(text: str, source: str) -> YamlDoc:
         detail = _long_key(text, line) or (
             f"{exc.problem}" + (f" ({exc.context})" if exc.context else "")
         )
-        raise SpecError([Problem("YAML", f"is not valid YAML: {detail}", line, source)]) from None
+        raise SpecError([Problem("YAML", f"{NOT_YAML}: {detail}", line, source)]) from None
     except yaml.reader.ReaderError as exc:  # a character YAML forbids; libyaml counts bytes
         line = text.encode("utf-8", "replace")[: exc.position].count(b"\n") + 1
         char = exc.character
         shown = f"#x{char:02x}" if isinstance(char, int) else repr(char)
         detail = f"{exc.reason} ({shown}); remove that character"
-        raise SpecError([Problem("YAML", f"is not valid YAML: {detail}", line, source)]) from None
+        raise SpecError([Problem("YAML", f"{NOT_YAML}: {detail}", line, source)]) from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"{source}: is not valid YAML: {exc}") from None
+        raise SpecError([Problem("YAML", f"{NOT_YAML}: {exc}", None, source)]) from None
     finally:
         loader.dispose()
     problems.raise_if_any()

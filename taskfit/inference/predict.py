@@ -52,6 +52,15 @@ def load_run_model(run: Run) -> Any:
             f"{', '.join(named) or 'none'}; the run folder's files do not belong together (one "
             "was edited or replaced). Train the run again"
         )
+    strings = set(run.categorical)  # categories, dates, texts: the model takes them as text
+    swapped = [i.name for i in model.inputs if (i.dtype == "string") != (i.name in strings)]
+    if swapped:
+        kind = "a number" if swapped[0] in strings else "text"
+        raise DataError(
+            f"{files.model}: takes {swapped[0]} as {kind}, but {files.spec.name} says "
+            "otherwise; the run folder's files do not belong "
+            "together (one was edited or replaced). Train the run again"
+        )
     outputs = by_head(run.plan.heads, model.output)
     for head in run.plan.heads:
         units = outputs[head.name].shape[-1] if head.name in outputs else None
@@ -186,6 +195,12 @@ def evaluate(run_dir: str | Path, csv_path: str | Path) -> Evaluation:
     run = open_run(run_dir)
     table, notes = read_rows(run, Path(csv_path), need_label=True)
     labelled, left_out = encoded_rows(run, table, with_labels=True)
+    if len(labelled) == 0:
+        raise DataError(
+            f"{Path(csv_path).name}: none of its {table.n_rows} rows has every label "
+            f"({', '.join(run.label_columns)}); evaluate scores labelled rows. Give rows with "
+            "labels, or use taskfit predict"
+        )
     y = labelled.y
     from taskfit.model.build import PREDICT_ROWS
 

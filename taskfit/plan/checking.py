@@ -274,10 +274,24 @@ def _check_size(plan: Plan, features: int) -> None:
     if memory is None:
         return
     width, hidden = features, 0
-    for layer in (*plan.layers, *(layer for head in plan.heads for layer in head.layers)):
+    for layer in plan.layers:
         hidden += (width + 1) * layer.units
         width = layer.units
-    output = sum((width + 1) * head.output_units for head in plan.heads)
+    # the shared layers' copies: one trunk, a tower per head (soft), or experts (mmoe) with a
+    # gate per head
+    sharing = plan.sharing
+    if sharing.name == "soft":
+        hidden *= len(plan.heads)
+    elif sharing.name == "mmoe":
+        experts = int(sharing.params.get("experts", 1))
+        hidden = hidden * experts + len(plan.heads) * (features + 1) * experts
+    output = 0
+    for head in plan.heads:
+        head_width = width
+        for layer in head.layers:
+            hidden += (head_width + 1) * layer.units
+            head_width = layer.units
+        output += (head_width + 1) * head.output_units
     if plan.ensemble == "tabm_mini":
         weights = hidden + plan.members * (features + output)
     else:
@@ -286,14 +300,12 @@ def _check_size(plan: Plan, features: int) -> None:
     if needed <= memory:
         return
     one_member = (hidden + output) * 4 * COPIES <= memory
-    key, fix = (
-        ("model.members", "use fewer members")
-        if one_member
-        else (
-            "model.layers",
-            "use layers of fewer units",
-        )
-    )
+    if one_member:
+        key, fix = "model.members", "use fewer members"
+    elif sharing.name == "mmoe" and experts > 2:
+        key, fix = "model.sharing.experts", "use fewer experts"
+    else:
+        key, fix = "model.layers", "use layers of fewer units"
     members = f"{plan.members} members, " if plan.members > 1 else ""
     raise SpecError(
         f"{key}: {members}about {weights:.3g} weights, {needed / 2**30:.3g} GiB with their "

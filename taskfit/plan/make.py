@@ -13,12 +13,20 @@ from typing import Any
 from taskfit.data.labels import Labels, same_label
 from taskfit.data.targets import DOMAIN, choose, in_domain
 from taskfit.errors import DataError, Problems, SpecError
-from taskfit.plan.choices import Contradiction, built, loss_plan, row_text
+from taskfit.plan.choices import Contradiction, LossPlan, built, loss_plan, row_text
 from taskfit.plan.outputs import logged_names
 from taskfit.plan.plan import Head, Plan
 from taskfit.recipe.table import TargetRule, load_table
 from taskfit.spec.keys import SINGLE_HEAD, TEST_FRACTION, LayerSpec, OutputSpec, Spec
 from taskfit.spec.lossform import LossSpec
+
+
+def _units_the_loss_needs(loss: LossPlan, labels: Labels) -> int:
+    """The output units a head's loss computes against on its labels: one per class for a
+    loss of the multiclass row (class ids or one-hot rows) or for one-hot labels, else one."""
+    owner = load_table().loss_owner(loss.terms[0].name)
+    per_class = labels.format == "onehot" or (owner is not None and owner.task == "multiclass")
+    return len(labels.classes) if per_class else 1
 
 
 def _label_problem(task: str, labels: Labels) -> str | None:
@@ -264,6 +272,15 @@ def _head(asked: HeadAsked, labels: Labels, contradiction: Contradiction) -> Hea
             f"Use {recipe.output_activation} (or leave it out: auto).",
         )
     loss, onehot = loss_plan(asked.loss, asked.key, table, recipe, label_format, contradiction)
+    needed = _units_the_loss_needs(loss, labels)
+    if units != needed:  # not a contradiction strict: false may keep: Keras cannot compute it
+        where = "model.output.units" if out.units != "auto" else f"{key}loss"
+        raise SpecError(
+            f"{where}: {loss.terms[0].name} on these labels ({labels.describe()}) computes "
+            f"against {needed} output unit{'s' * (needed > 1)}, and the output has {units}; "
+            "Keras cannot train that, strict or not. Leave model.output.units and loss out "
+            "(auto) for the table's choice"
+        )
     transform, reason = _target_transform(asked, labels, recipe.target_rule)
     return Head(
         name=asked.name,

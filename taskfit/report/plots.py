@@ -35,7 +35,7 @@ from taskfit.feed.confidence import reliability, temperature_probabilities
 from taskfit.plan.outputs import SHARING_PENALTY, gate_logged, head_logged, logged
 from taskfit.plan.plan import Head, Plan
 from taskfit.runfolder.files import own_folder, write_bytes
-from taskfit.runfolder.layout import RunFolder
+from taskfit.runfolder.layout import TEXT_COLUMN, RunFolder
 
 LEARNING_RATE = "learning_rate"  # history.csv column when a schedule or a plateau cut sets the rate
 ANNOTATE_UP_TO = 20  # classes: above this the confusion matrix is colour only, no counts
@@ -76,7 +76,7 @@ def write_plots(
         names = head_logged(head, plan.multi)
         if not plan.multi:
             names += [LEARNING_RATE]
-        switches = active_losses.get(logged(head.name, "active_loss", multi=plan.multi))
+        switches = active_losses.get(logged(head.name, TEXT_COLUMN, multi=plan.multi))
         written.append(
             _save(
                 learning_curves(history, names, kept, switches),

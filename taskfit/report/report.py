@@ -154,7 +154,7 @@ def _check_finished(files: RunFolder, facts: dict[str, Any], history: dict[str, 
     completed run)."""
     if not facts:
         read_object(files.facts)  # says what is wrong: missing, a list, a pipe
-    lacking = [name for name in ("epochs", "rows", "seconds") if name not in facts]
+    lacking = [n for n in ("epochs", "rows", "seconds", "fit_seconds") if n not in facts]
     if lacking:
         raise DataError(
             f"{files.facts}: has no {', '.join(lacking)}, though the run completed; it is "
@@ -252,7 +252,8 @@ def _epochs(facts: dict, budget: int, folder: Path) -> str:
 def _time(facts: dict) -> str:
     if "seconds" not in facts:
         return NOT_RECORDED
-    return f"{facts['seconds']:.1f} s in all, {facts['fit_seconds']:.1f} s fitting"
+    fitting = f", {facts['fit_seconds']:.1f} s fitting" if "fit_seconds" in facts else ""
+    return f"{facts['seconds']:.1f} s in all{fitting}"
 
 
 def _processes(facts: dict) -> str:

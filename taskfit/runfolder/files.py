@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 import socket
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,8 +19,8 @@ from typing import Any
 import yaml
 
 from taskfit.config.readable import check_regular, file_kind
-from taskfit.errors import DataError, TaskfitError
-from taskfit.runfolder.layout import FORMAT, READS, STATUSES, RunFolder
+from taskfit.errors import DataError, TaskfitError, shown
+from taskfit.runfolder.layout import FORMAT, READS, STATUSES, TEXT_COLUMN, RunFolder
 
 
 def make_output_folder(folder: Path) -> bool:
@@ -158,6 +159,8 @@ def _staged(path: Path, suffix: str) -> Iterator[Path]:
             break
         except FileExistsError:  # another name, then
             continue
+        except OSError as exc:  # the file meant, not its temporary name
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
     else:
         raise FileExistsError(f"{path.parent}: no free temporary name for {path.name}")
     try:
@@ -196,7 +199,7 @@ def training_process(run_dir: Path) -> tuple[int, bool] | None:
         return None
     if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid < 2**31:  # pid_t
         raise DataError(
-            f"{RunFolder(run_dir).status}: names process {pid!r}, which is no process id; it "
+            f"{RunFolder(run_dir).status}: names process {shown(pid)}, which is no process id; it "
             "is damaged or not what taskfit wrote"
         )
     try:
@@ -222,7 +225,7 @@ def checked_status(run_dir: Path) -> str:
     status = read_object(path).get("status")
     if status not in STATUSES:
         raise DataError(
-            f"{path}: says status {status!r}, none of {', '.join(STATUSES)}; it is damaged or "
+            f"{path}: says status {shown(status)}, none of {', '.join(STATUSES)}; it is damaged or "
             "not what taskfit wrote"
         )
     return str(status)
@@ -241,8 +244,8 @@ def read_format(run_dir: Path) -> int:
     found = read_record(RunFolder(run_dir).status).get("format", 1)
     if isinstance(found, bool) or not isinstance(found, int) or found < 1:
         raise DataError(
-            f"{RunFolder(run_dir).status}: says format {found!r}, which is no run folder format "
-            "(a whole number from 1); it is damaged or not what taskfit wrote"
+            f"{RunFolder(run_dir).status}: says format {shown(found)}, which is no run folder "
+            "format (a whole number from 1); it is damaged or not what taskfit wrote"
         )
     return found
 
@@ -317,12 +320,18 @@ def read_object(path: Path) -> dict[str, Any]:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DataError(f"{path}: is missing; {fix}") from None
-    except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not JSON"
+    except (OSError, ValueError, RecursionError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else _not_json(exc)
         raise DataError(f"{path}: cannot be read ({reason}); {fix}") from None
     if not isinstance(doc, dict):
         raise DataError(f"{path}: holds a JSON {type(doc).__name__}, not an object; {fix}")
     return doc
+
+
+def _not_json(exc: Exception) -> str:
+    """Why a JSON file could not be parsed; Python's parser recurses once per level of
+    nesting, so a file of thousands of `[` is a RecursionError."""
+    return "nested too deeply" if isinstance(exc, RecursionError) else "not JSON"
 
 
 def read_metrics(path: Path) -> dict[str, float]:
@@ -330,9 +339,9 @@ def read_metrics(path: Path) -> dict[str, float]:
     no number)."""
     doc = read_object(path)
     for name, value in doc.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if not _number(value) or abs(value) > FLOAT_MAX:  # a 400-digit int is no float
             raise DataError(
-                f"{path}: {name!r} is {value!r}, not a number; it is damaged or not what "
+                f"{path}: {name!r} is {shown(value)}, not a number; it is damaged or not what "
                 "taskfit wrote; train the run again"
             )
     return {name: float(value) for name, value in doc.items()}
@@ -345,13 +354,16 @@ def read_record(path: Path) -> dict[str, Any]:
     try:
         check_regular(path, str(path), DataError, RECORD_BYTES, "a run folder's JSON file")
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, DataError):  # a pipe in its place is not waited on
+    except (OSError, ValueError, RecursionError, DataError):  # a pipe is not waited on
         return {}
     return doc if isinstance(doc, dict) else {}
 
 
 def _count(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+FLOAT_MAX = sys.float_info.max
 
 
 def _number(v: Any) -> bool:
@@ -408,8 +420,8 @@ def read_facts(run_dir: Path) -> dict[str, Any]:
     for name, (kind, fits) in FACT_CHECKS.items():
         if name in facts and not fits(facts[name]):
             raise DataError(
-                f"{path}: its {name} is {facts[name]!r}, not {kind}; it is damaged or not what "
-                "taskfit wrote"
+                f"{path}: its {name} is {shown(facts[name])}, not {kind}; it is damaged or not "
+                "what taskfit wrote"
             )
     return facts
 
@@ -457,6 +469,10 @@ def read_history(path: Path) -> dict[str, list[float | str]]:
             try:
                 value: float | str = float(cell)
             except ValueError:
+                if not name.endswith(TEXT_COLUMN):
+                    raise DataError(
+                        f"{path}:{number}: {name} is {shown(cell)}, not a number; {fix}"
+                    ) from None
                 value = cell
             columns.setdefault(name, []).append(value)
     return columns

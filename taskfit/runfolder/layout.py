@@ -23,6 +23,7 @@ READS = (1, 2, 3, 4, 5, 6)
 RESUMES_FROM = 6  # the first format whose checkpoint this taskfit's model can load
 CHECKPOINT = "training_metadata.json"  # Keras's name; here it also names the state file
 STATE_SUFFIX = ".npz"  # a checkpoint's state file: epoch-NNNN.npz
+TEXT_COLUMN = "active_loss"  # history.csv's one kind of text column: a head's loss in force
 STATUSES = ("running", "completed", "interrupted", "failed")  # what status.json says
 
 

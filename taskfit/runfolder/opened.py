@@ -109,8 +109,30 @@ def stored_plan(folder: Path, spec: Spec) -> Plan:
     1 or 2) the plan the resolved spec gives with this taskfit's table."""
     files = RunFolder(folder)
     if read_format(folder) >= PLAN_SINCE or files.plan.exists():
-        return read_plan(files.plan)
+        plan = read_plan(files.plan)
+        _check_plan_fits_spec(files, plan, _labels(spec))
+        return plan
     return make_plan(spec, _labels(spec))
+
+
+def _check_plan_fits_spec(files: RunFolder, plan: Plan, said: dict[str, Labels]) -> None:
+    """plan.json's heads and spec.resolved.yaml's labels, both written by the run from one
+    spec: a head, label column or class list that differs means one of them was edited."""
+    listed = {name for name, labels in said.items() if labels.classes}  # a spec may not list them
+    found = {h.name: (h.labels.columns, h.labels.classes * (h.name in listed)) for h in plan.heads}
+    wanted = {name: (labels.columns, labels.classes) for name, labels in said.items()}
+    if plan.multi or len(said) > 1:
+        differ = sorted(n for n in found.keys() | wanted.keys() if found.get(n) != wanted.get(n))
+    else:  # one head: its name is taskfit's own
+        differ = [plan.heads[0].name] if [*found.values()] != [*wanted.values()] else []
+    if differ:
+        name = differ[0]
+        columns, classes = found.get(name, ((), ()))
+        raise DataError(
+            f"{files.plan}: its head {name} has the label {', '.join(columns) or 'none'}"
+            f"{f' and the classes {list(classes)}' if classes else ''}, which is not what "
+            f"{files.spec.name} says; one of them was edited. Train the run again"
+        )
 
 
 def _labels(spec: Spec) -> dict[str, Labels]:

@@ -11,6 +11,7 @@ from cattrs.preconf.json import make_converter
 
 from taskfit.errors import DataError
 from taskfit.plan.plan import Plan
+from taskfit.plan.verify import plan_problem
 from taskfit.recipe.table import load_table
 from taskfit.runfolder.files import read_object, write_text
 
@@ -32,31 +33,10 @@ def read_plan(path: Path) -> Plan:
             f"{path}: holds no plan taskfit wrote (a field missing or of the wrong kind); it is "
             "damaged or not what taskfit wrote; train the run again"
         ) from None
-    wrong = _disagreement(plan)
+    wrong = plan_problem(plan, load_table())
     if wrong:
         raise DataError(
-            f"{path}: {wrong}, which taskfit never writes; it is damaged or not what taskfit "
-            "wrote; train the run again"
+            f"{path}: {wrong}; taskfit never writes that, so the file is damaged or was edited; "
+            "train the run again"
         )
     return plan
-
-
-def _disagreement(plan: Plan) -> str:
-    """What in a plan contradicts itself (a binary head with three classes), or ""."""
-    names = [h.name for h in plan.heads]
-    if not names or len(set(names)) < len(names):
-        return "names no heads" if not names else "names a head twice"
-    if plan.members < 1 or plan.batch_size < 1:
-        return f"gives {plan.members} members and batch size {plan.batch_size}"
-    for head in plan.heads:
-        classes = head.labels.classes
-        if head.task not in load_table().recipes:
-            return f"gives the head {head.name} the task {head.task!r}"
-        n = len(set(classes))
-        fits = {"binary": n == 2, "multiclass": n >= 2, "regression": n == 0}[head.task]
-        if not fits or n < len(classes):
-            return f"gives the {head.task} head {head.name} the classes {list(classes)}"
-        units = {"binary": (1, 2), "regression": (1,)}.get(head.task, (len(classes),))
-        if head.output_units not in units:
-            return f"gives the {head.task} head {head.name} {head.output_units} output units"
-    return ""

@@ -109,6 +109,10 @@ def _json(body: bytes) -> Any:
         raise BadRequest(400, ["the body is not UTF-8 text; send JSON"]) from None
     except ValueError as exc:
         raise BadRequest(400, [f"the body is not JSON: {exc}"]) from None
+    except RecursionError:  # Python's parser recurses once per level of nesting
+        raise BadRequest(
+            400, ["the body is JSON nested too deeply; give rows as objects by column name"]
+        ) from None
 
 
 def describe(predictor: Predictor) -> dict[str, Any]:

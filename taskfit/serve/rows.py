@@ -54,9 +54,24 @@ def as_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> Table:
                     f"row {i}",
                     f"column {column} is a JSON {_kind(value)}; give a number, a string or null",
                 )
+            elif isinstance(value, str) and not _unicode(value):
+                problems.add(
+                    f"row {i}",
+                    f"column {column} holds a lone surrogate escape (\\ud800-\\udfff), which "
+                    "is no character; send the text as UTF-8",
+                )
     problems.raise_if_any(DataError)
     cells = {c: [_cell(row.get(c)) for row in rows] for c in named}
     return Table("the request", tuple(named), cells, list(range(len(rows))), line_name="row")
+
+
+def _unicode(text: str) -> bool:
+    """JSON's \\ud800 escapes a half of a UTF-16 pair: Python keeps it, UTF-8 cannot hold it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _cell(value: Any) -> str:

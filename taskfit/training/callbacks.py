@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskfit.plan.outputs import logged
 from taskfit.recipe.table import higher_is_better
-from taskfit.runfolder.layout import RunFolder
+from taskfit.runfolder.layout import TEXT_COLUMN, RunFolder
 
 if TYPE_CHECKING:
     from taskfit.plan.plan import Plan
@@ -72,7 +72,7 @@ def make_callbacks(
     callbacks += [made.nonfinite, made.interrupt, *feed]
     if schedule:
         made.active = {
-            logged(name, "active_loss", multi=plan.multi): described
+            logged(name, TEXT_COLUMN, multi=plan.multi): described
             for name, described in schedule.active.items()
         }
     if run_dir is not None and not smoke:

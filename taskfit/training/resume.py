@@ -83,6 +83,19 @@ class EpochLog(keras.callbacks.Callback):
         return columns
 
 
+def check_fits(path: Path, saved: list[Any], wanted: list[tuple[tuple[int, ...], str]]) -> None:
+    """Each saved array of the shape and kind of the variable it goes into (a TaskfitError
+    naming the file otherwise, not Keras's assign failing on text or a wrong shape)."""
+    for i, (array, (shape, dtype)) in enumerate(zip(saved, wanted, strict=True)):
+        numeric = array.dtype.kind in "biuf"
+        if tuple(array.shape) != shape or not numeric:
+            raise TaskfitError(
+                f"{path}: array {i} is {array.dtype} of shape {tuple(array.shape)}, where this "
+                f"run's model holds {dtype} of shape {shape}; it is damaged or was not written "
+                "for this run (start it afresh without --resume)"
+            )
+
+
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """Keras's EarlyStopping whose state survives a restart: its best weights are saved when they
     improve, and its counters are replayed from the monitored column of the earlier rows."""
@@ -107,6 +120,14 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
                 best, best_epoch, wait = value, epoch, 0
         self.wait, self.best, self.best_epoch = wait, best, best_epoch
         self.best_weights = read_weights(self.kept)
+        weights = self.model.weights
+        if len(self.best_weights) != len(weights):
+            raise TaskfitError(
+                f"{self.kept}: {len(self.best_weights)} arrays, but this run's model holds "
+                f"{len(weights)}; it was not written for this run (start it afresh without "
+                "--resume)"
+            )
+        check_fits(self.kept, self.best_weights, [(tuple(w.shape), str(w.dtype)) for w in weights])
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         super().on_epoch_end(epoch, logs)
@@ -196,13 +217,15 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
         if "weights" not in metadata:
             return
         variables = self._state()
-        saved = read_weights(self.folder / metadata["weights"])
+        path = self.folder / metadata["weights"]
+        saved = read_weights(path)
         if len(saved) != len(variables):
             raise TaskfitError(
-                f"{self.folder / metadata['weights']}: a checkpoint of {len(saved)} arrays, but "
-                f"this run's model and optimizer hold {len(variables)}; it was not written for "
-                "this run (start it afresh without --resume)"
+                f"{path}: a checkpoint of {len(saved)} arrays, but this run's model and "
+                f"optimizer hold {len(variables)}; it was not written for this run (start it "
+                "afresh without --resume)"
             )
+        check_fits(path, saved, [(tuple(v.shape), str(v.dtype)) for v in variables])
         for variable, value in zip(variables, saved, strict=True):
             variable.assign(value)
         self.model._initial_epoch = metadata["epoch"]  # what Keras's own restore sets
