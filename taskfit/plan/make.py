@@ -21,6 +21,21 @@ from taskfit.spec.keys import SINGLE_HEAD, TEST_FRACTION, LayerSpec, OutputSpec,
 from taskfit.spec.lossform import LossSpec
 
 
+def _check_computable(head: Head, asked: HeadAsked) -> None:
+    """What strict: false may keep against the table, Keras must still compute: the output
+    as wide as the loss's target on these labels."""
+    needed = _units_the_loss_needs(head.loss, head.labels)
+    if head.output_units == needed:
+        return
+    where = "model.output.units" if asked.output.units != "auto" else f"{asked.key}loss"
+    raise SpecError(
+        f"{where}: {head.loss.terms[0].name} on these labels ({head.labels.describe()}) "
+        f"computes against {needed} output unit{'s' * (needed > 1)}, and the output has "
+        f"{head.output_units}; Keras cannot train that, strict or not. Leave "
+        "model.output.units and loss out (auto) for the table's choice"
+    )
+
+
 def _units_the_loss_needs(loss: LossPlan, labels: Labels) -> int:
     """The output units a head's loss computes against on its labels: one per class for a
     loss of the multiclass row (class ids or one-hot rows) or for one-hot labels, else one."""
@@ -116,6 +131,8 @@ def make_plan(
     warnings = tuple(str(p) for p in problems.items) if not spec.strict else ()
     if spec.strict:
         problems.raise_if_any(SpecError)
+    for made, said in zip(heads, asked, strict=True):
+        _check_computable(made, said)
     first = table.recipe(asked[0].task)
     plan = Plan(
         heads=heads,
@@ -272,15 +289,6 @@ def _head(asked: HeadAsked, labels: Labels, contradiction: Contradiction) -> Hea
             f"Use {recipe.output_activation} (or leave it out: auto).",
         )
     loss, onehot = loss_plan(asked.loss, asked.key, table, recipe, label_format, contradiction)
-    needed = _units_the_loss_needs(loss, labels)
-    if units != needed:  # not a contradiction strict: false may keep: Keras cannot compute it
-        where = "model.output.units" if out.units != "auto" else f"{key}loss"
-        raise SpecError(
-            f"{where}: {loss.terms[0].name} on these labels ({labels.describe()}) computes "
-            f"against {needed} output unit{'s' * (needed > 1)}, and the output has {units}; "
-            "Keras cannot train that, strict or not. Leave model.output.units and loss out "
-            "(auto) for the table's choice"
-        )
     transform, reason = _target_transform(asked, labels, recipe.target_rule)
     return Head(
         name=asked.name,
