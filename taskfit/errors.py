@@ -56,6 +56,11 @@ class TrainingError(TaskfitError):
     """Training itself went wrong in a way the user can fix (a loss that is not a number)."""
 
 
+class NotResumable(TaskfitError):
+    """--resume found the run's saved state unfit to carry on from (a checkpoint of other
+    arrays): nothing was trained, and the run folder keeps the status it had."""
+
+
 class Problems:
     """Collects every problem so the user sees them all at once, then fails once."""
 

@@ -403,15 +403,25 @@ def test_a_metric_beyond_any_float_is_named_shortly(
     )
 
 
-def test_evaluate_on_rows_without_a_label_says_so(
-    finished: tuple[Path, Path], tmp_path: Path
+@pytest.mark.parametrize("command", ["evaluate", "explain"])
+def test_scores_on_rows_without_a_label_are_refused(
+    command: str, finished: tuple[Path, Path], tmp_path: Path
 ) -> None:
     rows = tmp_path / "unlabelled.csv"
     rows.write_text("a,b,y\n0.1,0.2,\n0.3,0.4,\n")
-    refused(
-        ["evaluate", str(finished[0]), str(rows)],
-        "unlabelled.csv: none of its 2 rows has every label (y)",
-    )
+    said = "unlabelled.csv: none of its 2 rows has every label (y)"
+    refused([command, str(finished[0]), str(rows)], said)
+    assert not (finished[0] / "explain.json").exists()
+
+
+def test_a_run_without_test_rows_is_read_back(tmp_path: Path) -> None:
+    """data.test_fraction 0 without bagging: no test metrics, and run.json says so (null)."""
+    spec = tiny_spec(tmp_path, "binary", epochs=1)
+    asked = {"model.members": 1, "training.bagging": False, "data.test_fraction": 0}
+    run = train(spec, asked, tmp_path / "runs", verbose=0).run_dir
+    assert json.loads((run / "run.json").read_text())["metrics_on"] is None
+    result = runner.invoke(app, ["report", str(run)])
+    assert result.exit_code == 0, result.output
 
 
 def test_a_history_with_text_where_a_number_goes_is_named(stopped: Path, tmp_path: Path) -> None:
@@ -440,4 +450,38 @@ def test_a_checkpoint_of_the_wrong_arrays_is_named(
     first = next(iter(arrays))
     arrays[first] = np.full(arrays[first].shape, "a") if kind == "text" else np.zeros(1)
     np.savez(state, **arrays)
+    before = json.loads((run / "status.json").read_text())
     refused(["train", "--resume", str(run)], f"{state}: array 0 is ")
+    after = json.loads((run / "status.json").read_text())
+    assert (after["status"], after["reason"]) == (before["status"], before["reason"])
+
+
+def test_a_plots_folder_that_is_a_link_is_not_followed_by_report(
+    finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    run = damaged(finished, tmp_path, "metrics.json", (finished[0] / "metrics.json").read_bytes())
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(run / "plots", elsewhere)
+    (run / "plots").symlink_to(elsewhere)
+    result = runner.invoke(app, ["report", str(run)])
+    assert result.exit_code == 0, result.output
+    page = (run / "report.html").read_text(encoding="utf-8")
+    assert "data:image/png" not in page and "plots/ is a link, not the run" in page
+
+
+@pytest.mark.parametrize("content", [b"garbage", b'{"status": "bogus"}'])
+def test_a_damaged_status_is_named_by_the_commands_that_load_the_model(
+    content: bytes, finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    run = damaged(finished, tmp_path, "status.json", content)
+    refused_by_predict_and_export(run, finished[1], f"{run / 'status.json'}: ")
+
+
+def test_keep_never_writes_a_column_twice(finished: tuple[Path, Path], tmp_path: Path) -> None:
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,b,predicted_y\n0.1,0.2,x\n")
+    argv = ["predict", str(finished[0]), str(rows), "--output", str(tmp_path / "out.csv")]
+    refused(
+        [*argv, "--keep", "predicted_y"], "--keep predicted_y: predict writes a column of that name"
+    )
+    assert not (tmp_path / "out.csv").exists()

@@ -28,7 +28,7 @@ from taskfit.errors import DataError
 from taskfit.feed.chunk import Chunk
 from taskfit.feed.classes import class_ids, probabilities
 from taskfit.feed.confidence import log_loss
-from taskfit.inference.predict import Predictor, encoded_rows
+from taskfit.inference.predict import Predictor, labelled_rows
 from taskfit.plan.plan import Head
 from taskfit.runfolder.opened import Run, read_rows
 
@@ -104,7 +104,7 @@ def explained_rows(predictor: Predictor, csv_path: Path | None) -> tuple[Chunk, 
     run = predictor.run
     if csv_path is not None:
         table, _ = read_rows(run, csv_path, need_label=True)
-        rows, _ = encoded_rows(run, table, with_labels=True)
+        rows, _ = labelled_rows(run, table, csv_path.name)
         return rows, csv_path.name
     rows = test_split(run)
     if len(rows) == 0:

@@ -82,6 +82,19 @@ def encoded_rows(run: Run, table: Table, with_labels: bool) -> tuple[Chunk, int]
     return block.rows.take(block.labelled), int((~block.labelled).sum())
 
 
+def labelled_rows(run: Run, table: Table, name: str) -> tuple[Chunk, int]:
+    """encoded_rows with the labels, for evaluate and explain: a CSV without a labelled row
+    is a DataError (scores on no rows would be NaN)."""
+    labelled, left_out = encoded_rows(run, table, with_labels=True)
+    if len(labelled) == 0:
+        raise DataError(
+            f"{name}: none of its {table.n_rows} rows has every label "
+            f"({', '.join(run.label_columns)}); scores need labelled rows. Give rows with "
+            "labels, or use taskfit predict"
+        )
+    return labelled, left_out
+
+
 def _inputs(run: Run, rows: Chunk) -> dict[str, Any]:
     """The rows' raw columns, as the saved model takes them."""
     from taskfit.model.build import named_inputs
@@ -93,9 +106,21 @@ def predict(run_dir: str | Path, csv_path: str | Path, keep: Sequence[str] = ())
     """Each row's predictions, after the columns `keep` names and the identifier columns
     training left out (run.json), passed through from the CSV so results join back by key."""
     run = open_run(run_dir)
-    table, notes = read_rows(run, Path(csv_path), need_label=False)
+    table, notes = read_rows(run, Path(csv_path), need_label=False, passed=keep)
     kept = passed_through(run, table, keep)
     predictions = Predictor(run, load_run_model(run)).predict(table)
+    written = set(predictions.columns)
+    if asked := [c for c in keep if c in written]:
+        raise DataError(
+            f"--keep {asked[0]}: predict writes a column of that name itself; rename that "
+            f"column of {Path(csv_path).name}, or leave it out of --keep"
+        )
+    if same := [c for c in kept if c in written]:  # an identifier column named as an output
+        notes.append(
+            f"identifier columns not passed through, as predict writes columns of those "
+            f"names: {', '.join(same)}"
+        )
+        kept = [c for c in kept if c not in written]
     predictions.columns[:0] = kept
     for i, row in enumerate(predictions.rows):
         row[:0] = [table.cells[c][i] for c in kept]
@@ -194,13 +219,7 @@ def evaluate(run_dir: str | Path, csv_path: str | Path) -> Evaluation:
     weights in metrics.json (for uncertainty weighting without its log-variance term)."""
     run = open_run(run_dir)
     table, notes = read_rows(run, Path(csv_path), need_label=True)
-    labelled, left_out = encoded_rows(run, table, with_labels=True)
-    if len(labelled) == 0:
-        raise DataError(
-            f"{Path(csv_path).name}: none of its {table.n_rows} rows has every label "
-            f"({', '.join(run.label_columns)}); evaluate scores labelled rows. Give rows with "
-            "labels, or use taskfit predict"
-        )
+    labelled, left_out = labelled_rows(run, table, Path(csv_path).name)
     y = labelled.y
     from taskfit.model.build import PREDICT_ROWS
 

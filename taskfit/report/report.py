@@ -134,10 +134,17 @@ def read_report(folder: Path) -> Report:
         choices["sharing"] = described(plan.sharing)
         choices["loss weighting"] = described(plan.weighting)
         heads = [_head(h) for h in plan.heads]
-    found = sorted((p.relative_to(folder) for p in files.plots.rglob("*.png")), key=_order)
+    linked = files.plots.is_symlink()  # its PNGs are not this run's: never followed
+    shown_plots = [] if linked else files.plots.rglob("*.png")
+    found = sorted((p.relative_to(folder) for p in shown_plots), key=_order)
     plots = [plot for plot in found if _drawn(folder / plot)]
     if left_out := [str(plot) for plot in found if plot not in plots]:
         summary[LEFT_OUT] = ", ".join(left_out) + " (not a PNG file; draw them again)"
+    if linked:
+        summary[LEFT_OUT] = (
+            f"all: {files.plots.name}/ is a link, not the run's own folder; taskfit does not "
+            "follow it (remove the link; a new run draws the plots)"
+        )
     metrics_on = facts.get("metrics_on") or "test"
     explained = _explained(files.explained)
     if explained is None and (files.explained.exists() or files.explained.is_symlink()):
@@ -199,9 +206,10 @@ PLOT_BYTES = 16 << 20  # taskfit's plots are about 50 KB at 110 dpi
 
 def _drawn(path: Path) -> bool:
     """A plot is embedded only if it is a regular PNG file of a plot's size: a folder, a pipe (a
-    read would wait) or a foreign file in its place is left out, and the report says so."""
+    read would wait), a link or a foreign file in its place is left out, and the report says
+    so."""
     try:
-        if not path.is_file() or path.stat().st_size > PLOT_BYTES:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > PLOT_BYTES:
             return False
         with path.open("rb") as f:
             return f.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE

@@ -390,7 +390,7 @@ FACT_CHECKS: dict[str, tuple[str, Any]] = {
     ),
     "folds": ("a count", _count),
     "processes": ("a count", _count),
-    "metrics_on": ("text", lambda v: isinstance(v, str)),
+    "metrics_on": ("text or null", lambda v: v is None or isinstance(v, str)),  # null: no test rows
     "memorisable": (
         "column -> share of rows",
         lambda v: isinstance(v, dict) and all(map(_number, v.values())),

@@ -7,6 +7,7 @@ model.keras holds the weights and the preprocessing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from taskfit.plan.make import make_plan
 from taskfit.plan.plan import Plan
 from taskfit.runfolder.files import (
     check_format,
+    checked_status,
     read_facts,
     read_format,
     read_reason,
@@ -66,6 +68,7 @@ def open_run(folder: str | Path, need_model: bool = True) -> Run:
             "wrote"
         )
     check_format(folder)
+    checked_status(folder)  # a damaged status.json is said, as report says it
     spec = load_resolved(resolved).spec
     plan = stored_plan(folder, spec)
     return Run(folder, spec, plan, read_thresholds(files, plan) if need_model else {})
@@ -150,11 +153,15 @@ def _labels(spec: Spec) -> dict[str, Labels]:
     return found
 
 
-def read_rows(run: Run, path: Path, need_label: bool) -> tuple[Table, list[str]]:
+def read_rows(
+    run: Run, path: Path, need_label: bool, passed: Sequence[str] = ()
+) -> tuple[Table, list[str]]:
     """The CSV, checked against the run's columns (check_rows), and the notes for the user
-    (first: a run that did not complete, whose model is what it saved before it ended)."""
+    (first: a run that did not complete, whose model is what it saved before it ended).
+    `passed`: columns predict passes through (--keep), which no note calls ignored."""
     table = read_csv(path)
-    return table, [*ended_early(run), *check_rows(run, table, need_label, path.name)]
+    notes = check_rows(run, table, need_label, path.name, passed)
+    return table, [*ended_early(run), *notes]
 
 
 def ended_early(run: Run) -> list[str]:
@@ -170,7 +177,9 @@ def ended_early(run: Run) -> list[str]:
     ]
 
 
-def check_rows(run: Run, table: Table, need_label: bool, source: str) -> list[str]:
+def check_rows(
+    run: Run, table: Table, need_label: bool, source: str, passed: Sequence[str] = ()
+) -> list[str]:
     """Rows (a CSV's, or a request's) checked against the run's columns; notes for the user
     (ignored extra columns, cells of a date column that are no date). `source` names where the
     rows came from; table.line_name says what locates a row there ("CSV line", "row").
@@ -200,7 +209,8 @@ def check_rows(run: Run, table: Table, need_label: bool, source: str) -> list[st
                 f"is numeric in this model; {table.line_name} {table.lines[bad[0]]} has {cell!r}",
             )
     problems.raise_if_any(DataError)
-    extra = [c for c in table.columns if c not in features and c not in run.label_columns]
+    used = {*features, *run.label_columns, *passed}
+    extra = [c for c in table.columns if c not in used]
     notes = [f"ignored columns the model does not use: {', '.join(extra)}"] if extra else []
     notes += [_not_dates(table, column) for column in run.spec.data.dates]
     return [n for n in notes if n]

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from taskfit.errors import Terminated, TrainingError, terminated
+from taskfit.errors import NotResumable, Terminated, TrainingError, terminated
 from taskfit.runfolder.files import write_status
 
 
@@ -20,13 +21,18 @@ class Saved:
 
 
 @contextlib.contextmanager
-def status_follows(run_dir: Path) -> Iterator[Saved]:
+def status_follows(run_dir: Path, before: Mapping[str, Any] | None = None) -> Iterator[Saved]:
     """However the block ends, status.json says so: failed (with the reason), or interrupted (a
     second Ctrl-C or a SIGTERM outside fit, after or before the result was saved). A normal end
-    writes its own status."""
+    writes its own status. `before`: the status a resumed run had, which it keeps when its
+    saved state cannot be resumed (nothing was trained)."""
     saved = Saved()
     try:
         yield saved
+    except NotResumable:
+        if before is not None:
+            write_status(run_dir, str(before.get("status", "")), str(before.get("reason", "")))
+        raise
     except TrainingError as exc:
         write_status(run_dir, "failed", str(exc))
         raise

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import keras
 
-from taskfit.errors import TaskfitError
+from taskfit.errors import NotResumable
 from taskfit.runfolder.files import (
     own_folder,
     read_record,
@@ -89,7 +89,7 @@ def check_fits(path: Path, saved: list[Any], wanted: list[tuple[tuple[int, ...],
     for i, (array, (shape, dtype)) in enumerate(zip(saved, wanted, strict=True)):
         numeric = array.dtype.kind in "biuf"
         if tuple(array.shape) != shape or not numeric:
-            raise TaskfitError(
+            raise NotResumable(
                 f"{path}: array {i} is {array.dtype} of shape {tuple(array.shape)}, where this "
                 f"run's model holds {dtype} of shape {shape}; it is damaged or was not written "
                 "for this run (start it afresh without --resume)"
@@ -122,7 +122,7 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         self.best_weights = read_weights(self.kept)
         weights = self.model.weights
         if len(self.best_weights) != len(weights):
-            raise TaskfitError(
+            raise NotResumable(
                 f"{self.kept}: {len(self.best_weights)} arrays, but this run's model holds "
                 f"{len(weights)}; it was not written for this run (start it afresh without "
                 "--resume)"
@@ -220,7 +220,7 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
         path = self.folder / metadata["weights"]
         saved = read_weights(path)
         if len(saved) != len(variables):
-            raise TaskfitError(
+            raise NotResumable(
                 f"{path}: a checkpoint of {len(saved)} arrays, but this run's model and "
                 f"optimizer hold {len(variables)}; it was not written for this run (start it "
                 "afresh without --resume)"

@@ -25,6 +25,7 @@ from taskfit.plan.outputs import logged
 from taskfit.plan.plan import Plan, plan_summary
 from taskfit.runfolder.files import (
     create_run_dir,
+    read_record,
     save_model,
     write_history,
     write_json,
@@ -110,9 +111,10 @@ def _train(spec_path: SpecSource | None, overrides: Overrides, options: RunOptio
         )
     splits = make_splits(checked, options.smoke)
     run_dir = options.resume or _new_folder(checked, spec_path, options)
+    before = read_record(RunFolder(run_dir).status) if options.resume else None
     write_status(run_dir, "running")
     with (
-        status_follows(run_dir) as saved,
+        status_follows(run_dir, before) as saved,
         _workers(options, (spec_path, overrides), run_dir) as finished,
     ):
         # after the workers start: they start up while this process loads TensorFlow
