@@ -485,3 +485,13 @@ def test_keep_never_writes_a_column_twice(finished: tuple[Path, Path], tmp_path:
         [*argv, "--keep", "predicted_y"], "--keep predicted_y: predict writes a column of that name"
     )
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_history_field_beyond_the_csv_limit_is_named_as_such(
+    finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    run = damaged(finished, tmp_path, "history.csv", b"epoch,loss\n1," + b"9" * 200_000 + b"\n")
+    refused(
+        ["report", str(run)],
+        f"{run / 'history.csv'}: cannot be read (not the CSV taskfit writes: field larger",
+    )

@@ -111,7 +111,7 @@ def test_missing_source_and_near_miss_bundled_name(write: Write, tmp_path: Path)
         check_spec(path)
     (tmp_path / "dir.csv").mkdir()
     path = write("spec.yaml", "task: binary\ndata: {source: dir.csv, label: y}\n")
-    with pytest.raises(DataError, match="is a directory"):
+    with pytest.raises(DataError, match="is a folder; give the path of a CSV file"):
         check_spec(path)
 
 

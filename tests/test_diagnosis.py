@@ -34,6 +34,16 @@ def test_a_budget_that_ends_while_the_loss_still_falls_is_said() -> None:
     assert fit_diagnosis(rising, budget=20, monitor="val_accuracy", patience=5)
 
 
+def test_a_patience_as_long_as_the_budget_does_not_call_an_old_best_improving() -> None:
+    """Best at epoch 27 of 60 with patience 60, or epoch 1 of 2: the run did not stop early,
+    but nothing was still improving at its end."""
+    dipped = {"val_loss": [1.0 - e / 40 for e in range(27)] + [0.9] * 33}
+    assert not any("still improving" in s for s in fit_diagnosis(dipped, 60, patience=60))
+    assert fit_diagnosis({"val_loss": [0.5, 0.6]}, budget=2, patience=10) == []
+    (said,) = fit_diagnosis({"val_loss": [0.6, 0.5]}, budget=2, patience=10)
+    assert "all 2 epochs ran and val_loss was still improving (best at epoch 2)" in said
+
+
 def test_validation_loss_rising_early_while_training_loss_falls_is_overfitting() -> None:
     memorising = {
         "loss": [1.0, 0.7, 0.5, 0.35, 0.25, 0.18, 0.12, 0.08],

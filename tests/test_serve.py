@@ -222,6 +222,12 @@ def test_a_model_with_two_heads_answers_for_each(tmp_path: Path) -> None:
             422,
             "row 0: column city holds a lone surrogate escape",
         ),
+        (
+            None,
+            b'{"age": 41, "city": "x", "plan": 1, "income": 9, "\\udfff": 1}',
+            422,
+            "row 0: a column name holds a lone surrogate escape",
+        ),
         ("age=41", None, 422, "the body is a JSON string; give one row as an object"),
         ([1, 2], None, 422, "row 0: is a JSON number, not an object by column name"),
         (

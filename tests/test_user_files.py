@@ -99,15 +99,22 @@ def test_a_link_to_nothing_is_not_replaced_by_a_starter_spec(
     assert link.is_symlink() and not link.exists()
 
 
-@pytest.mark.parametrize("stdout", ["/dev/full", "closed"])
-def test_results_that_cannot_reach_stdout_are_an_error(stdout: str, tmp_path: Path) -> None:
-    """Not a traceback (a full disk), not a silent exit 0 (stdout closed, the results lost)."""
+@pytest.mark.parametrize(
+    ("stdout", "command"),
+    [("/dev/full", "check"), ("closed", "check"), ("/dev/full", "datasets")],
+)
+def test_results_that_cannot_reach_stdout_are_an_error(
+    stdout: str, command: str, tmp_path: Path
+) -> None:
+    """Not a traceback (a full disk), not a silent exit 0 (stdout closed, the results lost);
+    named as standard output whether click or rich wrote the results."""
     spec = tiny_spec(tmp_path, "binary", epochs=1)
     target = subprocess.DEVNULL if stdout == "closed" else open(stdout, "w")  # noqa: SIM115
-    command = [sys.executable, "-m", "taskfit", "check", str(spec)]
+    args = [str(spec)] if command == "check" else []
+    argv = [sys.executable, "-m", "taskfit", command, *args]
     if stdout == "closed":
-        command = ["sh", "-c", 'exec "$@" >&-', "sh", *command]
-    done = subprocess.run(command, stdout=target, stderr=subprocess.PIPE, text=True, timeout=120)
+        argv = ["sh", "-c", 'exec "$@" >&-', "sh", *argv]
+    done = subprocess.run(argv, stdout=target, stderr=subprocess.PIPE, text=True, timeout=120)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr and done.stderr.startswith("error: standard output")
 

@@ -218,3 +218,28 @@ def test_a_set_value_that_holds_itself_is_refused(value: str) -> None:
         parse_set([f"model={value}"])
     assert "holds itself through a YAML alias" in str(caught.value)
     assert parse_set(["name=a: b: c"]) == {"name": "a: b: c"}  # not YAML: taken as text
+
+
+@pytest.mark.parametrize("name", ["val", "val_r"])
+def test_a_head_named_as_keras_validation_logs_is_refused(name: str) -> None:
+    spec = {
+        "heads": {
+            name: {"task": "binary", "label": "diagnosis"},
+            "r": {"task": "regression", "label": "mean_radius"},
+        },
+        "data": {"source": "breast_cancer"},
+    }
+    with pytest.raises(SpecError) as caught:
+        check_spec(spec)
+    assert (
+        f"Keras logs each head's validation metrics as val_<head>_..., so a head named {name}"
+        in str(caught.value)
+    )
+
+
+def test_a_set_value_of_bytes_that_are_no_utf8_is_refused() -> None:
+    from taskfit.cli.overrides import parse_set
+
+    with pytest.raises(SpecError) as caught:
+        parse_set(["name=a\udcff"])  # how Python hands over the byte 0xff (PEP 383)
+    assert "holds bytes that are not UTF-8 text" in str(caught.value)

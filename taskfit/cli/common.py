@@ -81,8 +81,8 @@ def run_app(app: typer.Typer) -> None:
         sys.exit(1)
     try:
         app()
-    except OSError as exc:
-        _output_failed(exc, to_stdout=_echoing(exc))
+    except OSError as exc:  # taskfit's own files name themselves (runfolder.files._staged)
+        _output_failed(exc, to_stdout=_echoing(exc) or exc.filename is None)
     finally:  # flushed here, where a failure is caught, not at Python's exit
         try:
             sys.stdout.flush()

@@ -22,6 +22,11 @@ def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     for item in items or ():
         key, sep, text = item.partition("=")
+        if not _text(item):
+            raise SpecError(
+                f"--set {item.encode('utf-8', 'replace').decode()}: holds bytes that are not "
+                "UTF-8 text; write the value in UTF-8"
+            )
         if not sep:
             raise SpecError(f"--set {item}: expected key.path=value, e.g. --set training.epochs=3")
         try:  # a spec file's checks: an alias that holds itself, aliases multiplying
@@ -32,3 +37,13 @@ def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
             value = text  # not YAML: the text as given
         overrides = then(overrides, {key.strip(): value})
     return overrides
+
+
+def _text(argument: str) -> bool:
+    """Python hands a command-line byte that is not UTF-8 over as a lone surrogate (PEP 383);
+    YAML, and every file taskfit writes, take UTF-8 only."""
+    try:
+        argument.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -36,7 +36,7 @@ def read_csv(path: Path, max_rows: int | None = None) -> Table:
     where = str(path)
     try:
         if path.is_dir():  # inside the try: a name too long fails already here
-            raise DataError(f"{where}: is a directory; data.source must name a CSV file")
+            raise DataError(f"{where}: is a folder; give the path of a CSV file")
         check_regular(path, where, DataError)
         with open_csv(path) as f:
             reader = csv.reader(f)

@@ -33,7 +33,10 @@ def fit_diagnosis(
     if watched and len(watched) >= budget:
         pick = max if higher_is_better(monitor) else min
         best = watched.index(pick(watched)) + 1
-        window = patience if patience is not None else max(1, budget // LAST_TENTH)
+        # the best epoch in the budget's last tenth (within patience of the end, if less): a
+        # patience as long as the budget would call any best epoch "still improving"
+        last = max(1, budget // LAST_TENTH)
+        window = min(patience, last) if patience is not None else last
         if budget - best < window:
             found.append(
                 f"all {budget} epochs ran and {monitor} was still improving (best at epoch "

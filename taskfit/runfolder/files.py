@@ -457,8 +457,13 @@ def read_history(path: Path) -> dict[str, list[float | str]]:
         check_regular(path, str(path), DataError, RECORD_BYTES, "a run's history")
         rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not a UTF-8 CSV file"
-        raise DataError(f"{path}: cannot be read ({reason}); {fix}") from None
+        if isinstance(exc, OSError):
+            said = exc.strerror
+        elif isinstance(exc, csv.Error):  # a field beyond csv's 128 KiB limit, a stray quote
+            said = f"not the CSV taskfit writes: {exc}"
+        else:
+            said = "not UTF-8 text"
+        raise DataError(f"{path}: cannot be read ({said}); {fix}") from None
     columns: dict[str, list[float | str]] = {}
     for number, row in enumerate(rows, start=2):
         if None in row or None in row.values():  # DictReader's marks of a ragged row

@@ -49,7 +49,13 @@ def as_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> Table:
                 "value not known)",
             )
         for column, value in row.items():
-            if isinstance(value, dict | list):
+            if not _unicode(column):
+                problems.add(
+                    f"row {i}",
+                    "a column name holds a lone surrogate escape (\\ud800-\\udfff), which is "
+                    "no character; send the text as UTF-8",
+                )
+            elif isinstance(value, dict | list):
                 problems.add(
                     f"row {i}",
                     f"column {column} is a JSON {_kind(value)}; give a number, a string or null",

@@ -153,6 +153,12 @@ def _check_heads(spec: Spec, heads: dict[str, HeadSpec], b: Builder) -> None:
                 "a head name starts with a letter and holds letters, digits "
                 "and _ only (it names the Keras output and its metrics)",
             )
+        elif str(name) == "val" or str(name).startswith("val_"):  # Keras's validation prefix
+            b.add(
+                ("heads", name),
+                f"Keras logs each head's validation metrics as val_<head>_..., so a head "
+                f"named {name} mixes its logs with another's; name it otherwise",
+            )
         _check_metrics(head.task, head.metrics, ("heads", name, "metrics"), b)
         _check_label_keys(head.task, head, ("heads", name), b)
         if learned and head.loss_weight != 1.0:
