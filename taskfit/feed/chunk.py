@@ -13,9 +13,6 @@ import numpy as np
 Inputs = dict[str, np.ndarray]  # column -> (rows, 1): float32 (NaN where empty) or str ("" empty)
 Targets = dict[str, np.ndarray]  # head name -> what its loss takes (one task: one head)
 Rows = np.ndarray | slice  # row positions, a boolean mask or a slice
-NUMERIC_BLOCK = "__numeric__"  # the training model takes the numeric columns as one matrix
-# ... and the category columns of few values as one matrix of their one-hot vectors
-ONE_HOT_BLOCK = "__one_hot__"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +15,7 @@ import numpy as np
 
 from taskfit.feed.calendar import SLOTS, Calendar
 from taskfit.feed.cells import Columns
-from taskfit.feed.chunk import NUMERIC_BLOCK, ONE_HOT_BLOCK, Chunk, Inputs
+from taskfit.feed.chunk import Chunk, Inputs
 from taskfit.feed.confidence import FLOOR
 from taskfit.feed.scan import feature_stats
 from taskfit.feed.stats import FeatureStats, Scale, fill_missing, log_scale
@@ -24,6 +23,7 @@ from taskfit.feed.text import encode_text
 from taskfit.model.ensemble import member_scaling, periodic_embedding
 from taskfit.model.sharing import build_heads
 from taskfit.model.stacks import BODY_SCALE, dense_stack, learned_scale_name, output_stack
+from taskfit.plan.names import NUMERIC_BLOCK, ONE_HOT_BLOCK, input_name, layer_names
 from taskfit.plan.outputs import keras_form
 from taskfit.plan.plan import Head, Plan
 
@@ -288,7 +288,7 @@ def build_model(
 def build_from_stats(
     plan: Plan, numeric: tuple[str, ...], categorical: tuple[str, ...], stats: FeatureStats
 ) -> Models:
-    names = _layer_names([*numeric, *categorical])
+    names = layer_names([*numeric, *categorical])
     inputs: dict[str, keras.KerasTensor] = {}
     parts = []
     if numeric:
@@ -313,13 +313,13 @@ def build_from_stats(
             continue
         if column in stats.texts:
             width = stats.texts[column].vocabulary_size()
-            inputs[column] = keras.Input(shape=(width,), name=_input_name(column))
+            inputs[column] = keras.Input(shape=(width,), name=input_name(column))
             # unit length, as scikit-learn's TfidfVectorizer: a long cell's counts would
             # otherwise dwarf every other input
             unit = keras.layers.UnitNormalization(name=f"{names[column]}_unit_length")
             parts.append(unit(inputs[column]))
             continue
-        inputs[column] = keras.Input(shape=(1,), name=_input_name(column), dtype="int64")
+        inputs[column] = keras.Input(shape=(1,), name=input_name(column), dtype="int64")
         if column in stats.calendars:
             parts.append(_date(names[column], inputs[column], stats.calendars[column]))
         else:
@@ -343,18 +343,18 @@ def _named(models: Models) -> keras.Model:
     """The saved model: one input per raw column, keyed by the column's name; each category
     column through a StringLookup of its vocabulary into the id `fit` takes (category_ids),
     each text column through its TextVectorization into the weights `fit` takes."""
-    names = _layer_names([*models.numeric, *models.categorical])
+    names = layer_names([*models.numeric, *models.categorical])
     columns: dict[str, keras.KerasTensor] = {}
     packed: dict[str, Any] = {}
     for column in models.numeric:
-        columns[column] = keras.Input(shape=(1,), name=_input_name(column), dtype="float32")
+        columns[column] = keras.Input(shape=(1,), name=input_name(column), dtype="float32")
     if models.numeric:
         block = [columns[c] for c in models.numeric]
         packed[NUMERIC_BLOCK] = (
             keras.layers.Concatenate(name="numeric_block")(block) if len(block) > 1 else block[0]
         )
     for column in models.categorical:
-        columns[column] = keras.Input(shape=(1,), name=_input_name(column), dtype="string")
+        columns[column] = keras.Input(shape=(1,), name=input_name(column), dtype="string")
         if column in models.texts:
             encoder = models.texts[column]
             weights = encoder(columns[column])  # Keras infers (rows, 1, tokens): it is 2-D
@@ -406,21 +406,3 @@ def _date(name: str, ids: keras.KerasTensor, calendar: Calendar) -> object:
         vector = learned(keras.ops.cast(keras.ops.squeeze(slot, axis=-1), "int32"))
         parts.append(keras.layers.Flatten(name=f"{name}_{kind}_flat")(vector))
     return keras.layers.Concatenate(name=f"{name}_date")(parts)
-
-
-def _input_name(column: str) -> str:
-    """Keras matches a dict of inputs by tensor name, so an input is named as its column (Keras
-    refuses only `/` in a name)."""
-    return column.replace("/", "_")
-
-
-def _layer_names(columns: list[str]) -> dict[str, str]:
-    """Column names as valid, distinct layer names (the inputs stay keyed by the column names)."""
-    names: dict[str, str] = {}
-    for column in columns:
-        base = re.sub(r"[^0-9A-Za-z_]+", "_", column).strip("_") or "column"
-        name, n = base, 2
-        while name in names.values():
-            name, n = f"{base}_{n}", n + 1
-        names[column] = name
-    return names

@@ -11,8 +11,9 @@ from typing import Any
 from taskfit.config.schema import as_data
 from taskfit.data.columns import CATEGORICAL, DATE, NUMERIC, RARE, TEXT, memorisable
 from taskfit.data.view import DataView, inspect_data
-from taskfit.errors import SpecError
+from taskfit.errors import DataError, SpecError
 from taskfit.plan.make import make_plan
+from taskfit.plan.names import name_clash
 from taskfit.plan.plan import Head, Plan
 from taskfit.spec.spec import LoadedSpec, Overrides, SpecSource, load_spec
 
@@ -198,6 +199,9 @@ def planned(loaded: LoadedSpec, data: DataView, workers: bool = False) -> Checke
             f"training.bagging: deals a table held in memory into folds; this one is {how}. "
             "Set bagging: false."
         )
+    clash = name_clash(data.features, [h.name for h in plan.heads], plan.multi)
+    if clash:
+        raise DataError(clash)
     _check_size(plan, len(data.features))
     if data.streamed is None:  # a streamed file is split by a hash of the row, as it comes
         _check_splits(plan, loaded, data)
