@@ -105,3 +105,22 @@ def test_names_near_a_part_of_the_model_are_taken(tmp_path: Path) -> None:
     ]
     (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
     check_spec({"task": "binary", "data": {"source": str(tmp_path / "t.csv"), "label": "y"}})
+
+
+def test_a_column_with_a_slash_trains_and_predicts(tmp_path: Path) -> None:
+    """Keras allows no / in a name: the input is a_b, and predict still finds it the run's."""
+    from typer.testing import CliRunner
+
+    from taskfit.cli.app import app
+
+    lines = ["a/b,c,y"] + [f"{i / 7:.2f},{'pq'[i % 2]},{'ny'[i % 2]}" for i in range(40)]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    spec = {"task": "binary", "data": {"source": str(tmp_path / "t.csv"), "label": "y"}}
+    asked = {"training.epochs": 1, "model.members": 1}
+    run = train(spec, asked, tmp_path / "runs", verbose=0).run_dir
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(
+        app, ["predict", str(run), str(tmp_path / "t.csv"), "--output", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith("predicted_y,")

@@ -17,6 +17,7 @@ from taskfit.feed.chunk import Chunk, Inputs
 from taskfit.feed.classes import class_ids, confusion_counts, predicted_ids, probabilities
 from taskfit.feed.memory import encode_table
 from taskfit.model.keras_setup import load_saved_model
+from taskfit.plan.names import input_name
 from taskfit.plan.outputs import by_head, keras_form, logged
 from taskfit.plan.plan import Head
 from taskfit.runfolder.files import read_facts, read_record
@@ -45,14 +46,14 @@ def load_run_model(run: Run) -> Any:
     with progress.step("loading TensorFlow and the model"):
         model = load_saved_model(files.model)
     takes = [i.name for i in model.inputs]
-    named = [*run.numeric, *run.categorical]
+    named = [input_name(c) for c in (*run.numeric, *run.categorical)]
     if sorted(takes) != sorted(named):
         raise DataError(
             f"{files.model}: takes the columns {', '.join(takes)}, but {files.spec.name} names "
             f"{', '.join(named) or 'none'}; the run folder's files do not belong together (one "
             "was edited or replaced). Train the run again"
         )
-    strings = set(run.categorical)  # categories, dates, texts: the model takes them as text
+    strings = {input_name(c) for c in run.categorical}  # categories, dates, texts: as text
     swapped = [i.name for i in model.inputs if (i.dtype == "string") != (i.name in strings)]
     if swapped:
         kind = "a number" if swapped[0] in strings else "text"

@@ -13,6 +13,7 @@ import contextlib
 import importlib.machinery
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -41,6 +42,11 @@ def import_keras(backend: str = "tensorflow") -> ModuleType:
     check_backend(backend)
     import keras
 
+    # A column a/b's input is named a_b (Keras allows no / in a name) and keyed a/b; Keras
+    # warns of the difference each time it builds or loads such a model, and matches by key.
+    warnings.filterwarnings(
+        "ignore", message="When providing `inputs` as a dict, all keys", category=UserWarning
+    )
     return keras
 
 
