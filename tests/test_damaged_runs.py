@@ -155,6 +155,12 @@ def stopped(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return train(spec, asked, folder / "runs", verbose=0).run_dir
 
 
+def copied(run: Path, tmp_path: Path) -> Path:
+    """A copy of the run folder to damage, beside the test's other files."""
+    shutil.copytree(run, tmp_path / "run")
+    return tmp_path / "run"
+
+
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
@@ -166,8 +172,7 @@ def test_a_spec_at_or_below_the_epochs_done_is_said_and_nothing_is_lost(
     """The run's checkpoint holds 1 finished epoch (the Ctrl-C cut its second short): with a
     resolved spec of 1 epoch nothing is left to train; a checkpoint of 2 against it means an
     edited file (a resume from there ran no epoch and wiped history.csv)."""
-    run = tmp_path / "run"
-    shutil.copytree(stopped, run)
+    run = copied(stopped, tmp_path)
     resolved = run / "spec.resolved.yaml"
     resolved.write_text(resolved.read_text().replace("epochs: 4", "epochs: 1"))
     record = run / "backup" / "training_metadata.json"
@@ -185,8 +190,7 @@ def test_a_spec_at_or_below_the_epochs_done_is_said_and_nothing_is_lost(
 def test_a_lost_checkpoint_record_is_named_not_taken_for_no_epoch(
     replaced: str, stopped: Path, tmp_path: Path
 ) -> None:
-    run = tmp_path / "run"
-    shutil.copytree(stopped, run)
+    run = copied(stopped, tmp_path)
     record = run / "backup" / "training_metadata.json"
     record.unlink()
     if replaced == "a pipe":
@@ -425,8 +429,7 @@ def test_a_run_without_test_rows_is_read_back(tmp_path: Path) -> None:
 
 
 def test_a_history_with_text_where_a_number_goes_is_named(stopped: Path, tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    shutil.copytree(stopped, run)
+    run = copied(stopped, tmp_path)
     history = run / "history.csv"
     lines = history.read_text().splitlines()
     header = lines[0].split(",")
@@ -442,8 +445,7 @@ def test_a_checkpoint_of_the_wrong_arrays_is_named(
 ) -> None:
     import numpy as np
 
-    run = tmp_path / "run"
-    shutil.copytree(stopped, run)
+    run = copied(stopped, tmp_path)
     (state,) = (run / "backup").glob("epoch-*.npz")
     with np.load(state) as saved:
         arrays = {k: saved[k] for k in saved.files}
