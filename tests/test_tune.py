@@ -128,3 +128,52 @@ def test_tune_streams_a_streamed_spec(tmp_path: Path, monkeypatch: pytest.Monkey
     assert "streaming: true" in (Path(doc["folder"]) / "best.yaml").read_text()
     # the scan, then per trial and epoch the training and validation parts: many passes of 60
     assert sum(read) >= 60 * 5
+
+
+def test_a_diverged_trial_is_never_the_best_and_the_json_holds_no_nan(tmp_path: Path) -> None:
+    import math
+
+    from taskfit.errors import TrainingError
+    from taskfit.training.tune import Trial, _written
+
+    checked = check_spec(tiny_spec(tmp_path, "binary", epochs=2))
+    folder = tmp_path / "t"
+    folder.mkdir()
+    trials = [Trial(1, {}, math.nan, 1, 0.1), Trial(2, {}, 0.7, 2, 0.1)]
+    tuned = _written(folder, "val_loss", trials, {1: checked, 2: checked})
+    assert tuned.best.number == 2
+
+    def no_nan(name: str) -> None:
+        raise AssertionError(f"{name} in JSON")
+
+    doc = json.loads((folder / "tune.json").read_text(), parse_constant=no_nan)
+    assert [t["score"] for t in doc["trials"]] == [None, 0.7]
+    with pytest.raises(TrainingError, match="every trial's val_loss was NaN"):
+        _written(folder, "val_loss", trials[:1], {1: checked})
+
+
+def test_ctrl_c_in_a_trial_ends_the_search_and_keeps_the_finished_trials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from taskfit.training.guards import StopOnInterrupt
+
+    fits = []
+
+    def ctrl_c_in_the_second_trial(self: StopOnInterrupt, logs: object = None) -> None:
+        fits.append(1)
+        if len(fits) == 2:
+            self.signal, self.model.stop_training = "Ctrl-C", True
+
+    monkeypatch.setattr(
+        StopOnInterrupt, "on_train_begin", ctrl_c_in_the_second_trial, raising=False
+    )
+    spec = tiny_spec(tmp_path, "binary", epochs=2)
+    result = runner.invoke(
+        app, ["tune", str(spec), "--trials", "5", "--output", str(tmp_path / "t")]
+    )
+    assert result.exit_code == 130, result.output
+    (folder,) = (tmp_path / "t").iterdir()
+    with (folder / "trials.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == 1
+    assert json.loads((folder / "tune.json").read_text())["best"] == 1
+    assert len(fits) == 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.machinery
+import logging
 import os
 import sys
 import warnings
@@ -47,6 +48,10 @@ def import_keras(backend: str = "tensorflow") -> ModuleType:
     warnings.filterwarnings(
         "ignore", message="When providing `inputs` as a dict, all keys", category=UserWarning
     )
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "3":  # quiet, as taskfit/__init__.py asks
+        # TensorFlow's Python logger: "5 out of the last 7 calls ... triggered tf.function
+        # retracing" reached stderr by tune's third trial (each trial compiles a new model)
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
     return keras
 
 

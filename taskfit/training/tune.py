@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from taskfit import progress
-from taskfit.errors import SpecError
+from taskfit.errors import SpecError, Terminated, TrainingError
 from taskfit.plan.checking import Checked, check_spec, planned
 from taskfit.plan.plan import Plan
 from taskfit.recipe.table import Tuning, higher_is_better, load_table
@@ -51,7 +51,11 @@ class Tuned:
             "direction": "max" if self.higher_is_better else "min",
             "best": self.best.number,
             "best_spec": str(self.folder / "best.yaml"),
-            "trials": [trial.__dict__ for trial in self.trials],
+            # a diverged trial's score is null: JSON has no NaN
+            "trials": [
+                {**t.__dict__, "score": t.score if math.isfinite(t.score) else None}
+                for t in self.trials
+            ],
         }
 
 
@@ -63,7 +67,22 @@ def tune(
     *,
     deterministic: bool = False,
 ) -> Tuned:
-    """`deterministic`: as taskfit.training.run.train's."""
+    """`deterministic`: as taskfit.training.run.train's. Ctrl-C or SIGTERM, in a trial or
+    between trials, ends the search: the trials that finished are written, and it re-raises
+    (the CLI exits 130 or 143, as train does)."""
+    from taskfit.training.guards import sigterm_interrupts
+
+    with sigterm_interrupts():
+        return _tune(spec_path, trials, overrides, output, deterministic)
+
+
+def _tune(
+    spec_path: SpecSource,
+    trials: int,
+    overrides: Overrides | None,
+    output: str | Path,
+    deterministic: bool,
+) -> Tuned:
     if deterministic:
         from taskfit.training.fit import deterministic_ops
 
@@ -91,19 +110,43 @@ def tune(
         seed_everything(keras, spec.training.seed)
         started = time.perf_counter()
         fitted = fit_plan(keras, trial, trial.plan, splits, verbose=progress.keras_verbose())
+        if fitted.interrupted:  # Ctrl-C or SIGTERM ends the search, not one trial
+            raise Terminated() if fitted.stopped_by == "SIGTERM" else KeyboardInterrupt()
         values = fitted.history[objective]
         kept = (fitted.best_epoch or len(values)) - 1
         number = len(done) + 1
         seconds = time.perf_counter() - started
-        done.append(Trial(number, choices, values[kept], len(values), seconds))
+        score = float(values[kept])
+        done.append(Trial(number, choices, score, len(values), seconds))
         trial_specs[number] = trial
-        return {objective: values[kept]}
+        # a diverged trial (NaN) is the worst there is to KerasTuner, which cannot rank a NaN
+        worst = -math.inf if higher_is_better(objective) else math.inf
+        return {objective: score if math.isfinite(score) else worst}
 
     search = _search(keras_tuner, run_trial, objective, trials, folder, spec.training.seed)
-    with contextlib.redirect_stdout(sys.stderr if progress.shown() else io.StringIO()):
-        search.search(verbose=progress.keras_verbose())
+    try:
+        with contextlib.redirect_stdout(sys.stderr if progress.shown() else io.StringIO()):
+            search.search(verbose=progress.keras_verbose())
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the finished trials are written, whole
+        if any(math.isfinite(t.score) for t in done):
+            _written(folder, objective, done, trial_specs)
+        raise
+    return _written(folder, objective, done, trial_specs)
+
+
+def _written(
+    folder: Path, objective: str, done: list[Trial], trial_specs: dict[int, Checked]
+) -> Tuned:
+    """trials.csv, tune.json and the best trial's spec (best.yaml), of the trials that ran."""
     better = higher_is_better(objective)
-    best = (max if better else min)(done, key=lambda t: t.score)
+    scored = [t for t in done if math.isfinite(t.score)]
+    if not scored:
+        raise TrainingError(
+            f"every trial's {objective} was NaN: training diverged on each setting tried "
+            "(labels of extreme size, or a learning rate far too high); check the labels, or "
+            "tune with the learning rate the table gives"
+        )
+    best = (max if better else min)(scored, key=lambda t: t.score)
     header = f"# taskfit tune: trial {best.number} of {len(done)}, {objective} {best.score:.4g}\n"
     write_yaml(folder / "best.yaml", trial_specs[best.number].resolved(), header=header)
     tuned = Tuned(folder, objective, better, done, best)
