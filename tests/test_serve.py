@@ -272,6 +272,21 @@ def test_a_bad_request_gets_a_4xx_body_naming_the_problem(
     assert any(says in line for line in answer["error"]), answer
 
 
+def test_a_body_that_breaks_off_is_no_server_error(
+    server: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that promises 100 bytes, sends 8 and leaves: no traceback in the server's
+    log, and the server answers the next request."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
+        sock.sendall(b'Content-Length: 100\r\n\r\n{"age": ')
+    got, _ = server.call("GET", "/health")
+    assert got == 200
+    assert not [r for r in caplog.records if "Exception in ASGI application" in r.getMessage()]
+
+
 def test_a_body_over_the_limit_is_refused_before_it_is_read(server: Client) -> None:
     from taskfit.serve.app import MAX_BODY
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from taskfit import __version__
 from taskfit.errors import TaskfitError
@@ -88,10 +89,13 @@ async def _body(request: Request) -> bytes:
     if declared.isdigit() and int(declared) > MAX_BODY:
         raise BadRequest(413, [_too_large(int(declared))])
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise BadRequest(413, [_too_large(len(body))])
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise BadRequest(413, [_too_large(len(body))])
+    except ClientDisconnect:  # a body cut short or malformed: the client has gone
+        raise BadRequest(400, ["the body broke off before its end; send it whole"]) from None
     return bytes(body)
 
 

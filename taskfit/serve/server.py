@@ -44,8 +44,10 @@ def serve(
     sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    # without --log, uvicorn's errors only: its "Invalid HTTP request received" warnings for a
+    # malformed request are the client's to see (a 400), not the server's stderr
     config = uvicorn.Config(
-        app, log_level="info" if log else "warning", access_log=log, timeout_graceful_shutdown=30
+        app, log_level="info" if log else "error", access_log=log, timeout_graceful_shutdown=30
     )
     print(
         f"serving {run_dir} on http://{shown}:{bound_port} (POST /predict, GET /health, "
