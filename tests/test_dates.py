@@ -201,3 +201,25 @@ def test_recurring_days_share_a_slot_the_model_learns_a_vector_for() -> None:
     assert {kind: (min(v), max(v)) for kind, v in used.items()} == {
         kind: (1, count - 1) for kind, count in SLOTS.items()
     }
+
+
+def test_predict_notes_dates_written_otherwise_than_the_training_rows(tmp_path: Path) -> None:
+    """run.json keeps the training rows' format: a date in another format (or padding) is
+    not in the model's calendar, and predict says so."""
+    import json
+
+    from taskfit.runfolder.opened import Run, read_rows
+
+    text = "task: binary\ndata: {source: x.csv, label: y, numeric: [x], dates: [when]}\n"
+    spec = parse_spec(text, tmp_path).spec
+    plan = make_plan(spec, {"output": Labels("binary", ("y",), ("0", "1"))})
+    facts = {"date_formats": {"when": {"format": "%Y-%m-%d", "padded": [True]}}}
+    (tmp_path / "run.json").write_text(json.dumps(facts))
+    rows = [["2024-01-02", 1], ["02/01/2024", 2], ["2024-1-2", 3], ["", 4]]
+    write_csv(tmp_path / "new.csv", ["when", "x"], rows)
+    _, notes = read_rows(Run(tmp_path, spec, plan), tmp_path / "new.csv", need_label=False)
+    assert notes == [
+        "column when: 2 cells are no date written as the training rows wrote theirs "
+        "(%Y-%m-%d) (CSV line 3: '02/01/2024'); the model reads each as an unknown day, as it "
+        "does an empty cell"
+    ]

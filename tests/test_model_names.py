@@ -4,6 +4,7 @@ training; and the names `check` knows are all the names taskfit's models hold.""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,9 @@ def test_every_name_in_a_model_is_one_check_refuses_for_a_column(kind: str, tmp_
     found = {op.name for model in (named, fit) for op in model.operations} - set(columns)
     unknown = sorted(n for n in found if not name_clash([*columns, n], heads, multi))
     assert unknown == []
+    # the date column's format as training read it, for predict's notes
+    facts = json.loads((run.run_dir / "run.json").read_text())
+    assert facts["date_formats"] == {"when": {"format": "%Y-%m-%d", "padded": [True]}}
 
 
 @pytest.mark.parametrize(

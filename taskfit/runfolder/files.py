@@ -405,6 +405,20 @@ FACT_CHECKS: dict[str, tuple[str, Any]] = {
             )
         ),
     ),
+    "date_formats": (
+        "column -> {format, padded}",
+        lambda v: (
+            isinstance(v, dict)
+            and all(
+                isinstance(x, dict)
+                and isinstance(x.get("format"), str)
+                and isinstance(x.get("padded"), list)
+                and all(isinstance(p, bool) for p in x["padded"])
+                and x["padded"]
+                for x in v.values()
+            )
+        ),
+    ),
     "versions": (
         "package -> version",
         lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),

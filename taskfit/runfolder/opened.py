@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from taskfit.data.csvtable import Table, read_csv
-from taskfit.data.dates import is_date
+from taskfit.data.dates import DateFormat, is_date
 from taskfit.data.labels import Labels, is_missing, not_finite
 from taskfit.data.view import label_specs
 from taskfit.errors import DataError, Problems, SpecError
@@ -212,19 +213,32 @@ def check_rows(
     used = {*features, *run.label_columns, *passed}
     extra = [c for c in table.columns if c not in used]
     notes = [f"ignored columns the model does not use: {', '.join(extra)}"] if extra else []
-    notes += [_not_dates(table, column) for column in run.spec.data.dates]
+    formats = read_facts(run.folder).get("date_formats", {}) if run.spec.data.dates else {}
+    notes += [_not_dates(table, column, formats.get(column)) for column in run.spec.data.dates]
     return [n for n in notes if n]
 
 
-def _not_dates(table: Table, column: str) -> str:
-    """A note on the cells of a date column that are no date (the model reads them as an
-    unknown day, as it does an empty cell), or ""."""
+def _not_dates(table: Table, column: str, trained: dict[str, Any] | None) -> str:
+    """A note on the cells of a date column that are no date, or a date written otherwise
+    than the training rows wrote theirs (`trained`: run.json's record of that; a run from
+    before it has none): the model's calendar holds the days as written in training, so it
+    reads each such cell as an unknown day, as it does an empty cell. "" when there is none."""
+    form = DateFormat(trained["format"], tuple(trained["padded"])) if trained else None
     cells = table.cells[column]
-    bad = [i for i, c in enumerate(cells) if not is_missing(c) and not is_date(c)]
+    bad = [i for i, c in enumerate(cells) if not is_missing(c) and not _written(c, form)]
     if not bad:
         return ""
     some = "1 cell is" if len(bad) == 1 else f"{len(bad)} cells are"
+    how = f" written as the training rows wrote theirs ({form.name})" if form else ""
     return (
-        f"column {column}: {some} no date ({table.line_name} {table.lines[bad[0]]}: "
+        f"column {column}: {some} no date{how} ({table.line_name} {table.lines[bad[0]]}: "
         f"{cells[bad[0]]!r}); the model reads each as an unknown day, as it does an empty cell"
     )
+
+
+def _written(cell: str, form: DateFormat | None) -> bool:
+    """A date, and one the training format writes so (a calendar entry), when known."""
+    if form is None:
+        return is_date(cell)
+    day = form.parse(cell)
+    return day is not None and cell in form.write(day)

@@ -49,6 +49,12 @@ def run_facts(
         # each regression head's training target (mean, std): evaluate scores a head among
         # several on its standardised target, as training did
         "targets": {name: list(scale) for name, scale in splits.stats.targets.items()},
+        # each date column's format as the training rows wrote it: predict says which cells
+        # the model's calendar will not find (written otherwise: an unknown day)
+        "date_formats": {
+            column: {"format": form.name, "padded": list(form.padded)}
+            for column, form in splits.columns.dates.items()
+        },
         "processes": fitted.processes,
         **({"refit": fitted.refit} if fitted.refit else {}),
         # log-scale heads: the factor their predictions were multiplied by (smearing)
