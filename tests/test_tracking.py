@@ -112,3 +112,21 @@ def test_check_says_how_to_install_mlflow_when_it_is_missing(
     assert result.exit_code == 1
     assert "training.tracking.mlflow: needs the mlflow package" in result.stderr
     assert "pip install 'taskfit[mlflow]'" in result.stderr
+
+
+def test_a_server_that_refuses_connections_is_a_warning_within_seconds(tmp_path: Path) -> None:
+    """MLflow's own patience (7 retries, doubling waits) held `train` for minutes; taskfit
+    gives a tracker a few seconds (tracking.mlflow_log.HTTP_PATIENCE). A test of behaviour,
+    not of time: the run completes and says the tracker failed."""
+    import socket
+
+    from taskfit.training.run import train
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    spec = tiny_spec(tmp_path, "binary", epochs=1)
+    asked = {"model.members": 1, "training.tracking.mlflow": f"http://127.0.0.1:{port}"}
+    result = train(spec, asked, tmp_path / "runs", verbose=0)
+    assert result.tracked is None and result.status == "completed"
+    assert any("MLflow could not log the run" in w for w in result.warnings)

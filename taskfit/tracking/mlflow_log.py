@@ -7,6 +7,7 @@ only here."""
 from __future__ import annotations
 
 import json
+import os
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,11 @@ from taskfit.runfolder.layout import RunFolder
 from taskfit.runfolder.opened import load_resolved
 from taskfit.spec.keys import TrackingSpec
 
+HTTP_PATIENCE = {  # about 3 s of retries, 30 s for one request
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
 PARAM_CHARS = 6000  # MLflow's limit on a parameter's value
 BATCH = 100  # parameters per call, MLflow's limit for one batch
 METRICS_BATCH = 1000  # metric points per call, MLflow's limit
@@ -41,6 +47,11 @@ def flat(doc: Any) -> dict[str, str]:
 def log_run(run_dir: Path, tracking: TrackingSpec) -> str:
     """Log the run folder to tracking.mlflow; returns the MLflow run's id. A tracker that
     cannot be reached or written is a TaskfitError naming it (the run folder is whole)."""
+    # MLflow retries a refused connection 7 times with a doubling wait (minutes: `train
+    # --mlflow http://127.0.0.1:1` ran past a 120 s timeout after training); a training run
+    # should not wait so on its tracker. The user's own settings win.
+    for name, value in HTTP_PATIENCE.items():
+        os.environ.setdefault(name, value)
     import mlflow
     from mlflow.entities import Metric, Param
     from mlflow.exceptions import MlflowException
