@@ -201,7 +201,7 @@ def planned(loaded: LoadedSpec, data: DataView, workers: bool = False) -> Checke
         )
     clash = name_clash(data.features, [h.name for h in plan.heads], plan.multi)
     if clash:
-        raise DataError(clash)
+        raise DataError(f"{data.table.path}: {clash}")
     _check_size(plan, len(data.features))
     if data.streamed is None:  # a streamed file is split by a hash of the row, as it comes
         _check_splits(plan, loaded, data)

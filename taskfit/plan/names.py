@@ -78,9 +78,10 @@ def name_clash(columns: Sequence[str], heads: Sequence[str], multi: bool) -> str
             for base in {bases[column], input_name(column)}:
                 taken[f"{base}_{part}"] = f"a layer of the column {column}"
     seen: dict[str, str] = {}
-    for column, name in zip(columns, inputs, strict=True):
+    for i, (column, name) in enumerate(zip(columns, inputs, strict=True)):
         if not name:
-            return "a column has no name in the header; name it, or remove the column"
+            after = f" (after {columns[i - 1]})" if i else " (the first)"
+            return f"a column has no name in the header{after}; name it, or remove the column"
         if name in seen:
             return (
                 f"column {column}: its input would be named {name}, as the column "
