@@ -15,6 +15,7 @@ from helpers import wait_for_epochs
 from typer.testing import CliRunner
 
 from taskfit.cli.app import app
+from taskfit.errors import Terminated
 from taskfit.training.run import train
 
 Write = Callable[[str, str], Path]
@@ -73,6 +74,45 @@ def test_a_killed_run_resumes_from_its_last_epoch(write: Write, tmp_path: Path) 
     assert [float(r["val_loss"]) for r in resumed_rows] == pytest.approx(
         [float(r["val_loss"]) for r in whole_rows], rel=1e-4
     )
+
+
+def test_a_run_stopped_while_saving_its_result_resumes_to_it(
+    write: Write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM after the last epoch, before model.keras is written: --resume fits no epoch but
+    saves what the uninterrupted run saves (the history replayed, the best weights kept)."""
+    import taskfit.training.run
+
+    spec = write("spec.yaml", SPEC.replace("patience: 100", "patience: 3"))
+    whole = train(spec, output=tmp_path / "whole", verbose=0)
+
+    def stopped(*args: object) -> None:
+        raise Terminated()
+
+    with monkeypatch.context() as patched:
+        patched.setattr(taskfit.training.run, "save_model", stopped)
+        with pytest.raises(Terminated):
+            train(spec, output=tmp_path / "stopped", verbose=0)
+    (run_dir,) = (tmp_path / "stopped").iterdir()
+    said = json.loads((run_dir / "status.json").read_text())
+    assert said == {**said, "status": "interrupted"} and "before saving a model" in said["reason"]
+    assert not (run_dir / "model.keras").exists()
+    export = runner.invoke(
+        app, ["export", str(run_dir), "--format", "savedmodel", "--output", str(tmp_path / "sm")]
+    )
+    assert export.exit_code == 1
+    assert "holds no model.keras; its training is interrupted (SIGTERM: stopped before" in (
+        export.stderr
+    )
+    assert f"`taskfit train --resume {run_dir}` carries on" in export.stderr
+
+    result = runner.invoke(app, ["train", "--resume", str(run_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert status(run_dir) == "completed" and (run_dir / "model.keras").is_file()
+    assert epochs(run_dir) == epochs(whole.run_dir)  # no epoch ran again, none was lost
+    assert doc["best_epoch"] == whole.best_epoch
+    assert doc["metrics"] == pytest.approx(whole.metrics, rel=1e-4)
 
 
 def test_resume_refuses_what_it_cannot_carry_on(write: Write, tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from taskfit.runfolder.files import (
     read_facts,
     read_format,
     read_reason,
+    read_record,
     read_status,
 )
 from taskfit.runfolder.layout import RunFolder
@@ -62,6 +63,8 @@ def open_run(folder: str | Path, need_model: bool = True) -> Run:
     folder = Path(folder)
     files = RunFolder(folder)
     resolved = files.spec
+    if need_model and resolved.is_file() and not files.model.exists():
+        _no_model_yet(files)
     if (need_model and not files.model.is_file()) or not resolved.is_file():
         needs = f"{files.model.name} and {resolved.name}" if need_model else resolved.name
         raise DataError(
@@ -73,6 +76,25 @@ def open_run(folder: str | Path, need_model: bool = True) -> Run:
     spec = load_resolved(resolved).spec
     plan = stored_plan(folder, spec)
     return Run(folder, spec, plan, read_thresholds(files, plan) if need_model else {})
+
+
+def _no_model_yet(files: RunFolder) -> None:
+    """A run folder whose training saved no model: what its status says of it, and the fix."""
+    said = read_record(files.status)
+    status, reason = said.get("status"), said.get("reason")
+    if status not in ("running", "interrupted", "failed"):
+        return  # not a run's status: "not a run folder", below
+    why = f" ({reason})" if isinstance(reason, str) and reason else ""
+    resume = f"`taskfit train --resume {files.path}` carries on from its last finished epoch"
+    if status == "failed" or not files.checkpoint.is_file():
+        fix = "no epoch of it is kept: train it again"
+    elif status == "running":
+        fix = f"wait for it to finish; if its process is gone, {resume}"
+    else:
+        fix = resume
+    raise DataError(
+        f"{files.path}: holds no {files.model.name}; its training is {status}{why}; {fix}"
+    )
 
 
 def read_thresholds(files: RunFolder, plan: Plan) -> dict[str, float]:

@@ -227,11 +227,15 @@ def fit_plan(
             **feeding.fit_data(models, plan, splits, batch_size, _class_weight(plan, splits)),
             validation_data=feeding.validation_feed(models, plan, splits),
             validation_batch_size=feeding.evaluation_batch(),
-            epochs=1 if smoke else replay.epochs if replay else spec.training.epochs,
+            epochs=_epochs(spec, made, run_dir, smoke, replay),
             callbacks=made.callbacks,
             verbose=verbose,
         )
     seconds = time.perf_counter() - fit_started
+    if made.log is not None:
+        from taskfit.training.resume import finish_without_epochs
+
+        finish_without_epochs(made.log, made.stopper, trained)
     history, active = _history(fitted.history, made)
     # Keras's EarlyStopping restores the best epoch's weights when training ends, however it ends
     stopper = made.stopper
@@ -248,6 +252,21 @@ def fit_plan(
         stopped_by=made.interrupt.signal,
         diverged=made.nonfinite.found,
     )
+
+
+def _epochs(
+    spec: Any, made: FitCallbacks, run_dir: Path | None, smoke: bool, replay: Replay | None
+) -> int:
+    """Keras fit's `epochs`: one for a smoke run, a refit's own, else training.epochs (less
+    on `--resume` of a run early stopping had ended)."""
+    if smoke or replay:
+        return 1 if smoke else replay.epochs  # type: ignore[union-attr]
+    if made.log is None or run_dir is None:
+        return int(spec.training.epochs)
+    from taskfit.runfolder.layout import RunFolder
+    from taskfit.training.resume import epochs_to_fit
+
+    return epochs_to_fit(RunFolder(run_dir).backup, made.log, made.stopper, spec.training.epochs)
 
 
 def _build_compile_state(trained: Any, models: Any, plan: Plan, splits: Splits) -> None:

@@ -64,11 +64,15 @@ class EpochLog(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.rows is None:  # the first epoch of this attempt: `epoch` earlier ones are kept
-            self.rows = {k: list(v[:epoch]) for k, v in self.previous.items()}
-            for item in self.resumables:
-                item.resume(self.rows)
-            for name, values in self.extra.items():  # text columns restart with the rows
-                values[:0] = [str(v) for v in self.rows.get(name, [])]
+            self.replay(epoch)
+
+    def replay(self, epoch: int) -> None:
+        """The earlier attempt's first `epoch` rows kept, the resumables' counters replayed."""
+        self.rows = {k: list(v[:epoch]) for k, v in self.previous.items()}
+        for item in self.resumables:
+            item.resume(self.rows)
+        for name, values in self.extra.items():  # text columns restart with the rows
+            values[:0] = [str(v) for v in self.rows.get(name, [])]
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         assert self.rows is not None
@@ -96,6 +100,28 @@ def check_fits(path: Path, saved: list[Any], wanted: list[tuple[tuple[int, ...],
             )
 
 
+def epochs_to_fit(folder: Path, log: EpochLog, stopper: Any, epochs: int) -> int:
+    """`epochs`, or for `--resume` of a run that early stopping had already ended (it was
+    stopped while saving its result) the epochs it finished: Keras then fits none more, as the
+    uninterrupted run would not have."""
+    finished = read_record(folder / CHECKPOINT).get("epoch")
+    if stopper is None or not isinstance(finished, int) or finished < 1:
+        return epochs
+    rows = {k: v[:finished] for k, v in log.previous.items()}
+    return finished if stopper.ended(rows) else epochs
+
+
+def finish_without_epochs(log: EpochLog, stopper: Any, model: Any) -> None:
+    """After a fit that ran no epoch: `--resume` of a run whose every epoch had finished (it was
+    stopped while saving its result). Keras calls no epoch's callbacks then, so the earlier rows
+    are replayed here and the best weights restored, as the end of the fit would have."""
+    if log.rows is not None:
+        return
+    log.replay(model._initial_epoch or 0)  # the checkpoint's epoch, as BackupAndRestore set it
+    if stopper is not None and stopper.restore_best_weights and stopper.best_weights is not None:
+        model.set_weights(stopper.best_weights)
+
+
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """Keras's EarlyStopping whose state survives a restart: its best weights are saved when they
     improve, and its counters are replayed from the monitored column of the earlier rows."""
@@ -109,16 +135,7 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         values = previous.get(self.monitor, [])
         if not values or self.kept is None or not self.kept.is_file():
             return
-        self._set_monitor_op()
-        wait, best_epoch = 0, 0
-        best = self.best  # type: ignore[has-type]  # as on_train_begin left it
-        for epoch, value in enumerate(float(v) for v in values):
-            if epoch < self.start_from_epoch:
-                continue
-            wait += 1
-            if self._is_improvement(value, best):  # Keras's own comparison
-                best, best_epoch, wait = value, epoch, 0
-        self.wait, self.best, self.best_epoch = wait, best, best_epoch
+        self.wait, self.best, self.best_epoch = self._replayed(values)
         self.best_weights = read_weights(self.kept)
         weights = self.model.weights
         if len(self.best_weights) != len(weights):
@@ -128,6 +145,25 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
                 "--resume)"
             )
         check_fits(self.kept, self.best_weights, [(tuple(w.shape), str(w.dtype)) for w in weights])
+
+    def ended(self, previous: dict[str, list[float | str]]) -> bool:
+        """Whether these rows' last epoch is where this early stopping ends a fit."""
+        values = previous.get(self.monitor, [])
+        return len(values) > 1 and self._replayed(values)[0] >= self.patience
+
+    def _replayed(self, values: list[float | str]) -> tuple[int, float | None, int]:
+        """(wait, best, best_epoch) after these epochs' values, as Keras's own steps leave
+        them from on_train_begin's start (no best yet)."""
+        self._set_monitor_op()
+        wait, best_epoch = 0, 0
+        best: float | None = None
+        for epoch, value in enumerate(float(v) for v in values):
+            if epoch < self.start_from_epoch:
+                continue
+            wait += 1
+            if self._is_improvement(value, best):  # Keras's own comparison
+                best, best_epoch, wait = value, epoch, 0
+        return wait, best, best_epoch
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         super().on_epoch_end(epoch, logs)
