@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
 from dataclasses import dataclass
+from types import FrameType
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,8 @@ class Problems:
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM outside fit, or a second one (taskfit.training.guards): unwinds as Ctrl-C does,
-    so the run folder's status says what happened; the command exits 143."""
+    so the run folder's status says what happened, temporary files go, and the command exits
+    143."""
 
 
 def terminated(exc: BaseException) -> bool:
@@ -96,3 +101,23 @@ def terminated(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises Terminated for the block, as SIGINT raises KeyboardInterrupt: every command
+    runs in it (Python's default would end the process there, leaving status.json at "running"
+    or an export's scratch folder behind)."""
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

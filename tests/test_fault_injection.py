@@ -27,9 +27,10 @@ import taskfit.inference.export as export
 import taskfit.runfolder.files as files
 
 point, name = os.environ["KILL_AT"], os.environ["KILL_NAME"]
+sent = signal.Signals[os.environ.get("KILL_SIGNAL", "SIGKILL")]
 
 def die():
-    os.kill(os.getpid(), signal.SIGKILL)
+    os.kill(os.getpid(), sent)
 
 def ours(path):
     return pathlib.Path(path).name == name or pathlib.Path(path).name.startswith("." + name)
@@ -105,6 +106,15 @@ def killed(argv: list[str], point: str, name: str) -> None:
     assert done.returncode == -9, (done.returncode, done.stderr)
 
 
+def terminated(argv: list[str], name: str) -> subprocess.CompletedProcess[str]:
+    """Run taskfit with `argv`, sent SIGTERM once `name`'s bytes are written but not yet in
+    place (what `timeout`, a CI runner or Kubernetes may do at any moment)."""
+    env = {**os.environ, "KILL_AT": "before", "KILL_NAME": name, "KILL_SIGNAL": "SIGTERM"}
+    return subprocess.run(
+        [sys.executable, "-c", DRIVER, *argv], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
 def clean(argv: list[str]) -> None:
     result = CliRunner().invoke(app, argv)
     assert result.exit_code == 0, result.output
@@ -169,3 +179,32 @@ def test_a_report_killed_mid_write(finished: tuple[Path, Path], tmp_path: Path, 
         assert page.read_bytes().rstrip().endswith(b"</html>")
     else:
         assert page.read_bytes() == earlier + b"<!-- the earlier report -->"
+
+
+@pytest.mark.parametrize("command", ["predict", "tflite", "savedmodel", "report"])
+def test_sigterm_while_writing_is_ctrl_c(
+    finished: tuple[Path, Path], tmp_path: Path, command: str
+) -> None:
+    """SIGTERM on the way to the destination: exit 143 with one line, the destination as it
+    was, and no temporary file or folder left beside it."""
+    import shutil
+
+    run, rows = tmp_path / "run", finished[1]
+    shutil.copytree(finished[0], run)
+    out = tmp_path / "out"
+    out.mkdir()
+    argv, destination = {
+        "predict": (["predict", str(run), str(rows), "--output"], out / "out.csv"),
+        "tflite": (["export", str(run), "--format", "tflite", "--output"], out / "m.tflite"),
+        "savedmodel": (["export", str(run), "--format", "savedmodel", "--output"], out / "sm"),
+        "report": (["report", str(run)], run / "report.html"),
+    }[command]
+    if command != "report":
+        argv = [*argv, str(destination)]
+    done = terminated(argv, destination.name)
+    assert done.returncode == 143, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "terminated (SIGTERM)", done.stderr
+    assert "Traceback" not in done.stderr
+    assert not destination.exists()
+    left = [p.name for p in destination.parent.iterdir() if p.name.startswith(".")]
+    assert left == []

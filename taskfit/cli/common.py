@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from taskfit.errors import TaskfitError, Terminated, terminated
+from taskfit.errors import TaskfitError, Terminated, sigterm_interrupts, terminated
 
 EXIT_SMOKE = 4  # the saved model, loaded again, predicts otherwise: a fault of the install
 
@@ -80,7 +80,11 @@ def run_app(app: typer.Typer) -> None:
         )
         sys.exit(1)
     try:
-        app()
+        with sigterm_interrupts():  # SIGTERM unwinds as Ctrl-C does: cleaned up, exit 143
+            app()
+    except Terminated:  # outside a command's own handling (while parsing its options)
+        typer.echo("terminated (SIGTERM)", err=True)
+        sys.exit(EXIT_TERMINATED)
     except OSError as exc:  # taskfit's own files name themselves (runfolder.files._staged)
         _output_failed(exc, to_stdout=_echoing(exc) or exc.filename is None)
     finally:  # flushed here, where a failure is caught, not at Python's exit

@@ -197,7 +197,9 @@ def _atomically(destination: Path) -> Iterator[tuple[Path, Path]]:
     """Yields (where to write the export, a scratch folder for anything else); both lie in one
     scratch folder beside `destination`, so the final move is a rename on the same disk."""
     created = make_output_folder(destination.parent)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    scratch = Path(
+        tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent)
+    )
     try:
         staged = scratch / destination.name
         yield staged, scratch

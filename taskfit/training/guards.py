@@ -4,16 +4,12 @@ run can still keep its best weights and say what happened."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import signal
-from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
 import keras
-
-from taskfit.errors import Terminated
 
 
 class StopOnNonFinite(keras.callbacks.Callback):
@@ -83,22 +79,3 @@ class StopOnInterrupt(keras.callbacks.Callback):
         for number, previous in self._previous.items():
             signal.signal(number, previous)
         self._previous = {}
-
-
-@contextlib.contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM raises Terminated for the block, as SIGINT raises KeyboardInterrupt (Python's
-    default would end the process there, leaving status.json at "running")."""
-
-    def terminate(signum: int, frame: FrameType | None) -> None:
-        raise Terminated()
-
-    try:
-        previous = signal.signal(signal.SIGTERM, terminate)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -79,7 +79,7 @@ def train(
         cluster,
         deterministic,
     )
-    from taskfit.training.guards import sigterm_interrupts
+    from taskfit.errors import sigterm_interrupts
 
     with progress.quiet(verbose == 0), sigterm_interrupts():
         return _train(spec_path, overrides or {}, options)

@@ -70,7 +70,7 @@ def tune(
     """`deterministic`: as taskfit.training.run.train's. Ctrl-C or SIGTERM, in a trial or
     between trials, ends the search: the trials that finished are written, and it re-raises
     (the CLI exits 130 or 143, as train does)."""
-    from taskfit.training.guards import sigterm_interrupts
+    from taskfit.errors import sigterm_interrupts
 
     with sigterm_interrupts():
         return _tune(spec_path, trials, overrides, output, deterministic)
