@@ -4,6 +4,7 @@ connections, answer the requests in flight, then exit (uvicorn's graceful shutdo
 
 from __future__ import annotations
 
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -55,4 +56,7 @@ def serve(
         file=sys.stderr,
         flush=True,
     )
+    # uvicorn takes SIGTERM over while it serves, then ends the process by the signal itself,
+    # as a supervisor (systemd, Kubernetes) expects a server to end: not taskfit's exit 143
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     uvicorn.Server(config).run(sockets=[sock])
