@@ -42,6 +42,7 @@ def train(
     switches TensorFlow's op determinism on for this process (as `taskfit train` does), so the
     same spec and seed give the same weights; TensorFlow cannot switch it off again. Bad input
     raises taskfit.errors.TaskfitError."""
+    _check_arguments(spec, overrides, output, verbose, deterministic)
     from taskfit.training.run import train as run
 
     return run(spec, overrides, output, verbose=verbose, deterministic=deterministic)
@@ -52,3 +53,43 @@ def recommend(task: str, labels: str | None = None) -> dict[str, Any]:
     from taskfit.recipe.table import recommendation
 
     return recommendation(task, labels)
+
+
+def _check_arguments(
+    spec: object, overrides: object, output: object, verbose: object, deterministic: object
+) -> None:
+    """train's arguments of the kinds it takes (a SpecError naming each that is not), before
+    they reach code that would fail on them with Python's own error."""
+    from taskfit.config.params import show
+    from taskfit.errors import Problem, SpecError
+
+    problems = []
+
+    def expect(name: str, ok: bool, what: str, value: object) -> None:
+        if not ok:
+            problems.append(Problem(name, f"must be {what}. Got {show(value)} instead."))
+
+    paths = (str, os.PathLike)
+    expect("spec", isinstance(spec, (*paths, Mapping)), "a spec file's path or a dict", spec)
+    expect("overrides", overrides is None or isinstance(overrides, Mapping), "a dict", overrides)
+    if isinstance(overrides, Mapping):
+        for key, value in overrides.items():
+            expect("overrides", isinstance(key, str), "keyed by dotted names", key)
+            if not _acyclic(value):
+                problems.append(Problem(f"overrides[{key!r}]", "holds itself; give plain data"))
+    expect("output", isinstance(output, paths), "a folder's path", output)
+    given = not isinstance(verbose, bool) and verbose in (0, 1, 2, "auto")
+    expect("verbose", given, "0, 1, 2 or 'auto' (Keras's)", verbose)
+    expect("deterministic", isinstance(deterministic, bool), "true or false", deterministic)
+    if problems:
+        raise SpecError(problems)
+
+
+def _acyclic(value: object, seen: frozenset[int] = frozenset()) -> bool:
+    """Whether a list or dict holds no list or dict that holds itself (json.dumps would fail)."""
+    if not isinstance(value, (list, tuple, dict, set)):
+        return True
+    if id(value) in seen:
+        return False
+    inner = value.values() if isinstance(value, dict) else value
+    return all(_acyclic(item, seen | {id(value)}) for item in inner)

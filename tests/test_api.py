@@ -53,6 +53,40 @@ def test_train_raises_the_taskfit_error_for_bad_input(tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists()
 
 
+def test_arguments_of_the_wrong_kind_are_named_not_a_python_error(tmp_path: Path) -> None:
+    import numpy as np
+
+    loop: list[object] = []
+    loop.append(loop)
+    spec = tmp_path / "spec.yaml"
+    refused = {
+        "task: must be one of binary, multiclass, regression": lambda: taskfit.recommend("x"),
+        "labels: binary labels are binary. Got 'onehot'": lambda: taskfit.recommend(
+            "binary", "onehot"
+        ),
+        "spec: must be a spec file's path or a dict. Got 5 instead": lambda: taskfit.train(5),
+        "overrides: must be a dict. Got ['a'] instead": lambda: taskfit.train(spec, ["a"]),
+        "overrides: must be keyed by dotted names": lambda: taskfit.train(spec, {5: 1}),
+        "overrides['data.ignore']: holds itself": lambda: taskfit.train(
+            spec, {"data.ignore": loop}
+        ),
+        "output: must be a folder's path": lambda: taskfit.train(spec, output=None),  # type: ignore[arg-type]
+        "verbose: must be 0, 1, 2 or 'auto'": lambda: taskfit.train(spec, verbose="loud"),
+        "deterministic: must be true or false": lambda: taskfit.train(spec, deterministic=1),  # type: ignore[arg-type]
+        # a value from Python says its type where its text alone would contradict the message
+        "must be an integer >= 1. Got 2.5 (a numpy.float64) instead": lambda: taskfit.train(
+            {"task": "binary", "data": {"source": "breast_cancer", "label": "diagnosis"}},
+            {"training.epochs": np.float64(2.5)},
+            output=tmp_path,
+        ),
+    }
+    for message, call in refused.items():
+        with pytest.raises(SpecError) as caught:
+            call()
+        assert message in str(caught.value), (message, str(caught.value))
+    assert not list(tmp_path.iterdir())  # nothing made
+
+
 LEAVES_NO_SWITCH = """
 import sys
 import matplotlib

@@ -50,6 +50,7 @@ LIMITS: dict[str, tuple[float, str]] = {
     "float": (3.4028234663852886e38, "the largest float32, which Keras computes in"),
 }
 
+YAML_TYPES = (str, int, float, bool, list, dict, type(None))  # what a YAML spec can hold
 SHOWN = 100  # characters of a value a message quotes; a whole pasted document helps no one
 
 
@@ -63,7 +64,12 @@ def show(value: Any) -> str:
         text = "true" if value else "false"
     else:
         text = str(value)
-    return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
+    text = text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
+    if type(value) not in YAML_TYPES:  # given from Python: 2.5 may be a numpy.float64
+        kind = type(value)
+        module = "" if kind.__module__ == "builtins" else f"{kind.__module__}."
+        text += f" (a {module}{kind.__qualname__})"
+    return text
 
 
 @dataclass(frozen=True)

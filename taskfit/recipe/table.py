@@ -304,12 +304,25 @@ def _tuning(row: dict[str, Any]) -> Tuning:
 
 def recommendation(task: str, label_format: str | None = None) -> dict[str, Any]:
     """The table row for a task (and label format) as plain data: what `recommend` prints."""
+    from taskfit.config.params import show
+    from taskfit.errors import Problem, SpecError
+
     table = load_table()
+    if not isinstance(task, str) or task not in table.recipes:
+        tasks = ", ".join(table.recipes)
+        raise SpecError([Problem("task", f"must be one of {tasks}. Got {show(task)} instead.")])
     recipe = table.recipe(task)
     formats = list(recipe.label_formats)
     label_format = label_format or formats[0]
-    if label_format not in recipe.label_formats:
-        raise ValueError(f"{task} labels are {' or '.join(formats)}, not {label_format}")
+    if not isinstance(label_format, str) or label_format not in recipe.label_formats:
+        raise SpecError(
+            [
+                Problem(
+                    "labels",
+                    f"{task} labels are {' or '.join(formats)}. Got {show(label_format)} instead.",
+                )
+            ]
+        )
     loss = recipe.recommended_loss[label_format]
     units = "number of classes" if recipe.output_units == "classes" else recipe.output_units
     return {
