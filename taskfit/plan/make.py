@@ -358,7 +358,13 @@ def _class_weight(spec: Spec, head: Head) -> str | dict[int, float] | None:
                 f"training.class_weight: {name!r} is not a class. Classes: {', '.join(classes)}"
             )
         by_index[match[0]] = weight
-    return {i: by_index.get(i, 1.0) for i in range(len(classes))}
+    full = {i: by_index.get(i, 1.0) for i in range(len(classes))}
+    if not any(full.values()):  # every row would weigh nothing: the loss is 0, nothing learns
+        raise SpecError(
+            "training.class_weight: every class weighs 0, so no row counts and nothing is "
+            "learned; give at least one class a weight > 0 (a class left out weighs 1)"
+        )
+    return full
 
 
 def _check_monitor(spec: Spec, heads: tuple[Head, ...]) -> None:
