@@ -106,6 +106,16 @@ def test_evaluate_reports_metrics_and_confusion(mixed: Path, tmp_path: Path) -> 
     accuracy = (confusion["no"]["no"] + confusion["yes"]["yes"]) / 59
     assert accuracy == pytest.approx(doc["metrics"]["accuracy"], abs=1e-6)
 
+    # rows of one class: AUC is undefined (Keras says 0), so it is left out with a note
+    data = (mixed.parent / "data.csv").read_text().splitlines()
+    only = mixed.parent / "only_yes.csv"
+    only.write_text("\n".join([data[0], *(r for r in data[1:] if r.endswith(",yes"))]) + "\n")
+    out = runner.invoke(app, ["evaluate", str(result.run_dir), str(only), "--json"])
+    assert out.exit_code == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert "auc" not in doc["metrics"] and "accuracy" in doc["metrics"]
+    assert "note: auc: left out; every labelled row is of class yes" in out.stderr
+
 
 @pytest.mark.parametrize(
     ("labels", "task", "classes"),

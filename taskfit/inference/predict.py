@@ -247,6 +247,7 @@ def evaluate(run_dir: str | Path, csv_path: str | Path) -> Evaluation:
             run.thresholds.get(head.name),
         )
         metrics |= {logged(head.name, k, multi=run.plan.multi): v for k, v in said.items()}
+        notes += _undefined_auc(run, head, y[head.name], metrics)
     return Evaluation(
         {k: float(v) for k, v in metrics.items()},
         len(labelled),
@@ -254,6 +255,20 @@ def evaluate(run_dir: str | Path, csv_path: str | Path) -> Evaluation:
         confusion,
         notes,
     )
+
+
+def _undefined_auc(run: Run, head: Head, y: np.ndarray, metrics: dict[str, Any]) -> list[str]:
+    """AUC ranks one class's rows against the other's: on rows of one class it is undefined
+    (Keras says 0), so it is left out of `metrics`, with a note."""
+    present = np.unique(class_ids(y))
+    name = logged(head.name, "auc", multi=run.plan.multi)
+    if len(present) > 1 or metrics.pop(name, None) is None:
+        return []
+    only = head.labels.classes[int(present[0])]
+    return [
+        f"{name}: left out; every labelled row is of class {only}, and AUC needs rows of both "
+        "classes"
+    ]
 
 
 def _compile_for_evaluation(run: Run, model: Any, eager: bool) -> None:
