@@ -129,6 +129,18 @@ def test_an_error_naming_a_file_with_a_line_break_stays_one_line(tmp_path: Path)
     assert len(result.stderr.splitlines()) == len(errors)
 
 
+def test_a_nul_in_a_cell_is_shown_escaped_not_raw(tmp_path: Path) -> None:
+    """A control character from the data (a NUL) would make grep or a terminal take the
+    output for binary: every line taskfit prints writes it as an escape."""
+    data = tmp_path / "nul.csv"
+    cells = ["a", "a", "a\x00b"] * 10
+    data.write_text("x,plan\n" + "".join(f"{i},{cell}\n" for i, cell in enumerate(cells)))
+    result = runner.invoke(app, ["recommend", "--data", str(data), "--label", "plan"])
+    assert result.exit_code == 0, result.output
+    assert "\x00" not in result.stdout + result.stderr
+    assert "a\\x00b" in result.stdout + result.stderr
+
+
 def test_a_command_that_loads_tensorflow_loads_no_jax_and_shows_no_native_logs(
     run_and_rows: tuple[Path, Path],
 ) -> None:

@@ -117,9 +117,15 @@ def _stdout_to_devnull() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
+# control characters written as escapes: a file, column or cell may hold a line break or a
+# NUL, which would cut the line or make a terminal or grep take stderr for binary
+ESCAPED = {c: repr(chr(c))[1:-1] for c in [*range(32), 127] if chr(c) != "\t"}
+
+
 def one_line(text: str) -> str:
-    """`text` with its line breaks written as \\n: a file or column name may hold one."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+    """`text` on one line: its line breaks written as \\n, other control characters (a NUL)
+    escaped too."""
+    return text.translate(ESCAPED)
 
 
 def say(kind: str, lines: list[str] | tuple[str, ...]) -> None:

@@ -9,7 +9,17 @@ from typing import Annotated
 import typer
 
 from taskfit import progress
-from taskfit.cli.common import Format, LabelFormat, SetOpt, SpecArg, Task, handled, say, usage
+from taskfit.cli.common import (
+    Format,
+    LabelFormat,
+    SetOpt,
+    SpecArg,
+    Task,
+    handled,
+    one_line,
+    say,
+    usage,
+)
 from taskfit.cli.overrides import parse_set
 from taskfit.errors import TaskfitError
 
@@ -79,7 +89,7 @@ def _infer_and_write(
         check_output(write, "--write", force=False)  # not into a run folder
         save_text(write, starter_spec(tasks, data, write), "--write")
     for line in found:  # once nothing can fail: a refused command prints nothing on stdout
-        typer.echo(line, err=not to_stdout)
+        typer.echo(one_line(line), err=not to_stdout)
     if write is not None:
         typer.echo(f"wrote {write}; train it with: taskfit train {write}", err=True)
     return tasks
