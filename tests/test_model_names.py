@@ -83,6 +83,7 @@ def test_every_name_in_a_model_is_one_check_refuses_for_a_column(kind: str, tmp_
         ("plan,plan_lookup", "column plan_lookup: a layer of the column plan too"),
         ("a/b,a_b", "column a_b: its input would be named a_b, as the column a/b's is"),
         ("a,,b", "t.csv: a column has no name in the header (after a)"),
+        (",a,b", "t.csv: a column has no name in the header (before a)"),
         ("numeric_block,x", "column numeric_block: a layer taskfit names so too"),
         ("cast,x", "column cast: an operation Keras names so too"),
         ("where_3,x", "column where_3: an operation Keras names so too"),

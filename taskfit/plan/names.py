@@ -80,7 +80,9 @@ def name_clash(columns: Sequence[str], heads: Sequence[str], multi: bool) -> str
     seen: dict[str, str] = {}
     for i, (column, name) in enumerate(zip(columns, inputs, strict=True)):
         if not name:
-            after = f" (after {columns[i - 1]})" if i else " (the first)"
+            # beside a feature, not a header position: identifiers before it are left out
+            after = f" (after {columns[i - 1]})" if i else ""
+            after = after or (f" (before {columns[1]})" if len(columns) > 1 else "")
             return f"a column has no name in the header{after}; name it, or remove the column"
         if name in seen:
             return (
