@@ -250,6 +250,12 @@ def test_a_model_with_two_heads_answers_for_each(tmp_path: Path) -> None:
             "column income: row 0 is infinite or beyond a 32-bit",
         ),
         (
+            None,
+            b'{"age": 41, "city": "oslo", "plan": 1, "income": 1' + b"0" * 5000 + b"}",
+            422,
+            "the body holds an integer of 5001 digits, far beyond the 32-bit floats",
+        ),
+        (
             {"age": 41, "city": ["oslo"], "plan": 1, "income": 9},
             None,
             422,

@@ -99,6 +99,9 @@ async def _body(request: Request) -> bytes:
     return bytes(body)
 
 
+INT_DIGITS = 4300  # sys.get_int_max_str_digits()'s default
+
+
 def _too_large(size: int) -> str:
     return (
         f"the body is {size} bytes or more; a request takes at most {MAX_BODY} bytes: send "
@@ -106,9 +109,25 @@ def _too_large(size: int) -> str:
     )
 
 
+def _integer(text: str) -> int:
+    """A JSON integer, refused by its size where Python's int() would refuse it by its own
+    limit (4300 digits) in words about Python."""
+    digits = len(text.lstrip("-"))
+    if digits > INT_DIGITS:
+        raise BadRequest(
+            422,
+            [
+                f"the body holds an integer of {digits} digits, far beyond the 32-bit floats "
+                "the model computes in (at most about 3.4e38); send the value in that range"
+            ],
+        )
+    return int(text)
+
+
 def _json(body: bytes) -> Any:
     try:
-        return json.loads(body.decode("utf-8"))  # bytes to json.loads would guess UTF-16 too
+        # bytes to json.loads would guess UTF-16 too
+        return json.loads(body.decode("utf-8"), parse_int=_integer)
     except UnicodeDecodeError:
         raise BadRequest(400, ["the body is not UTF-8 text; send JSON"]) from None
     except ValueError as exc:
