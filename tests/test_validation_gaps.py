@@ -173,6 +173,19 @@ def test_a_class_the_test_split_will_not_hold_is_said(tmp_path: Path) -> None:
     assert not any("the test split holds no row" in n for n in notes(check_spec(spec)))
 
 
+def test_a_validation_split_of_a_few_rows_is_said(tmp_path: Path) -> None:
+    spec = rare_positives(tmp_path, 30)
+    spec["training"] = {"bagging": False}  # a held-out validation split
+    spec["data"]["validation_fraction"] = 0.05  # type: ignore[index]
+    said = [n for n in notes(check_spec(spec)) if "the validation split holds" in n]
+    assert said == [
+        "the validation split holds 2 row(s) (data.validation_fraction 0.05): early stopping, "
+        "the calibration and a chosen threshold rest on so few; raise data.validation_fraction"
+    ]
+    spec["data"]["validation_fraction"] = 0.2  # type: ignore[index]
+    assert not any("the validation split holds" in n for n in notes(check_spec(spec)))
+
+
 @pytest.mark.parametrize(
     ("task", "more", "said"),
     [

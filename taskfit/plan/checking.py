@@ -104,6 +104,10 @@ def _rate_note(plan: Plan) -> list[str]:
     ]
 
 
+# fewer held-out rows than this: one row's luck moves early stopping and the threshold
+FEW_VALIDATION_ROWS = 10
+
+
 def notes(checked: Checked) -> list[str]:
     """What the user should know about the data and settings before trusting the result."""
     data = checked.data
@@ -121,10 +125,17 @@ def notes(checked: Checked) -> list[str]:
         )
     validation_fraction = checked.loaded.spec.data.validation_fraction
     held_out = data.streamed is None and not checked.plan.bagging and validation_fraction > 0
-    if held_out and split_sizes(checked.plan, checked.loaded, data)[1] == 0:
+    validation_rows = split_sizes(checked.plan, checked.loaded, data)[1] if held_out else None
+    if validation_rows == 0:
         out.append(
             f"the validation split is empty ({validation_fraction:g} of each class rounds "
             "to no row): early stopping has nothing to watch, so every epoch runs"
+        )
+    elif validation_rows is not None and validation_rows < FEW_VALIDATION_ROWS:
+        out.append(
+            f"the validation split holds {validation_rows} row(s) (data.validation_fraction "
+            f"{validation_fraction:g}): early stopping, the calibration and a chosen threshold "
+            "rest on so few; raise data.validation_fraction"
         )
     out += _untested_classes(checked.plan, data)
     for head in checked.plan.heads:
