@@ -99,6 +99,14 @@ def test_tune_writes_the_trials_and_a_best_spec_that_trains(
     assert best.read_text().startswith(f"# taskfit tune: trial {doc['best']} of 3")
     chosen = doc["trials"][doc["best"] - 1]["choices"]
     assert check_spec(best).plan.optimizer.name == chosen["optimizer"]
+    # a tune folder where a run folder goes is named as one, with the fix
+    for command in (["report", str(folder)], ["compare", str(folder), str(folder)]):
+        refused = runner.invoke(app, command)
+        assert refused.exit_code == 1
+        assert (
+            f"is a `taskfit tune` folder, not a run; train its best trial with `taskfit train {best}`"
+            in refused.stderr
+        )
 
 
 def test_tune_refuses_what_it_cannot_score(tmp_path: Path) -> None:

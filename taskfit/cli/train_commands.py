@@ -253,7 +253,8 @@ def tune(
         typer.echo(json.dumps(tuned.document(), indent=2))
         return
     from taskfit.cli.render import print_table, tune_table
+    from taskfit.runfolder.layout import TuneFolder
 
     print_table(tune_table(tuned))
-    best = tuned.folder / "best.yaml"
+    best = TuneFolder(tuned.folder).best
     typer.echo(f"best: trial {tuned.best.number}; train it with: taskfit train {best}")

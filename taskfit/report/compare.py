@@ -18,7 +18,7 @@ from taskfit.runfolder.files import (
     read_metrics,
 )
 from taskfit.runfolder.layout import RunFolder
-from taskfit.runfolder.opened import load_resolved
+from taskfit.runfolder.opened import load_resolved, not_a_tune_folder
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,7 @@ def settings(spec: dict[str, Any]) -> dict[str, Any]:
 def read_run(folder: Path) -> dict[str, Any]:
     files = RunFolder(folder)
     spec_path, metrics_path = files.spec, files.metrics
+    not_a_tune_folder(folder)
     if not spec_path.is_file() or not metrics_path.is_file():
         raise DataError(
             f"{folder}: not a finished run folder (it needs spec.resolved.yaml and "

@@ -113,3 +113,24 @@ class RunFolder:
     def exports(self) -> Path:
         """Where `taskfit export` writes unless --output says otherwise."""
         return self.path / "export"
+
+
+@dataclass(frozen=True)
+class TuneFolder:
+    """A `taskfit tune` folder's files: its trials, not a run (`report` and `predict` say so)."""
+
+    path: Path
+
+    @property
+    def best(self) -> Path:
+        """The best trial's resolved spec: `taskfit train` takes it."""
+        return self.path / "best.yaml"
+
+    @property
+    def trials(self) -> Path:
+        return self.path / "trials.csv"
+
+    @property
+    def record(self) -> Path:
+        """Every trial's settings and score, as data (tune --json prints the same)."""
+        return self.path / "tune.json"

@@ -28,7 +28,7 @@ from taskfit.runfolder.files import (
     read_record,
     read_status,
 )
-from taskfit.runfolder.layout import RunFolder
+from taskfit.runfolder.layout import RunFolder, TuneFolder
 from taskfit.runfolder.planfile import PLAN_SINCE, read_plan
 from taskfit.spec.keys import THRESHOLD_RANGE, Spec
 from taskfit.spec.spec import LoadedSpec, load_spec
@@ -63,6 +63,7 @@ def open_run(folder: str | Path, need_model: bool = True) -> Run:
     folder = Path(folder)
     files = RunFolder(folder)
     resolved = files.spec
+    not_a_tune_folder(folder)
     if need_model and resolved.is_file() and not files.model.exists():
         _no_model_yet(files)
     if (need_model and not files.model.is_file()) or not resolved.is_file():
@@ -76,6 +77,16 @@ def open_run(folder: str | Path, need_model: bool = True) -> Run:
     spec = load_resolved(resolved).spec
     plan = stored_plan(folder, spec)
     return Run(folder, spec, plan, read_thresholds(files, plan) if need_model else {})
+
+
+def not_a_tune_folder(folder: Path) -> None:
+    """A `taskfit tune` folder given where a run folder goes: said as such, with the fix."""
+    tune = TuneFolder(folder)
+    if not RunFolder(folder).spec.exists() and tune.record.is_file():
+        raise DataError(
+            f"{folder}: is a `taskfit tune` folder, not a run; train its best trial with "
+            f"`taskfit train {tune.best}`, then use that run"
+        )
 
 
 def _no_model_yet(files: RunFolder) -> None:

@@ -24,6 +24,7 @@ from taskfit.plan.checking import Checked, check_spec, planned
 from taskfit.plan.plan import Plan
 from taskfit.recipe.table import Tuning, higher_is_better, load_table
 from taskfit.runfolder.files import create_run_dir, write_json, write_text, write_yaml
+from taskfit.runfolder.layout import TuneFolder
 from taskfit.spec.spec import Overrides, SpecSource, load_spec, spec_stem, then
 
 
@@ -50,7 +51,7 @@ class Tuned:
             "objective": self.objective,
             "direction": "max" if self.higher_is_better else "min",
             "best": self.best.number,
-            "best_spec": str(self.folder / "best.yaml"),
+            "best_spec": str(TuneFolder(self.folder).best),
             # a diverged trial's score is null: JSON has no NaN
             "trials": [
                 {**t.__dict__, "score": t.score if math.isfinite(t.score) else None}
@@ -148,10 +149,11 @@ def _written(
         )
     best = (max if better else min)(scored, key=lambda t: t.score)
     header = f"# taskfit tune: trial {best.number} of {len(done)}, {objective} {best.score:.4g}\n"
-    write_yaml(folder / "best.yaml", trial_specs[best.number].resolved(), header=header)
+    files = TuneFolder(folder)
+    write_yaml(files.best, trial_specs[best.number].resolved(), header=header)
     tuned = Tuned(folder, objective, better, done, best)
-    write_text(folder / "trials.csv", trials_csv(done, objective))
-    write_json(folder / "tune.json", tuned.document())
+    write_text(files.trials, trials_csv(done, objective))
+    write_json(files.record, tuned.document())
     return tuned
 
 
