@@ -168,15 +168,20 @@ def test_the_saved_model_looks_a_date_string_up_as_training_did(tmp_path: Path) 
     np.testing.assert_allclose(looked_up[2], looked_up[3])
 
 
-def test_predict_notes_the_cells_of_a_date_column_that_are_no_date(tmp_path: Path) -> None:
+def predict_notes(folder: Path, rows: list[list[object]]) -> list[str]:
+    """What predict notes of these rows (columns when, x) for a run of a date column `when`
+    whose folder is `folder`."""
     from taskfit.runfolder.opened import Run, read_rows
 
     text = "task: binary\ndata: {source: x.csv, label: y, numeric: [x], dates: [when]}\n"
-    spec = parse_spec(text, tmp_path).spec
+    spec = parse_spec(text, folder).spec
     plan = make_plan(spec, {"output": Labels("binary", ("y",), ("0", "1"))})
-    rows = [["2024-01-02", 1], ["", 2], ["soon", 3], ["later", 4]]
-    write_csv(tmp_path / "new.csv", ["when", "x"], rows)
-    _, notes = read_rows(Run(tmp_path, spec, plan), tmp_path / "new.csv", need_label=False)
+    write_csv(folder / "new.csv", ["when", "x"], rows)
+    return read_rows(Run(folder, spec, plan), folder / "new.csv", need_label=False)[1]
+
+
+def test_predict_notes_the_cells_of_a_date_column_that_are_no_date(tmp_path: Path) -> None:
+    notes = predict_notes(tmp_path, [["2024-01-02", 1], ["", 2], ["soon", 3], ["later", 4]])
     assert notes == [
         "column when: 2 cells are no date (CSV line 4: 'soon'); the model reads each as an "
         "unknown day, as it does an empty cell"
@@ -208,16 +213,10 @@ def test_predict_notes_dates_written_otherwise_than_the_training_rows(tmp_path: 
     not in the model's calendar, and predict says so."""
     import json
 
-    from taskfit.runfolder.opened import Run, read_rows
-
-    text = "task: binary\ndata: {source: x.csv, label: y, numeric: [x], dates: [when]}\n"
-    spec = parse_spec(text, tmp_path).spec
-    plan = make_plan(spec, {"output": Labels("binary", ("y",), ("0", "1"))})
     facts = {"date_formats": {"when": {"format": "%Y-%m-%d", "padded": [True]}}}
     (tmp_path / "run.json").write_text(json.dumps(facts))
     rows = [["2024-01-02", 1], ["02/01/2024", 2], ["2024-1-2", 3], ["", 4]]
-    write_csv(tmp_path / "new.csv", ["when", "x"], rows)
-    _, notes = read_rows(Run(tmp_path, spec, plan), tmp_path / "new.csv", need_label=False)
+    notes = predict_notes(tmp_path, rows)
     assert notes == [
         "column when: 2 cells are no date written as the training rows wrote theirs "
         "(%Y-%m-%d) (CSV line 3: '02/01/2024'); the model reads each as an unknown day, as it "

@@ -7,6 +7,7 @@ import inspect
 import keras
 import pytest
 
+from taskfit.errors import SpecError
 from taskfit.recipe.table import TASKS, load_table, recommendation
 
 TABLE = load_table()
@@ -71,5 +72,5 @@ def test_recommendation_rows_follow_the_table() -> None:
     assert regression["output_layer"]["activation"] == "linear"
     assert set(regression["losses"]) == {"mse", "mae", "huber"}
     assert regression["losses"]["huber"]["params"] == {"delta": 1.0}
-    with pytest.raises(ValueError, match="binary labels are binary, not onehot"):
+    with pytest.raises(SpecError, match=r"labels: binary labels are binary\. Got 'onehot' instead"):
         recommendation("binary", "onehot")
