@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType
@@ -103,6 +104,11 @@ def terminated(exc: BaseException) -> bool:
     return False
 
 
+# set once SIGTERM arrived: its exception may be swallowed where Python cannot raise it (a
+# finalizer, some C code), and the command line still ends as terminated
+SIGTERM_RECEIVED = threading.Event()
+
+
 @contextlib.contextmanager
 def sigterm_interrupts() -> Iterator[None]:
     """SIGTERM raises Terminated for the block, as SIGINT raises KeyboardInterrupt: every command
@@ -110,6 +116,7 @@ def sigterm_interrupts() -> Iterator[None]:
     or an export's scratch folder behind)."""
 
     def terminate(signum: int, frame: FrameType | None) -> None:
+        SIGTERM_RECEIVED.set()
         raise Terminated()
 
     try:

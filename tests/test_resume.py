@@ -76,11 +76,16 @@ def test_a_killed_run_resumes_from_its_last_epoch(write: Write, tmp_path: Path) 
     )
 
 
+@pytest.mark.parametrize(
+    ("step", "said"),
+    [("save_model", "before saving a model"), ("write_run_plots", "after saving the model")],
+)
 def test_a_run_stopped_while_saving_its_result_resumes_to_it(
-    write: Write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    write: Write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str, said: str
 ) -> None:
-    """SIGTERM after the last epoch, before model.keras is written: --resume fits no epoch but
-    saves what the uninterrupted run saves (the history replayed, the best weights kept)."""
+    """SIGTERM after the last epoch, before model.keras is written (or after it, before the
+    plots and the final status): --resume fits no epoch but saves what the uninterrupted run
+    saves (the history replayed, the best weights kept)."""
     import taskfit.training.run
 
     spec = write("spec.yaml", SPEC.replace("patience: 100", "patience: 3"))
@@ -90,21 +95,23 @@ def test_a_run_stopped_while_saving_its_result_resumes_to_it(
         raise Terminated()
 
     with monkeypatch.context() as patched:
-        patched.setattr(taskfit.training.run, "save_model", stopped)
+        patched.setattr(taskfit.training.run, step, stopped)
         with pytest.raises(Terminated):
             train(spec, output=tmp_path / "stopped", verbose=0)
     (run_dir,) = (tmp_path / "stopped").iterdir()
-    said = json.loads((run_dir / "status.json").read_text())
-    assert said == {**said, "status": "interrupted"} and "before saving a model" in said["reason"]
-    assert not (run_dir / "model.keras").exists()
-    export = runner.invoke(
-        app, ["export", str(run_dir), "--format", "savedmodel", "--output", str(tmp_path / "sm")]
-    )
-    assert export.exit_code == 1
-    assert "holds no model.keras; its training is interrupted (SIGTERM: stopped before" in (
-        export.stderr
-    )
-    assert f"`taskfit train --resume {run_dir}` carries on" in export.stderr
+    record = json.loads((run_dir / "status.json").read_text())
+    assert record["status"] == "interrupted" and said in record["reason"]
+    if step == "save_model":
+        assert not (run_dir / "model.keras").exists()
+        export = runner.invoke(
+            app,
+            ["export", str(run_dir), "--format", "savedmodel", "--output", str(tmp_path / "sm")],
+        )
+        assert export.exit_code == 1
+        assert "holds no model.keras; its training is interrupted (SIGTERM: stopped before" in (
+            export.stderr
+        )
+        assert f"`taskfit train --resume {run_dir}` carries on" in export.stderr
 
     result = runner.invoke(app, ["train", "--resume", str(run_dir), "--json"])
     assert result.exit_code == 0, result.output

@@ -99,3 +99,47 @@ def test_resume_refuses_a_run_whose_process_is_still_training(tmp_path: Path) ->
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=180)
     assert proc.returncode == 143
+
+
+# The command line in a process that sends itself SIGTERM at a moment no command handles:
+# while a result is printed (after the command's own error handling), or inside a finalizer,
+# where Python cannot raise the signal's exception and only reports it.
+OUTSIDE = """
+import gc, os, signal, sys
+import taskfit.cli.render as render
+
+where = sys.argv.pop(1)
+
+class Finalized:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        sum(range(10_000))  # the handler runs here, inside the finalizer
+
+real = render.print_table
+def print_table(*args, **kwargs):
+    if where == "printing":
+        os.kill(os.getpid(), signal.SIGTERM)
+        sum(range(10_000))
+    else:
+        Finalized()
+        gc.collect()
+    return real(*args, **kwargs)
+render.print_table = print_table
+
+from taskfit.cli.app import main
+sys.argv = ["taskfit", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.parametrize("where", ["printing", "finalizer"])
+def test_sigterm_where_no_command_handles_it_still_ends_as_terminated(where: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", OUTSIDE, where, "recommend", "--task", "binary"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 143, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "terminated (SIGTERM)", done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr

@@ -13,11 +13,17 @@ import traceback
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from taskfit.errors import TaskfitError, Terminated, sigterm_interrupts, terminated
+from taskfit.errors import (
+    SIGTERM_RECEIVED,
+    TaskfitError,
+    Terminated,
+    sigterm_interrupts,
+    terminated,
+)
 
 EXIT_SMOKE = 4  # the saved model, loaded again, predicts otherwise: a fault of the install
 
@@ -79,12 +85,20 @@ def run_app(app: typer.Typer) -> None:
             err=True,
         )
         sys.exit(1)
+    sys.unraisablehook = _quiet_terminated
     try:
         with sigterm_interrupts():  # SIGTERM unwinds as Ctrl-C does: cleaned up, exit 143
             app()
-    except Terminated:  # outside a command's own handling (while parsing its options)
-        typer.echo("terminated (SIGTERM)", err=True)
-        sys.exit(EXIT_TERMINATED)
+        if SIGTERM_RECEIVED.is_set():  # its exception swallowed in a finalizer
+            _terminated()
+    except Terminated:
+        _terminated()
+    except SystemExit as exc:
+        # outside a command's own handling (its imports, its last output) typer takes the
+        # signal's exception for a Ctrl-C: 130, unsaid
+        if SIGTERM_RECEIVED.is_set() and exc.code not in (EXIT_TERMINATED, 1):
+            _terminated()
+        raise
     except OSError as exc:  # taskfit's own files name themselves (runfolder.files._staged)
         _output_failed(exc, to_stdout=_echoing(exc) or exc.filename is None)
     finally:  # flushed here, where a failure is caught, not at Python's exit
@@ -92,6 +106,20 @@ def run_app(app: typer.Typer) -> None:
             sys.stdout.flush()
         except OSError as exc:
             _output_failed(exc, to_stdout=True)
+
+
+def _terminated() -> None:
+    typer.echo("terminated (SIGTERM)", err=True)
+    sys.exit(EXIT_TERMINATED)
+
+
+def _quiet_terminated(unraisable: Any) -> None:
+    """Python's hook for an exception it cannot raise (in a finalizer): SIGTERM's Terminated
+    landing there is no error to print (run_app ends the command as terminated); any other goes
+    to Python's own hook."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def _output_failed(exc: OSError, to_stdout: bool) -> None:

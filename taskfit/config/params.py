@@ -51,6 +51,7 @@ LIMITS: dict[str, tuple[float, str]] = {
 }
 
 YAML_TYPES = (str, int, float, bool, list, dict, type(None))  # what a YAML spec can hold
+INT_BITS = 10_000  # larger ints are shown by size (Python's str() stops near 14,000)
 SHOWN = 100  # characters of a value a message quotes; a whole pasted document helps no one
 
 
@@ -62,6 +63,8 @@ def show(value: Any) -> str:
         text = "null"
     elif isinstance(value, bool):
         text = "true" if value else "false"
+    elif isinstance(value, int) and value.bit_length() > INT_BITS:  # str() would refuse it
+        text = f"an integer of about {int(value.bit_length() * math.log10(2))} digits"
     else:
         text = str(value)
     text = text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."

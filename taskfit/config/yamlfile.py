@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,10 @@ def parse_yaml(text: str, source: str) -> YamlDoc:
         raise SpecError([Problem("YAML", f"{NOT_YAML}: {detail}", line, source)]) from None
     except yaml.YAMLError as exc:
         raise SpecError([Problem("YAML", f"{NOT_YAML}: {exc}", None, source)]) from None
+    except ValueError as exc:  # Python's int() refuses over sys.get_int_max_str_digits()
+        limit = sys.get_int_max_str_digits()
+        detail = f"holds an integer of more than {limit} digits; no setting takes one so large"
+        raise SpecError([Problem("YAML", detail, None, source)]) from exc
     finally:
         loader.dispose()
     problems.raise_if_any()

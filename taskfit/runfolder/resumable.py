@@ -144,12 +144,6 @@ def check_checkpoint(run_dir: Path, epochs: int) -> None:
             "Put back the number of epochs it was trained with, or train the run afresh "
             "(without --resume)"
         )
-    if epoch == epochs and folder.model.exists():  # without one, --resume saves the result
-        raise TaskfitError(
-            f"--resume {run_dir}: {epochs} of {epochs} epoch(s) (training.epochs) finished "
-            f"before it stopped, so nothing is left to train; {folder.model.name} holds what "
-            "it saved when it stopped. To train longer, train afresh with more training.epochs"
-        )
 
 
 def checkpoint_backend(run_dir: Path) -> str:

@@ -40,7 +40,7 @@ def status_follows(run_dir: Path, before: Mapping[str, Any] | None = None) -> It
         by_signal = terminated(exc)  # SIGTERM, even where some code wrapped its exception
         if by_signal or isinstance(exc, KeyboardInterrupt):
             cut = "after saving the model and metrics" if saved.done else "before saving a model"
-            how = "SIGTERM" if by_signal else "interrupted twice"
+            how = "SIGTERM" if by_signal else "Ctrl-C"  # outside fit: the first one stops
             write_status(run_dir, "interrupted", f"{how}: stopped {cut}")
             if by_signal and not isinstance(exc, Terminated):
                 raise Terminated() from None
