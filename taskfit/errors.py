@@ -91,40 +91,47 @@ class Terminated(KeyboardInterrupt):
     143."""
 
 
-def terminated(exc: BaseException) -> bool:
-    """Terminated, or an error raised while handling it: a signal's exception can surface inside
-    any code, and some wraps it (a class body's __set_name__ makes it a RuntimeError)."""
+def interruption(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM (Terminated) behind `exc`, or None: a signal's exception can
+    surface inside any code, and some wraps it (a class body's __set_name__ makes it a
+    RuntimeError; a TensorFlow scope left by it raises its own RuntimeError)."""
     seen: BaseException | None = exc
     for _ in range(20):
         if seen is None:
-            return False
-        if isinstance(seen, Terminated):
-            return True
+            return None
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
         seen = seen.__cause__ or seen.__context__
-    return False
+    return None
 
 
-# set once SIGTERM arrived: its exception may be swallowed where Python cannot raise it (a
-# finalizer, some C code), and the command line still ends as terminated
-SIGTERM_RECEIVED = threading.Event()
+# set once the signal arrived: its exception may be swallowed where Python cannot raise it (a
+# finalizer, some C code), and the command line still ends as interrupted or terminated
+RECEIVED = {signal.SIGINT: threading.Event(), signal.SIGTERM: threading.Event()}
 
 
 @contextlib.contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM raises Terminated for the block, as SIGINT raises KeyboardInterrupt: every command
-    runs in it (Python's default would end the process there, leaving status.json at "running"
-    or an export's scratch folder behind)."""
+def signals_interrupt() -> Iterator[None]:
+    """For the block, SIGTERM raises Terminated as SIGINT raises KeyboardInterrupt, and both
+    are recorded in RECEIVED: every command runs in it (Python's default would end the process
+    at SIGTERM, leaving status.json at "running" or an export's scratch folder behind)."""
 
     def terminate(signum: int, frame: FrameType | None) -> None:
-        SIGTERM_RECEIVED.set()
+        RECEIVED[signal.SIGTERM].set()
         raise Terminated()
 
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        RECEIVED[signal.SIGINT].set()
+        raise KeyboardInterrupt()
+
+    handlers = {signal.SIGTERM: terminate, signal.SIGINT: interrupt}
     try:
-        previous = signal.signal(signal.SIGTERM, terminate)
+        previous = {number: signal.signal(number, h) for number, h in handlers.items()}
     except ValueError:  # not the main thread
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)

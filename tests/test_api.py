@@ -74,6 +74,11 @@ def test_arguments_of_the_wrong_kind_are_named_not_a_python_error(tmp_path: Path
         "verbose: must be 0, 1, 2 or 'auto'": lambda: taskfit.train(spec, verbose="loud"),
         "deterministic: must be true or false": lambda: taskfit.train(spec, deterministic=1),  # type: ignore[arg-type]
         # a value from Python says its type where its text alone would contradict the message
+        "Got an integer of about 5000 digits instead": lambda: taskfit.train(
+            {"task": "binary", "data": {"source": "breast_cancer", "label": "diagnosis"}},
+            {"training": {"epochs": 10**5000}},  # beyond the digits Python's str() prints
+            output=tmp_path,
+        ),
         "must be an integer >= 1. Got 2.5 (a numpy.float64) instead": lambda: taskfit.train(
             {"task": "binary", "data": {"source": "breast_cancer", "label": "diagnosis"}},
             {"training.epochs": np.float64(2.5)},

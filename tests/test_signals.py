@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 from helpers import tiny_spec, wait_for_epochs
 
+from taskfit.errors import Terminated
+from taskfit.runfolder.status import status_follows
+
 TASKFIT = str(Path(sys.executable).with_name("taskfit"))
 LONG = ["--set", "training.epochs=500", "--set", "training.early_stopping=null"]
 
@@ -108,17 +111,17 @@ OUTSIDE = """
 import gc, os, signal, sys
 import taskfit.cli.render as render
 
-where = sys.argv.pop(1)
+where, sent = sys.argv.pop(1), signal.Signals[sys.argv.pop(1)]
 
 class Finalized:
     def __del__(self):
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), sent)
         sum(range(10_000))  # the handler runs here, inside the finalizer
 
 real = render.print_table
 def print_table(*args, **kwargs):
     if where == "printing":
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), sent)
         sum(range(10_000))
     else:
         Finalized()
@@ -133,13 +136,36 @@ main()
 
 
 @pytest.mark.parametrize("where", ["printing", "finalizer"])
-def test_sigterm_where_no_command_handles_it_still_ends_as_terminated(where: str) -> None:
+@pytest.mark.parametrize(
+    ("sent", "code", "said"),
+    [("SIGTERM", 143, "terminated (SIGTERM)"), ("SIGINT", 130, "interrupted")],
+)
+def test_a_signal_where_no_command_handles_it_still_ends_the_command(
+    where: str, sent: str, code: int, said: str
+) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", OUTSIDE, where, "recommend", "--task", "binary"],
+        [sys.executable, "-c", OUTSIDE, where, sent, "recommend", "--task", "binary"],
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert done.returncode == 143, done.stderr
-    assert done.stderr.strip().splitlines()[-1] == "terminated (SIGTERM)", done.stderr
+    assert done.returncode == code, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == said, done.stderr
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("signalled", "how"), [(KeyboardInterrupt, "Ctrl-C"), (Terminated, "SIGTERM")]
+)
+def test_a_signal_wrapped_in_another_error_leaves_the_run_interrupted(
+    tmp_path: Path, signalled: type[KeyboardInterrupt], how: str
+) -> None:
+    """TensorFlow leaving a device scope that a Ctrl-C cut raises its own RuntimeError: the
+    run is still interrupted by the signal, not failed, and the signal goes on up."""
+    with pytest.raises(signalled), status_follows(tmp_path):
+        try:
+            raise signalled()
+        except KeyboardInterrupt:
+            raise RuntimeError("Exiting device scope without proper scope nesting")  # noqa: B904
+    assert status(tmp_path) == {**status(tmp_path), "status": "interrupted"}
+    assert status(tmp_path)["reason"] == f"{how}: stopped before saving a model"

@@ -8,22 +8,18 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
-from taskfit.errors import (
-    SIGTERM_RECEIVED,
-    TaskfitError,
-    Terminated,
-    sigterm_interrupts,
-    terminated,
-)
+from taskfit.errors import RECEIVED, TaskfitError, Terminated, interruption, signals_interrupt
 
 EXIT_SMOKE = 4  # the saved model, loaded again, predicts otherwise: a fault of the install
 
@@ -48,6 +44,9 @@ class Format(StrEnum):
     json = "json"
 
 
+STOP_SAID = threading.Event()  # a command said it was interrupted or terminated
+
+
 @contextlib.contextmanager
 def handled() -> Iterator[None]:
     """User mistakes -> one stderr line each, exit 1; Ctrl-C -> exit 130. Bugs keep tracebacks."""
@@ -58,14 +57,20 @@ def handled() -> Iterator[None]:
             typer.echo(f"error: {one_line(str(problem))}", err=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt as exc:
-        stopped = isinstance(exc, Terminated)
-        typer.echo("terminated (SIGTERM)" if stopped else "interrupted", err=True)
-        raise typer.Exit(EXIT_TERMINATED if stopped else EXIT_INTERRUPTED) from None
-    except Exception as exc:
-        if not terminated(exc):
+        _stop(exc)
+    except Exception as exc:  # a signal's exception that some code wrapped in its own
+        signalled = interruption(exc)
+        if signalled is None:
             raise
-        typer.echo("terminated (SIGTERM)", err=True)
-        raise typer.Exit(EXIT_TERMINATED) from None
+        _stop(signalled)
+
+
+def _stop(signalled: KeyboardInterrupt) -> NoReturn:
+    """The command stopped by Ctrl-C (130) or SIGTERM (143), said once."""
+    stopped = isinstance(signalled, Terminated)
+    typer.echo("terminated (SIGTERM)" if stopped else "interrupted", err=True)
+    STOP_SAID.set()
+    raise typer.Exit(EXIT_TERMINATED if stopped else EXIT_INTERRUPTED) from None
 
 
 # a write that failed for the place it went, not for taskfit: a full disk, a closed pipe, a
@@ -85,19 +90,18 @@ def run_app(app: typer.Typer) -> None:
             err=True,
         )
         sys.exit(1)
-    sys.unraisablehook = _quiet_terminated
+    sys.unraisablehook = _quiet_interrupts
     try:
-        with sigterm_interrupts():  # SIGTERM unwinds as Ctrl-C does: cleaned up, exit 143
+        with signals_interrupt():  # SIGTERM unwinds as Ctrl-C does: cleaned up, exit 143
             app()
-        if SIGTERM_RECEIVED.is_set():  # its exception swallowed in a finalizer
-            _terminated()
-    except Terminated:
-        _terminated()
+        _signalled(0)  # a signal whose exception was swallowed in a finalizer
+    except Terminated:  # raised outside typer's reach
+        RECEIVED[signal.SIGTERM].set()
+        _signalled(None)
     except SystemExit as exc:
         # outside a command's own handling (its imports, its last output) typer takes the
         # signal's exception for a Ctrl-C: 130, unsaid
-        if SIGTERM_RECEIVED.is_set() and exc.code not in (EXIT_TERMINATED, 1):
-            _terminated()
+        _signalled(exc.code)
         raise
     except OSError as exc:  # taskfit's own files name themselves (runfolder.files._staged)
         _output_failed(exc, to_stdout=_echoing(exc) or exc.filename is None)
@@ -108,15 +112,22 @@ def run_app(app: typer.Typer) -> None:
             _output_failed(exc, to_stdout=True)
 
 
-def _terminated() -> None:
-    typer.echo("terminated (SIGTERM)", err=True)
-    sys.exit(EXIT_TERMINATED)
+def _signalled(code: object) -> None:
+    """A command that ended with `code` after SIGTERM or Ctrl-C arrived ends as terminated
+    (143) or interrupted (130), said on stderr, unless it said so itself or failed first."""
+    if STOP_SAID.is_set() or code == 1 or not any(e.is_set() for e in RECEIVED.values()):
+        return
+    if RECEIVED[signal.SIGTERM].is_set():
+        typer.echo("terminated (SIGTERM)", err=True)
+        sys.exit(EXIT_TERMINATED)
+    typer.echo("interrupted", err=True)
+    sys.exit(EXIT_INTERRUPTED)
 
 
-def _quiet_terminated(unraisable: Any) -> None:
-    """Python's hook for an exception it cannot raise (in a finalizer): SIGTERM's Terminated
-    landing there is no error to print (run_app ends the command as terminated); any other goes
-    to Python's own hook."""
+def _quiet_interrupts(unraisable: Any) -> None:
+    """Python's hook for an exception it cannot raise (in a finalizer): a Ctrl-C or SIGTERM
+    landing there is no error to print (run_app ends the command as interrupted or
+    terminated); any other goes to Python's own hook."""
     if isinstance(unraisable.exc_value, KeyboardInterrupt):
         return
     sys.__unraisablehook__(unraisable)

@@ -66,7 +66,10 @@ def show(value: Any) -> str:
     elif isinstance(value, int) and value.bit_length() > INT_BITS:  # str() would refuse it
         text = f"an integer of about {int(value.bit_length() * math.log10(2))} digits"
     else:
-        text = str(value)
+        try:
+            text = str(value)
+        except ValueError:  # a list or dict holding such an integer
+            text = f"a {type(value).__name__} holding an integer too long to print"
     text = text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
     if type(value) not in YAML_TYPES:  # given from Python: 2.5 may be a numpy.float64
         kind = type(value)

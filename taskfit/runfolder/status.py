@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from taskfit.errors import NotResumable, Terminated, TrainingError, terminated
+from taskfit.errors import NotResumable, Terminated, TrainingError, interruption
 from taskfit.runfolder.files import write_status
 
 
@@ -37,13 +37,14 @@ def status_follows(run_dir: Path, before: Mapping[str, Any] | None = None) -> It
         write_status(run_dir, "failed", str(exc))
         raise
     except BaseException as exc:
-        by_signal = terminated(exc)  # SIGTERM, even where some code wrapped its exception
-        if by_signal or isinstance(exc, KeyboardInterrupt):
+        signalled = interruption(exc)  # even where some code wrapped its exception
+        if signalled is not None:
+            by_signal = isinstance(signalled, Terminated)
             cut = "after saving the model and metrics" if saved.done else "before saving a model"
             how = "SIGTERM" if by_signal else "Ctrl-C"  # outside fit: the first one stops
             write_status(run_dir, "interrupted", f"{how}: stopped {cut}")
-            if by_signal and not isinstance(exc, Terminated):
-                raise Terminated() from None
+            if signalled is not exc:
+                raise signalled from None
             raise
         with contextlib.suppress(OSError):  # the disk that failed may refuse this too
             write_status(run_dir, "failed", failure(exc))

@@ -84,11 +84,21 @@ def _load(doc: YamlDoc, base_dir: Path, overrides: Overrides) -> LoadedSpec:
     return LoadedSpec(spec, base_dir, doc.source, data)
 
 
+def _as_set(value: Any) -> str:
+    """An override's value as --set would write it (an integer beyond the digits Python
+    converts, or one that holds itself, as the message quotes it)."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, default=str)
+    except ValueError:
+        return show(value)
+
+
 def apply_override(data: Any, dotted: str, value: Any) -> PathKey:
     """("training.epochs", 3) -> data["training"]["epochs"] = 3."""
     parts = dotted.strip().split(".")
-    shown = value if isinstance(value, str) else json.dumps(value, default=str)
-    item = f"{dotted}={shown}"  # as a --set item says it
+    item = f"{dotted}={_as_set(value)}"  # as a --set item says it
     if not all(parts):
         raise SpecError(f"--set {item}: expected key.path=value, e.g. --set training.epochs=3")
     if not isinstance(data, dict):

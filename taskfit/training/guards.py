@@ -50,7 +50,7 @@ STOPPING = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 class StopOnInterrupt(keras.callbacks.Callback):
     """The first Ctrl-C (SIGINT) or SIGTERM (what `timeout`, CI runners, Kubernetes and systemd
     send) asks fit to stop after the current batch; a second one interrupts at once (Python's
-    KeyboardInterrupt, or sigterm_interrupts' Terminated). Installed for the length of fit."""
+    KeyboardInterrupt, or signals_interrupt's Terminated). Installed for the length of fit."""
 
     def __init__(self) -> None:
         super().__init__()

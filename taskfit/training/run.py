@@ -79,9 +79,9 @@ def train(
         cluster,
         deterministic,
     )
-    from taskfit.errors import sigterm_interrupts
+    from taskfit.errors import signals_interrupt
 
-    with progress.quiet(verbose == 0), sigterm_interrupts():
+    with progress.quiet(verbose == 0), signals_interrupt():
         return _train(spec_path, overrides or {}, options)
 
 

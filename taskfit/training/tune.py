@@ -71,9 +71,9 @@ def tune(
     """`deterministic`: as taskfit.training.run.train's. Ctrl-C or SIGTERM, in a trial or
     between trials, ends the search: the trials that finished are written, and it re-raises
     (the CLI exits 130 or 143, as train does)."""
-    from taskfit.errors import sigterm_interrupts
+    from taskfit.errors import signals_interrupt
 
-    with sigterm_interrupts():
+    with signals_interrupt():
         return _tune(spec_path, trials, overrides, output, deterministic)
 
 
