@@ -93,14 +93,13 @@ def run_app(app: typer.Typer) -> None:
     sys.unraisablehook = _quiet_interrupts
     try:
         with signals_interrupt():  # SIGTERM unwinds as Ctrl-C does: cleaned up, exit 143
-            app()
-        _signalled(0)  # a signal whose exception was swallowed in a finalizer
+            app()  # typer ends with SystemExit, whatever happened
     except Terminated:  # raised outside typer's reach
         RECEIVED[signal.SIGTERM].set()
         _signalled(None)
     except SystemExit as exc:
         # outside a command's own handling (its imports, its last output) typer takes the
-        # signal's exception for a Ctrl-C: 130, unsaid
+        # signal's exception for a Ctrl-C: 130, unsaid; in a finalizer Python swallows it: 0
         _signalled(exc.code)
         raise
     except OSError as exc:  # taskfit's own files name themselves (runfolder.files._staged)

@@ -315,14 +315,8 @@ def recommendation(task: str, label_format: str | None = None) -> dict[str, Any]
     formats = list(recipe.label_formats)
     label_format = label_format or formats[0]
     if not isinstance(label_format, str) or label_format not in recipe.label_formats:
-        raise SpecError(
-            [
-                Problem(
-                    "labels",
-                    f"{task} labels are {' or '.join(formats)}. Got {show(label_format)} instead.",
-                )
-            ]
-        )
+        expected = f"{task} labels are {' or '.join(formats)}"
+        raise SpecError([Problem("labels", f"{expected}. Got {show(label_format)} instead.")])
     loss = recipe.recommended_loss[label_format]
     units = "number of classes" if recipe.output_units == "classes" else recipe.output_units
     return {

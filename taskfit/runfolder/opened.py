@@ -25,7 +25,6 @@ from taskfit.runfolder.files import (
     read_facts,
     read_format,
     read_reason,
-    read_record,
     read_status,
 )
 from taskfit.runfolder.layout import RunFolder, TuneFolder
@@ -91,11 +90,10 @@ def not_a_tune_folder(folder: Path) -> None:
 
 def _no_model_yet(files: RunFolder) -> None:
     """A run folder whose training saved no model: what its status says of it, and the fix."""
-    said = read_record(files.status)
-    status, reason = said.get("status"), said.get("reason")
+    status, reason = read_status(files.path), read_reason(files.path)
     if status not in ("running", "interrupted", "failed"):
         return  # not a run's status: "not a run folder", below
-    why = f" ({reason})" if isinstance(reason, str) and reason else ""
+    why = f" ({reason})" if reason else ""
     resume = f"`taskfit train --resume {files.path}` carries on from its last finished epoch"
     if status == "failed" or not files.checkpoint.is_file():
         fix = "no epoch of it is kept: train it again"

@@ -259,8 +259,10 @@ def _epochs(
 ) -> int:
     """Keras fit's `epochs`: one for a smoke run, a refit's own, else training.epochs (less
     on `--resume` of a run early stopping had ended)."""
-    if smoke or replay:
-        return 1 if smoke else replay.epochs  # type: ignore[union-attr]
+    if smoke:
+        return 1
+    if replay:
+        return replay.epochs
     if made.log is None or run_dir is None:
         return int(spec.training.epochs)
     from taskfit.runfolder.layout import RunFolder
