@@ -268,7 +268,8 @@ def _epochs(
     from taskfit.runfolder.layout import RunFolder
     from taskfit.training.resume import epochs_to_fit
 
-    return epochs_to_fit(RunFolder(run_dir).backup, made.log, made.stopper, spec.training.epochs)
+    checkpoint = RunFolder(run_dir).checkpoint
+    return epochs_to_fit(checkpoint, made.log, made.stopper, spec.training.epochs)
 
 
 def _build_compile_state(trained: Any, models: Any, plan: Plan, splits: Splits) -> None:

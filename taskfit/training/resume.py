@@ -100,11 +100,11 @@ def check_fits(path: Path, saved: list[Any], wanted: list[tuple[tuple[int, ...],
             )
 
 
-def epochs_to_fit(folder: Path, log: EpochLog, stopper: Any, epochs: int) -> int:
+def epochs_to_fit(checkpoint: Path, log: EpochLog, stopper: Any, epochs: int) -> int:
     """`epochs`, or for `--resume` of a run that early stopping had already ended (it was
     stopped while saving its result) the epochs it finished: Keras then fits none more, as the
     uninterrupted run would not have."""
-    finished = read_record(folder / CHECKPOINT).get("epoch")
+    finished = read_record(checkpoint).get("epoch")
     if stopper is None or not isinstance(finished, int) or finished < 1:
         return epochs
     rows = {k: v[:finished] for k, v in log.previous.items()}
