@@ -341,7 +341,7 @@ def write_spec(folder: Path, dataset: str, epochs: int, batch_size: int, seed: i
         f"metrics: [{metric}]\n"
         # the hand-written network: one body, no periodic embedding, no refit (the small-table
         # additions would make it another model; the tables above measure them)
-        "model: {members: 1, numeric_embedding: none}\n"
+        "model: {members: 1, numeric_embedding: none, numeric_clipping: none}\n"
         f"training: {{epochs: {epochs}, batch_size: {batch_size}, seed: {seed}, "
         "early_stopping: null, refit: false}\n"
     )

@@ -49,3 +49,19 @@ def test_asked_for_it_is_in_the_plan_and_the_saved_model(tmp_path: Path) -> None
     )
     plain = check_spec(tiny_spec(tmp_path, "regression", epochs=1))
     assert not plain.plan.clipping and "clipping" not in plan_summary(plain.plan)
+
+
+@pytest.mark.additions
+@pytest.mark.parametrize(("task", "clipped"), [("regression", True), ("binary", False)])
+def test_a_small_table_is_clipped_by_default_where_the_table_says(
+    tmp_path: Path, task: str, clipped: bool
+) -> None:
+    """recipes/small_tables.yaml gives the default by task (regression: smooth, measured in
+    docs/benchmarks.md); the spec overrides it either way."""
+    spec = tiny_spec(tmp_path, task, epochs=1)
+    assert check_spec(spec).plan.clipping is clipped
+    assert check_spec(spec).resolved()["model"]["numeric_clipping"] == (
+        "smooth" if clipped else "none"
+    )
+    other = "none" if clipped else "smooth"
+    assert check_spec(spec, {"model.numeric_clipping": other}).plan.clipping is not clipped

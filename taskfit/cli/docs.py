@@ -58,12 +58,19 @@ def table_reference() -> str:
         if small.bagging
         else ""
     )
+    smooth = [task for task, how in small.numeric_clipping.items() if how == "smooth"]
+    clipped = (
+        f", smooth clipping of its numeric inputs for {' and '.join(smooth)} "
+        "(`model.numeric_clipping`)"
+        if smooth
+        else ""
+    )
     lines.append("")
     lines.append(
         f"A small table (one task, in memory, at most {small.up_to_rows} labelled rows) also gets "
         f"{small.members} members (`model.members`, as {small.ensemble}: `model.ensemble`) and "
         f"the {small.numeric_embedding} numeric "
-        f"embedding (`model.numeric_embedding`){bagging}{refit} See "
+        f"embedding (`model.numeric_embedding`){clipped}{bagging}{refit} See "
         "[Benchmarks: the small-table additions](benchmarks.md#the-small-table-additions)."
     )
     return "\n".join(lines)

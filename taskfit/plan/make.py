@@ -237,7 +237,7 @@ def _with_additions(plan: Plan, spec: Spec, rows: int | None) -> Plan:
     problems.raise_if_any(SpecError)
 
     embedding = pick(spec.model.numeric_embedding, small.numeric_embedding, "none")
-    clipping = pick(spec.model.numeric_clipping, small.numeric_clipping, "none")
+    clipping = pick(spec.model.numeric_clipping, small.numeric_clipping[plan.heads[0].task], "none")
     refit = pick(spec.training.refit, small.refit and has_validation, False)
     bagged = small.bagging and has_validation and members > 1 and not refit
     return dataclasses.replace(

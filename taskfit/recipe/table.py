@@ -118,7 +118,7 @@ class SmallTables:
     members: int
     ensemble: str  # packed or tabm_mini
     numeric_embedding: str
-    numeric_clipping: str  # smooth or none
+    numeric_clipping: dict[str, str]  # task -> smooth or none
     refit: bool
     bagging: bool  # each member held out of its own fold of train + validation
     periodic: Periodic
@@ -282,7 +282,7 @@ def _small_tables(row: dict[str, Any]) -> SmallTables:
         members=int(row["members"]),
         ensemble=str(row["ensemble"]),
         numeric_embedding=str(row["numeric_embedding"]),
-        numeric_clipping=str(row["numeric_clipping"]),
+        numeric_clipping={task: str(row["numeric_clipping"][task]) for task in TASKS},
         refit=bool(row["refit"]),
         bagging=bool(row["bagging"]),
         periodic=Periodic(
