@@ -112,11 +112,12 @@ def _train(spec_path: SpecSource | None, overrides: Overrides, options: RunOptio
     splits = make_splits(checked, options.smoke)
     run_dir = options.resume or _new_folder(checked, spec_path, options)
     before = read_record(RunFolder(run_dir).status) if options.resume else None
-    write_status(run_dir, "running")
     with (
         status_follows(run_dir, before) as saved,
         _workers(options, (spec_path, overrides), run_dir) as finished,
     ):
+        # inside: a SIGTERM that lands just after "running" is written still ends as interrupted
+        write_status(run_dir, "running")
         # after the workers start: they start up while this process loads TensorFlow
         with progress.step("loading TensorFlow"):
             keras = import_keras()
