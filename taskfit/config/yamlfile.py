@@ -202,9 +202,12 @@ def parse_yaml(text: str, source: str) -> YamlDoc:
         raise SpecError([Problem("YAML", f"{NOT_YAML}: {detail}", line, source)]) from None
     except yaml.YAMLError as exc:
         raise SpecError([Problem("YAML", f"{NOT_YAML}: {exc}", None, source)]) from None
-    except ValueError as exc:  # Python's int() refuses over sys.get_int_max_str_digits()
-        limit = sys.get_int_max_str_digits()
-        detail = f"holds an integer of more than {limit} digits; no setting takes one so large"
+    except ValueError as exc:  # a value the constructor could not make into its Python type
+        if "integer string conversion" in str(exc):  # over sys.get_int_max_str_digits()
+            limit = sys.get_int_max_str_digits()
+            detail = f"holds an integer of more than {limit} digits; no setting takes one so large"
+        else:  # a date that does not exist (2024-02-30), which YAML reads as a date
+            detail = f"{NOT_YAML}: a value could not be read ({exc}); quote it to keep it text"
         raise SpecError([Problem("YAML", detail, None, source)]) from exc
     finally:
         loader.dispose()
