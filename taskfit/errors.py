@@ -116,17 +116,14 @@ def signals_interrupt() -> Iterator[None]:
     are recorded in RECEIVED: every command runs in it (Python's default would end the process
     at SIGTERM, leaving status.json at "running" or an export's scratch folder behind)."""
 
-    def terminate(signum: int, frame: FrameType | None) -> None:
-        RECEIVED[signal.SIGTERM].set()
-        raise Terminated()
+    raised = {signal.SIGTERM: Terminated, signal.SIGINT: KeyboardInterrupt}
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
-        RECEIVED[signal.SIGINT].set()
-        raise KeyboardInterrupt()
+        RECEIVED[signal.Signals(signum)].set()
+        raise raised[signal.Signals(signum)]()
 
-    handlers = {signal.SIGTERM: terminate, signal.SIGINT: interrupt}
     try:
-        previous = {number: signal.signal(number, h) for number, h in handlers.items()}
+        previous = {number: signal.signal(number, interrupt) for number in raised}
     except ValueError:  # not the main thread
         yield
         return

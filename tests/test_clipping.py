@@ -59,9 +59,8 @@ def test_a_small_table_is_clipped_by_default_where_the_table_says(
     """recipes/small_tables.yaml gives the default by task (regression: smooth, measured in
     docs/benchmarks.md); the spec overrides it either way."""
     spec = tiny_spec(tmp_path, task, epochs=1)
-    assert check_spec(spec).plan.clipping is clipped
-    assert check_spec(spec).resolved()["model"]["numeric_clipping"] == (
-        "smooth" if clipped else "none"
-    )
+    checked = check_spec(spec)
+    assert checked.plan.clipping is clipped
+    assert checked.resolved()["model"]["numeric_clipping"] == ("smooth" if clipped else "none")
     other = "none" if clipped else "smooth"
     assert check_spec(spec, {"model.numeric_clipping": other}).plan.clipping is not clipped
