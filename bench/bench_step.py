@@ -14,7 +14,9 @@ tracing). Variants, each a change from taskfit's default:
 - `batch=N`: another batch size (the default follows the table: recipes/training.yaml);
 - `spe=N`: another steps_per_execution (several steps a compiled call; one that does not divide
   an epoch's steps reads on into the next epoch's rows, as the stream has no end);
-- `jit`: XLA compilation of the step.
+- `jit`: XLA compilation of the step;
+- `no metrics`: the loss alone, without the compiled metrics (what they cost a step);
+- `no grappler`: TensorFlow's graph optimizer (Grappler) off while the step is made.
 
     .venv/bin/python bench/bench_step.py [--table credit_data] [--epochs 5] [--repeats 2]
     KERAS_BACKEND=jax .venv/bin/python bench/bench_step.py --variants default members=1 plain
@@ -57,6 +59,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "spe=1": {"spe": 1},
     "batch=512": {"set": {"training.batch_size": 512}},
     "jit": {"jit": True},
+    "no metrics": {"metrics": False},
+    "no grappler": {"grappler": False},
 }
 
 
@@ -81,11 +85,22 @@ def time_variant(keras: Any, spec: Path, variant: dict[str, Any], epochs: int) -
     plan = checked.plan
     splits = make_splits(checked)
     keras.utils.set_random_seed(0)
+    if variant.get("metrics") is False:  # the loss alone: what the training metrics cost a step
+        from taskfit.model import optim
+
+        plain, optim.compiled_metrics = optim.compiled_metrics, lambda heads: None
     models, trained, _, _ = compile_plan(keras, plan, splits)
+    if variant.get("metrics") is False:
+        optim.compiled_metrics = plain
     if "spe" in variant:  # before the first fit, which makes the compiled step from these
         trained.steps_per_execution = variant["spe"]
     if variant.get("jit"):
         trained.jit_compile = True
+    import tensorflow as tf
+
+    tf.config.optimizer.set_experimental_options(
+        {"disable_meta_optimizer": variant.get("grappler") is False}
+    )
     data = feeding.fit_data(models, plan, splits, plan.batch_size)
     fit = {
         **data,
