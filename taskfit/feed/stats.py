@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import keras
 import numpy as np
 
 from taskfit.feed.calendar import Calendar
@@ -20,6 +19,8 @@ from taskfit.feed.calendar import Calendar
 def log_scale(x: Any, columns: list[int]) -> Any:
     """log1p on the given columns: heavy-tailed counts and amounts become roughly bell-shaped,
     which a standardised MLP input needs (boosting never did)."""
+    import keras  # here, not above: reading a table's splits needs no TensorFlow
+
     mask = np.isin(np.arange(x.shape[-1]), columns)
     # a gap stays NaN for fill_missing: LiteRT's XNNPACK kernels compute log(NaN) as 88.7
     scaled = keras.ops.logical_and(mask, keras.ops.logical_not(keras.ops.isnan(x)))
@@ -29,6 +30,8 @@ def log_scale(x: Any, columns: list[int]) -> Any:
 def fill_missing(x: Any, fill: np.ndarray, indicate: list[int]) -> Any:
     """NaN -> the column's training median, then one 0/1 "was missing" column per `indicate`
     index, so the network can learn from the gap itself."""
+    import keras
+
     gaps = keras.ops.isnan(x)
     filled = keras.ops.where(gaps, fill.astype("float32"), x)
     if not indicate:
