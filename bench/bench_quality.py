@@ -240,7 +240,9 @@ def as_categories(data: pd.DataFrame, categorical: tuple[str, ...], known: pd.Da
     """Categorical columns as pandas `category` with the fitting rows' categories (others NaN)."""
     data = data.copy()
     for c in categorical:
-        data[c] = pd.Categorical(data[c], categories=sorted(known[c].dropna().unique()))
+        seen = sorted(known[c].dropna().unique())
+        # unseen values made NaN here: pandas 3 warns that Categorical will refuse them
+        data[c] = pd.Categorical(data[c].where(data[c].isin(seen)), categories=seen)
     return data
 
 
