@@ -32,12 +32,14 @@ alternating the variants' order, so a busy machine slows every variant alike.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
@@ -85,13 +87,12 @@ def time_variant(keras: Any, spec: Path, variant: dict[str, Any], epochs: int) -
     plan = checked.plan
     splits = make_splits(checked)
     keras.utils.set_random_seed(0)
-    if variant.get("metrics") is False:  # the loss alone: what the training metrics cost a step
-        from taskfit.model import optim
+    with contextlib.ExitStack() as stack:
+        if variant.get("metrics") is False:  # the loss alone: what the metrics cost a step
+            from taskfit.model import optim
 
-        plain, optim.compiled_metrics = optim.compiled_metrics, lambda heads: None
-    models, trained, _, _ = compile_plan(keras, plan, splits)
-    if variant.get("metrics") is False:
-        optim.compiled_metrics = plain
+            stack.enter_context(mock.patch.object(optim, "compiled_metrics", lambda heads: None))
+        models, trained, _, _ = compile_plan(keras, plan, splits)
     if "spe" in variant:  # before the first fit, which makes the compiled step from these
         trained.steps_per_execution = variant["spe"]
     if variant.get("jit"):
