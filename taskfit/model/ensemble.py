@@ -145,14 +145,18 @@ class PackedEnsemble(keras.Model):
         credit_data the traced train step went from 1,725 ops to 1,234, and tracing is most of
         a small table's first epoch (docs/benchmarks.md, "One loss for the members")."""
         count = keras.tree.flatten(y_pred)[0].shape[1]
+
+        def each_member(values: Any) -> Any:  # row b once per member, as _member_rows lays them
+            return keras.ops.repeat(values, count, axis=0)
+
         pairs = keras.tree.map_structure(_member_rows, y_pred)
-        targets = keras.tree.map_structure(lambda t: keras.ops.repeat(t, count, axis=0), y)
         if sample_weight is None:
             weights = None
         elif _per_member(sample_weight, count):
             weights = keras.ops.reshape(sample_weight, (-1,))
         else:
-            weights = keras.ops.repeat(sample_weight, count, axis=0)
+            weights = each_member(sample_weight)
+        targets = keras.tree.map_structure(each_member, y)
         return super().compute_loss(x, targets, pairs, weights, training)
 
     def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> Any:
