@@ -363,6 +363,12 @@ def _set(path: list[Any], value: Any) -> Any:
         (["heads", 0, "output_activation"], "nope", "the output activation 'nope'"),
         (["layers", 0, "activation"], "nope", "gives the hidden layers the layer"),
         (["ensemble"], "bogus", "gives the ensemble 'bogus'"),
+        (["embedding", "name"], "fourier", "names the numeric embedding 'fourier'"),
+        (
+            ["embedding"],
+            {"name": "periodic", "keras_class": "periodic", "params": {"sigma": 0.1}},
+            "gives the numeric embedding periodic no frequencies",
+        ),
         (["optimizer", "params", "learning_rate"], "fast", "gives the optimizer adam learning"),
         (["batch_size"], 10**60, "batch size 1000000000000000000000000000000000000..."),
     ],

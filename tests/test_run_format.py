@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from taskfit.cli.app import app
+from taskfit.cli.overrides import parse_set
 from taskfit.errors import DataError
 from taskfit.runfolder.files import read_format
 from taskfit.runfolder.layout import FORMAT, RunFolder
@@ -142,6 +143,29 @@ def test_a_run_keeps_its_plan_when_the_table_changes(
     status = json.loads(RunFolder(run).status.read_text())
     RunFolder(run).status.write_text(json.dumps({**status, "format": 2}))
     assert open_run(run).plan.heads[0].loss.terms[0].keras_class == "BinaryFocalCrossentropy"
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_a_format_6_plan_flags_the_periodic_embedding_with_the_settings_of_then(
+    tmp_path: Path, flag: bool
+) -> None:
+    from taskfit.plan.checking import check_spec
+    from taskfit.runfolder.planfile import FLAGGED_PERIODIC, read_plan, write_plan
+
+    asked = "{name: periodic, frequencies: 4, sigma: 0.2, units: 8}" if flag else "none"
+    plan = check_spec(
+        helpers.tiny_spec(tmp_path, "binary", epochs=1),
+        parse_set([f"model.numeric_embedding={asked}"]),
+    ).plan
+    path = tmp_path / "plan.json"
+    write_plan(path, plan)
+    assert read_plan(path) == plan  # format 7: the embedding by name with its settings
+    doc = json.loads(path.read_text())
+    del doc["embedding"]
+    path.write_text(json.dumps({**doc, "periodic": flag}))
+    read = read_plan(path)
+    assert read.periodic is flag
+    assert read.embedding.params == (FLAGGED_PERIODIC if flag else {})
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,9 @@ def test_a_small_table_gets_the_table_additions_and_the_resolved_spec_says_so(
     assert f"additions: {DEFAULTS}" in plan_summary(checked.plan)
     resolved = checked.resolved()
     assert resolved["model"]["members"] == SMALL.members
-    assert resolved["model"]["numeric_embedding"] == "periodic"
+    # the embedding by name and every setting, as the resolved spec writes an optimizer
+    periodic = SMALL.embeddings["periodic"].defaults()
+    assert resolved["model"]["numeric_embedding"] == {"name": "periodic", **periodic}
     assert resolved["training"]["refit"] is SMALL.refit
     assert resolved["training"]["bagging"] is SMALL.bagging
     shown = runner.invoke(app, ["check", str(tmp_path / "spec.yaml")])
@@ -164,6 +166,21 @@ def test_each_addition_is_the_specs_to_set(tmp_path: Path) -> None:
             "--set model.members: must be an integer >= 1. Got 0 instead",
         ),
         (CANCER, ["model.numeric_embedding=fourier"], "periodic"),
+        (
+            CANCER,
+            ["model.numeric_embedding={name: periodic, sigma: 0}"],
+            "--set model.numeric_embedding.sigma: must be a number > 0. Got 0 instead",
+        ),
+        (
+            CANCER,
+            ["model.numeric_embedding={name: periodic, width: 3}"],
+            "unknown periodic parameter",
+        ),
+        (
+            CANCER,
+            ["model.numeric_embedding={name: none, units: 3}"],
+            "--set model.numeric_embedding.units: none takes no parameters; remove 'units'",
+        ),
     ],
 )
 def test_an_addition_that_cannot_apply_is_a_spec_error(
@@ -207,9 +224,9 @@ def test_workers_take_an_asked_for_addition(tmp_path: Path) -> None:
     assert not plain.plan.additions
 
 
-def ensemble_plan(members: int = 3, ensemble: str = "packed") -> Any:
+def ensemble_plan(members: int = 3, ensemble: str = "packed", embedding: str = "periodic") -> Any:
     text = "task: multiclass\ndata: {source: x, label: y}\n"
-    text += f"model: {{members: {members}, numeric_embedding: periodic, ensemble: {ensemble}, "
+    text += f"model: {{members: {members}, numeric_embedding: {embedding}, ensemble: {ensemble}, "
     text += "layers: [{units: 8}]}\n"
     labels = Labels("integer", ("y",), ("a", "b", "c"))
     return make_plan(parse_spec(text, Path(".")).spec, {"output": labels})
@@ -254,6 +271,22 @@ def test_the_saved_model_outputs_the_members_mean_and_loads_without_taskfit(
     assert body.get_layer("dense_1").kernel.shape == (3, 2 * 16 + 3, 8)  # 2 numbers, shop
     assert models.fit.get_layer("periodic").kernel.shape == (2, 3, 32, 16)  # column, member
     assert_reloads_without_taskfit(models, part, mean, tmp_path)
+
+
+def test_the_embeddings_settings_are_the_specs_and_shape_the_model() -> None:
+    embedding = "{name: periodic, frequencies: 4, sigma: 0.01, units: 8}"
+    plan = ensemble_plan(embedding=embedding)
+    assert plan.embedding.params == {"frequencies": 4, "sigma": 0.01, "units": 8}
+    models = build_model(plan, ("a", "b"), ("shop",), ensemble_part())
+    frequencies = np.asarray(models.fit.get_layer("frequencies").kernel)
+    assert frequencies.shape == (2, 3 * 4)  # column, every member's frequencies
+    assert np.abs(frequencies).max() < 0.06  # drawn at scale 0.01 (0.1 by default)
+    assert models.fit.get_layer("periodic").kernel.shape == (2, 3, 2 * 4, 8)
+    # one setting given, the others the table's
+    assert ensemble_plan(embedding="{name: periodic, units: 8}").embedding.params == {
+        **SMALL.embeddings["periodic"].defaults(),
+        "units": 8,
+    }
 
 
 def test_tabm_mini_members_share_every_hidden_weight_and_load_without_taskfit(

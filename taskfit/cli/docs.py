@@ -58,6 +58,9 @@ def table_reference() -> str:
         if small.bagging
         else ""
     )
+    embedding = small.embeddings[small.numeric_embedding]
+    settings = "".join(f", {k}: {v}" for k, v in embedding.defaults().items())
+    asked = f"{{name: {embedding.name}{settings}}}" if settings else embedding.name
     smooth = [task for task, how in small.numeric_clipping.items() if how == "smooth"]
     clipped = (
         f", smooth clipping of its numeric inputs for {' and '.join(smooth)} "
@@ -70,7 +73,7 @@ def table_reference() -> str:
         f"A small table (one task, in memory, at most {small.up_to_rows} labelled rows) also gets "
         f"{small.members} members (`model.members`, as {small.ensemble}: `model.ensemble`) and "
         f"the {small.numeric_embedding} numeric "
-        f"embedding (`model.numeric_embedding`){clipped}{bagging}{refit} See "
+        f"embedding (`model.numeric_embedding: {asked}`){clipped}{bagging}{refit} See "
         "[Benchmarks: the small-table additions](benchmarks.md#the-small-table-additions)."
     )
     return "\n".join(lines)

@@ -88,14 +88,11 @@ def build_members(
     network: each has its own periodic embedding of the first `numbers` columns and its own
     weights in every layer of the body, all computed together (measured in bench/bench_speed.py:
     separate member networks cost about one network each a step)."""
-    from taskfit.recipe.table import load_table
-
-    settings = load_table().small_tables.periodic
     x, shared = features, True
     if plan.periodic and numbers:
         # TabM-mini's members share the embedding as they share the hidden layers
         own = 1 if plan.ensemble == "tabm_mini" else plan.members
-        x = periodic_embedding(x, numbers, settings, own)
+        x = periodic_embedding(x, numbers, own, **plan.embedding.params)
         shared = own == 1
     if plan.members == 1:
         return build_network(plan, x, targets), None

@@ -13,8 +13,6 @@ from typing import Any
 import keras
 import numpy as np
 
-from taskfit.recipe.table import Periodic
-
 
 def member_initializer(inputs: int, outputs: int) -> Any:
     """Glorot uniform for one member's (inputs, outputs) slice of a packed kernel, with its bound
@@ -73,7 +71,9 @@ def member_scaling(members: int, width: int, shared_input: bool) -> list[keras.l
     return stack
 
 
-def periodic_embedding(features: Any, numbers: int, settings: Periodic, members: int = 1) -> Any:
+def periodic_embedding(
+    features: Any, numbers: int, members: int, *, frequencies: int, sigma: float, units: int
+) -> Any:
     """The first `numbers` (standardised numeric) columns each become sin and cos of learned
     frequencies, then a Dense(relu) of their own (PLR, Gorishniy et al. 2022); the columns after
     them (gap indicators, categories) pass as they are. A step in one column (an hour when the
@@ -81,13 +81,13 @@ def periodic_embedding(features: Any, numbers: int, settings: Periodic, members:
     With several members each has its own frequencies and Dense: the output is then (batch,
     members, features), the columns after the numeric ones repeated for each member."""
     numeric, rest = features[:, :numbers], features[:, numbers:]
-    f, q, d = numbers, settings.frequencies, settings.units
+    f, q, d = numbers, frequencies, units
     # every member's frequencies side by side in one kernel: an einsum with the member axis in
     # the output ("bf,mfk->bmfk") does not convert to TFLite, this one does
     waves = keras.layers.EinsumDense(
         "bf,fk->bfk",
         (f, members * q),
-        kernel_initializer=keras.initializers.RandomNormal(stddev=settings.sigma),
+        kernel_initializer=keras.initializers.RandomNormal(stddev=sigma),
         name="frequencies",
     )(numeric)
     if members > 1:

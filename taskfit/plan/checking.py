@@ -43,7 +43,7 @@ class Checked:
         # how several members hold their weights; with one there is nothing to say (and a spec
         # with heads that names an ensemble is refused, so --resume of one was)
         doc["model"]["ensemble"] = plan.ensemble if plan.members > 1 else None
-        doc["model"]["numeric_embedding"] = "periodic" if plan.periodic else "none"
+        doc["model"]["numeric_embedding"] = plan.embedding.as_yaml()
         doc["model"]["numeric_clipping"] = "smooth" if plan.clipping else "none"
         doc["training"]["refit"] = plan.refit
         doc["training"]["bagging"] = plan.bagging

@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from taskfit.config.schema import Choice
 from taskfit.data.labels import Labels, same_label
 from taskfit.data.targets import DOMAIN, choose, in_domain
 from taskfit.errors import DataError, Problems, SpecError
@@ -201,7 +202,7 @@ def _with_additions(plan: Plan, spec: Spec, rows: int | None) -> Plan:
     asked = {
         "model.members": spec.model.members is not None and spec.model.members > 1,
         "model.ensemble": spec.model.ensemble == "tabm_mini",
-        "model.numeric_embedding": spec.model.numeric_embedding == "periodic",
+        "model.numeric_embedding": spec.model.numeric_embedding not in (None, Choice("none")),
         "training.refit": bool(spec.training.refit),
         "training.bagging": bool(spec.training.bagging),
     }
@@ -236,7 +237,7 @@ def _with_additions(plan: Plan, spec: Spec, rows: int | None) -> Plan:
         )
     problems.raise_if_any(SpecError)
 
-    embedding = pick(spec.model.numeric_embedding, small.numeric_embedding, "none")
+    embedding = pick(spec.model.numeric_embedding, Choice(small.numeric_embedding), Choice("none"))
     clipping = pick(spec.model.numeric_clipping, small.numeric_clipping[plan.heads[0].task], "none")
     refit = pick(spec.training.refit, small.refit and has_validation, False)
     bagged = small.bagging and has_validation and members > 1 and not refit
@@ -244,7 +245,7 @@ def _with_additions(plan: Plan, spec: Spec, rows: int | None) -> Plan:
         plan,
         members=members,
         ensemble=spec.model.ensemble or small.ensemble,
-        periodic=embedding == "periodic",
+        embedding=built(small.embeddings[embedding.name], embedding),
         clipping=clipping == "smooth",
         refit=refit,
         bagging=pick(spec.training.bagging, bagged, False),

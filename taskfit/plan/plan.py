@@ -65,6 +65,7 @@ class Head:
 
 
 HARD_SHARING = Built("hard", "hard", {})  # one trunk: model.sharing's default
+NO_EMBEDDING = Built("none", "none", {})  # numeric columns as they are: off a small table
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,8 @@ class Plan:
     # the small-table additions (recipes/small_tables.yaml), resolved from the spec and the data
     members: int = 1  # copies of the body, each with its own loss; the model outputs their mean
     ensemble: str = "packed"  # how several members hold their weights: packed or tabm_mini
-    periodic: bool = False  # numeric columns go through the periodic embedding
+    # how numeric columns reach the network (model.numeric_embedding), with its parameters
+    embedding: Built = field(default=NO_EMBEDDING)
     clipping: bool = False  # standardised numeric inputs smoothly clipped (model.numeric_clipping)
     refit: bool = False  # after early stopping, train afresh on train + validation
     # the members each held out of their own fold of train + validation (taskfit.feed.folds)
@@ -99,6 +101,11 @@ class Plan:
             bagging=self.bagging,
             clipping=self.clipping,
         )
+
+    @property
+    def periodic(self) -> bool:
+        """Numeric columns go through the periodic embedding (its settings: embedding.params)."""
+        return self.embedding.name == "periodic"
 
     @property
     def multi(self) -> bool:

@@ -39,6 +39,9 @@ def plan_problem(plan: Plan, table: Table) -> str:
         _built_problem(plan.schedule, table.schedules, "schedule") if plan.schedule else "",
         _built_problem(plan.weighting, table.weightings, "loss weighting"),
         _built_problem(plan.sharing, table.sharings, "sharing"),
+        _built_problem(
+            plan.embedding, table.small_tables.embeddings, "numeric embedding", every=True
+        ),
         *(_head_problem(head, table) for head in plan.heads),
     ]
     return next((problem for problem in found if problem), "")
@@ -91,8 +94,15 @@ def _loss_problem(loss: LossPlan, table: Table, said: str) -> str:
 
 
 def _built_problem(
-    built: Built, known: Mapping[str, Named], what: str, common: Mapping[str, Param] = {}
+    built: Built,
+    known: Mapping[str, Named],
+    what: str,
+    common: Mapping[str, Param] = {},
+    *,
+    every: bool = False,
 ) -> str:
+    """`every`: each of the table's parameters must be there (taskfit builds it from them
+    alone, with no Keras default to fall back on)."""
     named = known.get(built.name)
     if named is None:
         return f"names the {what} {built.name!r}, which this taskfit does not know"
@@ -106,7 +116,8 @@ def _built_problem(
         problem = f"takes no {key}" if param is None else param.check(value)
         if problem:
             return f"gives the {what} {built.name} {key}: {shown(value)}, which {problem}"
-    return ""
+    missing = [key for key in named.params if every and key not in built.params]
+    return f"gives the {what} {built.name} no {missing[0]}" if missing else ""
 
 
 def _layers_problem(layers: tuple[LayerSpec, ...], table: Table, said: str) -> str:

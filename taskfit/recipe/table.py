@@ -29,7 +29,8 @@ def higher_is_better(metric: str) -> bool:
 
 @dataclass(frozen=True)
 class Named:
-    """A loss, optimizer or schedule: its Keras class, when to pick it, and its parameters."""
+    """A loss, optimizer, schedule, weighting, sharing or numeric embedding: its class (Keras's,
+    or taskfit's name for what it builds), when to pick it, and its parameters."""
 
     name: str
     keras_class: str
@@ -102,26 +103,17 @@ class Tuning:
 
 
 @dataclass(frozen=True)
-class Periodic:
-    """The periodic embedding of a numeric column (recipes/small_tables.yaml)."""
-
-    frequencies: int
-    sigma: float
-    units: int
-
-
-@dataclass(frozen=True)
 class SmallTables:
     """What a small in-memory table gets by default (recipes/small_tables.yaml)."""
 
     up_to_rows: int
     members: int
     ensemble: str  # packed or tabm_mini
-    numeric_embedding: str
+    numeric_embedding: str  # one of `embeddings`
     numeric_clipping: dict[str, str]  # task -> smooth or none
     refit: bool
     bagging: bool  # each member held out of its own fold of train + validation
-    periodic: Periodic
+    embeddings: dict[str, Named]  # how a numeric column reaches the network
 
 
 @dataclass(frozen=True)
@@ -276,7 +268,6 @@ def _fitting(row: dict[str, Any]) -> Fitting:
 
 
 def _small_tables(row: dict[str, Any]) -> SmallTables:
-    periodic = row["periodic"]
     return SmallTables(
         up_to_rows=int(row["up_to_rows"]),
         members=int(row["members"]),
@@ -285,9 +276,7 @@ def _small_tables(row: dict[str, Any]) -> SmallTables:
         numeric_clipping={task: str(row["numeric_clipping"][task]) for task in TASKS},
         refit=bool(row["refit"]),
         bagging=bool(row["bagging"]),
-        periodic=Periodic(
-            int(periodic["frequencies"]), float(periodic["sigma"]), int(periodic["units"])
-        ),
+        embeddings={n: _named(n, v) for n, v in row["embeddings"].items()},
     )
 
 

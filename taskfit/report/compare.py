@@ -64,18 +64,22 @@ def readable(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def name_of(choice: Any) -> Any:
+    """A table choice's name, as a resolved spec writes it: `adam` or {name: adam, ...}."""
+    return choice.get("name") if isinstance(choice, dict) else choice
+
+
 def settings(spec: dict[str, Any]) -> dict[str, Any]:
     """The choices that tell runs apart, from a resolved spec."""
     heads = spec.get("heads")
     optimizer = spec.get("optimizer")
-    name = optimizer.get("name") if isinstance(optimizer, dict) else optimizer
+    name = name_of(optimizer)
     rate = optimizer.get("learning_rate") if isinstance(optimizer, dict) else None
-    schedule = spec.get("schedule")
     model, training = spec.get("model", {}), spec.get("training", {})
     layers = model.get("layers") or []
     added = additions_text(
         model.get("members") or 1,
-        model.get("numeric_embedding") == "periodic",
+        name_of(model.get("numeric_embedding")) == "periodic",
         bool(training.get("refit")),
         model.get("ensemble") or "packed",
         bagging=bool(training.get("bagging")),
@@ -97,7 +101,7 @@ def settings(spec: dict[str, Any]) -> dict[str, Any]:
         "loss": "per head" if heads else readable(spec.get("loss")),
         "target": target,  # the scale regression labels were learned on
         "optimizer": f"{name} {rate}" if rate is not None else str(name),
-        "schedule": schedule.get("name") if isinstance(schedule, dict) else schedule,
+        "schedule": name_of(spec.get("schedule")),
         "batch_size": training.get("batch_size"),
         "seed": training.get("seed"),
     }

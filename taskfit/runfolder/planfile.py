@@ -17,6 +17,9 @@ from taskfit.runfolder.files import read_object, write_text
 
 _converter = make_converter()
 PLAN_SINCE = 3  # the run folder format that first wrote plan.json (runfolder.layout)
+# the periodic embedding's settings in recipes/small_tables.yaml from its start (2026-11-30)
+# until plan.json named them (format 7): what a format 3-6 plan's `periodic: true` means
+FLAGGED_PERIODIC = {"frequencies": 16, "sigma": 0.1, "units": 16}
 
 
 def write_plan(path: Path, plan: Plan) -> None:
@@ -26,6 +29,12 @@ def write_plan(path: Path, plan: Plan) -> None:
 def read_plan(path: Path) -> Plan:
     """The plan a run was trained with; a missing or damaged file is an error naming it."""
     doc = read_object(path)
+    if "embedding" not in doc and doc.pop("periodic", None) is True:
+        doc["embedding"] = {
+            "name": "periodic",
+            "keras_class": "periodic",
+            "params": FLAGGED_PERIODIC,
+        }
     try:
         plan: Plan = _converter.structure(doc, Plan)
     except (ValueError, TypeError, KeyError, BaseValidationError):

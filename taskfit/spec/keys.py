@@ -94,11 +94,12 @@ class ModelSpec:
         "2024); none: as is (default: the table's on a small table)",
         param=Param("str", choices=("smooth", "none")),
     )
-    numeric_embedding: str | None = key(
+    numeric_embedding: Choice | None = key(
         None,
         doc="periodic: each numeric column as sin/cos of learned frequencies, then a Dense "
-        "layer; none: the standardised number as is (default: the table's on a small table)",
-        param=Param("str", choices=("periodic", "none")),
+        "layer ({name: periodic, sigma: 0.03} sets its params); none: the standardised number "
+        "as is (default: the table's on a small table)",
+        names="embeddings",
     )
 
 

@@ -41,6 +41,7 @@ def _check_choice(kind: str, value: Choice, path: PathKey, b: Builder) -> None:
         "schedules": table.schedules,
         "weightings": table.weightings,
         "sharings": table.sharings,
+        "embeddings": table.small_tables.embeddings,
     }[kind]
     if kind == "losses" and value.name == "auto":
         if value.params:
@@ -53,6 +54,7 @@ def _check_choice(kind: str, value: Choice, path: PathKey, b: Builder) -> None:
             "schedules": "schedule",
             "weightings": "loss_weighting",
             "sharings": "model.sharing",
+            "embeddings": "model.numeric_embedding",
         }[kind]
         b.add(path, unknown(singular, value.name, catalog))
         return

@@ -127,6 +127,7 @@ def spec_schema() -> dict[str, Any]:
         "schedules": list(table.schedules),
         "weightings": list(table.weightings),
         "sharings": list(table.sharings),
+        "embeddings": list(table.small_tables.embeddings),
         "activations": ["auto", *table.activations],  # auto: the output layer's, from the table
     }
     schema = json_schema(Spec, lambda kind: catalogs[kind])
