@@ -369,6 +369,7 @@ def _set(path: list[Any], value: Any) -> Any:
             {"name": "periodic", "keras_class": "periodic", "params": {"sigma": 0.1}},
             "gives the numeric embedding periodic no frequencies",
         ),
+        (["clipping", "params"], {"bound": -1}, "gives the clipping none bound: -1"),
         (["optimizer", "params", "learning_rate"], "fast", "gives the optimizer adam learning"),
         (["batch_size"], 10**60, "batch size 1000000000000000000000000000000000000..."),
     ],

@@ -146,26 +146,26 @@ def test_a_run_keeps_its_plan_when_the_table_changes(
 
 
 @pytest.mark.parametrize("flag", [True, False])
-def test_a_format_6_plan_flags_the_periodic_embedding_with_the_settings_of_then(
-    tmp_path: Path, flag: bool
-) -> None:
+def test_a_format_6_plans_flags_read_as_the_settings_of_then(tmp_path: Path, flag: bool) -> None:
     from taskfit.plan.checking import check_spec
-    from taskfit.runfolder.planfile import FLAGGED_PERIODIC, read_plan, write_plan
+    from taskfit.runfolder.planfile import FLAGGED, read_plan, write_plan
 
-    asked = "{name: periodic, frequencies: 4, sigma: 0.2, units: 8}" if flag else "none"
+    embedding = "{name: periodic, frequencies: 4, sigma: 0.2, units: 8}" if flag else "none"
+    clipping = "{name: smooth, bound: 2.5}" if flag else "none"
     plan = check_spec(
         helpers.tiny_spec(tmp_path, "binary", epochs=1),
-        parse_set([f"model.numeric_embedding={asked}"]),
+        parse_set([f"model.numeric_embedding={embedding}", f"model.numeric_clipping={clipping}"]),
     ).plan
     path = tmp_path / "plan.json"
     write_plan(path, plan)
-    assert read_plan(path) == plan  # format 7: the embedding by name with its settings
+    assert read_plan(path) == plan  # format 7: each choice by name with its settings
     doc = json.loads(path.read_text())
     del doc["embedding"]
-    path.write_text(json.dumps({**doc, "periodic": flag}))
+    path.write_text(json.dumps({**doc, "periodic": flag, "clipping": flag}))
     read = read_plan(path)
-    assert read.periodic is flag
-    assert read.embedding.params == (FLAGGED_PERIODIC if flag else {})
+    assert read.periodic is flag and read.clipped is flag
+    assert read.embedding.params == (FLAGGED["periodic"][2] if flag else {})
+    assert read.clipping.params == (FLAGGED["clipping"][2] if flag else {})
 
 
 @pytest.mark.parametrize(

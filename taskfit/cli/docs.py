@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from taskfit.config.describe import reference
-from taskfit.recipe.table import TASKS, load_table
+from taskfit.recipe.table import TASKS, Named, load_table
 from taskfit.spec.keys import Spec
 
 
@@ -59,12 +59,10 @@ def table_reference() -> str:
         else ""
     )
     embedding = small.embeddings[small.numeric_embedding]
-    settings = "".join(f", {k}: {v}" for k, v in embedding.defaults().items())
-    asked = f"{{name: {embedding.name}{settings}}}" if settings else embedding.name
     smooth = [task for task, how in small.numeric_clipping.items() if how == "smooth"]
     clipped = (
         f", smooth clipping of its numeric inputs for {' and '.join(smooth)} "
-        "(`model.numeric_clipping`)"
+        f"(`model.numeric_clipping: {as_asked(small.clippings['smooth'])}`)"
         if smooth
         else ""
     )
@@ -72,11 +70,17 @@ def table_reference() -> str:
     lines.append(
         f"A small table (one task, in memory, at most {small.up_to_rows} labelled rows) also gets "
         f"{small.members} members (`model.members`, as {small.ensemble}: `model.ensemble`) and "
-        f"the {small.numeric_embedding} numeric "
-        f"embedding (`model.numeric_embedding: {asked}`){clipped}{bagging}{refit} See "
+        f"the {small.numeric_embedding} numeric embedding "
+        f"(`model.numeric_embedding: {as_asked(embedding)}`){clipped}{bagging}{refit} See "
         "[Benchmarks: the small-table additions](benchmarks.md#the-small-table-additions)."
     )
     return "\n".join(lines)
+
+
+def as_asked(item: Named) -> str:
+    """A table choice with its defaults, as a spec asks for it: {name: smooth, bound: 3.0}."""
+    settings = "".join(f", {k}: {v}" for k, v in item.defaults().items())
+    return f"{{name: {item.name}{settings}}}" if settings else item.name
 
 
 SECTIONS: dict[str, Callable[[], str]] = {"spec": spec_reference, "table": table_reference}

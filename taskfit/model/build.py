@@ -261,13 +261,10 @@ def traced_call(model: keras.Model) -> Any:
     )
 
 
-CLIP = 3.0  # model.numeric_clipping: smooth: where the curve bends (RealMLP's value)
-
-
-def smooth_clip(x: Any) -> Any:
-    """x / sqrt(1 + (x / CLIP)**2): about x within a standard deviation or two, never beyond
-    CLIP. Keras operations, so the saved model needs no custom layer."""
-    return x / keras.ops.sqrt(1.0 + keras.ops.square(x / CLIP))
+def smooth_clip(x: Any, bound: float) -> Any:
+    """x / sqrt(1 + (x / bound)**2): about x within a standard deviation or two, never beyond
+    bound. Keras operations, so the saved model needs no custom layer."""
+    return x / keras.ops.sqrt(1.0 + keras.ops.square(x / bound))
 
 
 def build_model(
@@ -299,7 +296,7 @@ def build_from_stats(
         x = keras.layers.Normalization(
             mean=stats.mean, variance=stats.variance, name="normalization"
         )(x)
-        parts.append(smooth_clip(x) if plan.clipping else x)
+        parts.append(smooth_clip(x, **plan.clipping.params) if plan.clipped else x)
     one_hot = one_hot_columns(categorical, stats)
     if one_hot:
         width = sum(len(stats.vocabularies[c]) + 1 for c in one_hot)

@@ -44,7 +44,7 @@ class Checked:
         # with heads that names an ensemble is refused, so --resume of one was)
         doc["model"]["ensemble"] = plan.ensemble if plan.members > 1 else None
         doc["model"]["numeric_embedding"] = plan.embedding.as_yaml()
-        doc["model"]["numeric_clipping"] = "smooth" if plan.clipping else "none"
+        doc["model"]["numeric_clipping"] = plan.clipping.as_yaml()
         doc["training"]["refit"] = plan.refit
         doc["training"]["bagging"] = plan.bagging
         doc["training"]["batch_size"] = plan.batch_size

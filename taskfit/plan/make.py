@@ -238,7 +238,11 @@ def _with_additions(plan: Plan, spec: Spec, rows: int | None) -> Plan:
     problems.raise_if_any(SpecError)
 
     embedding = pick(spec.model.numeric_embedding, Choice(small.numeric_embedding), Choice("none"))
-    clipping = pick(spec.model.numeric_clipping, small.numeric_clipping[plan.heads[0].task], "none")
+    clipping = pick(
+        spec.model.numeric_clipping,
+        Choice(small.numeric_clipping[plan.heads[0].task]),
+        Choice("none"),
+    )
     refit = pick(spec.training.refit, small.refit and has_validation, False)
     bagged = small.bagging and has_validation and members > 1 and not refit
     return dataclasses.replace(
@@ -246,7 +250,7 @@ def _with_additions(plan: Plan, spec: Spec, rows: int | None) -> Plan:
         members=members,
         ensemble=spec.model.ensemble or small.ensemble,
         embedding=built(small.embeddings[embedding.name], embedding),
-        clipping=clipping == "smooth",
+        clipping=built(small.clippings[clipping.name], clipping),
         refit=refit,
         bagging=pick(spec.training.bagging, bagged, False),
     )

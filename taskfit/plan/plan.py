@@ -66,6 +66,7 @@ class Head:
 
 HARD_SHARING = Built("hard", "hard", {})  # one trunk: model.sharing's default
 NO_EMBEDDING = Built("none", "none", {})  # numeric columns as they are: off a small table
+NO_CLIPPING = Built("none", "none", {})  # model.numeric_clipping: none
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ class Plan:
     ensemble: str = "packed"  # how several members hold their weights: packed or tabm_mini
     # how numeric columns reach the network (model.numeric_embedding), with its parameters
     embedding: Built = field(default=NO_EMBEDDING)
-    clipping: bool = False  # standardised numeric inputs smoothly clipped (model.numeric_clipping)
+    # how standardised numeric inputs are bounded (model.numeric_clipping), with its parameters
+    clipping: Built = field(default=NO_CLIPPING)
     refit: bool = False  # after early stopping, train afresh on train + validation
     # the members each held out of their own fold of train + validation (taskfit.feed.folds)
     bagging: bool = False
@@ -99,13 +101,18 @@ class Plan:
             self.refit,
             self.ensemble,
             bagging=self.bagging,
-            clipping=self.clipping,
+            clipping=self.clipped,
         )
 
     @property
     def periodic(self) -> bool:
         """Numeric columns go through the periodic embedding (its settings: embedding.params)."""
         return self.embedding.name == "periodic"
+
+    @property
+    def clipped(self) -> bool:
+        """Standardised numeric inputs are smoothly clipped (at clipping.params["bound"])."""
+        return self.clipping.name == "smooth"
 
     @property
     def multi(self) -> bool:

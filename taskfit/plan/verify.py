@@ -42,6 +42,7 @@ def plan_problem(plan: Plan, table: Table) -> str:
         _built_problem(
             plan.embedding, table.small_tables.embeddings, "numeric embedding", every=True
         ),
+        _built_problem(plan.clipping, table.small_tables.clippings, "clipping", every=True),
         *(_head_problem(head, table) for head in plan.heads),
     ]
     return next((problem for problem in found if problem), "")

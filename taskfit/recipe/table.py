@@ -110,10 +110,11 @@ class SmallTables:
     members: int
     ensemble: str  # packed or tabm_mini
     numeric_embedding: str  # one of `embeddings`
-    numeric_clipping: dict[str, str]  # task -> smooth or none
+    numeric_clipping: dict[str, str]  # task -> one of `clippings`
     refit: bool
     bagging: bool  # each member held out of its own fold of train + validation
     embeddings: dict[str, Named]  # how a numeric column reaches the network
+    clippings: dict[str, Named]  # how standardised numeric inputs are bounded
 
 
 @dataclass(frozen=True)
@@ -277,6 +278,7 @@ def _small_tables(row: dict[str, Any]) -> SmallTables:
         refit=bool(row["refit"]),
         bagging=bool(row["bagging"]),
         embeddings={n: _named(n, v) for n, v in row["embeddings"].items()},
+        clippings={n: _named(n, v) for n, v in row["clippings"].items()},
     )
 
 

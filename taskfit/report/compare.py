@@ -83,7 +83,7 @@ def settings(spec: dict[str, Any]) -> dict[str, Any]:
         bool(training.get("refit")),
         model.get("ensemble") or "packed",
         bagging=bool(training.get("bagging")),
-        clipping=model.get("numeric_clipping") == "smooth",
+        clipping=name_of(model.get("numeric_clipping")) == "smooth",
     )
     data = spec.get("data", {})
     if heads:

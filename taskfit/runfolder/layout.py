@@ -18,8 +18,9 @@ from pathlib import Path
 # 6: the category columns of few values reach the fitted part as one matrix of one-hot vectors
 # (model.build.one_hot_columns), which moves their inputs in the first layer's weights, so a
 # checkpoint of format 5 is not resumed.
-# 7: plan.json names the numeric embedding and its parameters (model.numeric_embedding), where
-# format 3-6 gave a flag for the periodic one (runfolder.planfile reads both).
+# 7: plan.json names the numeric embedding and clipping with their parameters
+# (model.numeric_embedding, model.numeric_clipping), where format 3-6 gave a flag for each of
+# the periodic embedding and smooth clipping (runfolder.planfile reads both).
 FORMAT = 7
 READS = (1, 2, 3, 4, 5, 6, 7)
 RESUMES_FROM = 6  # the first format whose checkpoint this taskfit's model can load

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from cattrs import BaseValidationError
 from cattrs.preconf.json import make_converter
@@ -17,9 +18,12 @@ from taskfit.runfolder.files import read_object, write_text
 
 _converter = make_converter()
 PLAN_SINCE = 3  # the run folder format that first wrote plan.json (runfolder.layout)
-# the periodic embedding's settings in recipes/small_tables.yaml from its start (2026-11-30)
-# until plan.json named them (format 7): what a format 3-6 plan's `periodic: true` means
-FLAGGED_PERIODIC = {"frequencies": 16, "sigma": 0.1, "units": 16}
+# the settings in recipes/small_tables.yaml (and the code) from their start until plan.json
+# named them (format 7): what a format 3-6 plan's `periodic: true` and `clipping: true` mean
+FLAGGED = {  # the flag -> the field that names the choice, and the choice `true` meant
+    "periodic": ("embedding", "periodic", {"frequencies": 16, "sigma": 0.1, "units": 16}),
+    "clipping": ("clipping", "smooth", {"bound": 3.0}),
+}
 
 
 def write_plan(path: Path, plan: Plan) -> None:
@@ -29,12 +33,7 @@ def write_plan(path: Path, plan: Plan) -> None:
 def read_plan(path: Path) -> Plan:
     """The plan a run was trained with; a missing or damaged file is an error naming it."""
     doc = read_object(path)
-    if "embedding" not in doc and doc.pop("periodic", None) is True:
-        doc["embedding"] = {
-            "name": "periodic",
-            "keras_class": "periodic",
-            "params": FLAGGED_PERIODIC,
-        }
+    _flags_named(doc)
     try:
         plan: Plan = _converter.structure(doc, Plan)
     except (ValueError, TypeError, KeyError, BaseValidationError):
@@ -49,3 +48,13 @@ def read_plan(path: Path) -> Plan:
             "train the run again"
         )
     return plan
+
+
+def _flags_named(doc: dict[str, Any]) -> None:
+    """A format 3-6 plan's flags, as the choices a format 7 plan names."""
+    for flag, (field, name, params) in FLAGGED.items():
+        value = doc.get(flag)
+        if isinstance(value, bool):
+            del doc[flag]
+            if value:
+                doc[field] = {"name": name, "keras_class": name, "params": params}

@@ -87,12 +87,13 @@ class ModelSpec:
         "the table's)",
         param=Param("str", choices=("packed", "tabm_mini")),
     )
-    numeric_clipping: str | None = key(
+    numeric_clipping: Choice | None = key(
         None,
-        doc="smooth: each standardised numeric input x becomes x / sqrt(1 + (x / 3)**2), near x "
-        "within a few standard deviations and never beyond 3 (RealMLP, Holzmueller et al. "
-        "2024); none: as is (default: the table's on a small table)",
-        param=Param("str", choices=("smooth", "none")),
+        doc="smooth: each standardised numeric input x becomes x / sqrt(1 + (x / bound)**2), "
+        "near x within a few standard deviations and never beyond bound (3; {name: smooth, "
+        "bound: 5} sets it) (RealMLP, Holzmueller et al. 2024); none: as is (default: the "
+        "table's on a small table)",
+        names="clippings",
     )
     numeric_embedding: Choice | None = key(
         None,

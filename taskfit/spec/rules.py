@@ -42,6 +42,7 @@ def _check_choice(kind: str, value: Choice, path: PathKey, b: Builder) -> None:
         "weightings": table.weightings,
         "sharings": table.sharings,
         "embeddings": table.small_tables.embeddings,
+        "clippings": table.small_tables.clippings,
     }[kind]
     if kind == "losses" and value.name == "auto":
         if value.params:
@@ -55,6 +56,7 @@ def _check_choice(kind: str, value: Choice, path: PathKey, b: Builder) -> None:
             "weightings": "loss_weighting",
             "sharings": "model.sharing",
             "embeddings": "model.numeric_embedding",
+            "clippings": "model.numeric_clipping",
         }[kind]
         b.add(path, unknown(singular, value.name, catalog))
         return

@@ -128,6 +128,7 @@ def spec_schema() -> dict[str, Any]:
         "weightings": list(table.weightings),
         "sharings": list(table.sharings),
         "embeddings": list(table.small_tables.embeddings),
+        "clippings": list(table.small_tables.clippings),
         "activations": ["auto", *table.activations],  # auto: the output layer's, from the table
     }
     schema = json_schema(Spec, lambda kind: catalogs[kind])
