@@ -110,3 +110,34 @@ def test_heads_bench_tables_check_under_every_choice(table: str, tmp_path: Path)
         "s",
         {"model.sharing": {"name": "soft", "strength": 0.01}},
     )
+
+
+def test_quality_bench_judges_the_mean_gap_to_the_best_baseline_against_the_target() -> None:
+    """bench_quality's seeds table: the gap on each seed is to the best baseline that ran
+    (CatBoost here), the verdict is on the mean over the seeds (0.5 points, 2% of RMSE), and the
+    last line is the mean over the tables."""
+    import bench_quality
+
+    def result(task: str, ours: float, best: float) -> dict[str, object]:
+        others = {"histgb": 0.5, "linear": 0.5} if task != "regression" else {"histgb": 120.0}
+        scores = {"taskfit": ours, "catboost": best, **others}
+        return {
+            "dataset": task,
+            "task": task,
+            "scores": {name: {"value": value} for name, value in scores.items()},
+        }
+
+    runs = [
+        {"results": [result("binary", 0.80, 0.81), result("regression", 101.0, 100.0)]},
+        {"results": [result("binary", 0.80, 0.798), result("regression", 102.0, 100.0)]},
+    ]
+    rows = bench_quality.seeds_table(runs).splitlines()
+    binary = next(row for row in rows if row.startswith("| binary"))
+    regression = next(row for row in rows if row.startswith("| regression"))
+    assert "+1.0 / -0.2 points | +0.40 points | PASS" in binary
+    assert "+1.0 / +2.0% | +1.50% | PASS" in regression
+    assert "(CatBoost)" in binary
+    assert rows[-1].startswith("Over the 2 tables, the mean gap: +0.95")
+    assert rows[-1].endswith("MISS (target: below 0)")
+    runs[1]["results"][0] = result("binary", 0.79, 0.80)  # mean gap 1.0 points: outside
+    assert "| +1.00 points | MISS" in bench_quality.seeds_table(runs)
