@@ -65,8 +65,9 @@ class Head:
 
 
 HARD_SHARING = Built("hard", "hard", {})  # one trunk: model.sharing's default
-NO_EMBEDDING = Built("none", "none", {})  # numeric columns as they are: off a small table
-NO_CLIPPING = Built("none", "none", {})  # model.numeric_clipping: none
+# model.numeric_embedding and model.numeric_clipping: none, the numbers as they are (off a
+# small table)
+AS_IS = Built("none", "none", {})
 
 
 @dataclass(frozen=True)
@@ -82,9 +83,9 @@ class Plan:
     members: int = 1  # copies of the body, each with its own loss; the model outputs their mean
     ensemble: str = "packed"  # how several members hold their weights: packed or tabm_mini
     # how numeric columns reach the network (model.numeric_embedding), with its parameters
-    embedding: Built = field(default=NO_EMBEDDING)
+    embedding: Built = field(default=AS_IS)
     # how standardised numeric inputs are bounded (model.numeric_clipping), with its parameters
-    clipping: Built = field(default=NO_CLIPPING)
+    clipping: Built = field(default=AS_IS)
     refit: bool = False  # after early stopping, train afresh on train + validation
     # the members each held out of their own fold of train + validation (taskfit.feed.folds)
     bagging: bool = False

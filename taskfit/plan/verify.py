@@ -117,7 +117,7 @@ def _built_problem(
         problem = f"takes no {key}" if param is None else param.check(value)
         if problem:
             return f"gives the {what} {built.name} {key}: {shown(value)}, which {problem}"
-    missing = [key for key in named.params if every and key not in built.params]
+    missing = [key for key in named.params if key not in built.params] if every else []
     return f"gives the {what} {built.name} no {missing[0]}" if missing else ""
 
 

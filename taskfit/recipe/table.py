@@ -177,6 +177,19 @@ class Table:
     def all_losses(self) -> dict[str, Named]:
         return {n: loss for r in self.recipes.values() for n, loss in r.losses.items()}
 
+    def catalog(self, kind: str) -> dict[str, Named]:
+        """The choices of one kind, as a spec key names them (`names="sharings"` in
+        taskfit.spec.keys): what the spec's checks and its JSON Schema both read."""
+        return {
+            "losses": self.all_losses(),
+            "optimizers": self.optimizers,
+            "schedules": self.schedules,
+            "weightings": self.weightings,
+            "sharings": self.sharings,
+            "embeddings": self.small_tables.embeddings,
+            "clippings": self.small_tables.clippings,
+        }[kind]
+
 
 def recipes_folder() -> Traversable:
     """The table's YAML files: inside an installed wheel (pyproject's force-include puts the

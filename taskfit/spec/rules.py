@@ -35,15 +35,7 @@ def check_name(kind: str, value: Any, path: PathKey, b: Builder) -> None:
 
 def _check_choice(kind: str, value: Choice, path: PathKey, b: Builder) -> None:
     table = load_table()
-    catalog: dict[str, Named] = {
-        "losses": table.all_losses(),
-        "optimizers": table.optimizers,
-        "schedules": table.schedules,
-        "weightings": table.weightings,
-        "sharings": table.sharings,
-        "embeddings": table.small_tables.embeddings,
-        "clippings": table.small_tables.clippings,
-    }[kind]
+    catalog = table.catalog(kind)
     if kind == "losses" and value.name == "auto":
         if value.params:
             b.add(path, "auto takes no parameters; name the loss to set them")

@@ -121,17 +121,13 @@ def spec_schema() -> dict[str, Any]:
     from taskfit.config.describe import json_schema
 
     table = load_table()
-    catalogs: dict[str, list[str]] = {
-        "losses": ["auto", *table.all_losses()],
-        "optimizers": list(table.optimizers),
-        "schedules": list(table.schedules),
-        "weightings": list(table.weightings),
-        "sharings": list(table.sharings),
-        "embeddings": list(table.small_tables.embeddings),
-        "clippings": list(table.small_tables.clippings),
-        "activations": ["auto", *table.activations],  # auto: the output layer's, from the table
-    }
-    schema = json_schema(Spec, lambda kind: catalogs[kind])
+    # auto: the table's loss for the labels, the output layer's activation from the table
+    with_auto = {"losses": [*table.all_losses()], "activations": [*table.activations]}
+
+    def names(kind: str) -> list[str]:
+        return ["auto", *with_auto[kind]] if kind in with_auto else list(table.catalog(kind))
+
+    schema = json_schema(Spec, names)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "taskfit task spec",
