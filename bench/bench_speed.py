@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 from bench_quality import Dataset, taskfit_splits, taskfit_train_rows
-from handwritten import load, read_table, split_rows
+from handwritten import HIDDEN, load, read_table, split_rows
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -335,13 +335,15 @@ def write_spec(folder: Path, dataset: str, epochs: int, batch_size: int, seed: i
     label, task = BUNDLED[dataset]
     spec = folder / f"bench_{dataset}.yaml"
     metric = "mae" if task == "regression" else "accuracy"  # plain Keras's usual metric, as by hand
+    layers = ", ".join(f"{{units: {units}}}" for units in HIDDEN[task])
     spec.write_text(
         f"task: {task}\n"
         f"data: {{source: {dataset}, label: {label}}}\n"
         f"metrics: [{metric}]\n"
-        # the hand-written network: one body, no periodic embedding, no refit (the small-table
-        # additions would make it another model; the tables above measure them)
-        "model: {members: 1, numeric_embedding: none, numeric_clipping: none}\n"
+        # the hand-written network: its layers, one body, no periodic embedding, no refit (the
+        # small-table additions would make it another model; the tables above measure them)
+        f"model: {{layers: [{layers}], members: 1, numeric_embedding: none, "
+        "numeric_clipping: none}\n"
         f"training: {{epochs: {epochs}, batch_size: {batch_size}, seed: {seed}, "
         "early_stopping: null, refit: false}\n"
     )

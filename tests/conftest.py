@@ -70,7 +70,7 @@ def draw_plots_only_where_asked(
 def small_table_additions_only_where_asked(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The small-table defaults (the members, the periodic embedding) triple a run's
+    """The small-table defaults (the layers, the members, the periodic embedding) triple a run's
     training time: in-process runs go without them unless the test is marked `additions`
     (tests/test_small_tables.py, the quality floors), as a spec with `model.members: 1,
     model.numeric_embedding: none, training.refit: false` would. Runs in a subprocess, and

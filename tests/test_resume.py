@@ -27,9 +27,10 @@ SPEC = (
     "data: {source: diabetes, label: progression}\n"
     "schedule: {name: exponential_decay, initial_learning_rate: 0.003, decay_steps: 50,"
     " decay_rate: 0.7}\n"
-    # a packed ensemble's checkpoint; the additions given, as the in-process runs here go
-    # without the small-table defaults (conftest) and the killed subprocess with them
-    "model: {members: 2, numeric_embedding: periodic, numeric_clipping: smooth}\n"
+    # a packed ensemble's checkpoint; the layers and additions given, as the in-process runs
+    # here go without the small-table defaults (conftest) and the killed subprocess with them
+    "model: {layers: [{units: 64}, {units: 32}], members: 2, numeric_embedding: periodic,"
+    " numeric_clipping: smooth}\n"
     "training: {epochs: 12, early_stopping: {patience: 100}, refit: false, bagging: true}\n"
 )
 

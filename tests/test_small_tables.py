@@ -111,6 +111,36 @@ def test_the_additions_are_off_for_a_big_table_heads_streaming_or_workers(tmp_pa
     assert additions(no_validation.plan) == (SMALL.members, True, False)
 
 
+def widths(plan: Any) -> list[int]:
+    return [layer.units for layer in plan.layers]
+
+
+def test_a_small_table_gets_the_small_table_layers_unless_the_spec_gives_its_own(
+    tmp_path: Path,
+) -> None:
+    small = [int(layer["units"]) for layer in SMALL.layers]
+    row = [int(layer["units"]) for layer in load_table().recipe("binary").layers]
+    assert small != row  # else this test could not tell them apart
+    checked = check_spec(spec_file(tmp_path, CANCER))
+    assert widths(checked.plan) == small
+    assert [layer["units"] for layer in checked.resolved()["model"]["layers"]] == small
+    shown = runner.invoke(app, ["check", str(tmp_path / "spec.yaml")])
+    assert "  layers    " + " -> ".join(f"{units} relu" for units in small) in shown.stdout
+    # the spec's own layers stay, on a small table too
+    given = check_spec(spec_file(tmp_path, CANCER), parse_set(["model.layers=[{units: 8}]"]))
+    assert widths(given.plan) == [8]
+    # a big, streamed or worker-dealt table, or heads: the task row's layers
+    loaded = parse_spec(CANCER, Path("."))
+    labels = checked.data.labels
+    assert widths(make_plan(loaded.spec, labels, SMALL.up_to_rows + 1)) == row
+    assert widths(check_spec(spec_file(tmp_path, CANCER), workers=True).plan) == row
+    (tmp_path / "data.csv").write_text(mixed_csv(100))
+    streamed = "task: binary\ndata: {source: data.csv, label: bought, streaming: true}\n"
+    assert widths(check_spec(spec_file(tmp_path, streamed)).plan) == row
+    multiclass = [int(layer["units"]) for layer in load_table().recipe("multiclass").layers]
+    assert widths(check_spec(spec_file(tmp_path, WINE_HEADS)).plan) == multiclass
+
+
 def test_each_addition_is_the_specs_to_set(tmp_path: Path) -> None:
     spec = spec_file(tmp_path, CANCER)
     refit = SMALL.refit

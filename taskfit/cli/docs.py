@@ -69,6 +69,8 @@ def table_reference() -> str:
     lines.append("")
     lines.append(
         f"A small table (one task, in memory, at most {small.up_to_rows} labelled rows) also gets "
+        f"hidden layers of {'-'.join(str(layer['units']) for layer in small.layers)} "
+        "units (`model.layers`), "
         f"{small.members} members (`model.members`, as {small.ensemble}: `model.ensemble`) and "
         f"the {small.numeric_embedding} numeric embedding "
         f"(`model.numeric_embedding: {as_asked(embedding)}`){clipped}{bagging}{refit} See "

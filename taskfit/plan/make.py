@@ -245,8 +245,12 @@ def _with_additions(plan: Plan, spec: Spec, rows: int | None) -> Plan:
     )
     refit = pick(spec.training.refit, small.refit and has_validation, False)
     bagged = small.bagging and has_validation and members > 1 and not refit
+    layers = plan.layers  # the spec's, else the task row's
+    if spec.model.layers is None and default:
+        layers = tuple(LayerSpec(**layer) for layer in small.layers)
     return dataclasses.replace(
         plan,
+        layers=layers,
         members=members,
         ensemble=spec.model.ensemble or small.ensemble,
         embedding=built(small.embeddings[embedding.name], embedding),

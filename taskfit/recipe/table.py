@@ -109,6 +109,7 @@ class SmallTables:
     up_to_rows: int
     members: int
     ensemble: str  # packed or tabm_mini
+    layers: tuple[dict[str, Any], ...]  # hidden layers when the spec gives none
     numeric_embedding: str  # one of `embeddings`
     numeric_clipping: dict[str, str]  # task -> one of `clippings`
     refit: bool
@@ -286,6 +287,7 @@ def _small_tables(row: dict[str, Any]) -> SmallTables:
         up_to_rows=int(row["up_to_rows"]),
         members=int(row["members"]),
         ensemble=str(row["ensemble"]),
+        layers=tuple(dict(layer) for layer in row["layers"]),
         numeric_embedding=str(row["numeric_embedding"]),
         numeric_clipping={task: str(row["numeric_clipping"][task]) for task in TASKS},
         refit=bool(row["refit"]),

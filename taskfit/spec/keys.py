@@ -60,7 +60,9 @@ class OutputSpec:
 @dataclass(frozen=True)
 class ModelSpec:
     layers: tuple[LayerSpec, ...] | None = key(
-        None, doc="hidden layers in order; default: the table's"
+        None,
+        doc="hidden layers in order (default: the small-table layers on a small table, else the "
+        "task's row)",
     )
     output: OutputSpec = key(OutputSpec(), doc="the output layer; leave it to the table")
     head_layers: tuple[LayerSpec, ...] = key(
