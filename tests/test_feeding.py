@@ -49,3 +49,19 @@ def test_a_compiled_call_never_reads_into_the_next_epoch() -> None:
         per_call = steps_per_execution(steps)
         assert steps % per_call == 0 and per_call <= most
         assert not any(steps % d == 0 for d in range(per_call + 1, min(most, steps) + 1))
+
+
+def test_no_feed_runs_tf_datas_autotuning(tmp_path: Path) -> None:
+    """Its background thread held up the end of a fit by 1-2 s in some runs (feeding.py)."""
+    for streaming in ("false", "true"):
+        spec = tiny_spec(tmp_path, "binary", epochs=1, batch_size=8)
+        text = spec.read_text().replace("label: y}", f"label: y, streaming: {streaming}}}")
+        spec.write_text(text)
+        checked = check_spec(spec, {})
+        plan, splits = checked.plan, make_splits(checked)
+        assert splits.in_memory is (streaming == "false")
+        models, _, _, _ = compile_plan(keras, plan, splits)
+        feeds = [feeding.fit_data(models, plan, splits, 8)["x"]]
+        feeds.append(feeding.validation_feed(models, plan, splits))
+        for feed in feeds:
+            assert feed.options().autotune.enabled is False
