@@ -229,8 +229,8 @@ def _dataset(
 def _prefetched(dataset: Any) -> Any:
     """`dataset` with two batches made ahead, and tf.data's autotuning off. Nothing here is
     tuned (no parallel map, a fixed buffer), and deleting a fit's iterator waited for the tuning
-    thread: on HMDA the fit returned 1.0-2.2 s after its last callback in 5 of 13 profiled runs,
-    in none of 6 with it off, and whole runs in `bench_speed.py` took 2.5-4 s longer by chance."""
+    thread: on HMDA the fit returned 1.2-2.2 s after its last callback in 5 of 9 profiled runs,
+    in none of 6 with it off (docs/benchmarks.md, "The end of a fit")."""
     import tensorflow as tf
 
     options = tf.data.Options()
