@@ -137,9 +137,7 @@ def make_plan(
     first = table.recipe(asked[0].task)
     plan = Plan(
         heads=heads,
-        layers=spec.model.layers
-        if spec.model.layers is not None
-        else tuple(LayerSpec(**layer) for layer in first.layers),
+        layers=spec.model.layers if spec.model.layers is not None else _layer_specs(first.layers),
         optimizer=built(
             table.optimizers[spec.optimizer.name],
             spec.optimizer,
@@ -158,6 +156,11 @@ def make_plan(
     test_fraction = given if given is not None else 0.0 if plan.bagging else TEST_FRACTION
     plan = dataclasses.replace(plan, test_fraction=test_fraction)
     return _with_batch_size(plan, spec, rows)
+
+
+def _layer_specs(rows: tuple[dict[str, Any], ...]) -> tuple[LayerSpec, ...]:
+    """A recipe's hidden layers (a task row's or the small tables') as the spec writes them."""
+    return tuple(LayerSpec(**layer) for layer in rows)
 
 
 def _check_sharing(plan: Plan) -> None:
@@ -247,7 +250,7 @@ def _with_additions(plan: Plan, spec: Spec, rows: int | None) -> Plan:
     bagged = small.bagging and has_validation and members > 1 and not refit
     layers = plan.layers  # the spec's, else the task row's
     if spec.model.layers is None and default:
-        layers = tuple(LayerSpec(**layer) for layer in small.layers)
+        layers = _layer_specs(small.layers)
     return dataclasses.replace(
         plan,
         layers=layers,

@@ -287,7 +287,7 @@ def _small_tables(row: dict[str, Any]) -> SmallTables:
         up_to_rows=int(row["up_to_rows"]),
         members=int(row["members"]),
         ensemble=str(row["ensemble"]),
-        layers=tuple(dict(layer) for layer in row["layers"]),
+        layers=tuple(row["layers"]),
         numeric_embedding=str(row["numeric_embedding"]),
         numeric_clipping={task: str(row["numeric_clipping"][task]) for task in TASKS},
         refit=bool(row["refit"]),
