@@ -28,6 +28,10 @@ MIXED_SPEC = (
     "task: binary\ndata: {source: data.csv, label: bought, categorical: [plan, Shop Name]}\n"
     "model: {members: 2, numeric_embedding: periodic}\n"  # the small-table network, smaller
 )
+PIECEWISE_SPEC = (
+    "task: regression\ndata: {source: diabetes, label: progression}\n"
+    "model: {members: 2, numeric_embedding: {name: piecewise, bins: 8, units: 4}}\n"
+)
 HEADS_SPEC = (
     "data: {source: wine}\n"
     "heads:\n"
@@ -58,6 +62,13 @@ def mixed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("mixed")
     (folder / "data.csv").write_text(shop_and_visits_csv(200))
     (folder / "spec.yaml").write_text(MIXED_SPEC)
+    return train(folder / "spec.yaml", FAST, folder / "runs", verbose=0).run_dir
+
+
+@pytest.fixture(scope="module")
+def piecewise_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("piecewise")
+    (folder / "spec.yaml").write_text(PIECEWISE_SPEC)
     return train(folder / "spec.yaml", FAST, folder / "runs", verbose=0).run_dir
 
 
@@ -180,6 +191,18 @@ def test_numbers_and_categories_export_with_the_same_predictions(mixed_run: Path
     destination = export(mixed_run, fmt)
     assert destination.parent == mixed_run / "export"
     assert_same_predictions(mixed_run, fmt, destination)
+
+
+@pytest.mark.parametrize("fmt", ["savedmodel", "tflite", "onnx"])
+def test_the_piecewise_linear_embedding_exports_with_the_same_predictions(
+    piecewise_run: Path, fmt: str
+) -> None:
+    """Its bins are constants in the graph and its clips plain operations."""
+    skip_without_converter(fmt)
+    model = import_keras().saving.load_model(piecewise_run / "model.keras")
+    layers = [layer.name for layer in model.get_layer("preprocess_and_body").layers]
+    assert {"piecewise_linear", "piecewise", "members_mean"} <= set(layers)
+    assert_same_predictions(piecewise_run, fmt, export(piecewise_run, fmt))
 
 
 @pytest.mark.parametrize("fmt", ["savedmodel", "tflite", "onnx"])

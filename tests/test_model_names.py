@@ -45,6 +45,10 @@ SPECS: dict[str, dict[str, Any]] = {
     "regression on a log scale": {
         "task": "regression", "data": {**ONE, "label": "price", "ignore": ["y", "k"]},
     },
+    "regression, the piecewise-linear embedding": {
+        "task": "regression", "data": {**ONE, "label": "price", "ignore": ["y", "k"]},
+        "model": {"numeric_embedding": "piecewise"},
+    },
     "heads, soft sharing": {
         "heads": {"y": {"task": "binary", "label": "y"}, "price": {"task": "regression", "label": "price"}},
         "data": {**ONE, "ignore": ["k"]}, "model": {"sharing": {"name": "soft"}},

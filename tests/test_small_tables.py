@@ -36,7 +36,9 @@ pytestmark = pytest.mark.additions
 runner = CliRunner()
 SMALL = load_table().small_tables
 DEFAULTS = ", ".join(
-    additions_text(SMALL.members, True, SMALL.refit, SMALL.ensemble, bagging=SMALL.bagging)
+    additions_text(
+        SMALL.members, SMALL.numeric_embedding, SMALL.refit, SMALL.ensemble, bagging=SMALL.bagging
+    )
 )
 CANCER = "task: binary\ndata: {source: breast_cancer, label: diagnosis}\n"
 WINE_HEADS = (
@@ -198,6 +200,11 @@ def test_each_addition_is_the_specs_to_set(tmp_path: Path) -> None:
         (CANCER, ["model.numeric_embedding=fourier"], "periodic"),
         (
             CANCER,
+            ["model.numeric_embedding={name: piecewise, bins: 0}"],
+            "--set model.numeric_embedding.bins: must be an integer >= 1. Got 0 instead",
+        ),
+        (
+            CANCER,
             ["model.numeric_embedding={name: periodic, sigma: 0}"],
             "--set model.numeric_embedding.sigma: must be a number > 0. Got 0 instead",
         ),
@@ -343,6 +350,62 @@ def test_tabm_mini_members_share_every_hidden_weight_and_load_without_taskfit(
     assert plan.additions[0] == "3 members (TabM-mini: shared hidden layers)"
 
 
+def test_the_piecewise_encoding_fills_each_bin_up_to_the_value() -> None:
+    """PLE (Gorishniy et al. 2022): 1 for each bin below the value, its share of the bin it is
+    in, 0 above; the first bin unbounded below and the last above. A column of one bin keeps it
+    in the last place, a constant column encodes to zeros."""
+    from taskfit.model.ensemble import piecewise_encoding
+
+    x = np.array([-1.0, 0.5, 1.5, 3.0, 5.0], dtype="float32")
+    edges = [np.array([0.0, 1.0, 2.0, 4.0]), np.array([0.0, 2.0]), np.array([5.0])]
+    got = np.asarray(piecewise_encoding(np.stack([x, x, x], axis=1), edges))
+    assert got.shape == (5, 3, 3)
+    three_bins = [[-1, 0, 0], [0.5, 0, 0], [1, 0.5, 0], [1, 1, 0.5], [1, 1, 1.5]]
+    np.testing.assert_allclose(got[:, 0], three_bins)
+    np.testing.assert_allclose(
+        got[:, 1], [[0, 0, 0], [0, 0, 0.25], [0, 0, 0.75], [0, 0, 1.5], [0, 0, 2.5]]
+    )
+    np.testing.assert_allclose(got[:, 2], np.zeros((5, 3)))
+
+
+def test_the_piecewise_embedding_bins_the_training_quantiles_as_the_network_sees_them(
+    tmp_path: Path,
+) -> None:
+    from taskfit.feed.cells import Columns
+    from taskfit.feed.scan import feature_stats
+    from taskfit.model.build import numeric_edges
+
+    part = ensemble_part()
+    plan = ensemble_plan(ensemble="tabm_mini", embedding="{name: piecewise, bins: 4, units: 8}")
+    assert plan.embedding.params == {"bins": 4, "units": 8}
+    assert "piecewise-linear numeric embedding" in plan.additions
+    stats = feature_stats(Columns(("a", "b"), ("shop",), plan.heads), part)
+    edges = numeric_edges(plan, stats, 2)
+    for column, found in enumerate(edges):
+        values = part.numeric[:, column]
+        wanted = np.quantile(values, [0, 0.25, 0.5, 0.75, 1])  # 4 bins of equal share
+        standardised = (wanted - values.mean()) / values.std()
+        np.testing.assert_allclose(found, standardised, rtol=1e-4, atol=1e-5)
+    # smooth clipping bends the edges as it bends the values
+    clipped = dataclasses.replace(
+        plan, clipping=dataclasses.replace(plan.clipping, name="smooth", params={"bound": 0.5})
+    )
+    bent = numeric_edges(clipped, stats, 2)
+    assert all(np.abs(e).max() < 0.5 for e in bent)
+    np.testing.assert_allclose(bent[0], edges[0] / np.sqrt(1 + (edges[0] / 0.5) ** 2), rtol=1e-5)
+    models = build_model(plan, ("a", "b"), ("shop",), part)
+    assert models.fit.get_layer("piecewise_linear").kernel.shape == (2, 8)
+    bends = np.asarray(models.fit.get_layer("piecewise").kernel)
+    assert bends.shape == (2, 4, 8) and not bends.any()  # starts as the linear embedding
+    body = models.fit.get_layer("body")
+    assert body.get_layer("member_scaling").kernel.shape == (3, 2 * 8 + 3)  # one embedding
+    assert models.members is not None
+    stacked = np.asarray(models.members.predict(models.pack(part), verbose=0))
+    mean = models.named.predict(named_inputs(part.named(("a", "b"))), verbose=0)
+    np.testing.assert_allclose(mean, stacked.mean(axis=1), rtol=1e-5, atol=1e-6)
+    assert_reloads_without_taskfit(models, part, mean, tmp_path)
+
+
 def test_each_member_starts_as_a_network_of_its_own_would() -> None:
     """Keras counts a kernel's leading member axis into Glorot's fans: unscaled, each member
     would start sqrt(members) times smaller than the same Dense layer alone."""
@@ -430,7 +493,7 @@ def test_train_refits_on_train_and_validation_and_says_so(tmp_path: Path) -> Non
     assert doc["refit"]["rows"] == facts["rows"]["train"] + facts["rows"]["validation"] == 48
     resolved = yaml.safe_load((run / "spec.resolved.yaml").read_text())
     assert resolved["training"]["refit"] is True and resolved["model"]["members"] == 2
-    added = ", ".join(additions_text(2, True, True, SMALL.ensemble))
+    added = ", ".join(additions_text(2, "periodic", True, SMALL.ensemble))
     assert f"# additions: {added}" in (run / "spec.resolved.yaml").read_text()
     from taskfit.report.report import read_report
 

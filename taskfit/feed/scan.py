@@ -18,7 +18,7 @@ from taskfit.feed.cells import Columns
 from taskfit.feed.chunk import PARTS, TEST, TRAIN, VALIDATION, Chunk, Span
 from taskfit.feed.classes import class_ids
 from taskfit.feed.source import Source
-from taskfit.feed.stats import FeatureStats, heavy_tailed, log_scale
+from taskfit.feed.stats import QUANTILE_LEVELS, FeatureStats, heavy_tailed, log_scale
 from taskfit.feed.text import fit_text
 
 RESERVOIR = 100_000  # training rows kept (a uniform sample) for the numeric medians
@@ -113,6 +113,8 @@ class Accumulator:
             [np.nanmedian(c) if (~np.isnan(c)).any() else 0.0 for c in self.reservoir.T],
             dtype=np.float32,
         )
+        sample = np.where(np.isnan(self.reservoir), fill, self.reservoir)
+        quantiles = np.quantile(sample, QUANTILE_LEVELS, axis=0) if len(sample) else None
         filled = self.moments.with_constant(fill.astype(np.float64), self.gaps)
         indicate = tuple(int(i) for i in np.flatnonzero(self.anywhere))
         share = self.gaps[list(indicate)] / max(self.rows, 1)  # an indicator's mean: the gaps
@@ -141,6 +143,7 @@ class Accumulator:
             targets,
             calendars,
             encoders,
+            quantiles,
         )
 
 

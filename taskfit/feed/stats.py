@@ -53,6 +53,16 @@ def heavy_tailed(matrix: np.ndarray) -> list[int]:
     return chosen
 
 
+QUANTILE_LEVELS = np.linspace(0.0, 1.0, 257)  # a bin count's edges are read off this grid
+
+
+def quantile_edges(quantiles: np.ndarray, bins: int) -> list[np.ndarray]:
+    """Each column's bin edges for `bins` bins of equal training share, read off its quantiles
+    (QUANTILE_LEVELS x columns): the distinct ones, so a column of few values gets fewer bins."""
+    levels = np.linspace(0.0, 1.0, bins + 1)
+    return [np.unique(np.interp(levels, QUANTILE_LEVELS, column)) for column in quantiles.T]
+
+
 Scale = tuple[float, float]  # a regression target's (mean, std) on the training split
 
 
@@ -73,3 +83,6 @@ class FeatureStats:
     calendars: dict[str, Calendar] = field(default_factory=dict)
     # text column -> its TextVectorization, adapted on the training cells (taskfit.feed.text)
     texts: dict[str, Any] = field(default_factory=dict)
+    # each filled numeric column's quantiles at QUANTILE_LEVELS (rows x columns), from the
+    # training sample: the piecewise-linear embedding's bin edges
+    quantiles: np.ndarray | None = None

@@ -18,9 +18,9 @@ from taskfit.feed.cells import Columns
 from taskfit.feed.chunk import Chunk, Inputs
 from taskfit.feed.confidence import FLOOR
 from taskfit.feed.scan import feature_stats
-from taskfit.feed.stats import FeatureStats, Scale, fill_missing, log_scale
+from taskfit.feed.stats import FeatureStats, Scale, fill_missing, log_scale, quantile_edges
 from taskfit.feed.text import encode_text
-from taskfit.model.ensemble import member_scaling, periodic_embedding
+from taskfit.model.ensemble import member_scaling, periodic_embedding, piecewise_embedding
 from taskfit.model.sharing import build_heads
 from taskfit.model.stacks import BODY_SCALE, dense_stack, learned_scale_name, output_stack
 from taskfit.plan.names import NUMERIC_BLOCK, ONE_HOT_BLOCK, input_name, layer_names
@@ -81,26 +81,44 @@ def build_network(plan: Plan, features: Any, targets: dict[str, Scale]) -> dict[
 
 
 def build_members(
-    plan: Plan, features: Any, numbers: int, targets: dict[str, Scale]
+    plan: Plan, features: Any, numbers: int, stats: FeatureStats
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(head name -> the output, which is the members' mean; head name -> every member's output
     stacked on axis 1, or None for one member). The members (one task only) are one packed
-    network: each has its own periodic embedding of the first `numbers` columns and its own
-    weights in every layer of the body, all computed together (measured in bench/bench_speed.py:
-    separate member networks cost about one network each a step)."""
+    network: each has its own weights in every layer of the body (and its own periodic
+    embedding of the first `numbers` columns), all computed together (measured in
+    bench/bench_speed.py: separate member networks cost about one network each a step)."""
     x, shared = features, True
     if plan.periodic and numbers:
         # TabM-mini's members share the embedding as they share the hidden layers
         own = 1 if plan.ensemble == "tabm_mini" else plan.members
         x = periodic_embedding(x, numbers, own, **plan.embedding.params)
         shared = own == 1
+    elif plan.piecewise and numbers:
+        edges = numeric_edges(plan, stats, numbers)
+        x = piecewise_embedding(x, numbers, edges, plan.embedding.params["units"])
     if plan.members == 1:
-        return build_network(plan, x, targets), None
+        return build_network(plan, x, stats.targets), None
     head = plan.heads[0]
-    body = build_body(plan, int(x.shape[-1]), targets.get(head.name), shared_input=shared)
+    body = build_body(plan, int(x.shape[-1]), stats.targets.get(head.name), shared_input=shared)
     stacked = body(x)
     mean = keras.layers.GlobalAveragePooling1D(name="members_mean")(stacked)
     return {head.name: mean}, {head.name: stacked}
+
+
+def numeric_edges(plan: Plan, stats: FeatureStats, numbers: int) -> list[np.ndarray]:
+    """The piecewise-linear embedding's bin edges of each numeric column, on the scale the
+    network sees it (standardised, and smoothly clipped where the plan clips): the training
+    quantiles mapped through the same monotone steps."""
+    if stats.quantiles is None:
+        raise ValueError("a piecewise-linear embedding needs the training rows' quantiles")
+    edges = quantile_edges(stats.quantiles, plan.embedding.params["bins"])
+    mean, std = stats.mean[:numbers], np.sqrt(stats.variance[:numbers])
+    scaled = [(e - m) / s for e, m, s in zip(edges, mean, std, strict=True)]
+    if plan.clipped:
+        bound = plan.clipping.params["bound"]
+        scaled = [e / np.sqrt(1.0 + (e / bound) ** 2) for e in scaled]
+    return [np.unique(e.astype("float32")) for e in scaled]
 
 
 @dataclass(frozen=True)
@@ -319,7 +337,7 @@ def build_from_stats(
         else:
             parts.append(_categorical(names[column], inputs[column], stats.vocabularies[column]))
     features = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="features")(parts)
-    outputs, stacked = build_members(plan, features, len(numeric), stats.targets)
+    outputs, stacked = build_members(plan, features, len(numeric), stats)
     fit = keras.Model(inputs, keras_form(plan.heads, outputs), name="preprocess_and_body")
     members = None
     if stacked is not None:

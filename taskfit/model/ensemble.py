@@ -1,7 +1,7 @@
-"""The small-table additions to the network (recipes/small_tables.yaml): a periodic embedding of
-the numeric columns, and an ensemble of several bodies trained together as one network: packed
-(every weight carries a member axis) or TabM-mini (shared hidden layers, a scaling vector and an
-output layer per member).
+"""The small-table additions to the network (recipes/small_tables.yaml): a periodic or
+piecewise-linear embedding of the numeric columns, and an ensemble of several bodies trained
+together as one network: packed (every weight carries a member axis) or TabM-mini (shared
+hidden layers, a scaling vector and an output layer per member).
 
 Both are built from Keras's own layers and operations, so the saved model loads without taskfit.
 """
@@ -110,6 +110,62 @@ def periodic_embedding(
         return flat
     if members > 1:
         rest = keras.layers.RepeatVector(members, name="rest_per_member")(rest)
+    return keras.layers.Concatenate(name="embedded")([flat, rest])
+
+
+def piecewise_encoding(numeric: Any, edges: list[np.ndarray]) -> Any:
+    """(batch, f) -> (batch, f, bins): each column's piecewise-linear encoding (PLE, Gorishniy
+    et al. 2022), [1, ..., 1, where x sits in its bin, 0, ..., 0] over the bins its `edges`
+    bound, below the first bin and above the last unbounded. A column of fewer bins than the
+    widest keeps its last bin in the last place and zeros between (rtdl_num_embeddings' layout),
+    so one affine map and three clips encode every column. Keras operations on constants: the
+    saved model needs no custom layer."""
+    bins = max(len(e) - 1 for e in edges)
+    scale = np.zeros((len(edges), bins), dtype="float32")
+    shift = np.zeros_like(scale)
+    for i, e in enumerate(edges):
+        if len(e) < 2:  # one value in training: nothing to encode
+            continue
+        width = np.diff(e)
+        at = [*range(len(width) - 1), bins - 1]  # the leading bins, then the last at the end
+        scale[i, at] = 1.0 / width
+        shift[i, at] = -e[:-1] / width
+    z = keras.ops.expand_dims(numeric, -1) * scale + shift
+    if bins == 1:
+        return keras.ops.maximum(z, 0.0)
+    return keras.ops.concatenate(
+        [
+            keras.ops.minimum(z[..., :1], 1.0),
+            keras.ops.clip(z[..., 1:-1], 0.0, 1.0),
+            keras.ops.maximum(z[..., -1:], 0.0),
+        ],
+        axis=-1,
+    )
+
+
+def piecewise_embedding(features: Any, numbers: int, edges: list[np.ndarray], units: int) -> Any:
+    """The first `numbers` (standardised numeric) columns each become a linear embedding of the
+    value plus a learned map of its piecewise-linear encoding (rtdl_num_embeddings' version B,
+    as TabM uses it: that map starts at zero, so training starts from the linear embedding and
+    learns the bends); the columns after them pass as they are. One embedding, which every
+    member reads."""
+    numeric, rest = features[:, :numbers], features[:, numbers:]
+    f, d = numbers, units
+    linear = keras.layers.EinsumDense(
+        "bf,fd->bfd",
+        (f, d),
+        bias_axes="fd",
+        kernel_initializer=keras.initializers.RandomUniform(-(d**-0.5), d**-0.5),
+        bias_initializer=keras.initializers.RandomUniform(-(d**-0.5), d**-0.5),
+        name="piecewise_linear",
+    )(numeric)
+    bends = keras.layers.EinsumDense(
+        "bft,ftd->bfd", (f, d), kernel_initializer="zeros", name="piecewise"
+    )(piecewise_encoding(numeric, edges))
+    embedded = keras.layers.Add(name="piecewise_sum")([linear, bends])
+    flat = keras.layers.Reshape((f * d,), name="piecewise_flat")(embedded)
+    if features.shape[-1] == numbers:
+        return flat
     return keras.layers.Concatenate(name="embedded")([flat, rest])
 
 

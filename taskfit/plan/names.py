@@ -24,13 +24,14 @@ FIXED = frozenset({
     "normalization", "features", "body", "members", "members_mean", "features_per_member",
     "member_scaling", "rest_per_member", "frequencies", "frequencies_per_member", "sin_cos",
     "periodic", "periodic_flat", "embedded", "trunk", "experts", "gates", "target_scale",
+    "piecewise_linear", "piecewise", "piecewise_sum", "piecewise_flat",
 })  # fmt: skip
 # operations Keras names after themselves (then _1, _2 ... in the order a process makes them):
 # the keras.ops calls and tensor operators of taskfit's models
 OPERATIONS = (
     "add", "subtract", "multiply", "true_divide", "get_item", "cast", "clip", "cos", "sin",
     "log", "log1p", "isnan", "logical_and", "logical_not", "maximum", "sqrt", "square",
-    "squeeze", "sum", "where",
+    "squeeze", "sum", "where", "expand_dims", "minimum", "concatenate",
 )  # fmt: skip
 _OPERATION = re.compile(rf"^({'|'.join(OPERATIONS)})(_\d+)?$")
 # a category, date or text column's layers: <its layer name>_<part>

@@ -98,7 +98,7 @@ class Plan:
         """The small-table additions in force, in words."""
         return additions_text(
             self.members,
-            self.periodic,
+            self.embedding.name,
             self.refit,
             self.ensemble,
             bagging=self.bagging,
@@ -109,6 +109,11 @@ class Plan:
     def periodic(self) -> bool:
         """Numeric columns go through the periodic embedding (its settings: embedding.params)."""
         return self.embedding.name == "periodic"
+
+    @property
+    def piecewise(self) -> bool:
+        """Numeric columns go through the piecewise-linear embedding (embedding.params)."""
+        return self.embedding.name == "piecewise"
 
     @property
     def clipped(self) -> bool:
@@ -139,9 +144,12 @@ class Plan:
         return next((h.name for h in self.heads if h.task != "regression"), None)
 
 
+EMBEDDING_TEXT = {"periodic": "periodic", "piecewise": "piecewise-linear"}
+
+
 def additions_text(
     members: int,
-    periodic: bool,
+    embedding: str,
     refit: bool,
     ensemble: str = "packed",
     *,
@@ -152,7 +160,7 @@ def additions_text(
     out = [f"{members} members{shared}"] if members > 1 else []
     out += [f"bagged: each member trained on {members - 1} of {members} folds"] if bagging else []
     out += ["smooth clipping of numeric inputs"] if clipping else []
-    out += ["periodic numeric embedding"] if periodic else []
+    out += [f"{EMBEDDING_TEXT[embedding]} numeric embedding"] if embedding in EMBEDDING_TEXT else []
     return out + (["refit on train + validation"] if refit else [])
 
 

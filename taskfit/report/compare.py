@@ -79,7 +79,7 @@ def settings(spec: dict[str, Any]) -> dict[str, Any]:
     layers = model.get("layers") or []
     added = additions_text(
         model.get("members") or 1,
-        name_of(model.get("numeric_embedding")) == "periodic",
+        name_of(model.get("numeric_embedding")) or "none",
         bool(training.get("refit")),
         model.get("ensemble") or "packed",
         bagging=bool(training.get("bagging")),

@@ -100,8 +100,10 @@ class ModelSpec:
     numeric_embedding: Choice | None = key(
         None,
         doc="periodic: each numeric column as sin/cos of learned frequencies, then a Dense "
-        "layer ({name: periodic, sigma: 0.03} sets its params); none: the standardised number "
-        "as is (default: the table's on a small table)",
+        "layer ({name: periodic, sigma: 0.03} sets its params); piecewise: a linear embedding "
+        "plus a learned map of the column's piecewise-linear encoding over quantile bins "
+        "({name: piecewise, bins: 48}); none: the standardised number as is (default: the "
+        "table's on a small table)",
         names="embeddings",
     )
 
