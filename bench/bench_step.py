@@ -16,7 +16,8 @@ tracing). Variants, each a change from taskfit's default:
   an epoch's steps reads on into the next epoch's rows, as the stream has no end);
 - `jit`: XLA compilation of the step;
 - `no metrics`: the loss alone, without the compiled metrics (what they cost a step);
-- `no grappler`: TensorFlow's graph optimizer (Grappler) off while the step is made.
+- `no grappler`: TensorFlow's graph optimizer (Grappler) off while the step is made;
+- `piecewise`: the piecewise-linear embedding in place of the periodic one.
 
     .venv/bin/python bench/bench_step.py [--table credit_data] [--epochs 5] [--repeats 2]
     KERAS_BACKEND=jax .venv/bin/python bench/bench_step.py --variants default members=1 plain
@@ -63,6 +64,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "jit": {"jit": True},
     "no metrics": {"metrics": False},
     "no grappler": {"grappler": False},
+    "piecewise": {"set": {"model.numeric_embedding": "piecewise"}},
 }
 
 

@@ -59,7 +59,8 @@ REFIT_ONE_PLAIN_BODY = {**ONE_PLAIN_BODY, **parse_set(["training.refit=true"])}
 
 
 def additions(plan: Any) -> tuple[int, bool, bool]:
-    return plan.members, plan.periodic, plan.refit
+    """Members, whether numbers are embedded, refit."""
+    return plan.members, plan.embedding.name != "none", plan.refit
 
 
 def test_a_small_table_gets_the_table_additions_and_the_resolved_spec_says_so(
@@ -71,8 +72,11 @@ def test_a_small_table_gets_the_table_additions_and_the_resolved_spec_says_so(
     resolved = checked.resolved()
     assert resolved["model"]["members"] == SMALL.members
     # the embedding by name and every setting, as the resolved spec writes an optimizer
-    periodic = SMALL.embeddings["periodic"].defaults()
-    assert resolved["model"]["numeric_embedding"] == {"name": "periodic", **periodic}
+    embedding = SMALL.numeric_embedding
+    assert resolved["model"]["numeric_embedding"] == {
+        "name": embedding,
+        **SMALL.embeddings[embedding].defaults(),
+    }
     assert resolved["training"]["refit"] is SMALL.refit
     assert resolved["training"]["bagging"] is SMALL.bagging
     shown = runner.invoke(app, ["check", str(tmp_path / "spec.yaml")])
@@ -493,7 +497,7 @@ def test_train_refits_on_train_and_validation_and_says_so(tmp_path: Path) -> Non
     assert doc["refit"]["rows"] == facts["rows"]["train"] + facts["rows"]["validation"] == 48
     resolved = yaml.safe_load((run / "spec.resolved.yaml").read_text())
     assert resolved["training"]["refit"] is True and resolved["model"]["members"] == 2
-    added = ", ".join(additions_text(2, "periodic", True, SMALL.ensemble))
+    added = ", ".join(additions_text(2, SMALL.numeric_embedding, True, SMALL.ensemble))
     assert f"# additions: {added}" in (run / "spec.resolved.yaml").read_text()
     from taskfit.report.report import read_report
 
