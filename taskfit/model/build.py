@@ -85,9 +85,10 @@ def build_members(
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(head name -> the output, which is the members' mean; head name -> every member's output
     stacked on axis 1, or None for one member). The members (one task only) are one packed
-    network: each has its own weights in every layer of the body (and its own periodic
-    embedding of the first `numbers` columns), all computed together (measured in
-    bench/bench_speed.py: separate member networks cost about one network each a step)."""
+    network: each has its own weights in every layer of the body (packed members also their own
+    periodic embedding of the first `numbers` columns; a piecewise-linear one is shared), all
+    computed together (measured in bench/bench_speed.py: separate member networks cost about
+    one network each a step)."""
     x, shared = features, True
     if plan.periodic and numbers:
         # TabM-mini's members share the embedding as they share the hidden layers

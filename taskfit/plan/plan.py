@@ -144,9 +144,6 @@ class Plan:
         return next((h.name for h in self.heads if h.task != "regression"), None)
 
 
-EMBEDDING_TEXT = {"periodic": "periodic", "piecewise": "piecewise-linear"}
-
-
 def additions_text(
     members: int,
     embedding: str,
@@ -160,7 +157,8 @@ def additions_text(
     out = [f"{members} members{shared}"] if members > 1 else []
     out += [f"bagged: each member trained on {members - 1} of {members} folds"] if bagging else []
     out += ["smooth clipping of numeric inputs"] if clipping else []
-    out += [f"{EMBEDDING_TEXT[embedding]} numeric embedding"] if embedding in EMBEDDING_TEXT else []
+    words = {"piecewise": "piecewise-linear"}.get(embedding, embedding)
+    out += [f"{words} numeric embedding"] if embedding != "none" else []
     return out + (["refit on train + validation"] if refit else [])
 
 
