@@ -116,9 +116,8 @@ def numeric_edges(plan: Plan, stats: FeatureStats, numbers: int) -> list[np.ndar
     edges = quantile_edges(stats.quantiles, plan.embedding.params["bins"])
     mean, std = stats.mean[:numbers], np.sqrt(stats.variance[:numbers])
     scaled = [(e - m) / s for e, m, s in zip(edges, mean, std, strict=True)]
-    if plan.clipped:
-        bound = plan.clipping.params["bound"]
-        scaled = [e / np.sqrt(1.0 + (e / bound) ** 2) for e in scaled]
+    if plan.clipped:  # the network's own clip (here in float64), so the edges bend as values do
+        scaled = [np.asarray(smooth_clip(e, **plan.clipping.params)) for e in scaled]
     return [np.unique(e.astype("float32")) for e in scaled]
 
 
